@@ -1,0 +1,73 @@
+"""The root `pko` app: command groups are imported only when invoked, so `pko --help` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from pykafka_ops import __version__
+
+#: command name → (module, attribute, one-line help). Each module exposes a Typer app or command.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "cluster": ("commands.cluster", "app", "Start, stop and inspect a cluster defined in YAML."),
+    "demo": ("commands.demo", "app", "Start the default cluster and walk through keyed orders."),
+    "node": ("commands.node", "app", "Run one node in the foreground (what `cluster up` spawns)."),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A group whose subcommands are imported on first use; help text comes from COMMANDS."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr, _help = entry
+        target = getattr(importlib.import_module(module_name), attr)
+        command = typer.main.get_command(target)
+        command.name = cmd_name
+        return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_text) for name, (_m, _a, help_text) in COMMANDS.items()])
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    name="pko",
+    help="pykafka-ops: run a Kafka-compatible cluster from YAML, and operate any Kafka cluster.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pko {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """pykafka-ops: run a Kafka-compatible cluster from YAML, and operate any Kafka cluster."""
+
+
+def main() -> None:
+    """Console-script entry point for `pko` and `pykafka-ops`."""
+    sys.exit(app(prog_name="pko"))
+
+
+if __name__ == "__main__":
+    main()

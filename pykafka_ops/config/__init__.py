@@ -1,0 +1,1 @@
+"""Configuration: the YAML cluster file and the Kafka settings it may carry."""

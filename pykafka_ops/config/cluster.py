@@ -1,0 +1,304 @@
+"""The YAML cluster file (configs/*.yaml): schema, validation with clear errors, and loading.
+
+A bad file raises ``ConfigError`` whose message names the file, the key, its line and the
+reason, e.g. ``configs/x.yaml: broker.num.partitions (line 9): expected an integer, got 'three'``.
+``data_dir`` is resolved relative to the YAML file; the built-in default config keeps its data
+under ``$XDG_STATE_HOME/pko/<name>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pykafka_ops.config.settings import (
+    BROKER_SETTINGS,
+    NOT_SUPPORTED_YET,
+    SettingError,
+    broker_defaults,
+    check_topic_overrides,
+    coerce,
+)
+
+ROLES = ("broker", "controller")
+DEFAULT_CONFIG_NAME = "single.yaml"
+_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+_CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
+
+
+class ConfigError(ValueError):
+    """A cluster file that cannot be used; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node (an OS process): its id, listener port and KRaft-style roles."""
+
+    id: int
+    port: int
+    roles: tuple[str, ...] = ROLES
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.roles
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the cluster creates at start-up (idempotently)."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A validated cluster file. ``broker`` holds every broker setting, defaults filled in."""
+
+    name: str
+    data_dir: Path
+    host: str
+    nodes: tuple[NodeSpec, ...]
+    broker: Mapping[str, Any]
+    topics: tuple[TopicSpec, ...]
+    source: Path
+
+    def node(self, node_id: int) -> NodeSpec:
+        """The node with ``node_id``; KeyError if there is none."""
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(f"no node {node_id} in {self.source}")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port of every broker node, comma-separated (a client's bootstrap.servers)."""
+        return ",".join(f"{self.host}:{n.port}" for n in self.nodes if n.is_broker)
+
+    def node_dir(self, node_id: int) -> Path:
+        """Where node ``node_id`` keeps its logs and metadata."""
+        return self.data_dir / f"node-{node_id}"
+
+    @property
+    def state_file(self) -> Path:
+        """The launcher's state file (pids, ports, roles)."""
+        return self.data_dir / "cluster.json"
+
+
+def default_config_text() -> str:
+    """The built-in default cluster file (identical to configs/single.yaml)."""
+    return resources.files("pykafka_ops.config").joinpath(DEFAULT_CONFIG_NAME).read_text()
+
+
+def state_home() -> Path:
+    """``$XDG_STATE_HOME/pko`` (``~/.local/state/pko`` when unset)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pko"
+
+
+def load_default() -> ClusterConfig:
+    """The built-in default cluster; its data lives under ``$XDG_STATE_HOME/pko/<name>``."""
+    config = parse(default_config_text(), Path("<built-in default>"), base_dir=Path.cwd())
+    return _replace_data_dir(config, state_home() / config.name)
+
+
+def load(path: str | os.PathLike[str] | None) -> ClusterConfig:
+    """Load and validate a cluster file; ``None`` means the built-in default."""
+    if path is None:
+        return load_default()
+    source = Path(path)
+    try:
+        text = source.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    return parse(text, source, base_dir=source.resolve().parent)
+
+
+def _replace_data_dir(config: ClusterConfig, data_dir: Path) -> ClusterConfig:
+    from dataclasses import replace
+
+    return replace(config, data_dir=data_dir)
+
+
+def parse(text: str, source: Path, base_dir: Path) -> ClusterConfig:
+    """Validate YAML text; ``source`` names the file in error messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
+    return _Validator(source, base_dir, _line_index(root)).validate(data)
+
+
+def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map each key path (e.g. ('broker', 'num.partitions') or ('nodes', 1, 'port')) to its line."""
+    lines: dict[tuple[Any, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key_path = (*path, key_node.value)
+            lines[key_path] = key_node.start_mark.line + 1
+            lines.update(_line_index(value_node, key_path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            lines.update(_line_index(item, (*path, i)))
+    return lines
+
+
+class _Validator:
+    """Walks the parsed YAML once, raising the first problem as a ConfigError."""
+
+    def __init__(self, source: Path, base_dir: Path, lines: dict[tuple[Any, ...], int]) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.lines = lines
+
+    def fail(self, path: tuple[Any, ...], reason: str) -> ConfigError:
+        key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
+        line = self.lines.get(path)
+        where = f" (line {line})" if line else ""
+        return ConfigError(f"{self.source}: {key or '<top level>'}{where}: {reason}")
+
+    def mapping(self, value: Any, path: tuple[Any, ...], allowed: tuple[str, ...]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a mapping, got {type(value).__name__}")
+        for key in value:
+            if key not in allowed:
+                raise self.fail((*path, key), _unknown_key_reason(str(key), allowed))
+        return value
+
+    def validate(self, data: Any) -> ClusterConfig:
+        top = self.mapping(data, (), ("cluster", "nodes", "broker", "topics"))
+        cluster = self.mapping(top.get("cluster"), ("cluster",), ("name", "data_dir", "host"))
+        name = cluster.get("name", "dev")
+        if not isinstance(name, str) or not _CLUSTER_NAME.match(name):
+            raise self.fail(("cluster", "name"), "expected letters, digits, '.', '_' or '-' (at most 64)")
+        data_dir = cluster.get("data_dir", f".pko/{name}")
+        if not isinstance(data_dir, str) or not data_dir:
+            raise self.fail(("cluster", "data_dir"), "expected a path")
+        host = cluster.get("host", "127.0.0.1")
+        if not isinstance(host, str) or not host:
+            raise self.fail(("cluster", "host"), "expected a host name or address")
+        nodes = self.nodes(top.get("nodes"))
+        broker = self.broker(top.get("broker"))
+        broker_count = sum(1 for n in nodes if n.is_broker)
+        if broker["default.replication.factor"] > broker_count:
+            raise self.fail(
+                ("broker", "default.replication.factor"),
+                f"{broker['default.replication.factor']} is more than the {broker_count} broker node(s)",
+            )
+        topics = self.topics(top.get("topics"), broker, broker_count)
+        return ClusterConfig(
+            name=name,
+            data_dir=(self.base_dir / os.path.expanduser(data_dir)).resolve(),
+            host=host,
+            nodes=nodes,
+            broker=broker,
+            topics=topics,
+            source=self.source,
+        )
+
+    def nodes(self, value: Any) -> tuple[NodeSpec, ...]:
+        if value is None:
+            return (NodeSpec(1, 9092),)
+        if not isinstance(value, list) or not value:
+            raise self.fail(("nodes",), "expected a non-empty list of nodes")
+        result: list[NodeSpec] = []
+        for i, item in enumerate(value):
+            path = ("nodes", i)
+            item = self.mapping(item, path, ("id", "port", "roles"))
+            node_id, port = item.get("id"), item.get("port")
+            if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
+                raise self.fail((*path, "id"), "expected a node id (an integer ≥ 0)")
+            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+                raise self.fail((*path, "port"), "expected a TCP port (1-65535)")
+            roles = item.get("roles", list(ROLES))
+            if isinstance(roles, str):
+                roles = [roles]
+            if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
+                raise self.fail((*path, "roles"), "expected a list of: broker, controller")
+            if any(n.id == node_id for n in result):
+                raise self.fail((*path, "id"), f"duplicate node id {node_id}")
+            if any(n.port == port for n in result):
+                raise self.fail((*path, "port"), f"duplicate port {port}")
+            result.append(NodeSpec(node_id, port, tuple(r for r in ROLES if r in roles)))
+        if not any(n.is_controller for n in result):
+            raise self.fail(("nodes",), "no node has the controller role")
+        if not any(n.is_broker for n in result):
+            raise self.fail(("nodes",), "no node has the broker role")
+        return tuple(result)
+
+    def broker(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.fail(("broker",), f"expected a mapping, got {type(value).__name__}")
+        result = broker_defaults()
+        for key, raw in value.items():
+            path = ("broker", key)
+            setting = BROKER_SETTINGS.get(key)
+            if setting is None:
+                raise self.fail(path, _unknown_key_reason(str(key), tuple(BROKER_SETTINGS)))
+            try:
+                result[key] = coerce(setting, raw)
+            except SettingError as exc:
+                raise self.fail(path, str(exc)) from None
+        return result
+
+    def topics(self, value: Any, broker: Mapping[str, Any], broker_count: int) -> tuple[TopicSpec, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail(("topics",), "expected a list of topics")
+        result: list[TopicSpec] = []
+        for i, item in enumerate(value):
+            path = ("topics", i)
+            item = self.mapping(item, path, ("name", "partitions", "replication.factor", "config"))
+            name = item.get("name")
+            if not isinstance(name, str) or not _TOPIC_NAME.match(name) or name in (".", ".."):
+                raise self.fail((*path, "name"), "expected a topic name (letters, digits, '.', '_', '-')")
+            if any(t.name == name for t in result):
+                raise self.fail((*path, "name"), f"duplicate topic {name!r}")
+            partitions = item.get("partitions", broker["num.partitions"])
+            if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
+                raise self.fail((*path, "partitions"), "expected a partition count ≥ 1")
+            rf = item.get("replication.factor", broker["default.replication.factor"])
+            if not isinstance(rf, int) or isinstance(rf, bool) or rf < 1:
+                raise self.fail((*path, "replication.factor"), "expected a replication factor ≥ 1")
+            if rf > broker_count:
+                raise self.fail((*path, "replication.factor"), f"{rf} is more than the {broker_count} broker node(s)")
+            overrides = self.mapping(item.get("config"), (*path, "config"), tuple(item.get("config") or ()))
+            try:
+                config = check_topic_overrides(overrides)
+            except SettingError as exc:
+                key = str(exc).split(":", 1)[0]
+                raise self.fail((*path, "config", key), str(exc).split(": ", 1)[1]) from None
+            result.append(TopicSpec(name, partitions, rf, config))
+        return tuple(result)
+
+
+def _unknown_key_reason(key: str, allowed: tuple[str, ...]) -> str:
+    if key in NOT_SUPPORTED_YET:
+        return "a Kafka setting that pko does not support yet"
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key{hint}"

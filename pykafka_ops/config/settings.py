@@ -1,0 +1,210 @@
+"""The Kafka config names we implement: broker settings and topic settings, typed, with defaults.
+
+Names, types and defaults are Apache Kafka's (`KafkaConfig`, `ServerLogConfigs`,
+`TopicConfig`). A real Kafka name that we do not implement yet is listed in
+``NOT_SUPPORTED_YET`` so that a config using it is refused with that reason, never silently
+ignored; any other unknown name is treated as a typo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config name: its type, default and allowed values."""
+
+    name: str
+    type: type
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] | None = None
+    minimum: int | None = None
+    nullable: bool = False
+
+
+def _settings(*items: Setting) -> dict[str, Setting]:
+    return {s.name: s for s in items}
+
+
+BROKER_SETTINGS: dict[str, Setting] = _settings(
+    Setting("num.partitions", int, 1, "partitions of an auto-created topic", minimum=1),
+    Setting("default.replication.factor", int, 1, "replication factor of an auto-created topic", minimum=1),
+    Setting("min.insync.replicas", int, 1, "replicas that must acknowledge an acks=all write", minimum=1),
+    Setting("auto.create.topics.enable", bool, True, "create a topic when Metadata asks for an unknown one"),
+    Setting("delete.topic.enable", bool, True, "allow DeleteTopics"),
+    Setting("log.retention.hours", int, 168, "retention time in hours", minimum=-1),
+    Setting("log.retention.minutes", int, None, "retention time in minutes (overrides hours)", nullable=True),
+    Setting("log.retention.ms", int, None, "retention time in ms (overrides minutes); -1 = forever", nullable=True),
+    Setting("log.retention.bytes", int, -1, "retained bytes per partition; -1 = unlimited", minimum=-1),
+    Setting("log.retention.check.interval.ms", int, 300_000, "how often retention runs", minimum=1),
+    Setting("log.segment.bytes", int, 1_073_741_824, "segment size before a roll", minimum=14),
+    Setting("log.roll.hours", int, 168, "segment age before a roll, in hours", minimum=1),
+    Setting("log.roll.ms", int, None, "segment age before a roll, in ms (overrides hours)", nullable=True),
+    Setting("log.index.interval.bytes", int, 4096, "bytes between offset-index entries", minimum=0),
+    Setting("log.flush.interval.messages", int, INT64_MAX, "fsync after this many records", minimum=1),
+    Setting("log.flush.interval.ms", int, None, "fsync a log at least this often", nullable=True),
+    Setting("log.message.timestamp.type", str, "CreateTime", "timestamp type of new topics",
+            choices=("CreateTime", "LogAppendTime")),
+    Setting("log.cleanup.policy", str, "delete", "cleanup policy of new topics", choices=("delete",)),
+    Setting("message.max.bytes", int, 1_048_588, "largest record batch a topic accepts", minimum=0),
+    Setting("socket.request.max.bytes", int, 104_857_600, "largest request frame", minimum=1),
+    Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
+)
+
+TOPIC_SETTINGS: dict[str, Setting] = _settings(
+    Setting("cleanup.policy", str, "delete", "delete old segments (compact: not supported yet)", choices=("delete",)),
+    Setting("retention.ms", int, 604_800_000, "retention time; -1 = forever", minimum=-1),
+    Setting("retention.bytes", int, -1, "retained bytes per partition; -1 = unlimited", minimum=-1),
+    Setting("segment.bytes", int, 1_073_741_824, "segment size before a roll", minimum=14),
+    Setting("segment.ms", int, 604_800_000, "segment age before a roll", minimum=1),
+    Setting("index.interval.bytes", int, 4096, "bytes between offset-index entries", minimum=0),
+    Setting("max.message.bytes", int, 1_048_588, "largest record batch accepted", minimum=0),
+    Setting("message.timestamp.type", str, "CreateTime", "CreateTime or LogAppendTime",
+            choices=("CreateTime", "LogAppendTime")),
+    Setting("min.insync.replicas", int, 1, "replicas that must acknowledge an acks=all write", minimum=1),
+    Setting("flush.messages", int, INT64_MAX, "fsync after this many records", minimum=1),
+    Setting("flush.ms", int, INT64_MAX, "fsync at least this often", minimum=0),
+    Setting("compression.type", str, "producer", "batches are stored as the producer sent them",
+            choices=("producer",)),
+)
+
+#: Topic setting → the broker setting its default comes from (Kafka's `ServerTopicConfigSynonyms`).
+TOPIC_DEFAULT_FROM_BROKER: dict[str, str] = {
+    "cleanup.policy": "log.cleanup.policy",
+    "retention.bytes": "log.retention.bytes",
+    "segment.bytes": "log.segment.bytes",
+    "index.interval.bytes": "log.index.interval.bytes",
+    "max.message.bytes": "message.max.bytes",
+    "message.timestamp.type": "log.message.timestamp.type",
+    "min.insync.replicas": "min.insync.replicas",
+    "flush.messages": "log.flush.interval.messages",
+}
+
+NOT_SUPPORTED_YET: frozenset[str] = frozenset(
+    {
+        "listeners", "advertised.listeners", "listener.security.protocol.map", "inter.broker.listener.name",
+        "controller.listener.names", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
+        "process.roles", "node.id", "broker.id", "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
+        "unclean.leader.election.enable", "replica.lag.time.max.ms", "replica.fetch.max.bytes",
+        "num.replica.fetchers", "offsets.topic.replication.factor", "offsets.topic.num.partitions",
+        "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+        "transaction.state.log.num.partitions", "group.initial.rebalance.delay.ms",
+        "group.min.session.timeout.ms", "group.max.session.timeout.ms", "log.cleaner.enable",
+        "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
+        "authorizer.class.name", "super.users", "num.network.threads", "num.io.threads",
+        "num.recovery.threads.per.data.dir", "queued.max.requests", "auto.leader.rebalance.enable",
+        "message.timestamp.difference.max.ms", "log.message.timestamp.before.max.ms",
+        "log.message.timestamp.after.max.ms", "transactional.id.expiration.ms",
+        # topic-level names
+        "message.timestamp.before.max.ms",
+        "message.timestamp.after.max.ms", "delete.retention.ms", "min.compaction.lag.ms",
+        "max.compaction.lag.ms", "min.cleanable.dirty.ratio", "segment.jitter.ms", "preallocate",
+        "local.retention.ms", "local.retention.bytes", "remote.storage.enable", "follower.replication.throttled.replicas",
+        "leader.replication.throttled.replicas", "message.downconversion.enable",
+    }
+)
+
+
+class SettingError(ValueError):
+    """A value that does not fit its setting; the message says why."""
+
+
+def coerce(setting: Setting, value: Any) -> Any:
+    """Check and convert a value from YAML or from a client request (strings allowed)."""
+    if value is None:
+        if setting.nullable:
+            return None
+        raise SettingError("must not be empty")
+    if setting.type is bool:
+        if isinstance(value, bool):
+            result: Any = value
+        elif isinstance(value, str) and value.lower() in ("true", "false"):
+            result = value.lower() == "true"
+        else:
+            raise SettingError(f"expected true or false, got {value!r}")
+    elif setting.type is int:
+        if isinstance(value, bool):
+            raise SettingError(f"expected an integer, got {value!r}")
+        try:
+            result = int(value)
+        except (TypeError, ValueError):
+            raise SettingError(f"expected an integer, got {value!r}") from None
+        if isinstance(value, float) and value != result:
+            raise SettingError(f"expected an integer, got {value!r}")
+        if setting.minimum is not None and result < setting.minimum:
+            raise SettingError(f"must be at least {setting.minimum}, got {result}")
+    else:
+        if not isinstance(value, str):
+            raise SettingError(f"expected a string, got {value!r}")
+        result = value
+    if setting.choices is not None and result not in setting.choices:
+        supported = ", ".join(map(str, setting.choices))
+        raise SettingError(f"{result!r} is not supported (supported: {supported})")
+    return result
+
+
+def broker_defaults() -> dict[str, Any]:
+    """Every broker setting at Kafka's default."""
+    return {name: s.default for name, s in BROKER_SETTINGS.items()}
+
+
+def retention_ms(broker: Mapping[str, Any]) -> int:
+    """Kafka's precedence: log.retention.ms, else minutes, else hours."""
+    if broker.get("log.retention.ms") is not None:
+        return int(broker["log.retention.ms"])
+    if broker.get("log.retention.minutes") is not None:
+        return int(broker["log.retention.minutes"]) * 60_000
+    hours = int(broker["log.retention.hours"])
+    return -1 if hours < 0 else hours * 3_600_000
+
+
+def roll_ms(broker: Mapping[str, Any]) -> int:
+    """Kafka's precedence: log.roll.ms, else log.roll.hours."""
+    if broker.get("log.roll.ms") is not None:
+        return int(broker["log.roll.ms"])
+    return int(broker["log.roll.hours"]) * 3_600_000
+
+
+def flush_ms(broker: Mapping[str, Any]) -> int:
+    """log.flush.interval.ms, or never (INT64_MAX)."""
+    value = broker.get("log.flush.interval.ms")
+    return INT64_MAX if value is None else int(value)
+
+
+_DERIVED: dict[str, Callable[[Mapping[str, Any]], int]] = {
+    "retention.ms": retention_ms,
+    "segment.ms": roll_ms,
+    "flush.ms": flush_ms,
+}
+
+
+def topic_defaults(broker: Mapping[str, Any]) -> dict[str, Any]:
+    """Topic settings as the broker's settings make them, before per-topic overrides."""
+    result = {name: s.default for name, s in TOPIC_SETTINGS.items()}
+    for topic_name, broker_name in TOPIC_DEFAULT_FROM_BROKER.items():
+        result[topic_name] = broker[broker_name]
+    for topic_name, derive in _DERIVED.items():
+        result[topic_name] = derive(broker)
+    return result
+
+
+def check_topic_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate per-topic overrides; raises SettingError naming the key."""
+    result = {}
+    for key, value in overrides.items():
+        setting = TOPIC_SETTINGS.get(key)
+        if setting is None:
+            if key in NOT_SUPPORTED_YET:
+                raise SettingError(f"{key}: not supported yet")
+            raise SettingError(f"{key}: unknown topic config")
+        try:
+            result[key] = coerce(setting, value)
+        except SettingError as exc:
+            raise SettingError(f"{key}: {exc}") from None
+    return result

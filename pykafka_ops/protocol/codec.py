@@ -1,0 +1,338 @@
+"""Our codec interface over kio (the only module that imports kio).
+
+kio is generated from Kafka's JSON message schemas and knows every API and version, in both
+directions. It is pre-1.0 with one maintainer, so it is pinned in pyproject.toml and reached
+only through this module: swapping it means changing this file.
+
+Requests are decoded into kio's frozen dataclasses (handlers read attributes; a field that an
+older version lacks is read with ``getattr(req, name, default)``). Responses are *built from
+plain dicts*: ``encode_response`` fills a version's dataclass from the dict, ignoring keys the
+version does not have and zero-filling fields the dict omits, so a handler writes one dict for
+all versions of its API.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import io
+import struct
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields, is_dataclass
+from functools import cache
+from typing import Any, NamedTuple
+
+from kio.index import load_request_schema, load_response_schema
+from kio.schema.errors import ErrorCode
+from kio.schema.index import api_key_map, schema_name_map
+from kio.serial import entity_reader, entity_writer
+from kio.static.primitive import TZAware, i32Timedelta, i64Timedelta
+
+from pykafka_ops.protocol.api_keys import ApiKey
+
+__all__ = [
+    "ErrorCode",
+    "RequestHeader",
+    "CodecError",
+    "decode_request_header",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "encode_response_body",
+    "is_flexible",
+    "known_versions",
+    "response_header",
+]
+
+_INT16_INT16_INT32 = struct.Struct(">hhi")
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+
+
+class CodecError(ValueError):
+    """Bytes that do not parse as the message they claim to be."""
+
+
+class RequestHeader(NamedTuple):
+    """Request header v1/v2 fields (v0 has no client id and is not accepted by Kafka 4.x)."""
+
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    size: int
+    """Bytes the header occupies, tagged fields included."""
+
+
+@cache
+def known_versions(api_key: int) -> tuple[int, int] | None:
+    """The (min, max) versions kio can encode and decode for ``api_key``, or None."""
+    name = api_key_map.get(api_key)
+    if name is None:
+        return None
+    versions = sorted(schema_name_map[name])
+    return versions[0], versions[-1]
+
+
+@cache
+def is_flexible(api_key: int, version: int) -> bool:
+    """Whether (api_key, version) uses KIP-482 flexible encoding (compact types, tagged fields)."""
+    return bool(load_request_schema(api_key, version).__flexible__)
+
+
+def response_header(api_key: int, version: int, correlation_id: int) -> bytes:
+    """Response header bytes: v1 (tagged fields) for flexible versions, else v0.
+
+    ApiVersions always answers with header v0, even in its flexible versions, so that a client
+    can parse the answer before it knows the broker's versions (ApiVersionsResponse.json).
+    """
+    if api_key != ApiKey.API_VERSIONS and is_flexible(api_key, version):
+        return _INT32.pack(correlation_id) + b"\x00"
+    return _INT32.pack(correlation_id)
+
+
+def _skip_tagged_fields(buf: memoryview, pos: int) -> int:
+    count, pos = _read_uvarint(buf, pos)
+    for _ in range(count):
+        _tag, pos = _read_uvarint(buf, pos)
+        size, pos = _read_uvarint(buf, pos)
+        pos += size
+    if pos > len(buf):
+        raise CodecError("tagged fields run past the end of the frame")
+    return pos
+
+
+def _read_uvarint(buf: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise CodecError("varint runs past the end of the frame")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 28:
+            raise CodecError("varint is too long")
+
+
+def peek_api(buf: memoryview) -> tuple[int, int, int]:
+    """(api_key, api_version, correlation_id) of a request frame, without parsing more."""
+    if len(buf) < 8:
+        raise CodecError("request header is shorter than 8 bytes")
+    return _INT16_INT16_INT32.unpack_from(buf, 0)
+
+
+def decode_request_header(buf: memoryview) -> RequestHeader:
+    """Parse a request header (v1, or v2 when the API version is flexible).
+
+    The client id is a legacy int16-length string in both versions (KIP-482 kept it so that a
+    broker can always read it); v2 then adds a tagged-field section.
+    """
+    api_key, api_version, correlation_id = peek_api(buf)
+    if len(buf) < 10:
+        raise CodecError("request header has no client id")
+    (length,) = _INT16.unpack_from(buf, 8)
+    pos = 10
+    client_id = None
+    if length >= 0:
+        if pos + length > len(buf):
+            raise CodecError("client id runs past the end of the frame")
+        client_id = bytes(buf[pos : pos + length]).decode("utf-8", "replace")
+        pos += length
+    elif length != -1:
+        raise CodecError(f"invalid client id length {length}")
+    if known_versions(api_key) and _in_range(api_key, api_version) and is_flexible(api_key, api_version):
+        pos = _skip_tagged_fields(buf, pos)
+    return RequestHeader(api_key, api_version, correlation_id, client_id, pos)
+
+
+def _in_range(api_key: int, version: int) -> bool:
+    known = known_versions(api_key)
+    return known is not None and known[0] <= version <= known[1]
+
+
+def decode_request(api_key: int, version: int, buf: memoryview, offset: int) -> Any:
+    """Decode a request body at ``offset`` into kio's dataclass for (api_key, version)."""
+    schema = load_request_schema(api_key, version)
+    try:
+        value, _size = entity_reader(schema)(buf, offset)
+    except Exception as exc:  # kio raises several types for truncated or malformed input
+        raise CodecError(f"malformed {schema.__name__} v{version}: {exc}") from exc
+    return value
+
+
+def decode_response(api_key: int, version: int, buf: bytes | memoryview, offset: int = 0) -> Any:
+    """Decode a response body (after its header) into kio's dataclass."""
+    schema = load_response_schema(api_key, version)
+    value, _size = entity_reader(schema)(buf, offset)
+    return value
+
+
+def response_header_size(api_key: int, version: int) -> int:
+    """Bytes of the response header for (api_key, version): 4, or 5 with empty tagged fields."""
+    return len(response_header(api_key, version, 0))
+
+
+def encode_response_body(api_key: int, version: int, body: Mapping[str, Any]) -> bytes:
+    """Serialise a response body from a plain dict (see the module docstring)."""
+    schema = load_response_schema(api_key, version)
+    return _write(schema, _builder(schema)(body))
+
+
+def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any]) -> bytes:
+    """Header plus body of a response, without the int32 size prefix."""
+    return response_header(api_key, version, correlation_id) + encode_response_body(api_key, version, body)
+
+
+def encode_request(
+    api_key: int, version: int, correlation_id: int, client_id: str | None, body: Mapping[str, Any]
+) -> bytes:
+    """Header plus body of a request, without the size prefix (used by our admin client and tests)."""
+    schema = load_request_schema(api_key, version)
+    header_type = schema.__header_schema__
+    header = header_type(
+        request_api_key=api_key,
+        request_api_version=version,
+        correlation_id=correlation_id,
+        client_id=client_id,
+    )
+    return _write(header_type, header) + _write(schema, _builder(schema)(body))
+
+
+def _write(schema: type, value: Any) -> bytes:
+    out = io.BytesIO()
+    entity_writer(schema)(out, value)
+    return out.getvalue()
+
+
+# --- dict → kio dataclass -------------------------------------------------------------------
+
+Converter = Callable[[Any], Any]
+
+
+@cache
+def _builder(entity_type: type) -> Converter:
+    """A function turning a dict (or an instance already) into ``entity_type``."""
+    hints = typing.get_type_hints(entity_type)
+    plan: list[tuple[str, Converter, Callable[[], Any] | None]] = []
+    for f in fields(entity_type):
+        if not f.init:
+            continue
+        convert = _converter(hints[f.name])
+        if f.default is not MISSING:
+            default: Callable[[], Any] | None = None  # the dataclass fills it
+        elif f.default_factory is not MISSING:
+            default = None
+        else:
+            zero = _zero(hints[f.name])
+            default = lambda zero=zero: zero  # noqa: E731
+        plan.append((f.name, convert, default))
+
+    allowed = _field_names_in_any_version(entity_type)
+
+    def build(value: Any) -> Any:
+        if isinstance(value, entity_type):
+            return value
+        if not value.keys() <= allowed:  # a typo would otherwise vanish silently
+            raise TypeError(f"{entity_type.__name__} has no field(s) {sorted(value.keys() - allowed)}")
+        kwargs = {}
+        for name, convert, default in plan:
+            if name in value:
+                kwargs[name] = convert(value[name])
+            elif default is not None:
+                kwargs[name] = default()
+        return entity_type(**kwargs)
+
+    return build
+
+
+@cache
+def _field_names_in_any_version(entity_type: type) -> frozenset[str]:
+    """Field names of the same-named entity across every version of its message."""
+    module = importlib.import_module(entity_type.__module__)
+    parts = entity_type.__module__.split(".")  # kio.schema.<message>.v<N>.<kind>
+    names: set[str] = set()
+    for version in schema_name_map.get(parts[2], {0: None}):
+        try:
+            sibling = importlib.import_module(".".join([*parts[:3], f"v{version}", parts[4]]))
+        except ImportError:
+            continue
+        cls = getattr(sibling, entity_type.__name__, None)
+        if cls is not None:
+            names.update(f.name for f in fields(cls))
+    names.update(f.name for f in fields(getattr(module, entity_type.__name__)))
+    return frozenset(names)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _millis_to_timedelta(value: Any) -> datetime.timedelta:
+    if isinstance(value, datetime.timedelta):
+        return value
+    return datetime.timedelta(milliseconds=value)
+
+
+def _millis_to_datetime(value: Any) -> Any:
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    return datetime.datetime.fromtimestamp(value / 1000, tz=datetime.timezone.utc)
+
+
+def _converter(tp: Any) -> Converter:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        convert = _converter(inner[0])
+        return lambda v: None if v is None else convert(v)
+    if origin is tuple:
+        item = _converter(typing.get_args(tp)[0])
+        if item is _identity:
+            return lambda v: None if v is None else tuple(v)
+        return lambda v: None if v is None else tuple(item(x) for x in v)
+    if is_dataclass(tp):
+        return _builder(tp)
+    if isinstance(tp, type):
+        if issubclass(tp, (i32Timedelta, i64Timedelta)):
+            return _millis_to_timedelta
+        if issubclass(tp, TZAware):
+            return _millis_to_datetime
+        if issubclass(tp, ErrorCode):
+            return ErrorCode
+    return _identity
+
+
+def _zero(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        return None
+    if origin is tuple:
+        return ()
+    if is_dataclass(tp):
+        return _builder(tp)({})
+    if isinstance(tp, type):
+        if issubclass(tp, (i32Timedelta, i64Timedelta)):
+            return datetime.timedelta(0)
+        if issubclass(tp, ErrorCode):
+            return ErrorCode.none
+        if issubclass(tp, bool):
+            return False
+        if issubclass(tp, int):
+            return 0
+        if issubclass(tp, float):
+            return 0.0
+        if issubclass(tp, str):
+            return ""
+        if issubclass(tp, bytes):
+            return b""
+        if issubclass(tp, uuid.UUID):
+            return uuid.UUID(int=0)
+    raise TypeError(f"no zero value for {tp!r}")
+

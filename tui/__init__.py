@@ -1,0 +1,1 @@
+"""The `pko monitor` Textual app (reads data only through pykafka_ops.services)."""
