@@ -160,6 +160,8 @@ def _in_range(api_key: int, version: int) -> bool:
 def decode_request(api_key: int, version: int, buf: memoryview, offset: int) -> Any:
     """Decode a request body at ``offset`` into kio's dataclass for (api_key, version)."""
     schema = load_request_schema(api_key, version)
+    if not buf.readonly:  # kio's native reader accepts read-only buffers only
+        buf = buf.toreadonly()
     try:
         value, _size = entity_reader(schema)(buf, offset)
     except Exception as exc:  # kio raises several types for truncated or malformed input

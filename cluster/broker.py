@@ -1,0 +1,154 @@
+"""Broker: one node's broker (and, in combined mode, controller) — wiring and lifecycle.
+
+Start-up order: check the data dir's format → open the metadata log and replay it into the
+controller's image → register this broker (which publishes the image, opening every local
+partition log, recovering after a crash) → create the YAML's topics → listen. Shutdown: stop
+listening, close connections, then close logs cleanly (snapshots + clean-shutdown marker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cluster.controller.controller import NewTopic, QuorumController
+from cluster.controller.metadata_image import MetadataImage
+from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC, SingleVoterQuorum
+from cluster.handlers import load_handlers
+from cluster.log.manager import LogManager
+from cluster.network.server import start_listener
+from cluster.producer_ids import ProducerIdManager
+from cluster.replication.replica_manager import ReplicaManager
+from pykafka_ops.config.cluster import ClusterConfig
+from pykafka_ops.config.settings import topic_defaults
+from pykafka_ops.state import STORAGE_FORMAT_VERSION
+
+if TYPE_CHECKING:
+    from cluster.network.connection import KafkaConnection
+
+log = logging.getLogger(__name__)
+
+META_PROPERTIES = "meta.properties"
+MAINTENANCE_INTERVAL_S = 1.0
+
+
+class StorageFormatError(RuntimeError):
+    """The data dir was written by an incompatible version or belongs to another node."""
+
+
+class Broker:
+    """Everything one node runs; handlers reach it through ``RequestContext.broker``."""
+
+    def __init__(self, cluster: ClusterConfig, node_id: int) -> None:
+        node = cluster.node(node_id)
+        self.node_id = node_id
+        self.host = cluster.host
+        self.port = node.port
+        self.config: Mapping[str, Any] = cluster.broker
+        self.cluster = cluster
+        self.data_dir: Path = cluster.node_dir(node_id)
+        self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"])
+        self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config)
+        self.controller: QuorumController
+        self.producer_ids: ProducerIdManager
+        self.connections: set[KafkaConnection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+
+    @property
+    def image(self) -> MetadataImage:
+        """The current metadata image (the controller's own, in combined mode)."""
+        return self.controller.image
+
+    @property
+    def controller_id(self) -> int:
+        """The active controller's node id."""
+        return self.node_id
+
+    async def start(self) -> None:
+        """Open storage, replay metadata, register, create YAML topics and listen."""
+        load_handlers()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_manager.startup()
+        metadata_config = topic_defaults(self.config) | METADATA_LOG_CONFIG
+        metadata_log = self.log_manager.get_or_create(METADATA_TOPIC, 0, metadata_config)
+        self.controller = QuorumController(SingleVoterQuorum(metadata_log), self.config,
+                                           on_image=self.replica_manager.apply_image)
+        self.controller.load()
+        self._check_meta_properties(self.controller.image.cluster_id)
+        self.producer_ids = ProducerIdManager(self.controller)
+        await self.controller.bootstrap(self.node_id, self.host, self.port)
+        self._write_meta_properties()
+        missing = [NewTopic(t.name, t.partitions, t.replication_factor, config=t.config)
+                   for t in self.cluster.topics if t.name not in self.image.topics]
+        if missing:
+            await self.controller.create_topics(missing)
+        self._server = await start_listener(self, self.host, self.port)
+        self._maintenance = asyncio.create_task(self._run_maintenance())
+        log.info("node %d serving on %s:%d (cluster id %s, %d partitions)", self.node_id, self.host, self.port,
+                 self.image.cluster_id, len(self.replica_manager.partitions))
+
+    async def stop(self) -> None:
+        """Stop serving and close every log cleanly."""
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.close("broker shutting down")
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            try:
+                await self._maintenance
+            except asyncio.CancelledError:
+                pass
+        self.log_manager.shutdown()
+        log.info("node %d stopped cleanly", self.node_id)
+
+    async def _run_maintenance(self) -> None:
+        """Background duties: fsync rolled segments, flush policy, retention, producer expiry."""
+        retention_every_s = self.config["log.retention.check.interval.ms"] / 1000
+        next_retention = time.monotonic() + retention_every_s
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
+            now_ms = int(time.time() * 1000)
+            try:
+                await self.log_manager.flush(now_ms)
+                if time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + retention_every_s
+                    deleted = self.log_manager.apply_retention(now_ms)
+                    if deleted:
+                        log.info("retention deleted %d segment(s)", deleted)
+                    for partition_log in self.log_manager.logs.values():
+                        partition_log.producer_state.remove_expired(now_ms)
+            except Exception:  # maintenance must never stop serving
+                log.exception("log maintenance failed; retrying")
+
+    # -- data dir identity --------------------------------------------------------------------
+
+    def _read_meta_properties(self) -> dict[str, str]:
+        path = self.data_dir / META_PROPERTIES
+        if not path.exists():
+            return {}
+        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+        return {k.strip(): v.strip() for k, v in pairs}
+
+    def _check_meta_properties(self, cluster_id: str) -> None:
+        props = self._read_meta_properties()
+        if not props:
+            return
+        if props.get("pko.storage.format.version") != str(STORAGE_FORMAT_VERSION):
+            raise StorageFormatError(
+                f"{self.data_dir} uses storage format {props.get('pko.storage.format.version')}, "
+                f"this pko uses {STORAGE_FORMAT_VERSION}: use a new data_dir or `pko cluster down --purge`")
+        if props.get("node.id") != str(self.node_id):
+            raise StorageFormatError(f"{self.data_dir} belongs to node {props.get('node.id')}, not {self.node_id}")
+        if cluster_id and props.get("cluster.id") not in (None, cluster_id):
+            raise StorageFormatError(f"{self.data_dir} belongs to cluster {props.get('cluster.id')}")
+
+    def _write_meta_properties(self) -> None:
+        text = (f"# written by pko\nversion=1\nnode.id={self.node_id}\ncluster.id={self.image.cluster_id}\n"
+                f"pko.storage.format.version={STORAGE_FORMAT_VERSION}\n")
+        (self.data_dir / META_PROPERTIES).write_text(text)

@@ -1,0 +1,267 @@
+"""QuorumController (Kafka's): the active controller, the only writer of metadata records.
+
+It validates topic operations with Kafka's error codes, places replicas, and commits records
+through the quorum; every committed batch is applied to a new MetadataImage and handed to the
+``on_image`` listener (the broker's replica manager). Operations are ``async`` because with a
+multi-voter quorum a commit waits for a majority.
+
+Concurrency: used from the node's event loop; each operation validates against the current
+image and appends without awaiting in between, so two operations never interleave their checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.controller.metadata_image import MetadataImage
+from cluster.controller.quorum import SingleVoterQuorum
+from cluster.controller.records import MetadataRecord
+from pykafka_ops.config.settings import SettingError, check_topic_overrides
+from pykafka_ops.errors import ErrorCode
+
+log = logging.getLogger(__name__)
+
+LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_TOPIC_NAME = 249
+#: A guard against typos like --partitions 100000 (Kafka has none; T13 of reliability.md).
+MAX_PARTITIONS_PER_TOPIC = 10_000
+PRODUCER_ID_BLOCK = 1000
+
+
+@dataclass(frozen=True)
+class NewTopic:
+    """A topic to create (``-1`` = the broker default for partitions / replication factor)."""
+
+    name: str
+    partitions: int = -1
+    replication_factor: int = -1
+    assignments: Mapping[int, Sequence[int]] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    """The answer for one topic of a create/delete/create-partitions call."""
+
+    name: str
+    error_code: ErrorCode = ErrorCode.none
+    error_message: str | None = None
+    topic_id: uuid.UUID | None = None
+    partitions: int = -1
+    replication_factor: int = -1
+
+
+class TopicError(Exception):
+    """A topic operation refused with a Kafka error code."""
+
+    def __init__(self, error_code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+def validate_topic_name(name: str | None) -> None:
+    """Kafka's `Topic.validate`: 1-249 chars of [a-zA-Z0-9._-], not '.' or '..'."""
+    if not name:
+        raise TopicError(ErrorCode.invalid_topic_exception, "topic name is empty")
+    if name in (".", ".."):
+        raise TopicError(ErrorCode.invalid_topic_exception, f"topic name cannot be {name!r}")
+    if len(name) > MAX_TOPIC_NAME:
+        raise TopicError(ErrorCode.invalid_topic_exception, f"topic name is longer than {MAX_TOPIC_NAME} characters")
+    if not LEGAL_TOPIC.match(name):
+        raise TopicError(ErrorCode.invalid_topic_exception,
+                         f"topic name {name!r} has characters other than ASCII letters, digits, '.', '_' and '-'")
+
+
+class QuorumController:
+    """Writes metadata records for topic, broker and producer-id operations."""
+
+    def __init__(self, quorum: SingleVoterQuorum, broker_defaults: Mapping[str, Any],
+                 on_image: Callable[[MetadataImage], None]) -> None:
+        self.quorum = quorum
+        self.broker_defaults = broker_defaults
+        self.on_image = on_image
+        self.image = MetadataImage()
+
+    def load(self) -> None:
+        """Rebuild the image from the committed log (start-up)."""
+        image = self.image
+        for offset, record in self.quorum.replay():
+            image = image.apply(record, offset)
+        self.image = image
+
+    async def _commit(self, records: Sequence[MetadataRecord]) -> None:
+        offset = await self.quorum.append(records)
+        image = self.image
+        first = offset - len(records) + 1
+        for i, record in enumerate(records):
+            image = image.apply(record, first + i)
+        self.image = image
+        self.on_image(image)
+
+    async def bootstrap(self, broker_id: int, host: str, port: int) -> None:
+        """First start: a cluster id. Every start: (re-)register this broker if its endpoint changed."""
+        records: list[MetadataRecord] = []
+        if not self.image.cluster_id:
+            records.append({"type": "ClusterRecord", "cluster_id": _new_cluster_id()})
+        known = self.image.brokers.get(broker_id)
+        if known is None or (known.host, known.port) != (host, port):
+            records.append({"type": "RegisterBrokerRecord", "broker_id": broker_id, "host": host, "port": port})
+        if records:
+            await self._commit(records)
+        else:
+            self.on_image(self.image)
+
+    # -- topics ----------------------------------------------------------------------------
+
+    async def create_topics(self, topics: Sequence[NewTopic], validate_only: bool = False) -> list[TopicResult]:
+        """CreateTopics: one result per requested topic; valid ones are committed together."""
+        results: list[TopicResult] = []
+        records: list[MetadataRecord] = []
+        planned: set[str] = set()
+        for topic in topics:
+            try:
+                topic_records, result = self._plan_topic(topic, planned)
+            except TopicError as exc:
+                results.append(TopicResult(topic.name, exc.error_code, str(exc)))
+                continue
+            planned.add(topic.name)
+            results.append(result)
+            records.extend(topic_records)
+        if records and not validate_only:
+            await self._commit(records)
+            for result in results:
+                if result.error_code == ErrorCode.none:
+                    log.info("created topic %s (%d partitions, replication factor %d)",
+                             result.name, result.partitions, result.replication_factor)
+        return results
+
+    def _plan_topic(self, topic: NewTopic, planned: set[str]) -> tuple[list[MetadataRecord], TopicResult]:
+        validate_topic_name(topic.name)
+        if topic.name in self.image.topics or topic.name in planned:
+            raise TopicError(ErrorCode.topic_already_exists, f"topic {topic.name!r} already exists")
+        collision = next((t for t in [*self.image.topics, *planned]
+                          if t.replace(".", "_") == topic.name.replace(".", "_")), None)
+        if collision:
+            raise TopicError(ErrorCode.invalid_topic_exception,
+                             f"topic {topic.name!r} collides with {collision!r} ('.' and '_' collide in metric names)")
+        try:
+            config = check_topic_overrides(topic.config)
+        except SettingError as exc:
+            raise TopicError(ErrorCode.invalid_config, str(exc)) from None
+        assignments = self._assign(topic)
+        topic_id = uuid.uuid4()
+        records: list[MetadataRecord] = [{"type": "TopicRecord", "name": topic.name, "topic_id": str(topic_id)}]
+        records.extend(_partition_record(topic_id, p, replicas) for p, replicas in sorted(assignments.items()))
+        records.extend({"type": "ConfigRecord", "resource_type": "topic", "resource_name": topic.name,
+                        "name": key, "value": value} for key, value in config.items())
+        rf = len(next(iter(assignments.values())))
+        return records, TopicResult(topic.name, topic_id=topic_id, partitions=len(assignments), replication_factor=rf)
+
+    def _assign(self, topic: NewTopic) -> dict[int, list[int]]:
+        brokers = sorted(self.image.brokers)
+        if topic.assignments:
+            if topic.partitions != -1 or topic.replication_factor != -1:
+                raise TopicError(ErrorCode.invalid_request,
+                                 "give either a replica assignment or partitions and replication factor")
+            return self._check_assignments(topic.assignments, brokers, expect_from=0)
+        partitions = self.broker_defaults["num.partitions"] if topic.partitions == -1 else topic.partitions
+        rf = self.broker_defaults["default.replication.factor"] if topic.replication_factor == -1 else topic.replication_factor
+        if partitions < 1 or partitions > MAX_PARTITIONS_PER_TOPIC:
+            raise TopicError(ErrorCode.invalid_partitions,
+                             f"number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}, got {partitions}")
+        if rf < 1 or rf > len(brokers):
+            raise TopicError(ErrorCode.invalid_replication_factor,
+                             f"replication factor {rf} is not between 1 and the {len(brokers)} available broker(s)")
+        return {p: _place(brokers, p, rf) for p in range(partitions)}
+
+    def _check_assignments(self, assignments: Mapping[int, Sequence[int]], brokers: list[int],
+                           expect_from: int) -> dict[int, list[int]]:
+        if sorted(assignments) != list(range(expect_from, expect_from + len(assignments))):
+            raise TopicError(ErrorCode.invalid_replica_assignment,
+                             f"partitions of a replica assignment must be consecutive from {expect_from}")
+        sizes = {len(r) for r in assignments.values()}
+        for replicas in assignments.values():
+            if len(set(replicas)) != len(replicas) or not replicas or len(sizes) != 1:
+                raise TopicError(ErrorCode.invalid_replica_assignment,
+                                 "each partition needs the same number of distinct replicas")
+            unknown = [b for b in replicas if b not in brokers]
+            if unknown:
+                raise TopicError(ErrorCode.invalid_replica_assignment, f"unknown broker id(s) {unknown}")
+        return {p: list(r) for p, r in assignments.items()}
+
+    async def delete_topics(self, names: Sequence[str]) -> list[TopicResult]:
+        """DeleteTopics by name."""
+        results, records = [], []
+        for name in names:
+            topic = self.image.topics.get(name)
+            if topic is None or name in {r.name for r in results if r.error_code == ErrorCode.none}:
+                results.append(TopicResult(name, ErrorCode.unknown_topic_or_partition,
+                                           f"topic {name!r} does not exist"))
+                continue
+            if not self.broker_defaults["delete.topic.enable"]:
+                results.append(TopicResult(name, ErrorCode.topic_deletion_disabled, "delete.topic.enable is false"))
+                continue
+            records.append({"type": "RemoveTopicRecord", "topic_id": str(topic.topic_id)})
+            results.append(TopicResult(name, topic_id=topic.topic_id))
+        if records:
+            await self._commit(records)
+        return results
+
+    async def create_partitions(self, name: str, count: int, assignments: Sequence[Sequence[int]] | None,
+                                validate_only: bool) -> TopicResult:
+        """CreatePartitions: grow ``name`` to ``count`` partitions."""
+        topic = self.image.topics.get(name)
+        if topic is None:
+            return TopicResult(name, ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
+        current = len(topic.partitions)
+        if count <= current:
+            return TopicResult(name, ErrorCode.invalid_partitions,
+                               f"topic {name!r} has {current} partitions; the new count must be larger, got {count}")
+        if count > MAX_PARTITIONS_PER_TOPIC:
+            return TopicResult(name, ErrorCode.invalid_partitions, f"at most {MAX_PARTITIONS_PER_TOPIC} partitions")
+        rf = len(topic.partitions[0].replicas)
+        brokers = sorted(self.image.brokers)
+        try:
+            if assignments:
+                if len(assignments) != count - current:
+                    raise TopicError(ErrorCode.invalid_replica_assignment,
+                                     f"{len(assignments)} assignments given for {count - current} new partitions")
+                placed = self._check_assignments(dict(zip(range(current, count), assignments)), brokers, current)
+            else:
+                placed = {p: _place(brokers, p, rf) for p in range(current, count)}
+        except TopicError as exc:
+            return TopicResult(name, exc.error_code, str(exc))
+        if not validate_only:
+            await self._commit([_partition_record(topic.topic_id, p, r) for p, r in sorted(placed.items())])
+        return TopicResult(name, topic_id=topic.topic_id, partitions=count, replication_factor=rf)
+
+    # -- producer ids ----------------------------------------------------------------------
+
+    async def allocate_producer_ids(self) -> tuple[int, int]:
+        """A block [first, first + size) of never-used producer ids (Kafka's AllocateProducerIds)."""
+        first = self.image.next_producer_id
+        await self._commit([{"type": "ProducerIdsRecord", "next_producer_id": first + PRODUCER_ID_BLOCK}])
+        return first, PRODUCER_ID_BLOCK
+
+
+def _place(brokers: list[int], partition: int, rf: int) -> list[int]:
+    """Round-robin placement: partition p's replicas start at broker p mod n."""
+    return [brokers[(partition + i) % len(brokers)] for i in range(rf)]
+
+
+def _partition_record(topic_id: uuid.UUID, partition: int, replicas: Sequence[int]) -> MetadataRecord:
+    return {"type": "PartitionRecord", "topic_id": str(topic_id), "partition": partition,
+            "replicas": list(replicas), "isr": list(replicas), "leader": replicas[0],
+            "leader_epoch": 0, "partition_epoch": 0}
+
+
+def _new_cluster_id() -> str:
+    """Kafka's cluster id format: a random UUID, URL-safe base64 without padding (22 chars)."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

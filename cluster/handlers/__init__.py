@@ -1,0 +1,86 @@
+"""Handler registry and dispatcher: one module per Kafka API, registered with ``@handles``.
+
+ApiVersions is generated from this registry (kfake's ``regKey``), so a version range is typed
+exactly once, next to the code that implements it. A handler receives the RequestContext and
+the decoded request (a kio dataclass) — or, with ``raw=True``, the frame as a memoryview and
+the offset of the body (the zero-copy Produce path). It returns:
+
+* a ``dict`` — the response body, encoded by the codec for the request's version;
+* a ``list`` of buffers — a body already encoded (the Fetch fast path);
+* ``None`` — no response at all (Produce with acks=0);
+* or an awaitable resolving to one of these (long polls, waits for replication).
+
+Raising closes the connection; handlers report per-partition problems as Kafka error codes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import known_versions
+
+Body = dict[str, Any] | list[bytes | memoryview] | None
+HandlerResult = Body | Awaitable[Body]
+HandlerFn = Callable[..., HandlerResult]
+
+#: Handler modules, one per Kafka API (imported by ``load_handlers``).
+HANDLER_MODULES = (
+    "api_versions",
+    "metadata",
+    "produce",
+    "fetch",
+    "list_offsets",
+    "create_topics",
+    "delete_topics",
+    "create_partitions",
+    "delete_records",
+    "describe_configs",
+    "describe_cluster",
+    "init_producer_id",
+)
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A registered API: its version range and the function that serves it."""
+
+    api_key: ApiKey
+    min_version: int
+    max_version: int
+    fn: HandlerFn
+    raw: bool
+
+    @property
+    def module(self) -> str:
+        """The handler's module name (``pko`` lists key → module)."""
+        return self.fn.__module__.rsplit(".", 1)[-1]
+
+
+REGISTRY: dict[int, Handler] = {}
+
+
+def handles(api_key: ApiKey, versions: tuple[int, int], raw: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+    """Register the decorated function as the handler of ``api_key`` for ``versions`` (inclusive)."""
+
+    def register(fn: HandlerFn) -> HandlerFn:
+        if api_key in REGISTRY:
+            raise RuntimeError(f"{api_key.name} is registered twice ({REGISTRY[api_key].fn.__module__}, {fn.__module__})")
+        low, high = versions
+        known = known_versions(api_key)
+        if known is None or low < known[0] or high > known[1]:
+            raise RuntimeError(f"{api_key.name} versions {versions} are outside what the codec knows ({known})")
+        REGISTRY[api_key] = Handler(api_key, low, high, fn, raw)
+        return fn
+
+    return register
+
+
+def load_handlers() -> dict[int, Handler]:
+    """Import every handler module (filling the registry) and return the registry."""
+    for name in HANDLER_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+    return REGISTRY

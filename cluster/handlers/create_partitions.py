@@ -1,0 +1,25 @@
+"""CreatePartitions (key 37), versions 0-3.
+
+v1: same as v0. v2: flexible. v3: same as v2. INVALID_PARTITIONS when the count does not grow,
+INVALID_REPLICA_ASSIGNMENT for a bad manual assignment, validate_only supported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.handlers import handles
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+
+
+@handles(ApiKey.CREATE_PARTITIONS, versions=(0, 3))
+async def handle_create_partitions(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Grow each topic to its requested partition count."""
+    results = []
+    for topic in request.topics:
+        assignments = [tuple(a.broker_ids) for a in topic.assignments] if topic.assignments else None
+        result = await ctx.broker.controller.create_partitions(topic.name, topic.count, assignments,
+                                                                request.validate_only)
+        results.append({"name": result.name, "error_code": result.error_code, "error_message": result.error_message})
+    return {"throttle_time": 0, "results": results}

@@ -1,0 +1,49 @@
+"""CreateTopics (key 19), versions 2-7.
+
+v2: validate_only. v4: partitions/replication factor may be -1 (broker defaults). v5: flexible;
+the answer carries partitions, replication factor and the topic's configs. v7: topic ids.
+Errors as Kafka: TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS,
+INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG (with a message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.controller.controller import NewTopic
+from cluster.handlers import handles
+from cluster.handlers.describe_configs import topic_config_entries
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+
+
+@handles(ApiKey.CREATE_TOPICS, versions=(2, 7))
+async def handle_create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Create the requested topics through the controller."""
+    new_topics = [
+        NewTopic(
+            name=t.name,
+            partitions=t.num_partitions,
+            replication_factor=t.replication_factor,
+            assignments={a.partition_index: tuple(a.broker_ids) for a in t.assignments},
+            config={c.name: c.value for c in t.configs},
+        )
+        for t in request.topics
+    ]
+    results = await ctx.broker.controller.create_topics(new_topics, validate_only=request.validate_only)
+    image = ctx.broker.image
+    topics = []
+    for result in results:
+        entry: dict[str, Any] = {"name": result.name, "error_code": result.error_code,
+                                 "error_message": result.error_message, "num_partitions": result.partitions,
+                                 "replication_factor": result.replication_factor}
+        if result.topic_id is not None:
+            entry["topic_id"] = result.topic_id
+        topic = image.topics.get(result.name)
+        if result.error_code == ErrorCode.none and topic is not None:
+            entry["configs"] = [{"name": c["name"], "value": c["value"], "read_only": c["read_only"],
+                                 "config_source": c["config_source"], "is_sensitive": False}
+                                for c in topic_config_entries(ctx, topic)]
+        topics.append(entry)
+    return {"throttle_time": 0, "topics": topics}

@@ -1,0 +1,60 @@
+"""ListOffsets (key 2), versions 1-7.
+
+Timestamps: -2 earliest (log start offset), -1 latest (high watermark; the LSO for
+read_committed), -3 max timestamp (v7, KIP-734), ≥ 0 the first record at or after that time
+(offset -1 / timestamp -1 when there is none). v2: isolation level. v4: leader epochs and the
+current_leader_epoch check. v6: flexible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.handlers import handles
+from cluster.log.partition_log import TimestampOffset
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+
+LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
+
+
+@handles(ApiKey.LIST_OFFSETS, versions=(1, 7))
+def handle_list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Look up one offset per requested partition."""
+    topics = []
+    for topic in request.topics:
+        partitions = [_lookup(ctx, topic.name, p) for p in topic.partitions]
+        topics.append({"name": topic.name, "partitions": partitions})
+    return {"throttle_time": 0, "topics": topics}
+
+
+def _lookup(ctx: RequestContext, topic: str, p: Any) -> dict[str, Any]:
+    partition = ctx.broker.replica_manager.partition(topic, p.partition_index)
+    if partition is None:
+        return _answer(p.partition_index, ErrorCode.unknown_topic_or_partition)
+    if not partition.is_leader:
+        return _answer(p.partition_index, ErrorCode.not_leader_or_follower)
+    requested_epoch = getattr(p, "current_leader_epoch", -1)
+    if requested_epoch >= 0 and requested_epoch != partition.leader_epoch:
+        code = ErrorCode.fenced_leader_epoch if requested_epoch < partition.leader_epoch else ErrorCode.unknown_leader_epoch
+        return _answer(p.partition_index, code)
+    log = partition.log
+    if p.timestamp == EARLIEST:
+        found: TimestampOffset | None = TimestampOffset(-1, log.log_start_offset, partition.leader_epoch)
+    elif p.timestamp == LATEST:
+        found = TimestampOffset(-1, log.high_watermark, partition.leader_epoch)
+    elif p.timestamp == MAX_TIMESTAMP:
+        found = log.max_timestamp_offset()
+    elif p.timestamp < 0:
+        return _answer(p.partition_index, ErrorCode.invalid_request)
+    else:
+        found = log.offset_for_timestamp(p.timestamp)
+    if found is None:
+        return _answer(p.partition_index, ErrorCode.none)
+    return _answer(p.partition_index, ErrorCode.none, found.timestamp, found.offset, found.leader_epoch)
+
+
+def _answer(index: int, code: ErrorCode, timestamp: int = -1, offset: int = -1, epoch: int = -1) -> dict[str, Any]:
+    return {"partition_index": index, "error_code": code, "timestamp": timestamp, "offset": offset,
+            "leader_epoch": epoch}

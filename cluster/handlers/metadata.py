@@ -1,0 +1,101 @@
+"""Metadata (key 3), versions 0-12, with auto topic creation.
+
+v0: brokers, topics, partitions (null topics → all for v1+, an empty list → all for v0).
+v1: + rack, controller id, is_internal. v2: + cluster id. v4: allow_auto_topic_creation.
+v5: + offline replicas. v7: + leader epoch. v8: authorized operations (not implemented: sent as
+INT32_MIN, "unknown", as Kafka does when not requested). v9: flexible. v10: topic ids (every topic
+has one). v12: topics may be requested by id only.
+
+Unknown topics are created when the request allows it and ``auto.create.topics.enable`` is set
+(``num.partitions``, ``default.replication.factor``); the answer then describes the new topic.
+Invalid names get INVALID_TOPIC_EXCEPTION, unknown ones UNKNOWN_TOPIC_OR_PARTITION (or
+UNKNOWN_TOPIC_ID when asked by id).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cluster.controller.controller import NewTopic, TopicError, validate_topic_name
+from cluster.controller.metadata_image import MetadataImage, TopicImage
+from cluster.handlers import handles
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+
+AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
+NO_TOPIC_ID = uuid.UUID(int=0)
+
+
+@handles(ApiKey.METADATA, versions=(0, 12))
+def handle_metadata(ctx: RequestContext, request: Any) -> Any:
+    """Describe brokers and the requested topics (creating missing ones when allowed)."""
+    image = ctx.broker.image
+    wanted = request.topics
+    if wanted is None or (ctx.api_version == 0 and not wanted):
+        return _response(ctx, image, [_describe(t) for t in sorted(image.topics.values(), key=lambda t: t.name)])
+    allow_create = getattr(request, "allow_auto_topic_creation", True) and ctx.broker.config["auto.create.topics.enable"]
+    missing = [t.name for t in wanted if t.name and t.name not in image.topics and _valid(t.name)]
+    if allow_create and missing:
+        return _create_then_describe(ctx, request, missing)
+    return _response(ctx, image, [_lookup(image, t.name, getattr(t, "topic_id", None)) for t in wanted])
+
+
+async def _create_then_describe(ctx: RequestContext, request: Any, missing: list[str]) -> dict[str, Any]:
+    await ctx.broker.controller.create_topics([NewTopic(name) for name in dict.fromkeys(missing)])
+    image = ctx.broker.image
+    return _response(ctx, image, [_lookup(image, t.name, getattr(t, "topic_id", None)) for t in request.topics])
+
+
+def _valid(name: str) -> bool:
+    try:
+        validate_topic_name(name)
+    except TopicError:
+        return False
+    return True
+
+
+def _lookup(image: MetadataImage, name: str | None, topic_id: uuid.UUID | None) -> dict[str, Any]:
+    if not name and topic_id and topic_id != NO_TOPIC_ID:
+        topic = image.topic_by_id(topic_id)
+        if topic is None:
+            return _error(None, ErrorCode.unknown_topic_id, topic_id)
+        return _describe(topic)
+    topic = image.topics.get(name or "")
+    if topic is not None:
+        return _describe(topic)
+    return _error(name, ErrorCode.unknown_topic_or_partition if _valid(name or "") else ErrorCode.invalid_topic_exception)
+
+
+def _error(name: str | None, code: ErrorCode, topic_id: uuid.UUID = NO_TOPIC_ID) -> dict[str, Any]:
+    return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False, "partitions": [],
+            "topic_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+
+
+def _describe(topic: TopicImage) -> dict[str, Any]:
+    return {
+        "error_code": ErrorCode.none,
+        "name": topic.name,
+        "topic_id": topic.topic_id,
+        "is_internal": topic.is_internal,
+        "partitions": [
+            {"error_code": ErrorCode.none, "partition_index": p.partition, "leader_id": p.leader,
+             "leader_epoch": p.leader_epoch, "replica_nodes": p.replicas, "isr_nodes": p.isr,
+             "offline_replicas": ()}
+            for p in sorted(topic.partitions.values(), key=lambda p: p.partition)
+        ],
+        "topic_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN,
+    }
+
+
+def _response(ctx: RequestContext, image: MetadataImage, topics: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "brokers": [{"node_id": b.broker_id, "host": b.host, "port": b.port, "rack": b.rack}
+                    for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)],
+        "cluster_id": image.cluster_id,
+        "controller_id": ctx.broker.controller_id,
+        "topics": topics,
+        "cluster_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN,
+    }

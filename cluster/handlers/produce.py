@@ -1,0 +1,70 @@
+"""Produce (key 0), versions 3-10, on the zero-copy path.
+
+v3: transactional id, magic-2 batches only. v5: + log_start_offset in the answer. v7: zstd.
+v8: record_errors / error_message (we fail whole batches, so record_errors is always empty).
+v9: flexible. v10: current-leader tagged fields (not sent; no leader movement on one node yet).
+Not implemented: transactional writes (InitProducerId refuses transactional ids for now).
+
+Each partition's record set stays a view of the request frame: validated, offsets patched in
+place, written with one ``os.write``. acks=0 → no response; acks=-1 → answered once the high
+watermark covers the batch (immediately while the ISR is the leader alone).
+"""
+
+from __future__ import annotations
+
+import time
+
+from cluster.handlers import Body, handles
+from cluster.log.partition_log import LogAppendInfo
+from cluster.log.producer_state import ProducerStateError
+from cluster.log.validator import RecordValidationError
+from cluster.network.request import RequestContext
+from cluster.replication.partition import NotLeaderError, Partition, PartitionError
+from pykafka_ops.protocol import fastpath
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+from pykafka_ops.protocol.fastpath import ProducePartitionResult
+
+
+@handles(ApiKey.PRODUCE, versions=fastpath.PRODUCE_VERSIONS, raw=True)
+def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> Body:
+    """Append every partition's records and answer per partition."""
+    request = fastpath.parse_produce_request(frame, body_offset, ctx.api_version)
+    now_ms = int(time.time() * 1000)
+    topics = []
+    for topic in request.topics:
+        results = [_append(ctx, topic.name, p.index, p.records, request.acks, now_ms) for p in topic.partitions]
+        topics.append((topic.name, results))
+    if request.acks == 0:
+        return None
+    return [fastpath.encode_produce_response(ctx.api_version, topics)]
+
+
+def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | None, acks: int,
+            now_ms: int) -> ProducePartitionResult:
+    if acks not in (0, 1, -1):
+        return _failed(index, ErrorCode.invalid_required_acks, f"acks must be 0, 1 or -1, got {acks}")
+    partition = ctx.broker.replica_manager.partition(topic, index)
+    if partition is None:
+        return _failed(index, ErrorCode.unknown_topic_or_partition)
+    if records is None:
+        return _failed(index, ErrorCode.invalid_record, "null record set")
+    try:
+        info = partition.append_records_to_leader(records, acks, now_ms)
+    except NotLeaderError as exc:
+        return _failed(index, ErrorCode.not_leader_or_follower, str(exc))
+    except (RecordValidationError, ProducerStateError, PartitionError) as exc:
+        return _failed(index, exc.error_code, str(exc))
+    except OSError as exc:  # disk full, I/O error: Kafka takes the log dir offline
+        return _failed(index, ErrorCode.kafka_storage_error, f"cannot write the log: {exc.strerror or exc}")
+    return _succeeded(partition, index, info)
+
+
+def _succeeded(partition: Partition, index: int, info: LogAppendInfo) -> ProducePartitionResult:
+    return ProducePartitionResult(index, ErrorCode.none, info.first_offset, info.log_append_time_ms,
+                                  partition.log.log_start_offset)
+
+
+def _failed(index: int, code: ErrorCode, message: str | None = None) -> ProducePartitionResult:
+    return ProducePartitionResult(index, code, -1, -1, -1, message)
+

@@ -1,0 +1,49 @@
+"""LogConfig (Kafka's `LogConfig`): a partition log's settings, from the topic's effective config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Typed view of the topic settings the log layer uses (Kafka names in the docstrings)."""
+
+    segment_bytes: int
+    """segment.bytes: roll when the active segment would exceed this."""
+    segment_ms: int
+    """segment.ms: roll when the active segment's first record is older than this."""
+    retention_ms: int
+    """retention.ms: delete segments whose newest record is older (-1 = keep forever)."""
+    retention_bytes: int
+    """retention.bytes: delete oldest segments beyond this partition size (-1 = unlimited)."""
+    index_interval_bytes: int
+    """index.interval.bytes: bytes of log between offset-index entries."""
+    max_message_bytes: int
+    """max.message.bytes: largest batch accepted."""
+    log_append_time: bool
+    """message.timestamp.type == LogAppendTime."""
+    flush_messages: int
+    """flush.messages: fsync after this many records."""
+    flush_ms: int
+    """flush.ms: fsync at least this often."""
+    min_insync_replicas: int
+    """min.insync.replicas: needed for acks=all."""
+
+    @classmethod
+    def from_topic_config(cls, config: Mapping[str, Any]) -> LogConfig:
+        """Build from a topic's effective settings (every TOPIC_SETTINGS name present)."""
+        return cls(
+            segment_bytes=int(config["segment.bytes"]),
+            segment_ms=int(config["segment.ms"]),
+            retention_ms=int(config["retention.ms"]),
+            retention_bytes=int(config["retention.bytes"]),
+            index_interval_bytes=int(config["index.interval.bytes"]),
+            max_message_bytes=int(config["max.message.bytes"]),
+            log_append_time=config["message.timestamp.type"] == "LogAppendTime",
+            flush_messages=int(config["flush.messages"]),
+            flush_ms=int(config["flush.ms"]),
+            min_insync_replicas=int(config["min.insync.replicas"]),
+        )

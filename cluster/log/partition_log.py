@@ -1,0 +1,375 @@
+"""PartitionLog (≈ Kafka's `UnifiedLog`): the on-disk log of one topic partition.
+
+Offsets: ``log_start_offset`` ≤ ``high_watermark`` ≤ ``log_end_offset``. The high watermark is
+set by the replication layer (``Partition``); consumers read below it. Appends validate batch
+headers, check idempotent-producer sequences, assign offsets in place and write each request's
+batches for this partition with one ``os.write``. Reads return a byte range of one segment
+starting at the batch that holds the fetch offset (whole batches, as Kafka: the client skips
+records before its offset), bounded by ``max_offset`` and ``max_bytes``.
+
+Concurrency: used only from the node's event loop; nothing here awaits. Segment fsyncs run in
+a worker thread (``LogManager``) on segments that are no longer written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cluster.log.config import LogConfig
+from cluster.log.producer_state import ProducerStateEntry, ProducerStateManager
+from cluster.log.segment import LogSegment, segment_file_stem
+from cluster.log.segments import LogSegments
+from cluster.log.validator import assign_offsets, validate_record_set
+from pykafka_ops.records.batch import BatchHeader
+
+log = logging.getLogger(__name__)
+
+INT32_MAX = 2**31 - 1
+
+
+class OffsetOutOfRangeError(Exception):
+    """A fetch or delete offset outside [log_start_offset, log_end_offset]."""
+
+
+@dataclass(frozen=True)
+class LogAppendInfo:
+    """The result of an append (or of a duplicate that was not written again)."""
+
+    first_offset: int
+    last_offset: int
+    max_timestamp: int
+    log_append_time_ms: int
+    """-1 unless the topic uses LogAppendTime."""
+    records: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class TimestampOffset:
+    """An answer to a ListOffsets lookup."""
+
+    timestamp: int
+    offset: int
+    leader_epoch: int
+
+
+def partition_dir_name(topic: str, partition: int) -> str:
+    """Kafka's directory name for a partition: ``<topic>-<partition>``."""
+    return f"{topic}-{partition}"
+
+
+class PartitionLog:
+    """Segments, offsets and producer state of one partition (see module docstring)."""
+
+    def __init__(self, directory: Path, config: LogConfig, producer_expiration_ms: int) -> None:
+        self.directory = directory
+        self.config = config
+        self.segments = LogSegments()
+        self.producer_state = ProducerStateManager(directory, producer_expiration_ms)
+        self.log_start_offset = 0
+        self.high_watermark = 0
+        self.recovery_point = 0
+        self.unflushed_segments: list[LogSegment] = []
+        self._records_since_flush = 0
+        self._last_flush_ms = 0
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        config: LogConfig,
+        producer_expiration_ms: int,
+        *,
+        clean_shutdown: bool,
+        recovery_point: int = 0,
+        log_start_offset: int = 0,
+    ) -> PartitionLog:
+        """Open (or create) the log in ``directory``. After an unclean shutdown every segment
+        from the recovery point on is checked batch by batch and a torn tail is cut off."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self = cls(directory, config, producer_expiration_ms)
+        for stray in directory.glob("*.tmp"):
+            stray.unlink()
+        bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit())
+        for suffix in (".index", ".timeindex"):
+            for orphan in directory.glob(f"*{suffix}"):
+                if not (directory / f"{orphan.stem}.log").exists():
+                    orphan.unlink()
+        if not bases:
+            bases = [log_start_offset]
+        for base in bases:
+            self.segments.add(LogSegment(directory, base, config.index_interval_bytes))
+        self._load_segments(clean_shutdown, recovery_point)
+        self.log_start_offset = max(log_start_offset, self.segments.first.base_offset)
+        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+        self._load_producer_state()
+        self.high_watermark = self.log_end_offset
+        self.recovery_point = self.log_end_offset
+        return self
+
+    def _load_segments(self, clean_shutdown: bool, recovery_point: int) -> None:
+        for i, segment in enumerate(list(self.segments)):
+            trusted = clean_shutdown or (segment is not self.segments.active and
+                                         self.segments[i + 1].base_offset <= recovery_point)
+            if trusted:
+                try:
+                    segment.load()
+                    continue
+                except Exception as exc:  # a broken index: fall back to recovery
+                    log.warning("%s: rebuilding %s: %s", self.directory.name, segment.path.name, exc)
+            result = segment.recover(max(self.config.max_message_bytes, self.config.segment_bytes) + 12,
+                                     lambda _header: None)
+            if result.truncated_bytes:
+                log.warning("%s: recovery cut %d bytes from %s after %d valid batches (%s)",
+                            self.directory.name, result.truncated_bytes, segment.path.name,
+                            result.batches, result.reason)
+                self._delete_segments_after(segment)
+                break
+
+    def _delete_segments_after(self, segment: LogSegment) -> None:
+        while self.segments.active is not segment:
+            dropped = self.segments.remove_last()
+            log.warning("%s: deleting %s, which follows a corrupt segment", self.directory.name, dropped.path.name)
+            dropped.delete()
+
+    def _load_producer_state(self) -> None:
+        snapshot = self.producer_state.load_snapshot(self.log_end_offset)
+        start = max(snapshot, self.log_start_offset)
+        if start >= self.log_end_offset:
+            return
+        for segment in self.segments.from_index(self.segments.floor(start)):
+            for _pos, header in segment.iter_headers():
+                if header.base_offset >= start:
+                    self.producer_state.update(header)
+
+    # -- offsets ---------------------------------------------------------------------------
+
+    @property
+    def log_end_offset(self) -> int:
+        """The offset the next record will get (LEO)."""
+        return self.segments.active.next_offset
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of all segments."""
+        return sum(s.size for s in self.segments)
+
+    # -- append ----------------------------------------------------------------------------
+
+    def append_as_leader(self, records: memoryview, leader_epoch: int, now_ms: int) -> LogAppendInfo:
+        """Validate, assign offsets in place and write a produced record set.
+        Raises RecordValidationError or ProducerStateError with Kafka's error code."""
+        batches = validate_record_set(records, self.config.max_message_bytes, self.config.segment_bytes)
+        pending: dict[int, ProducerStateEntry] = {}
+        for batch in batches:
+            if batch.header.producer_id >= 0:
+                duplicate = self.producer_state.check(batch.header, pending)
+                if duplicate is not None:
+                    return LogAppendInfo(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp,
+                                         -1, 0, duplicate=True)
+        first_offset = self.log_end_offset
+        append_time = now_ms if self.config.log_append_time else None
+        infos = assign_offsets(records, batches, first_offset, leader_epoch, append_time)
+        for batch, info in zip(batches, infos):
+            if batch.header.producer_id >= 0:
+                self.producer_state.update(_with_offsets(batch.header, info.last_offset, info.max_timestamp),
+                                           pending)
+        self._maybe_roll(len(records), infos[-1].last_offset, now_ms)
+        self.segments.active.append(records, infos)
+        self.producer_state.commit(pending)
+        count = infos[-1].last_offset - first_offset + 1
+        self._records_since_flush += count
+        return LogAppendInfo(first_offset, infos[-1].last_offset, max(i.max_timestamp for i in infos),
+                             append_time if append_time is not None else -1, count)
+
+    def _maybe_roll(self, incoming_bytes: int, last_offset: int, now_ms: int) -> None:
+        active = self.segments.active
+        if active.size == 0:
+            return
+        first_ts = active.first_batch_timestamp if active.first_batch_timestamp not in (None, -1) else active.created_ms
+        if (active.size + incoming_bytes > self.config.segment_bytes
+                or now_ms - first_ts > self.config.segment_ms
+                or last_offset - active.base_offset > INT32_MAX):
+            self.roll(now_ms)
+
+    def roll(self, now_ms: int) -> LogSegment:
+        """Start a new active segment at the log end; the old one waits for its fsync."""
+        old = self.segments.active
+        new_base = self.log_end_offset
+        if old.size == 0:
+            return old
+        self.producer_state.take_snapshot(new_base)
+        segment = LogSegment(self.directory, new_base, self.config.index_interval_bytes, created_ms=now_ms)
+        self.segments.add(segment)
+        self.unflushed_segments.append(old)
+        return segment
+
+    def flush_due(self, now_ms: int) -> bool:
+        """Whether flush.messages / flush.ms ask for an fsync of the active segment now."""
+        if not self._records_since_flush:
+            return False
+        return (self._records_since_flush >= self.config.flush_messages
+                or now_ms - self._last_flush_ms >= self.config.flush_ms)
+
+    def mark_flushed(self, now_ms: int) -> None:
+        """Record that the active segment was just fsynced (by flush.messages / flush.ms)."""
+        self._records_since_flush = 0
+        self._last_flush_ms = now_ms
+
+    # -- read ------------------------------------------------------------------------------
+
+    def read(self, offset: int, max_bytes: int, max_offset: int, min_one_batch: bool) -> bytes:
+        """Bytes of whole batches from the one holding ``offset``, stopping before ``max_offset``
+        (the high watermark or LSO) and after ``max_bytes`` — except that with ``min_one_batch``
+        the first batch is returned whole even when larger (KIP-74)."""
+        if offset < self.log_start_offset or offset > self.log_end_offset:
+            raise OffsetOutOfRangeError(
+                f"offset {offset} is outside [{self.log_start_offset}, {self.log_end_offset}]")
+        if offset >= max_offset:
+            return b""
+        i = max(self.segments.floor(offset), 0)
+        while i < len(self.segments):
+            segment = self.segments[i]
+            found = segment.find_batch(offset)
+            if found is not None:
+                position, header = found
+                if header.base_offset >= max_offset:
+                    return b""
+                end = segment.size if max_offset >= segment.next_offset else segment.position_of(max_offset)
+                length = min(max_bytes, end - position)
+                if min_one_batch and length < header.size:
+                    length = min(header.size, end - position)
+                return segment.read(position, length) if length > 0 else b""
+            i += 1
+        return b""
+
+    def offset_for_timestamp(self, timestamp: int) -> TimestampOffset | None:
+        """The first batch whose max timestamp is ≥ ``timestamp`` (ListOffsets by time). The
+        offset is that batch's first record at or after the time (records decoded only here)."""
+        from pykafka_ops.records.batch import RecordBatch
+
+        for segment in self.segments:
+            if segment.max_timestamp < timestamp and segment is not self.segments.active:
+                continue
+            floor = segment.time_index.floor(timestamp)
+            start = segment.offset_index.lookup(floor[1]) if floor else 0
+            for position, header in segment.iter_headers(start):
+                if header.max_timestamp < timestamp or header.last_offset < self.log_start_offset:
+                    continue
+                if header.base_offset >= self.high_watermark:
+                    return None
+                batch = RecordBatch(segment.read(position, header.size))
+                for record in batch.records():
+                    if record.timestamp >= timestamp and record.offset >= self.log_start_offset:
+                        return TimestampOffset(record.timestamp, record.offset, header.partition_leader_epoch)
+        return None
+
+    def max_timestamp_offset(self) -> TimestampOffset | None:
+        """The record with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734)."""
+        from pykafka_ops.records.batch import RecordBatch
+
+        best: tuple[int, LogSegment, int, BatchHeader] | None = None
+        for segment in self.segments:
+            for position, header in segment.iter_headers():
+                if header.base_offset >= self.high_watermark or header.last_offset < self.log_start_offset:
+                    continue
+                if best is None or header.max_timestamp > best[0]:
+                    best = (header.max_timestamp, segment, position, header)
+        if best is None:
+            return None
+        max_ts, segment, position, header = best
+        for record in RecordBatch(segment.read(position, header.size)).records():
+            if record.timestamp == max_ts:
+                return TimestampOffset(max_ts, record.offset, header.partition_leader_epoch)
+        return TimestampOffset(max_ts, header.last_offset, header.partition_leader_epoch)
+
+    # -- retention and deletion ------------------------------------------------------------
+
+    def delete_records_before(self, offset: int) -> int:
+        """DeleteRecords: move the log start offset up to ``offset`` (≤ high watermark)."""
+        if offset > self.high_watermark or offset < 0:
+            raise OffsetOutOfRangeError(f"offset {offset} is above the high watermark {self.high_watermark}")
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
+            self._delete_segments_below_start()
+        return self.log_start_offset
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Delete segments past retention.ms / retention.bytes; returns how many were deleted."""
+        deleted = 0
+        if self.config.retention_ms >= 0:
+            horizon = now_ms - self.config.retention_ms
+            while len(self.segments) and self._segment_time(self.segments.first) < horizon:
+                if self.segments.first is self.segments.active:
+                    if self.segments.active.size == 0 or self.high_watermark < self.log_end_offset:
+                        break
+                    self.roll(now_ms)
+                deleted += self._delete_oldest()
+        if self.config.retention_bytes >= 0:
+            total = self.size_bytes
+            while len(self.segments) > 1 and total - self.segments.first.size >= self.config.retention_bytes:
+                total -= self.segments.first.size
+                deleted += self._delete_oldest()
+        return deleted + self._delete_segments_below_start()
+
+    def _segment_time(self, segment: LogSegment) -> int:
+        if segment.max_timestamp >= 0:
+            return segment.max_timestamp
+        return int(os.stat(segment.path).st_mtime * 1000)
+
+    def _delete_oldest(self) -> int:
+        if len(self.segments) < 2 or self.segments.first.next_offset > self.high_watermark:
+            return 0
+        segment = self.segments.remove_first()
+        if segment in self.unflushed_segments:
+            self.unflushed_segments.remove(segment)
+        segment.delete()
+        self.log_start_offset = max(self.log_start_offset, self.segments.first.base_offset)
+        return 1
+
+    def _delete_segments_below_start(self) -> int:
+        deleted = 0
+        while len(self.segments) > 1 and self.segments[1].base_offset <= self.log_start_offset:
+            deleted += self._delete_oldest()
+        return deleted
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every record at or after ``offset`` (a follower diverged from its leader)."""
+        while len(self.segments) > 1 and self.segments.active.base_offset >= offset:
+            self.segments.remove_last().delete()
+        self.segments.active.truncate_to(offset)
+        self.producer_state.truncate_snapshots_after(offset)
+        self._load_producer_state()
+        self.high_watermark = min(self.high_watermark, self.log_end_offset)
+
+    def close(self, clean: bool) -> None:
+        """Close the files; a clean close snapshots the producer state at the log end."""
+        if clean:
+            self.producer_state.take_snapshot(self.log_end_offset)
+        for segment in self.segments:
+            segment.close()
+
+    def delete(self) -> None:
+        """Close and remove the whole partition directory."""
+        for segment in self.segments:
+            segment.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __repr__(self) -> str:
+        return (f"PartitionLog({self.directory.name}, start={self.log_start_offset}, "
+                f"hw={self.high_watermark}, end={self.log_end_offset}, segments={len(self.segments)})")
+
+
+def _with_offsets(header: BatchHeader, last_offset: int, max_timestamp: int) -> BatchHeader:
+    """The header as written: offsets assigned by the broker (and LogAppendTime if any)."""
+    return header._replace(base_offset=last_offset - header.last_offset_delta, max_timestamp=max_timestamp)
+
+
+__all__ = ["LogAppendInfo", "OffsetOutOfRangeError", "PartitionLog", "TimestampOffset",
+           "partition_dir_name", "segment_file_stem"]

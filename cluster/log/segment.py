@@ -1,0 +1,244 @@
+"""LogSegment (Kafka's `LogSegment`): one ``.log`` file of record batches plus its two indexes.
+
+Record batches are stored byte for byte as produced (after the broker set their base offset and
+leader epoch), so a Fetch reads a file range and sends it unchanged. Appends go straight to the
+kernel with ``os.write`` — no user-space buffer — so a record is never acknowledged while it
+still sits in this process: ``kill -9`` cannot lose it (fsync is ``flush()``, run by policy).
+
+Concurrency: a segment belongs to its PartitionLog, which is used from the node's event loop
+only (``flush`` may run in a worker thread; it touches no Python state).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cluster.log.offset_index import OffsetIndex
+from cluster.log.time_index import TimeIndex
+from pykafka_ops.records.batch import HEADER_SIZE, BatchHeader, CorruptRecordError, crc_ok, read_batch_header
+
+log = logging.getLogger(__name__)
+
+_SCAN_CHUNK = 64 * 1024
+
+
+def segment_file_stem(base_offset: int) -> str:
+    """Kafka's file naming: the base offset as 20 zero-padded digits."""
+    return f"{base_offset:020d}"
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """Where one appended batch sits; produced by validation, consumed by ``append``."""
+
+    position_in_write: int
+    size: int
+    last_offset: int
+    max_timestamp: int
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    """What ``LogSegment.recover`` found."""
+
+    valid_bytes: int
+    truncated_bytes: int
+    batches: int
+    reason: str | None
+
+
+class LogSegment:
+    """A segment of a partition log, named by its base offset."""
+
+    def __init__(self, directory: Path, base_offset: int, index_interval_bytes: int, created_ms: int | None = None):
+        stem = segment_file_stem(base_offset)
+        self.base_offset = base_offset
+        self.path = directory / f"{stem}.log"
+        self.index_interval_bytes = index_interval_bytes
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self.offset_index = OffsetIndex(directory / f"{stem}.index", base_offset)
+        self.time_index = TimeIndex(directory / f"{stem}.timeindex", base_offset)
+        self.size = os.fstat(self._fd).st_size
+        self.next_offset = base_offset
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = -1
+        self.first_batch_timestamp: int | None = None
+        self.created_ms = created_ms if created_ms is not None else int(time.time() * 1000)
+        self._bytes_since_index_entry = 0
+        self.unflushed_records = 0
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Open a segment written before and trusted (cleanly shut down or below the recovery
+        point): load its indexes and find its next offset from the last batches."""
+        self.offset_index.load()
+        self.time_index.load()
+        entry = self.time_index.last_entry()
+        if entry:
+            self.max_timestamp, self.offset_of_max_timestamp = entry
+        last = self.offset_index.last_entry()
+        start = last[1] if last else 0
+        if start > self.size:
+            raise CorruptRecordError(f"{self.offset_index.path}: entry points past the end of {self.path}")
+        for _pos, header in self.iter_headers(start):
+            self._track(header)
+        first = next(self.iter_headers(0), None)
+        if first is not None:
+            self.first_batch_timestamp = first[1].max_timestamp
+
+    def recover(self, max_batch_bytes: int, on_batch: Callable[[BatchHeader], None]) -> RecoveryResult:
+        """Rebuild the indexes from the log, checking each batch's CRC; cut the file after the
+        last valid batch (a torn write from a crash, or garbage). ``on_batch`` sees every valid
+        batch in order (the producer state is rebuilt from it). Mirrors `LogSegment.recover`."""
+        self.offset_index.truncate_entries(0)
+        self.time_index.truncate_entries(0)
+        self.next_offset, self.max_timestamp, self.offset_of_max_timestamp = self.base_offset, -1, -1
+        self._bytes_since_index_entry = 0
+        valid = batches = 0
+        reason = None
+        expected_offset = self.base_offset
+        while valid < self.size:
+            chunk = os.pread(self._fd, HEADER_SIZE, valid)
+            try:
+                header = read_batch_header(chunk, 0)
+            except (CorruptRecordError, ValueError) as exc:
+                reason = f"bad batch header at position {valid}: {exc}"
+                break
+            if header.size > max_batch_bytes or valid + header.size > self.size:
+                reason = f"batch at position {valid} claims {header.size} bytes, {self.size - valid} left"
+                break
+            if header.base_offset < expected_offset:
+                reason = f"batch at position {valid} has offset {header.base_offset} < {expected_offset}"
+                break
+            data = os.pread(self._fd, header.size, valid)
+            if not crc_ok(data, 0, header):
+                reason = f"CRC mismatch in the batch at position {valid} (offset {header.base_offset})"
+                break
+            self._index_batch(valid, header.size, header.last_offset, header.max_timestamp)
+            self._track(header)
+            if self.first_batch_timestamp is None:
+                self.first_batch_timestamp = header.max_timestamp
+            on_batch(header)
+            expected_offset = header.last_offset + 1
+            valid += header.size
+            batches += 1
+        truncated = self.size - valid
+        if truncated:
+            os.ftruncate(self._fd, valid)
+            self.size = valid
+        return RecoveryResult(valid, truncated, batches, reason)
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append(self, data: memoryview | bytes, batches: list[BatchInfo]) -> None:
+        """Write ``data`` (whole batches, offsets already assigned) and index it."""
+        start = self.size
+        view = memoryview(data)
+        written = 0
+        while written < len(view):  # regular files write everything at once, but be exact
+            written += os.write(self._fd, view[written:])
+        self.size += len(view)
+        for info in batches:
+            self._index_batch(start + info.position_in_write, info.size, info.last_offset, info.max_timestamp)
+            if info.max_timestamp > self.max_timestamp:
+                self.max_timestamp, self.offset_of_max_timestamp = info.max_timestamp, info.last_offset
+            if self.first_batch_timestamp is None:
+                self.first_batch_timestamp = info.max_timestamp
+        if batches:
+            self.next_offset = batches[-1].last_offset + 1
+
+    def _index_batch(self, position: int, size: int, last_offset: int, max_timestamp: int) -> None:
+        """Kafka's rule: an index entry when more than index.interval.bytes went by since the last."""
+        if self._bytes_since_index_entry > self.index_interval_bytes:
+            self.offset_index.append(last_offset, position)
+            ts_max = max(self.max_timestamp, max_timestamp)
+            ts_offset = last_offset if max_timestamp >= self.max_timestamp else self.offset_of_max_timestamp
+            self.time_index.append(ts_max, ts_offset)
+            self._bytes_since_index_entry = 0
+        self._bytes_since_index_entry += size
+
+    def _track(self, header: BatchHeader) -> None:
+        self.next_offset = header.last_offset + 1
+        if header.max_timestamp > self.max_timestamp:
+            self.max_timestamp, self.offset_of_max_timestamp = header.max_timestamp, header.last_offset
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, position: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the log file from ``position``."""
+        return os.pread(self._fd, size, position)
+
+    def iter_headers(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of each whole batch from ``start`` (a batch boundary) up to ``end``."""
+        end = self.size if end is None else end
+        pos = start
+        while pos + HEADER_SIZE <= end:
+            chunk = os.pread(self._fd, min(_SCAN_CHUNK, end - pos), pos)
+            inner = 0
+            while inner + HEADER_SIZE <= len(chunk):
+                header = read_batch_header(chunk, inner)
+                if pos + inner + header.size > end:
+                    return
+                yield pos + inner, header
+                inner += header.size
+            pos += inner
+
+    def find_batch(self, offset: int) -> tuple[int, BatchHeader] | None:
+        """(position, header) of the first batch whose last offset is ≥ ``offset``."""
+        for position, header in self.iter_headers(self.offset_index.lookup(offset)):
+            if header.last_offset >= offset:
+                return position, header
+        return None
+
+    def position_of(self, offset: int) -> int:
+        """File position where the batch holding ``offset`` starts (``size`` if past the end)."""
+        found = self.find_batch(offset)
+        return found[0] if found else self.size
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def truncate_to(self, offset: int) -> int:
+        """Remove batches at or after ``offset`` (must be a batch boundary); returns bytes cut."""
+        position = self.position_of(offset)
+        cut = self.size - position
+        os.ftruncate(self._fd, position)
+        self.size = position
+        self.offset_index.truncate_to(offset)
+        self.time_index.truncate_to(offset)
+        self.next_offset = max(self.base_offset, min(self.next_offset, offset))
+        self.max_timestamp, self.offset_of_max_timestamp = -1, -1
+        for _pos, header in self.iter_headers(self.offset_index.lookup(self.base_offset)):
+            self._track(header)
+        return cut
+
+    def flush(self) -> None:
+        """fsync the log and its indexes (may run in a worker thread)."""
+        os.fsync(self._fd)
+        self.offset_index.flush()
+        self.time_index.flush()
+
+    def close(self) -> None:
+        """Close the files."""
+        os.close(self._fd)
+        self.offset_index.close()
+        self.time_index.close()
+
+    def delete(self) -> None:
+        """Close and remove the segment's files."""
+        self.close()
+        for path in (self.path, self.offset_index.path, self.time_index.path):
+            path.unlink(missing_ok=True)
+
+    @property
+    def largest_timestamp(self) -> int:
+        """The segment's newest record timestamp (its mtime-free retention age, as Kafka)."""
+        return self.max_timestamp
+
+    def __repr__(self) -> str:
+        return f"LogSegment(base={self.base_offset}, next={self.next_offset}, size={self.size})"

@@ -1,0 +1,108 @@
+"""LogValidator (Kafka's `LogValidator`): checks a produced record set and assigns its offsets.
+
+Only batch headers are read — records are never decoded on the produce path. Checks, with
+Kafka's error codes: magic 2 only and a whole number of batches (CORRUPT_MESSAGE), CRC-32C
+(CORRUPT_MESSAGE), batch size ≤ max.message.bytes (MESSAGE_TOO_LARGE) and ≤ segment.bytes
+(RECORD_LIST_TOO_LARGE), record count consistent with the offset delta and no client-written
+control batches (INVALID_RECORD). Offsets are assigned *in place*: baseOffset and
+partitionLeaderEpoch are outside the CRC, so only LogAppendTime topics need a CRC rewrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cluster.log.segment import BatchInfo
+from pykafka_ops.errors import ErrorCode
+from pykafka_ops.records.batch import (
+    BatchHeader,
+    CorruptRecordError,
+    UnsupportedMagicError,
+    crc_ok,
+    read_batch_header,
+    set_base_offset,
+    set_log_append_time,
+    set_partition_leader_epoch,
+)
+
+
+class RecordValidationError(Exception):
+    """The record set is refused; ``error_code`` is what the partition answers."""
+
+    def __init__(self, error_code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """A batch found in a produced record set: its position in the set and its header."""
+
+    position: int
+    header: BatchHeader
+
+
+def validate_record_set(
+    records: memoryview, max_message_bytes: int, segment_bytes: int, from_client: bool = True
+) -> list[ValidatedBatch]:
+    """Parse and check every batch of ``records``; raise RecordValidationError on the first problem."""
+    batches: list[ValidatedBatch] = []
+    pos, end = 0, len(records)
+    if end == 0:
+        raise RecordValidationError(ErrorCode.corrupt_message, "empty record set")
+    while pos < end:
+        try:
+            header = read_batch_header(records, pos)
+        except UnsupportedMagicError as exc:  # Produce v3+ carries magic-2 batches only
+            raise RecordValidationError(ErrorCode.invalid_record, str(exc)) from None
+        except CorruptRecordError as exc:
+            raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
+        if pos + header.size > end:
+            raise RecordValidationError(ErrorCode.corrupt_message, "record set ends inside a batch")
+        if header.size > segment_bytes:
+            raise RecordValidationError(
+                ErrorCode.record_list_too_large, f"batch of {header.size} bytes exceeds segment.bytes"
+            )
+        if header.size > max_message_bytes:
+            raise RecordValidationError(
+                ErrorCode.message_too_large,
+                f"batch of {header.size} bytes exceeds max.message.bytes={max_message_bytes}",
+            )
+        if not crc_ok(records, pos, header):
+            raise RecordValidationError(ErrorCode.corrupt_message, "record batch CRC mismatch")
+        if from_client and header.is_control:
+            raise RecordValidationError(ErrorCode.invalid_record, "clients may not write control batches")
+        if header.records_count <= 0 or (
+            from_client and not header.compression and header.records_count != header.last_offset_delta + 1
+        ):
+            raise RecordValidationError(
+                ErrorCode.invalid_record,
+                f"record count {header.records_count} does not match last offset delta {header.last_offset_delta}",
+            )
+        batches.append(ValidatedBatch(pos, header))
+        pos += header.size
+    return batches
+
+
+def assign_offsets(
+    records: memoryview,
+    batches: list[ValidatedBatch],
+    first_offset: int,
+    leader_epoch: int,
+    log_append_time_ms: int | None,
+) -> list[BatchInfo]:
+    """Patch base offsets (and leader epoch, and LogAppendTime) in place; return index info."""
+    infos: list[BatchInfo] = []
+    next_offset = first_offset
+    for batch in batches:
+        header = batch.header
+        set_base_offset(records, batch.position, next_offset)
+        set_partition_leader_epoch(records, batch.position, leader_epoch)
+        max_timestamp = header.max_timestamp
+        if log_append_time_ms is not None:
+            set_log_append_time(records, batch.position, log_append_time_ms)
+            max_timestamp = log_append_time_ms
+        last_offset = next_offset + header.last_offset_delta
+        infos.append(BatchInfo(batch.position, header.size, last_offset, max_timestamp))
+        next_offset = last_offset + 1
+    return infos

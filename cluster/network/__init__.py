@@ -1,0 +1,1 @@
+"""The network layer: listeners, per-connection framing and in-order responses."""

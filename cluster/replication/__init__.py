@@ -1,0 +1,1 @@
+"""Replication: partition leadership, ISR and high watermark, acks, and the follower fetcher."""
