@@ -1,0 +1,1 @@
+"""The service layer: what `commands/` and `tui/` call. No printing here; results are dataclasses."""
