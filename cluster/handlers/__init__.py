@@ -10,7 +10,8 @@ the offset of the body (the zero-copy Produce path). It returns:
 * ``None`` — no response at all (Produce with acks=0);
 * or an awaitable resolving to one of these (long polls, waits for replication).
 
-Raising closes the connection; handlers report per-partition problems as Kafka error codes.
+Raising closes the connection (``CloseConnection`` for an expected reason, e.g. a body that does
+not parse; anything else is logged as a bug); per-partition problems are Kafka error codes.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class Handler:
 
 
 REGISTRY: dict[int, Handler] = {}
+
+
+class CloseConnection(Exception):
+    """Raised by a handler (or the decoder) when Kafka would close the connection."""
 
 
 def handles(api_key: ApiKey, versions: tuple[int, int], raw: bool = False) -> Callable[[HandlerFn], HandlerFn]:

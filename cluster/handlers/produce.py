@@ -6,7 +6,8 @@ v9: flexible. v10: current-leader tagged fields (not sent; no leader movement on
 Not implemented: transactional writes (InitProducerId refuses transactional ids for now).
 
 Each partition's record set stays a view of the request frame: validated, offsets patched in
-place, written with one ``os.write``. acks=0 → no response; acks=-1 → answered once the high
+place, written with one ``os.write``. acks=0 → no response (the connection is closed when a
+partition failed, as Kafka does); acks=-1 → answered once the high
 watermark covers the batch (immediately while the ISR is the leader alone).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from cluster.handlers import Body, handles
+from cluster.handlers import Body, CloseConnection, handles
 from cluster.log.partition_log import LogAppendInfo
 from cluster.log.producer_state import ProducerStateError
 from cluster.log.validator import RecordValidationError
@@ -36,6 +37,9 @@ def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> 
         results = [_append(ctx, topic.name, p.index, p.records, request.acks, now_ms) for p in topic.partitions]
         topics.append((topic.name, results))
     if request.acks == 0:
+        failed = [r for _name, results in topics for r in results if r.error_code]
+        if failed:  # as Kafka: with no response to carry the error, closing tells the client
+            raise CloseConnection(f"acks=0 produce failed ({failed[0].error_message or failed[0].error_code})")
         return None
     return [fastpath.encode_produce_response(ctx.api_version, topics)]
 

@@ -143,6 +143,7 @@ class LogManager:
 
     async def flush(self, now_ms: int) -> None:
         """fsync rolled segments (then advance recovery points) and active segments due by policy."""
+        moved = False
         for tp, partition_log in self.logs.items():
             pending = partition_log.unflushed_segments
             partition_log.unflushed_segments = []
@@ -150,10 +151,12 @@ class LogManager:
                 await asyncio.to_thread(segment.flush)
                 if segment.base_offset >= partition_log.segments.first.base_offset:
                     self._recovery_points[tp] = max(self._recovery_points.get(tp, 0), segment.next_offset)
+                    moved = True
             if partition_log.flush_due(now_ms):
                 await asyncio.to_thread(partition_log.segments.active.flush)
                 partition_log.mark_flushed(now_ms)
-        write_checkpoint(self.log_dir / RECOVERY_POINT_FILE, self._recovery_points)
+        if moved:
+            write_checkpoint(self.log_dir / RECOVERY_POINT_FILE, self._recovery_points)
 
     def write_log_start_checkpoint(self) -> None:
         """Persist log start offsets (moved by retention and DeleteRecords)."""

