@@ -36,11 +36,13 @@ def exit_with_error(message: str, code: int = FAILURE) -> NoReturn:
 
 
 def _code_for(exc: BaseException) -> int:
+    from pykafka_ops.client.connection import BootstrapNotFoundError
+    from pykafka_ops.config.client import PropertiesError
     from pykafka_ops.config.cluster import ConfigError
 
     if isinstance(exc, CliError):
         return exc.code
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, (ConfigError, BootstrapNotFoundError, PropertiesError)):
         return USAGE
     return FAILURE
 

@@ -1,0 +1,85 @@
+"""Where a command connects, and with which client settings.
+
+Bootstrap servers come from ``--bootstrap-server``, else ``$PKO_BOOTSTRAP``, else the default
+local cluster when it is running (from its state file), else a usage error that says so.
+``ClientSettings.librdkafka()`` gives confluent-kafka configs with librdkafka's own logging
+silenced: failures reach the user as one-line errors naming the bootstrap server instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_BOOTSTRAP = "PKO_BOOTSTRAP"
+_SILENT = logging.getLogger("pko.librdkafka")
+_SILENT.addHandler(logging.NullHandler())
+_SILENT.propagate = False
+
+
+class BootstrapNotFoundError(ValueError):
+    """No bootstrap server was given and none could be found (a usage error)."""
+
+
+class ClusterUnreachableError(ConnectionError):
+    """The cluster did not answer; the message names the bootstrap servers."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Bootstrap servers, extra client properties (librdkafka names) and the request timeout."""
+
+    bootstrap_servers: str
+    properties: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 5.0
+
+    def librdkafka(self, **extra: Any) -> dict[str, Any]:
+        """A confluent-kafka config: bootstrap + properties + ``extra`` (dots as underscores OK)."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "client.id": "pko",
+                                  "logger": _SILENT, **self.properties}
+        config.update({k.replace("_", "."): v for k, v in extra.items()})
+        return config
+
+    def unreachable(self, reason: object) -> ClusterUnreachableError:
+        """The error for a cluster that did not answer within the timeout."""
+        return ClusterUnreachableError(
+            f"cannot reach the Kafka cluster at {self.bootstrap_servers} within {self.timeout_s:g} s ({reason})")
+
+
+def default_cluster_bootstrap() -> str | None:
+    """Bootstrap servers of the built-in default cluster if its nodes are running."""
+    import psutil
+
+    from pykafka_ops.config.cluster import load_default
+    from pykafka_ops.state import StateFileError, read_state
+
+    try:
+        state = read_state(load_default().state_file)
+    except StateFileError:
+        return None
+    if state is None or not any(psutil.pid_exists(n.pid) for n in state.nodes.values()):
+        return None
+    return state.bootstrap_servers
+
+
+def resolve_bootstrap(explicit: str | None) -> str:
+    """``explicit`` (flag or ``$PKO_BOOTSTRAP``, which Typer fills in), else the default cluster."""
+    if explicit:
+        return explicit
+    found = default_cluster_bootstrap()
+    if found:
+        return found
+    raise BootstrapNotFoundError(
+        f"no --bootstrap-server given, ${ENV_BOOTSTRAP} is not set, and the default local cluster "
+        "is not running (start it with `pko cluster up`)")
+
+
+def client_settings(bootstrap: str | None, command_config: Path | None, timeout_ms: int) -> ClientSettings:
+    """Settings for a command from its connection options."""
+    from pykafka_ops.config.client import load_client_properties
+
+    properties = load_client_properties(command_config) if command_config else {}
+    return ClientSettings(resolve_bootstrap(bootstrap), properties, timeout_ms / 1000)
