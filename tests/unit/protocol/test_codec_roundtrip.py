@@ -204,3 +204,16 @@ def test_truncated_request_body_raises_codec_error(api_key: int, version: int) -
     for cut in range(header.size, len(frame)):
         with pytest.raises(codec.CodecError):
             codec.decode_request(api_key, version, memoryview(frame)[:cut], header.size)
+
+
+def test_request_header_v2_tagged_fields_are_skipped() -> None:
+    frame = bytearray(codec.encode_request(ApiKey.METADATA, 12, 3, "c", {"topics": None}))
+    header = codec.decode_request_header(memoryview(frame))
+    assert frame[header.size - 1] == 0  # the empty tagged-field section
+    # One unknown tagged field (tag 5, 3 bytes) in the header, as a newer client could send.
+    frame[header.size - 1 : header.size] = b"\x01\x05\x03abc"
+    tagged = codec.decode_request_header(memoryview(frame))
+    assert tagged.size == header.size + 5
+    assert codec.decode_request(ApiKey.METADATA, 12, memoryview(frame), tagged.size).topics is None
+    with pytest.raises(codec.CodecError):
+        codec.decode_request_header(memoryview(frame)[: header.size + 2])
