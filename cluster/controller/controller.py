@@ -21,7 +21,7 @@ from typing import Any
 from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import SingleVoterQuorum
 from cluster.controller.records import MetadataRecord
-from pykafka_ops.config.settings import SettingError, check_topic_overrides
+from pykafka_ops.config.settings import TOPIC_SETTINGS, SettingError, check_topic_overrides
 from pykafka_ops.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -239,6 +239,32 @@ class QuorumController:
         if not validate_only:
             await self._commit([_partition_record(topic.topic_id, p, r) for p, r in sorted(placed.items())])
         return TopicResult(name, topic_id=topic.topic_id, partitions=count, replication_factor=rf)
+
+    # -- configs -------------------------------------------------------------------------
+
+    async def alter_configs(self, topic: str, changes: Mapping[str, Any | None],
+                            validate_only: bool = False) -> TopicResult:
+        """Set (a value) or delete (``None``) per-topic overrides of ``topic``: all of them or none.
+
+        Every name must be a topic setting we implement (a deleted name too, so a typo is never
+        silently accepted); values are checked and converted as at topic creation.
+        """
+        image_topic = self.image.topics.get(topic)
+        if image_topic is None:
+            return TopicResult(topic, ErrorCode.unknown_topic_or_partition, f"topic {topic!r} does not exist")
+        unknown_deletes = {k: "" for k, v in changes.items() if v is None and k not in TOPIC_SETTINGS}
+        try:
+            values = check_topic_overrides({**unknown_deletes, **{k: v for k, v in changes.items() if v is not None}})
+        except SettingError as exc:
+            return TopicResult(topic, ErrorCode.invalid_config, str(exc))
+        records: list[MetadataRecord] = [
+            {"type": "ConfigRecord", "resource_type": "topic", "resource_name": topic, "name": key,
+             "value": values.get(key)}
+            for key in changes if values.get(key) != image_topic.config.get(key)]
+        if records and not validate_only:
+            await self._commit(records)
+            log.info("altered configs of topic %s: %s", topic, {r["name"]: r["value"] for r in records})
+        return TopicResult(topic, topic_id=image_topic.topic_id)
 
     # -- producer ids ----------------------------------------------------------------------
 

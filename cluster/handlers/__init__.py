@@ -40,6 +40,8 @@ HANDLER_MODULES = (
     "create_partitions",
     "delete_records",
     "describe_configs",
+    "alter_configs",
+    "incremental_alter_configs",
     "describe_cluster",
     "init_producer_id",
 )

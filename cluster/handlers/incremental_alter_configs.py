@@ -1,0 +1,77 @@
+"""IncrementalAlterConfigs (key 44), versions 0-1.
+
+v0: per config an operation — SET (0), DELETE (1), APPEND (2), SUBTRACT (3). v1: flexible.
+TOPIC resources only (BROKER: no dynamic broker configs yet); each resource's changes are
+validated together and committed by the controller, all or none; validate_only is supported.
+APPEND/SUBTRACT apply to LIST configs only (of ours: ``cleanup.policy``), on the current value —
+the override, else the effective value — as Kafka's `ConfigAdminManager` does; on another
+config they are INVALID_CONFIG, as in Kafka.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.handlers import handles
+from cluster.handlers.alter_configs import alter_topic, resource_result, unsupported
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+#: Topic configs of type LIST in Kafka's `LogConfig` that we implement.
+LIST_CONFIGS = frozenset({"cleanup.policy"})
+
+
+class _Refused(Exception):
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def _list_operation(operation: int, current: Any, value: str | None, name: str) -> str:
+    if name not in LIST_CONFIGS:
+        verb = "append" if operation == APPEND else "subtract"
+        raise _Refused(ErrorCode.invalid_config, f"config value {verb} is not allowed for {name!r}: it is not a list")
+    items = [v for v in str(current).split(",") if v] if current is not None else []
+    given = [v for v in (value or "").split(",") if v]
+    if operation == APPEND:
+        items += [v for v in given if v not in items]
+    else:
+        items = [v for v in items if v not in given]
+    return ",".join(items)
+
+
+def _changes(ctx: RequestContext, resource: Any) -> dict[str, Any]:
+    topic = ctx.broker.image.topics.get(resource.resource_name)
+    effective = ctx.broker.replica_manager.effective_topic_config(topic) if topic is not None else {}
+    changes: dict[str, Any] = {}
+    for config in resource.configs:
+        if config.config_operation == SET:
+            changes[config.name] = config.value
+        elif config.config_operation == DELETE:
+            changes[config.name] = None
+        elif config.config_operation in (APPEND, SUBTRACT):
+            changes[config.name] = _list_operation(config.config_operation, effective.get(config.name),
+                                                   config.value, config.name)
+        else:
+            raise _Refused(ErrorCode.invalid_request, f"unknown config operation {config.config_operation}")
+    return changes
+
+
+@handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
+async def handle_incremental_alter_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Apply each resource's config operations."""
+    responses = []
+    for resource in request.resources:
+        refused = unsupported(resource)
+        if refused is not None:
+            responses.append(refused)
+            continue
+        try:
+            changes = _changes(ctx, resource)
+        except _Refused as exc:
+            responses.append(resource_result(resource, exc.error, str(exc)))
+            continue
+        responses.append(await alter_topic(ctx, resource, changes, request.validate_only))
+    return {"throttle_time": 0, "responses": responses}
