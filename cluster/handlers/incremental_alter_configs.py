@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.handlers import handles
-from cluster.handlers.alter_configs import alter_topic, resource_result, unsupported
+from cluster.handlers.alter_configs import Refused, alter_resources
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -23,16 +23,10 @@ SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 LIST_CONFIGS = frozenset({"cleanup.policy"})
 
 
-class _Refused(Exception):
-    def __init__(self, error: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.error = error
-
-
 def _list_operation(operation: int, current: Any, value: str | None, name: str) -> str:
     if name not in LIST_CONFIGS:
         verb = "append" if operation == APPEND else "subtract"
-        raise _Refused(ErrorCode.invalid_config, f"config value {verb} is not allowed for {name!r}: it is not a list")
+        raise Refused(ErrorCode.invalid_config, f"config value {verb} is not allowed for {name!r}: it is not a list")
     items = [v for v in str(current).split(",") if v] if current is not None else []
     given = [v for v in (value or "").split(",") if v]
     if operation == APPEND:
@@ -55,23 +49,11 @@ def _changes(ctx: RequestContext, resource: Any) -> dict[str, Any]:
             changes[config.name] = _list_operation(config.config_operation, effective.get(config.name),
                                                    config.value, config.name)
         else:
-            raise _Refused(ErrorCode.invalid_request, f"unknown config operation {config.config_operation}")
+            raise Refused(ErrorCode.invalid_request, f"unknown config operation {config.config_operation}")
     return changes
 
 
 @handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
 async def handle_incremental_alter_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    """Apply each resource's config operations."""
-    responses = []
-    for resource in request.resources:
-        refused = unsupported(resource)
-        if refused is not None:
-            responses.append(refused)
-            continue
-        try:
-            changes = _changes(ctx, resource)
-        except _Refused as exc:
-            responses.append(resource_result(resource, exc.error, str(exc)))
-            continue
-        responses.append(await alter_topic(ctx, resource, changes, request.validate_only))
-    return {"throttle_time": 0, "responses": responses}
+    """Apply each topic resource's config operations."""
+    return await alter_resources(ctx, request, _changes)
