@@ -111,6 +111,8 @@ def render(
         for table in tables:
             print_rich(table)
     elif text is not None:
-        typer.echo(text())
+        body = text()
+        if body:  # nothing to show prints nothing, as the Kafka tools do (not a blank line)
+            typer.echo(body)
     else:
         typer.echo("\n\n".join(plain_text(t) for t in tables))
