@@ -310,12 +310,16 @@ class PartitionLog:
                     if self.segments.active.size == 0 or self.high_watermark < self.log_end_offset:
                         break
                     self.roll(now_ms)
-                deleted += self._delete_oldest()
+                if not self._delete_oldest():
+                    break  # the oldest segment holds offsets at or above the high watermark
+                deleted += 1
         if self.config.retention_bytes >= 0:
             total = self.size_bytes
             while len(self.segments) > 1 and total - self.segments.first.size >= self.config.retention_bytes:
                 total -= self.segments.first.size
-                deleted += self._delete_oldest()
+                if not self._delete_oldest():
+                    break
+                deleted += 1
         return deleted + self._delete_segments_below_start()
 
     def _segment_time(self, segment: LogSegment) -> int:
