@@ -180,7 +180,7 @@ class PartitionLog:
             if batch.header.producer_id >= 0:
                 self.producer_state.update(_with_offsets(batch.header, info.last_offset, info.max_timestamp),
                                            pending)
-        self._maybe_roll(len(records), infos[-1].last_offset, now_ms)
+        self._maybe_roll(len(records), infos[-1].last_offset, max(i.max_timestamp for i in infos), now_ms)
         self.segments.active.append(records, infos)
         self.producer_state.commit(pending)
         count = infos[-1].last_offset - first_offset + 1
@@ -188,13 +188,16 @@ class PartitionLog:
         return LogAppendInfo(first_offset, infos[-1].last_offset, max(i.max_timestamp for i in infos),
                              append_time if append_time is not None else -1, count)
 
-    def _maybe_roll(self, incoming_bytes: int, last_offset: int, now_ms: int) -> None:
+    def _maybe_roll(self, incoming_bytes: int, last_offset: int, max_timestamp: int, now_ms: int) -> None:
         active = self.segments.active
         if active.size == 0:
             return
-        first_ts = active.first_batch_timestamp if active.first_batch_timestamp not in (None, -1) else active.created_ms
+        # Kafka's LogSegment.timeWaitedForRoll: the incoming batches' max timestamp minus the
+        # segment's first batch timestamp; the segment's age only when that timestamp is missing.
+        first_ts = active.first_batch_timestamp
+        waited = max_timestamp - first_ts if first_ts is not None and first_ts >= 0 else now_ms - active.created_ms
         if (active.size + incoming_bytes > self.config.segment_bytes
-                or now_ms - first_ts > self.config.segment_ms
+                or waited > self.config.segment_ms
                 or last_offset - active.base_offset > INT32_MAX):
             self.roll(now_ms)
 
