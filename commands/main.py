@@ -16,6 +16,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cluster": ("commands.cluster", "app", "Start, stop and inspect a cluster defined in YAML."),
     "demo": ("commands.demo", "app", "Start the default cluster and walk through keyed orders."),
     "node": ("commands.node", "app", "Run one node in the foreground (what `cluster up` spawns)."),
+    "topics": ("commands.topics", "app", "Create, list, describe, alter or delete topics (kafka-topics)."),
+    "configs": ("commands.configs", "app", "Describe or alter topic and broker configs (kafka-configs)."),
+    "produce": ("commands.produce", "app", "Produce records from stdin or files (console producer, kcat -P)."),
+    "consume": ("commands.consume", "app", "Consume records to stdout (console consumer, kcat -C)."),
+    "offsets": ("commands.offsets", "app", "Offsets of partitions by time: earliest, latest, … (GetOffsetShell)."),
+    "perf": ("commands.perf", "app", "Producer and consumer performance tests (kafka-*-perf-test)."),
 }
 
 

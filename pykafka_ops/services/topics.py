@@ -1,0 +1,194 @@
+"""List, describe, create, alter (partition count) and delete topics (kafka-topics' operations).
+
+``--topic`` is a regular expression matched against the whole name, as in kafka-topics
+(`IncludeList`), except for ``create``. Descriptions come from DescribeTopics (topic ids,
+partitions) plus DescribeConfigs (the non-default configs kafka-topics shows and
+``min.insync.replicas`` for the ISR filters).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pykafka_ops.client.connection import ClientSettings
+from pykafka_ops.client.librdkafka import admin_client, in_thread, metadata, result
+from pykafka_ops.models.topics import ConfigEntry, ConfigSynonym, PartitionDescription, TopicDescription
+
+#: Kafka's internal topics (`Topic.isInternal`).
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+#: kafka-topics' text for a topic that is not there (the intended wording of KAFKA-8670).
+MISSING = "Topic '{}' does not exist as expected"
+
+
+class TopicNotFoundError(LookupError):
+    """No topic matches ``--topic`` (kafka-topics' "does not exist as expected")."""
+
+
+def kafka_uuid(uuid: Any) -> str:
+    """Kafka's text form of a topic id: URL-safe base64 without padding (`Uuid.toString`)."""
+    raw = struct.pack(">qq", uuid.get_most_significant_bits(), uuid.get_least_significant_bits())
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def matching(names: Sequence[str], pattern: str | None, exclude_internal: bool) -> list[str]:
+    """``names`` that fully match ``pattern`` (all when None), sorted; internal ones dropped if asked."""
+    regex = re.compile(pattern) if pattern is not None else None
+    return sorted(n for n in names if (regex is None or regex.fullmatch(n))
+                  and not (exclude_internal and n in INTERNAL_TOPICS))
+
+
+def _names(settings: ClientSettings, pattern: str | None, exclude_internal: bool) -> list[str]:
+    return matching(list(metadata(admin_client(settings), settings).topics), pattern, exclude_internal)
+
+
+async def list_topics(settings: ClientSettings, pattern: str | None = None,
+                      exclude_internal: bool = False) -> list[str]:
+    """Topic names (sorted) matching ``pattern``."""
+    return await in_thread(_names, settings, pattern, exclude_internal)
+
+
+def config_entry(entry: Any) -> ConfigEntry:
+    """Our ``ConfigEntry`` from confluent-kafka's."""
+    from confluent_kafka.admin import ConfigSource
+
+    def source(value: int) -> str:
+        try:
+            return ConfigSource(value).name
+        except ValueError:
+            return "UNKNOWN_CONFIG"
+
+    synonyms = tuple(ConfigSynonym(s.name, s.value, source(s.source)) for s in entry.synonyms.values())
+    return ConfigEntry(entry.name, entry.value, source(entry.source), bool(entry.is_default),
+                       bool(entry.is_read_only), bool(entry.is_sensitive), synonyms)
+
+
+def topic_configs(admin: Any, settings: ClientSettings, names: Sequence[str]) -> dict[str, list[ConfigEntry]]:
+    """Every config of each topic in ``names`` (DescribeConfigs)."""
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    if not names:
+        return {}
+    futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names],
+                                     request_timeout=settings.timeout_s)
+    return {resource.name: [config_entry(e) for e in
+                            result(f, settings, f"describe configs of {resource.name}").values()]
+            for resource, f in futures.items()}
+
+
+def _partition(topic: str, info: Any) -> PartitionDescription:
+    leader = info.leader.id if info.leader is not None and info.leader.id >= 0 else None
+    return PartitionDescription(topic, info.id, leader, tuple(n.id for n in info.replicas),
+                                tuple(n.id for n in info.isr))
+
+
+def _describe(settings: ClientSettings, pattern: str | None, exclude_internal: bool) -> list[TopicDescription]:
+    from confluent_kafka import TopicCollection
+
+    admin = admin_client(settings)
+    names = matching(list(metadata(admin, settings).topics), pattern, exclude_internal)
+    if not names:
+        return []
+    futures = admin.describe_topics(TopicCollection(names), request_timeout=settings.timeout_s)
+    configs = topic_configs(admin, settings, names)
+    described = []
+    for name in names:
+        info = result(futures[name], settings, f"describe topic {name}")
+        entries = configs.get(name, [])
+        min_isr = next((e.value for e in entries if e.name == "min.insync.replicas"), None)
+        described.append(TopicDescription(
+            name, kafka_uuid(info.topic_id), bool(info.is_internal),
+            tuple(sorted((_partition(name, p) for p in info.partitions), key=lambda p: p.partition)),
+            tuple(e for e in entries if e.source != "DEFAULT_CONFIG" and not e.is_default),
+            int(min_isr) if min_isr is not None else None))
+    return described
+
+
+async def describe_topics(settings: ClientSettings, pattern: str | None = None,
+                          exclude_internal: bool = False) -> list[TopicDescription]:
+    """Descriptions (sorted by name) of the topics matching ``pattern``."""
+    return await in_thread(_describe, settings, pattern, exclude_internal)
+
+
+def _create(settings: ClientSettings, name: str, partitions: int, replication_factor: int,
+            assignment: Sequence[Sequence[int]] | None, config: Mapping[str, str], if_not_exists: bool) -> bool:
+    from confluent_kafka.admin import NewTopic
+
+    admin = admin_client(settings)
+    metadata(admin, settings)
+    if assignment:
+        new = NewTopic(name, replica_assignment=[list(r) for r in assignment], config=dict(config))
+    else:
+        new = NewTopic(name, partitions, replication_factor, config=dict(config))
+    future = admin.create_topics([new], operation_timeout=settings.timeout_s,
+                                 request_timeout=settings.timeout_s)[name]
+    try:
+        result(future, settings, f"create topic {name}")
+    except Exception as exc:
+        if if_not_exists and getattr(exc, "name", None) == "TOPIC_ALREADY_EXISTS":
+            return False
+        raise
+    return True
+
+
+async def create_topic(settings: ClientSettings, name: str, partitions: int = -1, replication_factor: int = -1,
+                       assignment: Sequence[Sequence[int]] | None = None, config: Mapping[str, str] | None = None,
+                       if_not_exists: bool = False) -> bool:
+    """Create ``name`` (-1 = the broker's default); ``assignment[p]`` = replicas of partition p.
+
+    Returns False when it already existed and ``if_not_exists`` was set.
+    """
+    return await in_thread(_create, settings, name, partitions, replication_factor, assignment, config or {},
+                           if_not_exists)
+
+
+def _existing(admin: Any, settings: ClientSettings, pattern: str, if_exists: bool) -> list[str]:
+    names = matching(list(metadata(admin, settings).topics), pattern, exclude_internal=False)
+    if not names and not if_exists:
+        raise TopicNotFoundError(MISSING.format(pattern))
+    return names
+
+
+def _alter(settings: ClientSettings, pattern: str, count: int, assignment: Sequence[Sequence[int]] | None,
+           if_exists: bool) -> list[str]:
+    from confluent_kafka.admin import NewPartitions
+
+    admin = admin_client(settings)
+    names = _existing(admin, settings, pattern, if_exists)
+    if not names:
+        return []
+    grow = [NewPartitions(n, count, [list(r) for r in assignment]) if assignment else NewPartitions(n, count)
+            for n in names]
+    futures = admin.create_partitions(grow,
+                                      operation_timeout=settings.timeout_s, request_timeout=settings.timeout_s)
+    for name in names:
+        result(futures[name], settings, f"alter topic {name}")
+    return names
+
+
+async def alter_partitions(settings: ClientSettings, pattern: str, count: int,
+                           assignment: Sequence[Sequence[int]] | None = None, if_exists: bool = False) -> list[str]:
+    """Grow every topic matching ``pattern`` to ``count`` partitions; returns the topics altered."""
+    return await in_thread(_alter, settings, pattern, count, assignment, if_exists)
+
+
+def _delete(settings: ClientSettings, pattern: str, if_exists: bool) -> list[str]:
+    admin = admin_client(settings)
+    names = _existing(admin, settings, pattern, if_exists)
+    internal = [n for n in names if n in INTERNAL_TOPICS]
+    if internal:
+        raise ValueError(f"Topic {internal[0]} is a kafka internal topic and is not allowed to be marked for deletion.")
+    if not names:
+        return []
+    futures = admin.delete_topics(names, operation_timeout=settings.timeout_s, request_timeout=settings.timeout_s)
+    for name in names:
+        result(futures[name], settings, f"delete topic {name}")
+    return names
+
+
+async def delete_topics(settings: ClientSettings, pattern: str, if_exists: bool = False) -> list[str]:
+    """Delete every topic matching ``pattern``; returns the topics deleted."""
+    return await in_thread(_delete, settings, pattern, if_exists)
