@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 INT64_MAX = 2**63 - 1
+#: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
+CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,26 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("log.flush.interval.ms", int, None, "fsync a log at least this often", nullable=True),
     Setting("log.message.timestamp.type", str, "CreateTime", "timestamp type of new topics",
             choices=("CreateTime", "LogAppendTime")),
-    Setting("log.cleanup.policy", str, "delete", "cleanup policy of new topics", choices=("delete",)),
+    Setting("log.cleanup.policy", str, "delete", "cleanup policy of new topics", choices=CLEANUP_POLICIES),
+    Setting("log.cleaner.backoff.ms", int, 15_000, "how often the log cleaner looks for logs to compact", minimum=0),
     Setting("message.max.bytes", int, 1_048_588, "largest record batch a topic accepts", minimum=0),
     Setting("socket.request.max.bytes", int, 104_857_600, "largest request frame", minimum=1),
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
+    Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
+            minimum=1),
+    Setting("offsets.retention.minutes", int, 10_080, "keep committed offsets of an empty group this long", minimum=1),
+    Setting("offsets.retention.check.interval.ms", int, 600_000, "how often expired offsets are removed", minimum=1),
+    Setting("group.initial.rebalance.delay.ms", int, 3_000, "wait for more members before the first rebalance",
+            minimum=0),
+    Setting("group.min.session.timeout.ms", int, 6_000, "smallest session.timeout.ms a member may ask for", minimum=0),
+    Setting("group.max.session.timeout.ms", int, 1_800_000, "largest session.timeout.ms a member may ask for",
+            minimum=0),
 )
 
 TOPIC_SETTINGS: dict[str, Setting] = _settings(
-    Setting("cleanup.policy", str, "delete", "delete old segments (compact: not supported yet)", choices=("delete",)),
+    Setting("cleanup.policy", str, "delete", "delete old segments, compact them to the last value per key, or both",
+            choices=CLEANUP_POLICIES),
+    Setting("delete.retention.ms", int, 86_400_000, "how long a compacted topic keeps tombstones", minimum=0),
     Setting("retention.ms", int, 604_800_000, "retention time; -1 = forever", minimum=-1),
     Setting("retention.bytes", int, -1, "retained bytes per partition; -1 = unlimited", minimum=-1),
     Setting("segment.bytes", int, 1_073_741_824, "segment size before a roll", minimum=14),
@@ -92,10 +106,9 @@ NOT_SUPPORTED_YET: frozenset[str] = frozenset(
         "controller.listener.names", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
         "process.roles", "node.id", "broker.id", "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
         "unclean.leader.election.enable", "replica.lag.time.max.ms", "replica.fetch.max.bytes",
-        "num.replica.fetchers", "offsets.topic.replication.factor", "offsets.topic.num.partitions",
+        "num.replica.fetchers", "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
-        "transaction.state.log.num.partitions", "group.initial.rebalance.delay.ms",
-        "group.min.session.timeout.ms", "group.max.session.timeout.ms", "log.cleaner.enable",
+        "transaction.state.log.num.partitions", "log.cleaner.enable",
         "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
         "authorizer.class.name", "super.users", "num.network.threads", "num.io.threads",
         "num.recovery.threads.per.data.dir", "queued.max.requests", "auto.leader.rebalance.enable",
@@ -103,7 +116,7 @@ NOT_SUPPORTED_YET: frozenset[str] = frozenset(
         "log.message.timestamp.after.max.ms", "transactional.id.expiration.ms",
         # topic-level names
         "message.timestamp.before.max.ms",
-        "message.timestamp.after.max.ms", "delete.retention.ms", "min.compaction.lag.ms",
+        "message.timestamp.after.max.ms", "min.compaction.lag.ms",
         "max.compaction.lag.ms", "min.cleanable.dirty.ratio", "segment.jitter.ms", "preallocate",
         "local.retention.ms", "local.retention.bytes", "remote.storage.enable", "follower.replication.throttled.replicas",
         "leader.replication.throttled.replicas", "message.downconversion.enable",
