@@ -349,7 +349,10 @@ class PartitionLog:
     def truncate_to(self, offset: int) -> None:
         """Remove every record at or after ``offset`` (a follower diverged from its leader)."""
         while len(self.segments) > 1 and self.segments.active.base_offset >= offset:
-            self.segments.remove_last().delete()
+            dropped = self.segments.remove_last()
+            if dropped in self.unflushed_segments:  # closed now: LogManager.flush must not fsync it
+                self.unflushed_segments.remove(dropped)
+            dropped.delete()
         self.segments.active.truncate_to(offset)
         self.producer_state.truncate_snapshots_after(offset)
         self._load_producer_state()
