@@ -46,6 +46,7 @@ __all__ = [
     "is_flexible",
     "known_versions",
     "response_header",
+    "consumer_subscription_topics",
 ]
 
 _INT16_INT16_INT32 = struct.Struct(">hhi")
@@ -174,6 +175,24 @@ def decode_response(api_key: int, version: int, buf: bytes | memoryview, offset:
     schema = load_response_schema(api_key, version)
     value, _size = entity_reader(schema)(buf, offset)
     return value
+
+
+def consumer_subscription_topics(metadata: bytes) -> tuple[str, ...] | None:
+    """The topics of a consumer's JoinGroup metadata (ConsumerProtocolSubscription), or None if
+    it does not parse. A version above the newest known is read as the newest, as Kafka's
+    ``ConsumerProtocol.deserializeSubscription`` does (new versions only append fields)."""
+    if len(metadata) < 2:
+        return None
+    (version,) = _INT16.unpack_from(metadata, 0)
+    versions = schema_name_map["consumer_protocol_subscription"]
+    if version < min(versions):
+        return None
+    module = importlib.import_module(f"kio.schema.consumer_protocol_subscription.v{min(version, max(versions))}.data")
+    try:
+        value, _size = entity_reader(module.ConsumerProtocolSubscription)(metadata, 2)
+    except Exception:  # kio raises several types for malformed input
+        return None
+    return tuple(value.topics)
 
 
 def response_header_size(api_key: int, version: int) -> int:
