@@ -16,7 +16,8 @@ from typing import Any
 
 from pykafka_ops.client.connection import ClientSettings
 from pykafka_ops.client.librdkafka import admin_client, in_thread, metadata, result
-from pykafka_ops.models.topics import ConfigEntry, ConfigSynonym, PartitionDescription, TopicDescription
+from pykafka_ops.models.topics import PartitionDescription, TopicDescription
+from pykafka_ops.services.configs import resource_configs
 
 #: Kafka's internal topics (`Topic.isInternal`).
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
@@ -51,34 +52,6 @@ async def list_topics(settings: ClientSettings, pattern: str | None = None,
     return await in_thread(_names, settings, pattern, exclude_internal)
 
 
-def config_entry(entry: Any) -> ConfigEntry:
-    """Our ``ConfigEntry`` from confluent-kafka's."""
-    from confluent_kafka.admin import ConfigSource
-
-    def source(value: int) -> str:
-        try:
-            return ConfigSource(value).name
-        except ValueError:
-            return "UNKNOWN_CONFIG"
-
-    synonyms = tuple(ConfigSynonym(s.name, s.value, source(s.source)) for s in entry.synonyms.values())
-    return ConfigEntry(entry.name, entry.value, source(entry.source), bool(entry.is_default),
-                       bool(entry.is_read_only), bool(entry.is_sensitive), synonyms)
-
-
-def topic_configs(admin: Any, settings: ClientSettings, names: Sequence[str]) -> dict[str, list[ConfigEntry]]:
-    """Every config of each topic in ``names`` (DescribeConfigs)."""
-    from confluent_kafka.admin import ConfigResource, ResourceType
-
-    if not names:
-        return {}
-    futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names],
-                                     request_timeout=settings.timeout_s)
-    return {resource.name: [config_entry(e) for e in
-                            result(f, settings, f"describe configs of {resource.name}").values()]
-            for resource, f in futures.items()}
-
-
 def _partition(topic: str, info: Any) -> PartitionDescription:
     leader = info.leader.id if info.leader is not None and info.leader.id >= 0 else None
     return PartitionDescription(topic, info.id, leader, tuple(n.id for n in info.replicas),
@@ -93,11 +66,11 @@ def _describe(settings: ClientSettings, pattern: str | None, exclude_internal: b
     if not names:
         return []
     futures = admin.describe_topics(TopicCollection(names), request_timeout=settings.timeout_s)
-    configs = topic_configs(admin, settings, names)
+    configs = {c.entity_name: c.entries for c in resource_configs(admin, settings, "topics", names)}
     described = []
     for name in names:
         info = result(futures[name], settings, f"describe topic {name}")
-        entries = configs.get(name, [])
+        entries = configs[name]
         min_isr = next((e.value for e in entries if e.name == "min.insync.replicas"), None)
         described.append(TopicDescription(
             name, kafka_uuid(info.topic_id), bool(info.is_internal),
