@@ -80,7 +80,8 @@ def _describe(settings: ClientSettings, entity_type: str, name: str | None) -> l
     return resource_configs(admin, settings, entity_type, _entity_names(admin, settings, entity_type, name))
 
 
-async def describe_configs(settings: ClientSettings, entity_type: str, name: str | None = None) -> list[ResourceConfigs]:
+async def describe_configs(settings: ClientSettings, entity_type: str,
+                           name: str | None = None) -> list[ResourceConfigs]:
     """Configs of one topic or broker, or of all of them (``None``)."""
     return await in_thread(_describe, settings, entity_type, name)
 
