@@ -1,0 +1,121 @@
+"""Readiness of freshly started nodes: what `pko cluster up` and `restart` wait for.
+
+A node is ready when it answers ApiVersions (key 18, v0) and, for a broker, Metadata (key 3, v1,
+all topics) lists every topic of the cluster file with a leader (``leader_id`` ≥ 0) for every
+partition: from then on a client can produce. The probe opens a fresh connection each time, so a
+listener that accepts but never answers cannot wedge the wait, and each attempt is bounded.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cluster.launcher_process import POLL_S, LauncherError
+from pykafka_ops.client.wire import WireClient
+from pykafka_ops.config.cluster import ClusterConfig, NodeSpec
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+
+#: Lines of a node's log quoted when it fails to start.
+TAIL_LINES = 5
+#: Upper bound of one probe (connect + both requests), in seconds.
+PROBE_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class StartingNode:
+    """A node process just spawned; ``log_offset`` is where its output starts in ``log_file``."""
+
+    node: NodeSpec
+    proc: subprocess.Popen[bytes]
+    log_file: Path
+    log_offset: int
+
+
+def probe(host: str, port: int, is_broker: bool, topics: Iterable[str], timeout_s: float) -> str | None:
+    """None when the node at ``host:port`` is ready, else why not (one line)."""
+    try:
+        with WireClient(host, port, timeout=timeout_s) as client:
+            versions = client.request(ApiKey.API_VERSIONS, 0, {})
+            if versions.error_code != 0:
+                return f"ApiVersions answered {_error_name(versions.error_code)}"
+            if not is_broker:
+                return None
+            metadata = client.request(ApiKey.METADATA, 1, {"topics": None})
+    except Exception as exc:  # a node still starting may refuse, close, time out or answer garbage
+        return str(exc) or type(exc).__name__
+    return metadata_problem(metadata, topics)
+
+
+def metadata_problem(metadata: Any, topics: Iterable[str]) -> str | None:
+    """Why a Metadata response does not show a usable cluster yet, or None."""
+    listed = {topic.name for topic in metadata.topics}
+    missing = sorted(set(topics) - listed)
+    if missing:
+        return f"topic {missing[0]!r} is not in Metadata yet"
+    for topic in metadata.topics:
+        if topic.error_code != 0:
+            return f"Metadata answered {_error_name(topic.error_code)} for topic {topic.name!r}"
+        for partition in topic.partitions:
+            if partition.leader_id < 0:
+                return f"partition {topic.name}-{partition.partition_index} has no leader yet"
+    return None
+
+
+def wait_ready(config: ClusterConfig, starting: Sequence[StartingNode], wait_s: float) -> None:
+    """Return once every node in ``starting`` is ready; raise LauncherError as soon as one exits,
+    or after ``wait_s`` seconds, quoting the last probe error and the tail of the node's log."""
+    deadline = time.monotonic() + wait_s
+    topics = [topic.name for topic in config.topics]
+    pending = list(starting)
+    last_problem: dict[int, str] = {}
+    while True:
+        for item in list(pending):
+            code = item.proc.poll()
+            if code is not None:
+                raise LauncherError(f"node {item.node.id} {_describe_exit(code)} during start-up{log_tail(item)}")
+            timeout_s = min(PROBE_TIMEOUT_S, max(deadline - time.monotonic(), POLL_S))
+            problem = probe(config.host, item.node.port, item.node.is_broker, topics, timeout_s)
+            if problem is None:
+                pending.remove(item)
+            else:
+                last_problem[item.node.id] = problem
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            item = pending[0]
+            raise LauncherError(
+                f"node {item.node.id} is not ready after {wait_s:g} s "
+                f"(last probe: {last_problem[item.node.id]}){log_tail(item)}"
+            )
+        time.sleep(POLL_S)
+
+
+def log_tail(item: StartingNode, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines this start wrote to the node's log, as a message suffix."""
+    try:
+        with item.log_file.open("rb") as log:
+            log.seek(item.log_offset)
+            text = log.read().decode(errors="replace")
+    except OSError as exc:
+        return f"; cannot read {item.log_file}: {exc.strerror or exc}"
+    tail = text.rstrip().splitlines()[-lines:]
+    if not tail:
+        return f"; its log {item.log_file} is empty"
+    return f"; last lines of {item.log_file}:\n" + "\n".join(f"    {line}" for line in tail)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+def _error_name(code: int) -> str:
+    return ErrorCode(code).name.upper()

@@ -1,0 +1,109 @@
+"""The YAML cluster file: every shipped config loads, and each kind of mistake is one clear line
+naming the file, the key and its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pykafka_ops.config.cluster import ConfigError, default_config_text, load
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    config = load(path)
+    assert config.nodes
+    assert config.data_dir.is_absolute()
+
+
+def test_configs_single_yaml_is_the_built_in_default_byte_for_byte() -> None:
+    assert (CONFIGS / "single.yaml").read_bytes() == default_config_text().encode()
+
+
+def test_data_dir_is_relative_to_the_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "c.yaml"
+    path.parent.mkdir()
+    path.write_text("cluster: {name: rel, data_dir: state/rel}\n")
+    assert load(path).data_dir == tmp_path / "sub" / "state" / "rel"
+
+
+def test_built_in_default_keeps_its_data_under_xdg_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    config = load(None)
+    assert config.data_dir == tmp_path / "pko" / "dev"
+    assert config.state_file == tmp_path / "pko" / "dev" / "cluster.json"
+    assert config.bootstrap_servers == "127.0.0.1:9092"
+
+
+BAD_FILES = {
+    "unknown key with a did-you-mean": (
+        "cluster: {name: dev}\nbroker:\n  num.partitons: 3\n",
+        "broker.num.partitons (line 3): unknown key (did you mean 'num.partitions'?)",
+    ),
+    "unknown top-level key": (
+        "clustr: {name: dev}\n",
+        "clustr (line 1): unknown key (did you mean 'cluster'?)",
+    ),
+    "wrong type": (
+        "broker:\n  num.partitions: three\n",
+        "broker.num.partitions (line 2): expected an integer, got 'three'",
+    ),
+    "wrong type of port": (
+        "nodes:\n  - {id: 1, port: x}\n",
+        "nodes[0].port (line 2): expected a TCP port (1-65535)",
+    ),
+    "duplicate node id": (
+        "nodes:\n  - {id: 1, port: 9092}\n  - {id: 1, port: 9093}\n",
+        "nodes[1].id (line 3): duplicate node id 1",
+    ),
+    "duplicate port": (
+        "nodes:\n  - {id: 1, port: 9092}\n  - {id: 2, port: 9092}\n",
+        "nodes[1].port (line 3): duplicate port 9092",
+    ),
+    "replication factor above the broker count": (
+        "nodes:\n  - {id: 1, port: 9092}\nbroker:\n  default.replication.factor: 3\n",
+        "broker.default.replication.factor (line 4): 3 is more than the 1 broker node(s)",
+    ),
+    "topic replication factor above the broker count": (
+        "topics:\n  - {name: t, partitions: 1, replication.factor: 2}\n",
+        "topics[0].replication.factor (line 2): 2 is more than the 1 broker node(s)",
+    ),
+    "Kafka setting not supported yet": (
+        "broker:\n  sasl.enabled.mechanisms: PLAIN\n",
+        "broker.sasl.enabled.mechanisms (line 2): a Kafka setting that pko does not support yet",
+    ),
+    "topic setting not supported yet": (
+        "topics:\n  - name: t\n    config: {remote.storage.enable: true}\n",
+        "topics[0].config.remote.storage.enable (line 3): not supported yet",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_bad_file_is_one_line_naming_file_key_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value) == f"{path}: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("cluster: {name: dev\nnodes: [\n", 2), ("cluster:\n  name: dev\n   data_dir: x\n", 3)],
+    ids=["unclosed flow mapping", "bad indentation"],
+)
+def test_invalid_yaml_names_file_and_line(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value).startswith(f"{path} (line {line}): not valid YAML: ")
+
+
+def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read: No such file or directory$"):
+        load(tmp_path / "missing.yaml")
