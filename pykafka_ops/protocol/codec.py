@@ -173,7 +173,12 @@ def decode_request(api_key: int, version: int, buf: memoryview, offset: int) -> 
 def decode_response(api_key: int, version: int, buf: bytes | memoryview, offset: int = 0) -> Any:
     """Decode a response body (after its header) into kio's dataclass."""
     schema = load_response_schema(api_key, version)
-    value, _size = entity_reader(schema)(buf, offset)
+    if not isinstance(buf, bytes):  # kio's native reader accepts read-only buffers only
+        buf = memoryview(buf).toreadonly()
+    try:
+        value, _size = entity_reader(schema)(buf, offset)
+    except Exception as exc:  # kio raises several types for truncated or malformed input
+        raise CodecError(f"malformed {schema.__name__} v{version}: {exc}") from exc
     return value
 
 
