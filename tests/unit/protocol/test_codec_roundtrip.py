@@ -217,3 +217,18 @@ def test_request_header_v2_tagged_fields_are_skipped() -> None:
     assert codec.decode_request(ApiKey.METADATA, 12, memoryview(frame), tagged.size).topics is None
     with pytest.raises(codec.CodecError):
         codec.decode_request_header(memoryview(frame)[: header.size + 2])
+
+
+def test_decode_response_accepts_writable_buffers() -> None:
+    body = codec.encode_response_body(ApiKey.METADATA, 12, {"topics": [{"name": "t"}]})
+    expected = codec.decode_response(ApiKey.METADATA, 12, body)
+    assert codec.decode_response(ApiKey.METADATA, 12, bytearray(body)) == expected
+    assert codec.decode_response(ApiKey.METADATA, 12, memoryview(bytearray(body))) == expected
+
+
+@pytest.mark.parametrize(("api_key", "version"), CASES)
+def test_truncated_response_body_raises_codec_error(api_key: int, version: int) -> None:
+    body = codec.encode_response_body(api_key, version, {})
+    for cut in range(len(body)):
+        with pytest.raises(codec.CodecError):
+            codec.decode_response(api_key, version, body[:cut])
