@@ -51,7 +51,8 @@ def run_node(cluster: ClusterConfig, node_id: int) -> None:
     try:
         runner(_serve(cluster, node_id))
     except OSError as exc:
-        log.error("node %d cannot start: %s", node_id, exc.strerror or exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        log.error("node %d cannot start: %s%s", node_id, exc.strerror or exc, where)
         sys.exit(1)
     except Exception as exc:
         log.error("node %d failed: %s", node_id, exc, exc_info=True)
