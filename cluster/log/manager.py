@@ -144,7 +144,7 @@ class LogManager:
     async def flush(self, now_ms: int) -> None:
         """fsync rolled segments (then advance recovery points) and active segments due by policy."""
         moved = False
-        for tp, partition_log in self.logs.items():
+        for tp, partition_log in list(self.logs.items()):  # requests add/remove logs while we await
             pending = partition_log.unflushed_segments
             partition_log.unflushed_segments = []
             for segment in pending:
