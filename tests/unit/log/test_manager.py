@@ -117,3 +117,24 @@ def test_delete_removes_the_partition_directory(tmp_path: Path) -> None:
     manager.get_or_create("gone", 0, TOPIC_CONFIG).append_as_leader(produced(batch(1)), 0, T0)
     manager.delete("gone", 0)
     assert not (tmp_path / "gone-0").exists() and manager.logs == {}
+
+
+def test_flush_tolerates_partitions_created_while_it_awaits_fsyncs(tmp_path: Path) -> None:
+    """flush() awaits fsyncs in a worker thread; meanwhile the event loop serves requests that
+    create partitions (auto-created topics, CreateTopics). Its loop over the logs must not break."""
+    manager = LogManager(tmp_path, DAY_MS)
+    manager.startup()
+    log = manager.get_or_create("t", 0, TOPIC_CONFIG)
+    for i in range(10):
+        log.append_as_leader(produced(batch(2, ts=T0 + i, value_size=20)), 0, T0 + i)
+    assert log.unflushed_segments
+
+    async def create_meanwhile() -> None:
+        manager.get_or_create("new-topic", 0, TOPIC_CONFIG)  # runs while flush awaits its first fsync
+
+    async def main() -> None:
+        await asyncio.gather(manager.flush(T0), create_meanwhile())
+
+    asyncio.run(main())
+    assert log.unflushed_segments == [] and ("new-topic", 0) in manager.logs
+    assert ("t", 0) in read_checkpoint(tmp_path / RECOVERY_POINT_FILE)
