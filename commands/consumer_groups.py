@@ -103,6 +103,8 @@ def _conflict(args: Args, first: str, others: tuple[str, ...]) -> None:
 
 def validate(args: Args) -> str:
     """Kafka's ``checkArgs`` (plus our own options); returns the action."""
+    from pykafka_ops.services.groups import InvalidArgumentError, parse_topic_arg
+
     actions = [a for a in ACTIONS if args.given(a)]
     if len(actions) != 1:
         raise usage("Command must include exactly one action: --list, --describe, --delete, --reset-offsets, "
@@ -123,6 +125,11 @@ def validate(args: Args) -> str:
         raise usage("The consumer does not support topic-specific offset deletion from a consumer group.")
     if action == "delete_offsets" and (len(args.group) != 1 or not args.topic or args.all_groups):
         raise usage("Option [delete-offsets] takes the following options: [group], [topic]")
+    for arg in args.topic:
+        try:
+            parse_topic_arg(arg)
+        except InvalidArgumentError as exc:
+            raise usage(str(exc)) from None
     if action == "reset_offsets":
         _validate_reset(args)
     else:
@@ -275,12 +282,9 @@ def delete_offsets(args: Args) -> int:
     """``--delete-offsets --group g --topic t[:p,…]``: OffsetDelete through our codec."""
     from commands import consumer_groups_data as data
     from commands import consumer_groups_text as text
-    from pykafka_ops.services.groups import InvalidArgumentError, delete_offsets
+    from pykafka_ops.services.groups import delete_offsets
 
-    try:
-        result = run(args, lambda admin: delete_offsets(admin, args.group[0], args.topic))
-    except InvalidArgumentError as exc:
-        raise usage(str(exc)) from None
+    result = run(args, lambda admin: delete_offsets(admin, args.group[0], args.topic))
     errors = [result.error_message] if result.error else []
     emit(args, text.delete_offsets(result), [data.delete_offsets_table(result)], data.delete_offsets_payload(result),
          errors)  # type: ignore[list-item]

@@ -50,9 +50,9 @@ def reset_offsets(args: Args) -> int:
     from pykafka_ops.services.groups import group_ids
     from pykafka_ops.services.offsets import export_csv, reset_offsets
 
+    scenario = scenario_of(args)
     if not args.dry_run and not args.execute:
         typer.echo(NO_EXECUTE_WARNING, err=True)
-    scenario = scenario_of(args)
     topics = () if args.all_topics else args.topic
 
     async def work(admin: Any) -> Any:
