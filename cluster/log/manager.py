@@ -22,6 +22,7 @@ from typing import Any
 
 from cluster.log.config import LogConfig
 from cluster.log.partition_log import PartitionLog, partition_dir_name
+from cluster.log.segment import LogSegment
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +149,31 @@ class LogManager:
             pending = partition_log.unflushed_segments
             partition_log.unflushed_segments = []
             for segment in pending:
-                await asyncio.to_thread(segment.flush)
+                if not await self._fsync(tp, partition_log, segment):
+                    continue
                 if segment.base_offset >= partition_log.segments.first.base_offset:
                     self._recovery_points[tp] = max(self._recovery_points.get(tp, 0), segment.next_offset)
                     moved = True
-            if partition_log.flush_due(now_ms):
-                await asyncio.to_thread(partition_log.segments.active.flush)
+            if partition_log.flush_due(now_ms) and await self._fsync(tp, partition_log, partition_log.segments.active):
                 partition_log.mark_flushed(now_ms)
         if moved:
             write_checkpoint(self.log_dir / RECOVERY_POINT_FILE, self._recovery_points)
+
+    async def _fsync(self, tp: TopicPartition, partition_log: PartitionLog, segment: LogSegment) -> bool:
+        """fsync ``segment`` in a worker thread; False if the event loop deleted (closed) it
+        meanwhile — DeleteRecords, retention, truncation or DeleteTopics — which is no error."""
+
+        def live() -> bool:
+            return self.logs.get(tp) is partition_log and segment in partition_log.segments
+
+        if not live():
+            return False
+        try:
+            await asyncio.to_thread(segment.flush)
+        except OSError:
+            if live():
+                raise
+        return live()
 
     def write_log_start_checkpoint(self) -> None:
         """Persist log start offsets (moved by retention and DeleteRecords)."""
