@@ -138,3 +138,42 @@ def test_flush_tolerates_partitions_created_while_it_awaits_fsyncs(tmp_path: Pat
     asyncio.run(main())
     assert log.unflushed_segments == [] and ("new-topic", 0) in manager.logs
     assert ("t", 0) in read_checkpoint(tmp_path / RECOVERY_POINT_FILE)
+
+
+def _manager_with_rolled_segments(tmp_path: Path, **config) -> tuple[LogManager, object]:
+    manager = LogManager(tmp_path, DAY_MS)
+    manager.startup()
+    log = manager.get_or_create("t", 0, TOPIC_CONFIG | config)
+    for i in range(20):
+        log.append_as_leader(produced(batch(2, ts=T0 + i, value_size=20)), 0, T0 + i)
+    log.high_watermark = log.log_end_offset
+    assert len(log.unflushed_segments) >= 3
+    return manager, log
+
+
+def test_flush_skips_segments_deleted_while_it_awaits(tmp_path: Path) -> None:
+    """A DeleteRecords request served while flush() awaits the fsync of the first rolled
+    segment deletes (closes) the next ones: flush must not fsync closed files."""
+    manager, log = _manager_with_rolled_segments(tmp_path)
+
+    async def delete_records_meanwhile() -> None:
+        log.delete_records_before(log.segments[3].base_offset)
+
+    async def main() -> None:
+        await asyncio.gather(manager.flush(T0), delete_records_meanwhile())
+
+    asyncio.run(main())
+    assert log.unflushed_segments == []
+
+
+def test_flush_skips_a_partition_deleted_while_it_awaits(tmp_path: Path) -> None:
+    manager, log = _manager_with_rolled_segments(tmp_path, **{"flush.messages": 1})
+
+    async def delete_topic_meanwhile() -> None:
+        manager.delete("t", 0)
+
+    async def main() -> None:
+        await asyncio.gather(manager.flush(T0), delete_topic_meanwhile())
+
+    asyncio.run(main())
+    assert not (tmp_path / "t-0").exists()
