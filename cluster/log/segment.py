@@ -215,6 +215,9 @@ class LogSegment:
         self.max_timestamp, self.offset_of_max_timestamp = -1, -1
         for _pos, header in self.iter_headers(self.offset_index.lookup(self.base_offset)):
             self._track(header)
+        if self.size == 0:  # Kafka's LogSegment.truncateTo: an emptied segment restarts its roll clock
+            self.first_batch_timestamp = None
+            self.created_ms = int(time.time() * 1000)
         return cut
 
     def flush(self) -> None:
