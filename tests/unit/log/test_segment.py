@@ -259,3 +259,22 @@ def test_delete_removes_all_three_files(tmp_path: Path) -> None:
 
 def test_crc_offset_constant_matches_the_batch_layout() -> None:
     assert CRC == 17
+
+
+def test_a_segment_emptied_by_truncation_restarts_its_roll_clock(tmp_path: Path) -> None:
+    # Kafka's LogSegment.truncateTo: when nothing is left, the first-batch timestamp used by
+    # time-based rolling is forgotten (and the creation time restarts).
+    segment = LogSegment(tmp_path, BASE, 4096, created_ms=T0)
+    _append(segment, batch(2, ts=T0))
+    segment.truncate_to(BASE)
+    assert segment.first_batch_timestamp is None
+    assert segment.created_ms > T0
+    _append(segment, batch(1, ts=T0 + 10 * 86_400_000))
+    assert segment.first_batch_timestamp == T0 + 10 * 86_400_000
+
+
+def test_truncation_keeps_the_first_batch_timestamp_of_what_remains(tmp_path: Path) -> None:
+    segment = _filled(tmp_path, count=5)
+    first = segment.first_batch_timestamp
+    segment.truncate_to(BASE + 2)
+    assert segment.first_batch_timestamp == first
