@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from commands import cluster_info
 from commands._exit import USAGE, CliError, handle_errors
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+#: `pko cluster info` (kcat -L) talks to any cluster, not to a YAML one: it lives in its own module.
+app.command("info")(cluster_info.info)
 
 ConfigOption = Annotated[
     Path | None,
