@@ -73,6 +73,8 @@ class TopicDescription:
     partitions: tuple[PartitionDescription, ...]
     configs: tuple[ConfigEntry, ...] = ()
     min_insync_replicas: int | None = None
+    error: str | None = None
+    """Why Metadata could not describe the topic (e.g. LEADER_NOT_AVAILABLE), if it could not."""
 
     @property
     def replication_factor(self) -> int:
@@ -82,12 +84,14 @@ class TopicDescription:
 
 @dataclass(frozen=True)
 class PartitionOffset:
-    """An offset of one partition for a ListOffsets spec (GetOffsetShell's ``topic:partition:offset``)."""
+    """An offset of one partition for a ListOffsets spec (GetOffsetShell's ``topic:partition:offset``);
+    ``offset`` is -1 when no record matches the spec, ``error`` set when the look-up failed."""
 
     topic: str
     partition: int
     offset: int
     timestamp: int | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,5 +110,7 @@ class ClusterInfo:
     cluster_id: str | None
     controller_id: int | None
     originating_broker: str
+    """``host:port/id`` of the broker that answered."""
+    originating_broker_id: int
     brokers: tuple[BrokerInfo, ...]
     topics: tuple[TopicDescription, ...]

@@ -16,7 +16,7 @@ from typing import Any
 
 from pykafka_ops.client.connection import ClientSettings
 from pykafka_ops.client.librdkafka import admin_client, in_thread, metadata, result
-from pykafka_ops.models.topics import PartitionDescription, TopicDescription
+from pykafka_ops.models.topics import BrokerInfo, ClusterInfo, PartitionDescription, TopicDescription
 from pykafka_ops.services.configs import resource_configs
 
 #: Kafka's internal topics (`Topic.isInternal`).
@@ -165,3 +165,24 @@ def _delete(settings: ClientSettings, pattern: str, if_exists: bool) -> list[str
 async def delete_topics(settings: ClientSettings, pattern: str, if_exists: bool = False) -> list[str]:
     """Delete every topic matching ``pattern``; returns the topics deleted."""
     return await in_thread(_delete, settings, pattern, if_exists)
+
+
+def _cluster_info(settings: ClientSettings, topic: str | None) -> ClusterInfo:
+    cluster = metadata(admin_client(settings), settings, topic)
+    topics = []
+    for name in sorted(cluster.topics):
+        described = cluster.topics[name]
+        partitions = tuple(PartitionDescription(name, p.id, p.leader if p.leader >= 0 else None, tuple(p.replicas),
+                                                tuple(p.isrs)) for p in sorted(described.partitions.values(),
+                                                                               key=lambda p: p.id))
+        topics.append(TopicDescription(name, "", name in INTERNAL_TOPICS, partitions,
+                                       error=described.error.str() if described.error is not None else None))
+    brokers = tuple(BrokerInfo(b.id, b.host, b.port) for b in sorted(cluster.brokers.values(), key=lambda b: b.id))
+    controller = cluster.controller_id if cluster.controller_id >= 0 else None
+    return ClusterInfo(cluster.cluster_id, controller, cluster.orig_broker_name, cluster.orig_broker_id, brokers,
+                       tuple(topics))
+
+
+async def cluster_info(settings: ClientSettings, topic: str | None = None) -> ClusterInfo:
+    """kcat -L: brokers, controller and every topic's partitions (or one topic's) from Metadata."""
+    return await in_thread(_cluster_info, settings, topic)
