@@ -1,0 +1,273 @@
+"""GroupMetadataManager (Kafka's): the group cache and its ``__consumer_offsets`` records.
+
+Every change — committed offsets, a group's generation and assignment, deletions (tombstones) —
+is one record batch appended to the group's ``__consumer_offsets`` partition *before* the cache
+changes, so a successful answer means the change is in the log and survives a restart. When
+this broker becomes leader of a partition, ``load_partition`` replays it (newest record per key
+wins, tombstones delete) into ClassicGroup objects; until then the partition's groups answer
+COORDINATOR_LOAD_IN_PROGRESS.
+
+Concurrency: event loop only. Appends do not await, so a cache update never interleaves with
+another request. ``load_partition`` awaits between chunks, but no request reaches a partition's
+groups while it is loading, and nothing else writes to it.
+Simplification against Kafka: the append is acknowledged once the leader has it (the ISR is the
+leader alone until replication lands); Kafka waits for acks=all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from cluster.group.group import ClassicGroup, GroupState, TopicPartition
+from cluster.group.offsets_topic import (
+    OFFSETS_TOPIC,
+    CorruptOffsetsRecordError,
+    GroupMetadataKey,
+    GroupMetadataValue,
+    OffsetCommitKey,
+    OffsetCommitValue,
+    decode_group_metadata_value,
+    decode_key,
+    decode_offset_commit_value,
+    encode_group_metadata_key,
+    encode_group_metadata_value,
+    encode_offset_commit_key,
+    encode_offset_commit_value,
+    partition_for,
+)
+from cluster.log.validator import RecordValidationError
+from cluster.replication.partition import NotLeaderError, PartitionError
+from pykafka_ops.errors import ErrorCode
+from pykafka_ops.records.batch import RecordBatch, RecordBatchBuilder, iter_batches
+
+if TYPE_CHECKING:
+    from cluster.broker import Broker
+
+log = logging.getLogger(__name__)
+
+#: Bytes read per step while loading a partition (the event loop runs between steps).
+LOAD_CHUNK_BYTES = 1024 * 1024
+Record = tuple[bytes, bytes | None]
+
+# How an append error reaches the client (Kafka's GroupMetadataManager.storeOffsets/storeGroup).
+_APPEND_ERRORS = {
+    ErrorCode.unknown_topic_or_partition: ErrorCode.coordinator_not_available,
+    ErrorCode.not_enough_replicas: ErrorCode.coordinator_not_available,
+    ErrorCode.not_enough_replicas_after_append: ErrorCode.coordinator_not_available,
+    ErrorCode.not_leader_or_follower: ErrorCode.not_coordinator,
+    ErrorCode.kafka_storage_error: ErrorCode.not_coordinator,
+}
+_TOO_LARGE = (ErrorCode.message_too_large, ErrorCode.record_list_too_large, ErrorCode.invalid_fetch_size)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _offset_record(group_id: str, tp: TopicPartition, value: OffsetCommitValue | None) -> Record:
+    key = encode_offset_commit_key(OffsetCommitKey(group_id, tp[0], tp[1]))
+    return key, None if value is None else encode_offset_commit_value(value)
+
+
+class GroupMetadataManager:
+    """Groups of the ``__consumer_offsets`` partitions this broker leads."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.groups: dict[str, ClassicGroup] = {}
+        """Live groups (never Dead) of owned partitions."""
+        self.owned_partitions: set[int] = set()
+        self.loading_partitions: set[int] = set()
+
+    # -- placement -----------------------------------------------------------------------
+
+    def num_partitions(self) -> int:
+        """Partitions of ``__consumer_offsets``: the topic's, or offsets.topic.num.partitions before it exists."""
+        topic = self.broker.image.topics.get(OFFSETS_TOPIC)
+        return len(topic.partitions) if topic is not None else int(self.broker.config["offsets.topic.num.partitions"])
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.num_partitions())
+
+    def is_loading(self, group_id: str) -> bool:
+        return self.partition_for(group_id) in self.loading_partitions
+
+    def is_local(self, group_id: str) -> bool:
+        return self.partition_for(group_id) in self.owned_partitions
+
+    # -- appends -------------------------------------------------------------------------
+
+    def _append(self, group_id: str, records: list[Record], too_large: ErrorCode) -> ErrorCode:
+        """Append ``records`` as one batch to the group's partition (acks=all, as Kafka)."""
+        partition = self.broker.replica_manager.partition(OFFSETS_TOPIC, self.partition_for(group_id))
+        if partition is None:
+            return ErrorCode.not_coordinator
+        now_ms = _now_ms()
+        builder = RecordBatchBuilder()
+        for key, value in records:
+            builder.append(key, value, timestamp_ms=now_ms)
+        try:
+            partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now_ms)
+        except NotLeaderError:
+            return ErrorCode.not_coordinator
+        except (RecordValidationError, PartitionError) as exc:
+            log.warning("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
+            return too_large if exc.error_code in _TOO_LARGE else _APPEND_ERRORS.get(exc.error_code, exc.error_code)
+        except OSError as exc:
+            log.error("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
+            return ErrorCode.not_coordinator
+        return ErrorCode.none
+
+    def store_group(self, group: ClassicGroup, assignment: dict[str, bytes]) -> ErrorCode:
+        """Persist the group's generation, members and ``assignment`` (member id → bytes)."""
+        key = encode_group_metadata_key(GroupMetadataKey(group.group_id))
+        value = encode_group_metadata_value(group.to_record(assignment))
+        return self._append(group.group_id, [(key, value)], ErrorCode.unknown_server_error)
+
+    def store_offsets(self, group: ClassicGroup, offsets: Mapping[TopicPartition, OffsetCommitValue]) -> ErrorCode:
+        """Persist committed offsets, then cache them."""
+        records = [_offset_record(group.group_id, tp, value) for tp, value in offsets.items()]
+        error = self._append(group.group_id, records, ErrorCode.invalid_commit_offset_size)
+        if error == ErrorCode.none:
+            group.offsets.update(offsets)
+        return error
+
+    def remove_offsets(self, group: ClassicGroup, partitions: Iterable[TopicPartition]) -> ErrorCode:
+        """Write tombstones for the group's offsets of ``partitions``, then forget them."""
+        doomed = [tp for tp in partitions if tp in group.offsets]
+        if not doomed:
+            return ErrorCode.none
+        error = self._append(group.group_id, [_offset_record(group.group_id, tp, None) for tp in doomed],
+                             ErrorCode.unknown_server_error)
+        if error == ErrorCode.none:
+            for tp in doomed:
+                del group.offsets[tp]
+        return error
+
+    def delete_group(self, group: ClassicGroup) -> ErrorCode:
+        """Tombstones for all its offsets and (if it ever had a generation) its metadata; then
+        drop it from the cache. A group with generation 0 only stored offsets: no metadata record."""
+        records = [_offset_record(group.group_id, tp, None) for tp in group.offsets]
+        if group.generation_id > 0:
+            records.append((encode_group_metadata_key(GroupMetadataKey(group.group_id)), None))
+        error = self._append(group.group_id, records, ErrorCode.unknown_server_error) if records else ErrorCode.none
+        if error == ErrorCode.none:
+            group.offsets.clear()
+            self.groups.pop(group.group_id, None)
+        return error
+
+    # -- expiry --------------------------------------------------------------------------
+
+    def remove_expired_offsets(self, now_ms: int, retention_ms: int) -> list[ClassicGroup]:
+        """Expire offsets as Kafka does (KIP-211) and return the Empty groups left without offsets:
+        an Empty group's offsets expire ``retention_ms`` after it became Empty; a Stable consumer
+        group's offsets of topics it no longer subscribes to, after their commit; a group that
+        never had members (offsets only), after their commit."""
+        deletable = []
+        for group in list(self.groups.values()):
+            if group.is_in(GroupState.EMPTY) and group.protocol_type is not None:
+                expired = [tp for tp, v in group.offsets.items()
+                           if _expired(v, max(group.state_timestamp_ms, 0), now_ms, retention_ms)]
+            elif group.is_in(GroupState.STABLE) and group.subscribed_topics is not None:
+                expired = [tp for tp, v in group.offsets.items() if tp[0] not in group.subscribed_topics
+                           and _expired(v, v.commit_timestamp, now_ms, retention_ms)]
+            elif group.protocol_type is None:
+                expired = [tp for tp, v in group.offsets.items()
+                           if _expired(v, v.commit_timestamp, now_ms, retention_ms)]
+            else:
+                expired = []
+            if expired and self.remove_offsets(group, expired) == ErrorCode.none:
+                log.info("expired %d offset(s) of group %s", len(expired), group.group_id)
+            if group.is_in(GroupState.EMPTY) and not group.offsets:
+                deletable.append(group)
+        return deletable
+
+    # -- loading -------------------------------------------------------------------------
+
+    def begin_loading(self, index: int) -> None:
+        """From now on the partition's groups answer COORDINATOR_LOAD_IN_PROGRESS."""
+        self.loading_partitions.add(index)
+
+    async def load_partition(self, index: int) -> list[ClassicGroup]:
+        """Replay partition ``index`` (after ``begin_loading``) into the cache; returns
+        the groups loaded. Gives up quietly if the partition stops being ours meanwhile."""
+        partition = self.broker.replica_manager.partition(OFFSETS_TOPIC, index)
+        if partition is None:
+            self.loading_partitions.discard(index)
+            return []
+        started = time.monotonic()
+        offsets: dict[str, dict[TopicPartition, OffsetCommitValue]] = {}
+        metadata: dict[str, GroupMetadataValue | None] = {}
+        partition_log = partition.log
+        offset, end = partition_log.log_start_offset, partition_log.high_watermark
+        while offset < end:
+            data = partition_log.read(offset, LOAD_CHUNK_BYTES, end, min_one_batch=True)
+            next_offset = offset
+            for position, header in iter_batches(data):
+                if not header.is_control:
+                    for record in RecordBatch(data, position).records():
+                        if record.offset >= offset and record.key is not None:
+                            _replay(record.key, record.value, offsets, metadata, index, record.offset)
+                next_offset = header.last_offset + 1
+            if next_offset == offset:  # nothing more below the high watermark (compacted away)
+                break
+            offset = next_offset
+            await asyncio.sleep(0)  # let other partitions' requests run between chunks
+        if index not in self.loading_partitions:
+            return []
+        loaded = self._install(offsets, metadata)
+        self.loading_partitions.discard(index)
+        self.owned_partitions.add(index)
+        log.info("loaded %d group(s) from %s-%d in %.0f ms", len(loaded), OFFSETS_TOPIC, index,
+                 (time.monotonic() - started) * 1000)
+        return loaded
+
+    def _install(self, offsets: dict[str, dict[TopicPartition, OffsetCommitValue]],
+                 metadata: dict[str, GroupMetadataValue | None]) -> list[ClassicGroup]:
+        now_ms = _now_ms()
+        loaded = []
+        live = {g for g, group_offsets in offsets.items() if group_offsets}
+        for group_id in live | {g for g, value in metadata.items() if value is not None}:
+            value = metadata.get(group_id)
+            group = ClassicGroup.from_record(group_id, value, now_ms) if value else ClassicGroup(group_id, now_ms)
+            group.offsets = offsets.get(group_id, {})
+            self.groups[group_id] = group
+            loaded.append(group)
+        return loaded
+
+    def unload_partition(self, index: int) -> list[ClassicGroup]:
+        """Forget partition ``index`` (no longer led here); returns its groups, now uncached."""
+        self.loading_partitions.discard(index)
+        self.owned_partitions.discard(index)
+        gone = [g for g in self.groups.values() if self.partition_for(g.group_id) == index]
+        for group in gone:
+            del self.groups[group.group_id]
+        return gone
+
+
+def _expired(value: OffsetCommitValue, base_timestamp: int, now_ms: int, retention_ms: int) -> bool:
+    if value.expire_timestamp >= 0:  # a v1 record: the client asked for this expiry time
+        return now_ms >= value.expire_timestamp
+    return now_ms - base_timestamp >= retention_ms
+
+
+def _replay(key: bytes, value: bytes | None, offsets: dict[str, dict[TopicPartition, OffsetCommitValue]],
+            metadata: dict[str, GroupMetadataValue | None], index: int, offset: int) -> None:
+    """Apply one ``__consumer_offsets`` record to the partial state being loaded."""
+    try:
+        decoded = decode_key(key)
+        if isinstance(decoded, OffsetCommitKey):
+            tp = (decoded.topic, decoded.partition)
+            group_offsets = offsets.setdefault(decoded.group, {})
+            if value is None:
+                group_offsets.pop(tp, None)
+            else:
+                group_offsets[tp] = decode_offset_commit_value(value)
+        else:
+            metadata[decoded.group] = None if value is None else decode_group_metadata_value(value)
+    except CorruptOffsetsRecordError as exc:  # keep loading: one bad record must not block the others
+        log.error("skipping the record at %s-%d offset %d: %s", OFFSETS_TOPIC, index, offset, exc)

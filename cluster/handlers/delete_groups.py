@@ -1,0 +1,23 @@
+"""DeleteGroups (key 42), versions 0-2.
+
+v0: group ids, one error each. v1: same fields. v2: flexible.
+
+Only an Empty group can be deleted (NON_EMPTY_GROUP otherwise); an unknown one gets
+GROUP_ID_NOT_FOUND. Its offsets and metadata get tombstones in ``__consumer_offsets``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.handlers import handles
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+
+
+@handles(ApiKey.DELETE_GROUPS, versions=(0, 2))
+def handle_delete_groups(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Delete Empty groups and their committed offsets."""
+    results = ctx.broker.group_coordinator.delete_groups(request.groups_names)
+    return {"throttle_time": 0,
+            "results": [{"group_id": group_id, "error_code": error} for group_id, error in results.items()]}

@@ -1,0 +1,52 @@
+"""OffsetFetch (key 9), versions 1-8.
+
+v1: group id and partitions; a group-level error is repeated in every partition. v2: null
+topics = every partition the group committed; a top-level error code. v3: throttle time. v4:
+same fields. v5: committed leader epoch. v6: flexible. v7: require_stable (nothing is unstable
+until transactional offset commits land, so it changes nothing yet). v8: several groups per
+request, one answer (and error) per group.
+
+A partition without a committed offset answers offset -1, leader epoch -1, metadata "".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cluster.group.offsets_topic import OffsetCommitValue
+from cluster.handlers import handles
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+
+TOP_LEVEL_ERROR_VERSION = 2
+MULTI_GROUP_VERSION = 8
+
+
+@handles(ApiKey.OFFSET_FETCH, versions=(1, 8))
+def handle_offset_fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Read committed offsets of one group (v1-7) or several (v8)."""
+    if ctx.api_version >= MULTI_GROUP_VERSION:
+        return {"throttle_time": 0,
+                "groups": [{"group_id": g.group_id, **_fetch(ctx, g.group_id, g.topics)} for g in request.groups]}
+    return {"throttle_time": 0, **_fetch(ctx, request.group_id, request.topics)}
+
+
+def _fetch(ctx: RequestContext, group_id: str, topics: Sequence[Any] | None) -> dict[str, Any]:
+    wanted = None if topics is None else [(t.name, p) for t in topics for p in t.partition_indexes]
+    error, offsets = ctx.broker.group_coordinator.fetch_offsets(group_id, wanted)
+    if error != ErrorCode.none:
+        if ctx.api_version >= TOP_LEVEL_ERROR_VERSION or wanted is None:
+            return {"error_code": error, "topics": []}
+        offsets = dict.fromkeys(wanted)  # v1: the error goes in every partition
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for (topic, partition), value in sorted(offsets.items()) if wanted is None else offsets.items():
+        by_topic.setdefault(topic, []).append(_partition(partition, value, error))
+    return {"error_code": error, "topics": [{"name": name, "partitions": parts} for name, parts in by_topic.items()]}
+
+
+def _partition(index: int, value: OffsetCommitValue | None, error: ErrorCode) -> dict[str, Any]:
+    return {"partition_index": index, "committed_offset": value.offset if value else -1,
+            "committed_leader_epoch": value.leader_epoch if value else -1,
+            "metadata": value.metadata if value else "", "error_code": error}
