@@ -19,6 +19,14 @@ from typer.testing import CliRunner
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Broker:
+    """A running broker the tests talk to: ``name`` (tansu, pko) and its bootstrap servers."""
+
+    name: str
+    bootstrap: str
+
+
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
     """Poll ``check()`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

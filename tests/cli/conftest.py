@@ -12,23 +12,15 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from group_clients import Broker
 from pykafka_ops.pytest_plugin import free_ports, start_cluster
 
 #: Broker settings that keep group tests fast (Kafka names).
 GROUP_TEST_SETTINGS = {"group.initial.rebalance.delay.ms": 0, "offsets.topic.num.partitions": 3}
-
-
-@dataclass(frozen=True)
-class Broker:
-    """A running broker the CLI tests talk to."""
-
-    name: str
-    bootstrap: str
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -58,7 +50,7 @@ def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         _wait_for_port(port, proc, log)
         yield Broker("tansu", f"127.0.0.1:{port}")
     finally:
-        proc.terminate()
+        proc.kill()  # memory storage: nothing to flush
         proc.wait(10)
 
 
