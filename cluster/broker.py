@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cluster.controller.controller import NewTopic, QuorumController
 from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC, SingleVoterQuorum
+from cluster.group.coordinator import GroupCoordinator
 from cluster.handlers import load_handlers
 from cluster.log.manager import LogManager
 from cluster.network.server import start_listener
@@ -53,6 +54,7 @@ class Broker:
         self.data_dir: Path = cluster.node_dir(node_id)
         self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"])
         self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config)
+        self.group_coordinator = GroupCoordinator(self)
         self.controller: QuorumController
         self.producer_ids: ProducerIdManager
         self.connections: set[KafkaConnection] = set()
@@ -77,7 +79,7 @@ class Broker:
         metadata_config = topic_defaults(self.config) | METADATA_LOG_CONFIG
         metadata_log = self.log_manager.get_or_create(METADATA_TOPIC, 0, metadata_config)
         self.controller = QuorumController(SingleVoterQuorum(metadata_log), self.config,
-                                           on_image=self.replica_manager.apply_image)
+                                           on_image=self._apply_image)
         self.controller.load()
         self._check_meta_properties(self.controller.image.cluster_id)
         self.producer_ids = ProducerIdManager(self.controller)
@@ -104,13 +106,22 @@ class Broker:
                 await self._maintenance
             except asyncio.CancelledError:
                 pass
+        self.group_coordinator.shutdown()
         self.log_manager.shutdown()
         log.info("node %d stopped cleanly", self.node_id)
 
+    def _apply_image(self, image: MetadataImage) -> None:
+        """A new metadata image: partitions first, then the coordinators that live on them."""
+        self.replica_manager.apply_image(image)
+        self.group_coordinator.on_metadata_update(image)
+
     async def _run_maintenance(self) -> None:
-        """Background duties: fsync rolled segments, flush policy, retention, producer expiry."""
+        """Background duties: fsync rolled segments, flush policy, retention, producer expiry,
+        committed-offset expiry."""
         retention_every_s = self.config["log.retention.check.interval.ms"] / 1000
         next_retention = time.monotonic() + retention_every_s
+        offsets_every_s = self.config["offsets.retention.check.interval.ms"] / 1000
+        next_offsets_expiry = time.monotonic() + offsets_every_s
         while True:
             await asyncio.sleep(MAINTENANCE_INTERVAL_S)
             now_ms = int(time.time() * 1000)
@@ -123,6 +134,9 @@ class Broker:
                         log.info("retention deleted %d segment(s)", deleted)
                     for partition_log in self.log_manager.logs.values():
                         partition_log.producer_state.remove_expired(now_ms)
+                if time.monotonic() >= next_offsets_expiry:
+                    next_offsets_expiry = time.monotonic() + offsets_every_s
+                    self.group_coordinator.expire_offsets(now_ms)
             except Exception:  # maintenance must never stop serving
                 log.exception("log maintenance failed; retrying")
 
