@@ -7,7 +7,8 @@ INT32_MIN, "unknown", as Kafka does when not requested). v9: flexible. v10: topi
 has one). v12: topics may be requested by id only.
 
 Unknown topics are created when the request allows it and ``auto.create.topics.enable`` is set
-(``num.partitions``, ``default.replication.factor``); the answer then describes the new topic.
+(``num.partitions``, ``default.replication.factor``; ``__consumer_offsets`` as the group
+coordinator creates it); the answer then describes the new topic.
 Invalid names get INVALID_TOPIC_EXCEPTION, unknown ones UNKNOWN_TOPIC_OR_PARTITION (or
 UNKNOWN_TOPIC_ID when asked by id).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from cluster.controller.controller import NewTopic, TopicError, validate_topic_name
 from cluster.controller.metadata_image import MetadataImage, TopicImage
+from cluster.group.offsets_topic import OFFSETS_TOPIC
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -43,9 +45,14 @@ def handle_metadata(ctx: RequestContext, request: Any) -> Any:
 
 
 async def _create_then_describe(ctx: RequestContext, request: Any, missing: list[str]) -> dict[str, Any]:
-    await ctx.broker.controller.create_topics([NewTopic(name) for name in dict.fromkeys(missing)])
+    await ctx.broker.controller.create_topics([_new_topic(ctx, name) for name in dict.fromkeys(missing)])
     image = ctx.broker.image
     return _response(ctx, image, [_lookup(image, t.name, getattr(t, "topic_id", None)) for t in request.topics])
+
+
+def _new_topic(ctx: RequestContext, name: str) -> NewTopic:
+    """As Kafka's AutoTopicCreationManager: ``__consumer_offsets`` gets its own partitions and settings."""
+    return ctx.broker.group_coordinator.offsets_topic() if name == OFFSETS_TOPIC else NewTopic(name)
 
 
 def _valid(name: str) -> bool:
