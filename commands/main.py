@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "consumer-groups": ("commands.consumer_groups", "app",
                         "List, describe, delete consumer groups; reset offsets (kafka-consumer-groups)."),
     "groups": ("commands.consumer_groups", "app", "Alias of consumer-groups."),
+    "skew": ("commands.skew", "app", "Hot partitions, the keys behind them, mixed partitioners, what-if (key skew)."),
 }
 
 

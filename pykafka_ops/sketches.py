@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from itertools import chain
 
 _TWO_63 = 1 << 63
@@ -40,12 +40,17 @@ class HeavyHitters:
         self.total = 0
         self._counts: dict[int, Counter[bytes | None]] = {}
 
-    def update(self, partition: int, keys: list[bytes | None] | Mapping[bytes | None, int]) -> None:
-        """Count ``keys`` (a list of keys, or a key → occurrences mapping) seen in ``partition``."""
-        self._counts.setdefault(partition, Counter()).update(keys)
-        self.total += sum(keys.values()) if isinstance(keys, Mapping) else len(keys)
+    def update(self, partition: int, keys: Sequence[bytes | None], watch: Sequence[bytes | None] = ()) -> list[int]:
+        """Count ``keys`` seen in ``partition``; return how many of them equal each key of
+        ``watch`` (read off the counters, no scan)."""
+        counts = self._counts.setdefault(partition, Counter())
+        before = [counts[w] for w in watch]
+        counts.update(keys)
+        seen = [counts[w] - b for w, b in zip(watch, before)]
+        self.total += len(keys)
         if sum(map(len, self._counts.values())) > self.prune_at:
             self._prune()
+        return seen
 
     def _prune(self) -> None:
         values = chain.from_iterable(c.values() for c in self._counts.values())

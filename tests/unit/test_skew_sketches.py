@@ -37,12 +37,13 @@ def test_zipf_top10_found_with_counts_inside_the_error_bound() -> None:
     assert sketch.total == len(stream)
 
 
-def test_heavy_hitters_keeps_a_key_per_partition_and_accepts_counts() -> None:
+def test_heavy_hitters_keeps_a_key_per_partition_and_counts_watched_keys() -> None:
     sketch = HeavyHitters(capacity=10, prune_at=100)
-    sketch.update(0, [b"split"] * 30 + [None] * 5)
-    sketch.update(4, {b"split": 20, b"": 2})
-    assert sketch.top(4) == [(0, b"split", 30), (4, b"split", 20), (0, None, 5), (4, b"", 2)]
-    assert sketch.error_bound == 0 and sketch.total == 57
+    assert sketch.update(0, [b"split"] * 30 + [None] * 5, watch=(None, b"")) == [5, 0]
+    assert sketch.update(4, [b"split"] * 20 + [b""] * 2 + [None], watch=(None, b"")) == [1, 2]
+    assert sketch.update(4, [b""], watch=(b"",)) == [1]
+    assert sketch.top(5) == [(0, b"split", 30), (4, b"split", 20), (0, None, 5), (4, b"", 3), (4, None, 1)]
+    assert sketch.error_bound == 0 and sketch.total == 59
 
 
 def test_heavy_hitters_memory_is_bounded_with_a_million_distinct_keys() -> None:
