@@ -161,11 +161,16 @@ def _validate_reset(args: Args) -> None:
 
 
 def run(args: Args, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(admin)`` against the cluster; fails at once if no bootstrap server accepts connections."""
-    from pykafka_ops.client.admin import KafkaAdmin
+    """Run ``work(admin)`` against the cluster of the command line's connection options."""
     from pykafka_ops.client.connection import client_settings
 
-    settings = client_settings(args.bootstrap, args.command_config, args.timeout)
+    return run_with_admin(client_settings(args.bootstrap, args.command_config, args.timeout), work)
+
+
+def run_with_admin(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(admin)`` with a ``KafkaAdmin`` for ``settings``; fails at once if no bootstrap server
+    accepts connections (instead of waiting for the timeout)."""
+    from pykafka_ops.client.admin import KafkaAdmin
 
     async def main() -> T:
         admin = KafkaAdmin(settings)

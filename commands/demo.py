@@ -22,7 +22,7 @@ def demo(
     """Start the cluster, create `orders`, produce keyed orders by customer id, read them back."""
     from cluster import launcher
     from pykafka_ops.config.cluster import load
-    from pykafka_ops.services.demo import run_orders_demo
+    from pykafka_ops.services.demo import GROUP, run_orders_demo, run_orders_worker
 
     cluster_config = load(config)
     running = all(n.state == "running" for n in launcher.status(cluster_config, cpu_interval_s=0))
@@ -50,5 +50,23 @@ def demo(
     else:
         typer.echo("\nWarning: a customer's orders were split or reordered.", err=True)
         raise typer.Exit(1)
+    processed, described = run_orders_worker(cluster_config.bootstrap_servers, report.produced,
+                                              lambda: _describe_group(cluster_config.bootstrap_servers))
+    typer.echo(f"\nConsumer group '{GROUP}' processed {processed} records of '{report.topic}', committing each one "
+               "after processing it (at-least-once):")
+    typer.echo(f"$ pko consumer-groups --describe --group {GROUP}")
+    typer.echo(described, nl=False)
     hint = f" -c {config}" if config else ""
-    typer.echo(f"Next: `pko cluster status{hint}`, `pko cluster down{hint}`.")
+    typer.echo(f"\nNext: `pko cluster status{hint}`, `pko consumer-groups --list`, `pko cluster down{hint}`.")
+
+
+def _describe_group(bootstrap_servers: str) -> str:
+    """What `pko consumer-groups --describe --group orders-worker` prints (Kafka's layout)."""
+    from commands.consumer_groups import run_with_admin
+    from commands.consumer_groups_text import describe_offsets
+    from pykafka_ops.client.connection import ClientSettings
+    from pykafka_ops.services.demo import GROUP
+    from pykafka_ops.services.lag import describe_group_lag
+
+    return describe_offsets(run_with_admin(ClientSettings(bootstrap_servers),
+                                           lambda admin: describe_group_lag(admin, [GROUP])))
