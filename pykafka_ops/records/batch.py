@@ -282,6 +282,7 @@ class RecordBatchBuilder:
         )
         self._records = bytearray()
         self._count = 0
+        self._last_offset_delta = -1
         self._base_timestamp = NO_TIMESTAMP
         self._max_timestamp = NO_TIMESTAMP
 
@@ -295,24 +296,42 @@ class RecordBatchBuilder:
         value: bytes | None,
         headers: Iterable[HeaderLike] = (),
         timestamp_ms: int | None = None,
+        offset_delta: int | None = None,
     ) -> int:
-        """Add a record (``timestamp_ms`` defaults to now); returns its offset delta."""
+        """Add a record (``timestamp_ms`` defaults to now); returns its offset delta.
+
+        ``offset_delta`` defaults to the next one; a larger one leaves a gap, as the log cleaner
+        does when it rewrites a compacted batch (Kafka's ``appendWithOffset``).
+        """
         if timestamp_ms is None:
             timestamp_ms = int(time.time() * 1000)
         if self._count == 0:
             self._base_timestamp = timestamp_ms
-        offset_delta = self._count
+        if offset_delta is None:
+            offset_delta = self._last_offset_delta + 1
+        elif offset_delta <= self._last_offset_delta:
+            raise ValueError(f"offset delta {offset_delta} does not follow {self._last_offset_delta}")
         write_record(
             self._records, offset_delta, timestamp_ms - self._base_timestamp, key, value, headers
         )
         self._max_timestamp = max(self._max_timestamp, timestamp_ms)
         self._count += 1
+        self._last_offset_delta = offset_delta
         return offset_delta
 
-    def build(self) -> bytes:
-        """The batch bytes: records compressed per the codec, CRC filled in."""
-        if not self._count:
-            raise ValueError("a record batch needs at least one record")
+    def build(self, last_offset_delta: int | None = None) -> bytes:
+        """The batch bytes: records compressed per the codec, CRC filled in.
+
+        ``last_offset_delta`` keeps a compacted batch's original offset range (Kafka's
+        ``overrideLastOffset``); with it the batch may hold no record at all (Kafka's
+        ``writeEmptyHeader``, used when compaction removed every record of a batch).
+        """
+        if last_offset_delta is None:
+            if not self._count:
+                raise ValueError("a record batch needs at least one record")
+            last_offset_delta = self._last_offset_delta
+        elif last_offset_delta < self._last_offset_delta:
+            raise ValueError(f"last offset delta {last_offset_delta} is below a record's {self._last_offset_delta}")
         records = compress(self.compression, self._records)
         header = _HEADER.pack(
             self.base_offset,
@@ -321,7 +340,7 @@ class RecordBatchBuilder:
             CURRENT_MAGIC,
             0,  # crc, filled in below
             self._attributes,
-            self._count - 1,
+            last_offset_delta,
             self._base_timestamp,
             self._max_timestamp,
             self.producer_id,
