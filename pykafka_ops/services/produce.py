@@ -63,13 +63,13 @@ class Pacer:
         self.interval = 1.0 / rate if rate else 0.0
         self.next_at = time.monotonic()
 
-    def wait(self, stop: threading.Event) -> None:
-        """Block until the next slot (or ``stop``)."""
+    def wait(self, sleep: Callable[[float], object]) -> None:
+        """Block until the next slot with ``sleep(seconds)`` (``stop.wait``, ``producer.poll`` …)."""
         if not self.interval:
             return
         delay = self.next_at - time.monotonic()
         if delay > 0:
-            stop.wait(delay)
+            sleep(delay)
         self.next_at = max(self.next_at, time.monotonic() - 1.0) + self.interval
 
 
@@ -145,7 +145,7 @@ def _produce(stop: threading.Event, settings: ClientSettings, topic: str, record
         if isinstance(item, Exception):
             input_error = str(item)
             break
-        pacer.wait(stop)
+        pacer.wait(stop.wait)
         send(producer, topic, item, options.partition, on_delivery)
         sent += 1
         producer.poll(0)
