@@ -97,10 +97,17 @@ def summary(report: SkewReport) -> list[str]:
     lines.append(f"distinct keys: {report.distinct_keys}{approx}; NULL keys: {report.null_keys}; "
                  f"empty keys: {report.empty_keys}")
     if report.forensics is not None:
-        used = " + ".join(report.forensics.partitioners) or "unknown"
-        lines.append(f"partitioner{'s (MIXED)' if report.forensics.mixed else ''}: {used}")
+        lines.append(_partitioner_line(report.forensics.partitioners, report.forensics.mixed))
     lines.extend(f"warning: {w}" for w in report.warnings)
     return lines
+
+
+def _partitioner_line(found: tuple[str, ...], mixed: bool) -> str:
+    if mixed:
+        return f"partitioners: MIXED, {' + '.join(found)}"
+    if len(found) > 1:
+        return f"partitioner: {' or '.join(found)} (the sample cannot tell them apart)"
+    return f"partitioner: {found[0] if found else 'unknown'}"
 
 
 def show(report: SkewReport, output: Output | None) -> None:

@@ -1,7 +1,7 @@
 """Key-skew reports (`pko skew`, the TUI's skew screen): what the skew service returns.
 
 Counts are records; byte figures are key + value bytes. ``share`` values are fractions in
-[0, 1]. Keys are shown as text: UTF-8 when they decode, else Python-style ``\\x`` escapes;
+[0, 1]. Keys are shown as text: UTF-8 when it is printable, else Python's bytes escapes;
 ``KEY_NULL`` and ``KEY_EMPTY`` stand for NULL and empty keys (which producers do not hash the
 same way: see ``pykafka_ops.partitioner``).
 """
@@ -128,8 +128,10 @@ class Forensics:
     """Placements no candidate predicts (custom partitioner, explicit partitions, or the
     partition count changed since the record was written)."""
     partitioners: tuple[str, ...]
-    """The partitioners the data shows in use (two or more: mixed)."""
+    """The partitioners the data shows in use; when no placement tells them apart (a tiny
+    sample), every candidate that explains all placements."""
     mixed: bool
+    """True when placements show two or more partitioners in use."""
     split_keys: tuple[SplitKey, ...]
     """Keys seen in more than one partition (first few)."""
     split_key_count: int

@@ -48,6 +48,7 @@ def analyse_placements(placements: Iterable[tuple[int, bytes | None]], partition
     total = len(distinct)
     threshold = max(1.0, MIN_ONLY_SHARE * total)
     in_use = tuple(c.value for c in CANDIDATES if only[c] >= threshold)
+    mixed = len(in_use) > 1
     if not in_use and total:
         # Nothing tells the candidates apart (tiny sample): name those that explain everything.
         in_use = tuple(c.value for c in CANDIDATES if explained[c] == total)
@@ -55,5 +56,5 @@ def analyse_placements(placements: Iterable[tuple[int, bytes | None]], partition
                    key=lambda item: (-len(item[1]), item[0]))
     fits = tuple(PartitionerFit(c.value, explained[c], only[c], explained[c] / total if total else 0.0)
                  for c in CANDIDATES)
-    return Forensics(total, fits, unexplained, in_use, len(in_use) > 1,
+    return Forensics(total, fits, unexplained, in_use, mixed,
                      tuple(SplitKey(k, ps) for k, ps in split[:SPLIT_KEYS_SHOWN]), len(split))

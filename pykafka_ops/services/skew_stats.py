@@ -81,12 +81,14 @@ def allocate(total: int, sizes: Sequence[int]) -> list[int]:
 
 
 def key_text(key: bytes | None) -> str:
-    """A key as text: UTF-8 when it decodes, else ``\\x`` escapes; NULL and empty keys by name."""
+    """A key as text: UTF-8 when it decodes to printable text, else Python's bytes escapes
+    (``\\xff``); NULL and empty keys by name."""
     if key is None:
         return KEY_NULL
     if not key:
         return KEY_EMPTY
     try:
-        return key.decode()
+        text = key.decode()
     except UnicodeDecodeError:
-        return key.decode("ascii", "backslashreplace")
+        text = ""
+    return text if text.isprintable() and text else repr(key)[2:-1]
