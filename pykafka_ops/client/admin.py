@@ -14,7 +14,6 @@ not answer becomes ``ClusterUnreachableError`` naming the bootstrap servers.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -116,20 +115,9 @@ class KafkaAdmin:
             return self.settings.unreachable(error.str())
         return AdminError(error.name(), error.str())
 
-    def _any_server_accepts(self) -> bool:
-        """Whether a TCP connection to any bootstrap server succeeds (to tell "down" from "slow")."""
-        for server in self.settings.bootstrap_servers.split(","):
-            host, _, port = server.strip().rpartition(":")
-            try:
-                socket.create_connection((host.strip("[]"), int(port)), timeout=min(1.0, self._timeout)).close()
-                return True
-            except (OSError, ValueError):
-                continue
-        return False
-
     async def ensure_reachable(self) -> None:
         """Raise ``ClusterUnreachableError`` at once when no bootstrap server accepts a connection."""
-        if not await asyncio.to_thread(self._any_server_accepts):
+        if not await asyncio.to_thread(self.settings.any_server_accepts):
             raise self.settings.unreachable("connection refused or no route to host")
 
     async def list_groups(self) -> list[GroupListing]:

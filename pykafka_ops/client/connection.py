@@ -43,6 +43,20 @@ class ClientSettings:
         config.update({k.replace("_", "."): v for k, v in extra.items()})
         return config
 
+    def any_server_accepts(self) -> bool:
+        """Whether a TCP connection to any bootstrap server succeeds within min(1 s, timeout): tells
+        "down" (refused, no route) from "slow" before a client waits out its whole timeout."""
+        import socket
+
+        for server in self.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=min(1.0, self.timeout_s)).close()
+                return True
+            except (OSError, ValueError):
+                continue
+        return False
+
     def unreachable(self, reason: object) -> ClusterUnreachableError:
         """The error for a cluster that did not answer within the timeout."""
         return ClusterUnreachableError(

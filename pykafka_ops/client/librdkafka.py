@@ -62,9 +62,12 @@ def admin_client(settings: ClientSettings) -> AdminClient:
 def metadata(client: Any, settings: ClientSettings, topic: str | None = None) -> ClusterMetadata:
     """Metadata through any confluent-kafka client (its ``list_topics``), blocking.
 
-    This is also the reachability check: a cluster that does not answer within the timeout is
-    reported as unreachable, naming the bootstrap servers.
+    This is also the reachability check: a cluster that refuses connections is reported as
+    unreachable at once, one that does not answer within the timeout after it; the message names
+    the bootstrap servers.
     """
+    if not settings.any_server_accepts():
+        raise settings.unreachable("connection refused or no route to host")
     try:
         return client.list_topics(topic, timeout=settings.timeout_s)
     except Exception as exc:  # KafkaException, mapped by call_error
