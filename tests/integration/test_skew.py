@@ -24,7 +24,8 @@ from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
 HOT_KEY = b"customer-42"
 #: Kafka settings that make a consumer group join at once.
 GROUP_SETTINGS = {"group.initial.rebalance.delay.ms": 0, "offsets.topic.num.partitions": 3}
-PKO = [sys.executable, "-m", "commands.main"]
+#: The installed `pko` console script (it sits beside the interpreter: venv or system bin/).
+PKO = [str(Path(sys.executable).with_name("pko"))]
 VALUE_BYTES = 40
 
 
@@ -97,9 +98,9 @@ def mixed_topic(skew_cluster: RunningCluster) -> Produced:
 
 
 def pko(cluster: RunningCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real `pko` entry point in a child process (no TTY: plain text unless --output)."""
+    """The real `pko` binary in a child process (no TTY: plain text unless --output)."""
     return subprocess.run([*PKO, "skew", *args, "--bootstrap-server", cluster.bootstrap_servers],
-                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
+                          check=False, capture_output=True, text=True, timeout=60)
 
 
 def skew_json(cluster: RunningCluster, *args: str) -> dict[str, Any]:
