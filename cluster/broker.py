@@ -20,6 +20,7 @@ from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC, SingleVoterQuorum
 from cluster.group.coordinator import GroupCoordinator
 from cluster.handlers import load_handlers
+from cluster.log.cleaner import LogCleaner
 from cluster.log.manager import LogManager
 from cluster.network.server import start_listener
 from cluster.producer_ids import ProducerIdManager
@@ -55,6 +56,7 @@ class Broker:
         self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"])
         self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config)
         self.group_coordinator = GroupCoordinator(self)
+        self.log_cleaner = LogCleaner(self.log_manager)
         self.controller: QuorumController
         self.producer_ids: ProducerIdManager
         self.connections: set[KafkaConnection] = set()
@@ -117,11 +119,13 @@ class Broker:
 
     async def _run_maintenance(self) -> None:
         """Background duties: fsync rolled segments, flush policy, retention, producer expiry,
-        committed-offset expiry."""
+        committed-offset expiry, compaction (every log.cleaner.backoff.ms)."""
         retention_every_s = self.config["log.retention.check.interval.ms"] / 1000
         next_retention = time.monotonic() + retention_every_s
         offsets_every_s = self.config["offsets.retention.check.interval.ms"] / 1000
         next_offsets_expiry = time.monotonic() + offsets_every_s
+        cleaner_every_s = self.config["log.cleaner.backoff.ms"] / 1000
+        next_cleaning = time.monotonic() + cleaner_every_s
         while True:
             await asyncio.sleep(MAINTENANCE_INTERVAL_S)
             now_ms = int(time.time() * 1000)
@@ -137,6 +141,9 @@ class Broker:
                 if time.monotonic() >= next_offsets_expiry:
                     next_offsets_expiry = time.monotonic() + offsets_every_s
                     self.group_coordinator.expire_offsets(now_ms)
+                if time.monotonic() >= next_cleaning:
+                    await self.log_cleaner.clean_logs(now_ms)
+                    next_cleaning = time.monotonic() + cleaner_every_s
             except Exception:  # maintenance must never stop serving
                 log.exception("log maintenance failed; retrying")
 

@@ -17,8 +17,10 @@ from cluster.controller.records import MetadataRecord, decode_batches, encode_ba
 from cluster.log.partition_log import PartitionLog
 
 METADATA_TOPIC = "__cluster_metadata"
-#: Topic settings of the metadata log: never deleted by retention (Kafka uses snapshots).
-METADATA_LOG_CONFIG = {"retention.ms": -1, "retention.bytes": -1, "segment.bytes": 64 * 1024 * 1024}
+#: Topic settings of the metadata log: never deleted by retention (Kafka uses snapshots), and never
+#: compacted, whatever log.cleanup.policy says (its record keys are record types, not identities).
+METADATA_LOG_CONFIG = {"retention.ms": -1, "retention.bytes": -1, "segment.bytes": 64 * 1024 * 1024,
+                       "cleanup.policy": "delete"}
 
 _READ_CHUNK = 4 * 1024 * 1024
 

@@ -31,10 +31,22 @@ class LogConfig:
     """flush.ms: fsync at least this often."""
     min_insync_replicas: int
     """min.insync.replicas: needed for acks=all."""
+    compact: bool
+    """cleanup.policy has "compact": the log cleaner keeps the newest record per key."""
+    delete: bool
+    """cleanup.policy has "delete": retention.ms / retention.bytes delete old segments."""
+    delete_retention_ms: int
+    """delete.retention.ms: how long compaction keeps tombstones (null-value records)."""
+
+    @property
+    def max_batch_bytes(self) -> int:
+        """The largest batch a segment can hold, offset and length fields included (recovery's bound)."""
+        return max(self.max_message_bytes, self.segment_bytes) + 12
 
     @classmethod
     def from_topic_config(cls, config: Mapping[str, Any]) -> LogConfig:
         """Build from a topic's effective settings (every TOPIC_SETTINGS name present)."""
+        policies = set(str(config["cleanup.policy"]).split(","))
         return cls(
             segment_bytes=int(config["segment.bytes"]),
             segment_ms=int(config["segment.ms"]),
@@ -46,4 +58,7 @@ class LogConfig:
             flush_messages=int(config["flush.messages"]),
             flush_ms=int(config["flush.ms"]),
             min_insync_replicas=int(config["min.insync.replicas"]),
+            compact="compact" in policies,
+            delete="delete" in policies,
+            delete_retention_ms=int(config["delete.retention.ms"]),
         )

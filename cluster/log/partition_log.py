@@ -19,11 +19,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.log.cleaner import complete_interrupted_swaps
 from cluster.log.config import LogConfig
 from cluster.log.producer_state import ProducerStateEntry, ProducerStateManager
 from cluster.log.segment import LogSegment, segment_file_stem
 from cluster.log.segments import LogSegments
-from cluster.log.validator import assign_offsets, validate_record_set
+from cluster.log.validator import assign_offsets, require_keys, validate_record_set
 from pykafka_ops.records.batch import BatchHeader
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class PartitionLog:
         self = cls(directory, config, producer_expiration_ms)
         for stray in directory.glob("*.tmp"):
             stray.unlink()
+        complete_interrupted_swaps(directory)
         bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit())
         for suffix in (".index", ".timeindex"):
             for orphan in directory.glob(f"*{suffix}"):
@@ -123,7 +125,7 @@ class PartitionLog:
                     continue
                 except Exception as exc:  # a broken index: fall back to recovery
                     log.warning("%s: rebuilding %s: %s", self.directory.name, segment.path.name, exc)
-            result = segment.recover(max(self.config.max_message_bytes, self.config.segment_bytes) + 12,
+            result = segment.recover(self.config.max_batch_bytes,
                                      lambda _header: None)
             if result.truncated_bytes:
                 log.warning("%s: recovery cut %d bytes from %s after %d valid batches (%s)",
@@ -166,6 +168,8 @@ class PartitionLog:
         """Validate, assign offsets in place and write a produced record set.
         Raises RecordValidationError or ProducerStateError with Kafka's error code."""
         batches = validate_record_set(records, self.config.max_message_bytes, self.config.segment_bytes)
+        if self.config.compact:
+            require_keys(records, batches)
         pending: dict[int, ProducerStateEntry] = {}
         for batch in batches:
             if batch.header.producer_id >= 0:
@@ -304,8 +308,11 @@ class PartitionLog:
         return self.log_start_offset
 
     def apply_retention(self, now_ms: int) -> int:
-        """Delete segments past retention.ms / retention.bytes; returns how many were deleted."""
+        """Delete segments past retention.ms / retention.bytes (cleanup.policy with "delete"
+        only); returns how many were deleted."""
         deleted = 0
+        if not self.config.delete:
+            return self._delete_segments_below_start()
         if self.config.retention_ms >= 0:
             horizon = now_ms - self.config.retention_ms
             while len(self.segments) and self._segment_time(self.segments.first) < horizon:

@@ -32,6 +32,15 @@ class LogSegments:
         self._bases.pop()
         return self._segments.pop()
 
+    def replace(self, old: list[LogSegment], new: LogSegment) -> None:
+        """Put ``new`` where the consecutive segments ``old`` were (a cleaned segment takes the
+        place of the segments it was compacted from; it has the first one's base offset)."""
+        start = self._segments.index(old[0])
+        if self._segments[start : start + len(old)] != old or new.base_offset != old[0].base_offset:
+            raise ValueError(f"segments {[s.base_offset for s in old]} are not consecutive here")
+        self._segments[start : start + len(old)] = [new]
+        self._bases[start : start + len(old)] = [new.base_offset]
+
     def floor(self, offset: int) -> int:
         """Index of the segment holding ``offset`` (the last base ≤ offset), or -1."""
         return bisect_right(self._bases, offset) - 1

@@ -1,11 +1,13 @@
 """LogValidator (Kafka's `LogValidator`): checks a produced record set and assigns its offsets.
 
-Only batch headers are read — records are never decoded on the produce path. Checks, with
-Kafka's error codes: magic 2 only and a whole number of batches (CORRUPT_MESSAGE), CRC-32C
-(CORRUPT_MESSAGE), batch size ≤ max.message.bytes (MESSAGE_TOO_LARGE) and ≤ segment.bytes
-(RECORD_LIST_TOO_LARGE), record count consistent with the offset delta and no client-written
-control batches (INVALID_RECORD). Offsets are assigned *in place*: baseOffset and
-partitionLeaderEpoch are outside the CRC, so only LogAppendTime topics need a CRC rewrite.
+Only batch headers are read — records are never decoded on the produce path, except on
+compacted topics, where every record needs a key (``require_keys``: INVALID_RECORD, as Kafka's
+validator, which decodes them there too). Checks, with Kafka's error codes: magic 2 only and a
+whole number of batches (CORRUPT_MESSAGE), CRC-32C (CORRUPT_MESSAGE), batch size ≤
+max.message.bytes (MESSAGE_TOO_LARGE) and ≤ segment.bytes (RECORD_LIST_TOO_LARGE), record count
+consistent with the offset delta and no client-written control batches (INVALID_RECORD).
+Offsets are assigned *in place*: baseOffset and partitionLeaderEpoch are outside the CRC, so
+only LogAppendTime topics need a CRC rewrite.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pykafka_ops.errors import ErrorCode
 from pykafka_ops.records.batch import (
     BatchHeader,
     CorruptRecordError,
+    RecordBatch,
     UnsupportedMagicError,
     crc_ok,
     read_batch_header,
@@ -82,6 +85,17 @@ def validate_record_set(
         batches.append(ValidatedBatch(pos, header))
         pos += header.size
     return batches
+
+
+def require_keys(records: memoryview, batches: list[ValidatedBatch]) -> None:
+    """A compacted topic keeps the newest record per key, so every record needs one."""
+    for batch in batches:
+        try:
+            keyless = any(record.key is None for record in RecordBatch(records, batch.position).records())
+        except CorruptRecordError as exc:
+            raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
+        if keyless:
+            raise RecordValidationError(ErrorCode.invalid_record, "Compacted topic cannot accept message without key")
 
 
 def assign_offsets(

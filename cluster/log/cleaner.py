@@ -1,0 +1,289 @@
+"""LogCleaner (Kafka's `LogCleaner`): compaction of logs with cleanup.policy=compact.
+
+One pass over a log, in three steps:
+
+1. **plan** (event loop): the rolled segments — never the active one — in consecutive groups
+   whose total size fits segment.bytes (Kafka's ``groupSegmentsBySize``).
+2. **clean** (worker thread, reading the files through descriptors of its own): a map of each
+   key to the offset of its newest record in those segments, then each group rewritten into
+   ``<base>.log.cleaned`` (fsynced). A record stays if it is the newest of its key; a
+   tombstone (null value) only while younger than delete.retention.ms; records without a key are
+   dropped (Kafka counts them invalid). A batch that keeps every record is copied byte for byte;
+   others are rebuilt with their base offset, offset range and producer fields (Kafka's
+   ``MemoryRecords.filterTo``). A group's last batch always stays, empty if need be (Kafka's
+   ``RETAIN_EMPTY``), so a cleaned segment ends at the same offset as the ones it replaces.
+3. **swap** (event loop, without awaiting): if the group's segments are still in the log,
+   unchanged, ``.cleaned`` → ``.swap``, the old segments' files are deleted, ``.swap`` →
+   ``.log``, its indexes are rebuilt and it takes their place. After a crash, start-up deletes a
+   ``.cleaned`` file and finishes an interrupted swap (``complete_interrupted_swaps``).
+
+A log is cleaned when a segment rolled since its last pass, or when a tombstone kept by that pass
+has since outlived delete.retention.ms. The broker's maintenance loop runs ``clean_logs`` every
+log.cleaner.backoff.ms.
+
+Concurrency: one LogCleaner per node, driven from the event loop; the worker thread touches
+only files. Simplifications against Kafka: a tombstone's age is its record timestamp (not
+KIP-534's delete horizon, counted from its first cleaning); no min.cleanable.dirty.ratio and no
+min/max.compaction.lag.ms; control batches are kept; the offset map is not bounded
+(log.cleaner.dedupe.buffer.size); the cleaned position is not checkpointed, so a restarted
+broker cleans each compacted log once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cluster.log.segment import LogSegment, segment_file_stem
+from pykafka_ops.records.batch import (
+    HEADER_SIZE,
+    BatchHeader,
+    Compression,
+    RecordBatch,
+    RecordBatchBuilder,
+    read_batch_header,
+)
+
+if TYPE_CHECKING:
+    from cluster.log.manager import LogManager, TopicPartition
+    from cluster.log.partition_log import PartitionLog
+
+log = logging.getLogger(__name__)
+
+CLEANED_SUFFIX = ".cleaned"
+SWAP_SUFFIX = ".swap"
+INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class SegmentFile:
+    """A rolled segment as planned: the object (to check it is still in the log) and its file."""
+
+    segment: LogSegment
+    path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class CleanedGroup:
+    """The cleaned copy of a group of segments, ready to be swapped in."""
+
+    files: list[SegmentFile]
+    cleaned_path: Path
+    records_removed: int
+    oldest_tombstone_ms: int | None
+    """Timestamp of the oldest tombstone kept (it is due for removal delete.retention.ms later)."""
+
+
+def group_by_size(files: list[SegmentFile], max_bytes: int) -> list[list[SegmentFile]]:
+    """Consecutive segments whose sizes add up to at most ``max_bytes`` (at least one each), and
+    whose offsets fit the int32 relative offsets of one segment's index."""
+    groups: list[list[SegmentFile]] = []
+    current: list[SegmentFile] = []
+    size = 0
+    for f in files:
+        span = f.segment.next_offset - 1 - (current[0].segment.base_offset if current else f.segment.base_offset)
+        if current and (size + f.size > max_bytes or span > INT32_MAX):
+            groups.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+# -- worker thread -------------------------------------------------------------------------
+
+
+def _file_batches(path: Path, size: int) -> Iterator[tuple[BatchHeader, bytes]]:
+    """Every whole batch in the first ``size`` bytes of a segment file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        position = 0
+        while position + HEADER_SIZE <= size:
+            header = read_batch_header(os.pread(fd, HEADER_SIZE, position))
+            if position + header.size > size:
+                return
+            yield header, os.pread(fd, header.size, position)
+            position += header.size
+    finally:
+        os.close(fd)
+
+
+def build_offset_map(files: list[SegmentFile]) -> dict[bytes, int]:
+    """Key → offset of its newest record in ``files`` (Kafka's ``OffsetMap``)."""
+    latest: dict[bytes, int] = {}
+    for f in files:
+        for header, data in _file_batches(f.path, f.size):
+            if not header.is_control:
+                for record in RecordBatch(data).records():
+                    if record.key is not None:
+                        latest[record.key] = record.offset
+    return latest
+
+
+def clean_batch(header: BatchHeader, data: bytes, latest: dict[bytes, int], tombstone_horizon_ms: int,
+                keep_empty: bool) -> tuple[bytes | None, int, int | None]:
+    """(the batch to write, or None; records removed; oldest tombstone timestamp kept)."""
+    if header.is_control:
+        return data, 0, None
+    records = list(RecordBatch(data).records())
+    kept = [r for r in records if r.key is not None and latest.get(r.key) == r.offset
+            and not (r.value is None and r.timestamp < tombstone_horizon_ms)]
+    oldest_tombstone = min((r.timestamp for r in kept if r.value is None), default=None)
+    removed = len(records) - len(kept)
+    if not removed:
+        return data, 0, oldest_tombstone
+    if not kept and not keep_empty:
+        return None, removed, None
+    builder = RecordBatchBuilder(
+        base_offset=header.base_offset, compression=header.compression if kept else Compression.NONE,
+        producer_id=header.producer_id, producer_epoch=header.producer_epoch, base_sequence=header.base_sequence,
+        is_transactional=header.is_transactional, partition_leader_epoch=header.partition_leader_epoch,
+        timestamp_type=header.timestamp_type)
+    for r in kept:
+        builder.append(r.key, r.value, r.headers, timestamp_ms=r.timestamp, offset_delta=r.offset - header.base_offset)
+    return builder.build(last_offset_delta=header.last_offset_delta), removed, oldest_tombstone
+
+
+def write_cleaned_group(files: list[SegmentFile], latest: dict[bytes, int], tombstone_horizon_ms: int) -> CleanedGroup:
+    """Write the cleaned copy of ``files`` to ``<first base>.log.cleaned`` and fsync it."""
+    cleaned_path = files[0].path.with_name(files[0].path.name + CLEANED_SUFFIX)
+    removed = 0
+    oldest: int | None = None
+    batches = ((header, data) for f in files for header, data in _file_batches(f.path, f.size))
+    with open(cleaned_path, "wb") as out:
+        pending = next(batches, None)
+        while pending is not None:
+            following = next(batches, None)
+            data, dropped, tombstone = clean_batch(*pending, latest, tombstone_horizon_ms, keep_empty=following is None)
+            removed += dropped
+            if tombstone is not None:
+                oldest = tombstone if oldest is None else min(oldest, tombstone)
+            if data is not None:
+                out.write(data)
+            pending = following
+        out.flush()
+        os.fsync(out.fileno())
+    return CleanedGroup(files, cleaned_path, removed, oldest)
+
+
+def clean_segments(groups: list[list[SegmentFile]], tombstone_horizon_ms: int) -> list[CleanedGroup]:
+    """Steps 2 of the module docstring for every group (runs in a worker thread)."""
+    latest = build_offset_map([f for group in groups for f in group])
+    return [write_cleaned_group(group, latest, tombstone_horizon_ms) for group in groups]
+
+
+# -- event loop ----------------------------------------------------------------------------
+
+
+def swap_in(partition_log: PartitionLog, group: CleanedGroup) -> LogSegment:
+    """Replace the group's segments with the cleaned one (Kafka's ``replaceSegments``)."""
+    old = [f.segment for f in group.files]
+    first = old[0]
+    swap_path = first.path.with_name(first.path.name + SWAP_SUFFIX)
+    os.replace(group.cleaned_path, swap_path)
+    for segment in old:
+        if segment in partition_log.unflushed_segments:
+            partition_log.unflushed_segments.remove(segment)
+        segment.delete()
+    os.replace(swap_path, first.path)
+    _fsync_directory(partition_log.directory)
+    cleaned = LogSegment(partition_log.directory, first.base_offset, partition_log.config.index_interval_bytes)
+    cleaned.recover(partition_log.config.max_batch_bytes, lambda _header: None)  # rebuilds its indexes
+    partition_log.segments.replace(old, cleaned)
+    return cleaned
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def complete_interrupted_swaps(directory: Path) -> None:
+    """Start-up, before the segments are opened: delete half-written ``.cleaned`` files and
+    finish each swap a crash interrupted (the ``.swap`` file replaces every segment it covers)."""
+    for cleaned in directory.glob(f"*.log{CLEANED_SUFFIX}"):
+        cleaned.unlink()
+    for swap in sorted(directory.glob(f"*.log{SWAP_SUFFIX}")):
+        base = int(swap.name.split(".", 1)[0])
+        last = base
+        for header, _data in _file_batches(swap, swap.stat().st_size):
+            last = header.last_offset
+        for log_file in directory.glob("*.log"):
+            if log_file.stem.isdigit() and base <= int(log_file.stem) <= last:
+                for suffix in (".log", ".index", ".timeindex"):
+                    log_file.with_suffix(suffix).unlink(missing_ok=True)
+        os.replace(swap, directory / f"{segment_file_stem(base)}.log")
+        log.warning("%s: finished the swap of a cleaned segment interrupted by a crash", swap)
+
+
+class LogCleaner:
+    """Cleans the compacted logs of a LogManager (see module docstring)."""
+
+    def __init__(self, log_manager: LogManager) -> None:
+        self.log_manager = log_manager
+        self._cleaned_below: dict[TopicPartition, int] = {}
+        """Active segment's base offset at the last pass: a roll since then means new work."""
+        self._tombstones_due_ms: dict[TopicPartition, int] = {}
+
+    async def clean_logs(self, now_ms: int) -> int:
+        """Clean every compacted log that needs it; returns the number of records removed."""
+        logs = dict(self.log_manager.logs)
+        for gone in (self._cleaned_below.keys() | self._tombstones_due_ms.keys()) - logs.keys():
+            self._cleaned_below.pop(gone, None)
+            self._tombstones_due_ms.pop(gone, None)
+        removed = 0
+        for tp, partition_log in logs.items():
+            if partition_log.config.compact and self._needs_cleaning(tp, partition_log, now_ms):
+                try:
+                    removed += await self.clean(tp, partition_log, now_ms)
+                except Exception:  # one bad log must not stop the others (nor the broker)
+                    log.exception("cleaning %s-%d failed", *tp)
+        return removed
+
+    def _needs_cleaning(self, tp: TopicPartition, partition_log: PartitionLog, now_ms: int) -> bool:
+        if len(partition_log.segments) < 2:
+            return False
+        rolled = partition_log.segments.active.base_offset > self._cleaned_below.get(tp, -1)
+        due_ms = self._tombstones_due_ms.get(tp)
+        return rolled or (due_ms is not None and now_ms >= due_ms)
+
+    async def clean(self, tp: TopicPartition, partition_log: PartitionLog, now_ms: int) -> int:
+        """One pass over ``partition_log``; returns the number of records removed."""
+        active = partition_log.segments.active
+        files = [SegmentFile(s, s.path, s.size) for s in partition_log.segments if s is not active]
+        groups = group_by_size(files, partition_log.config.segment_bytes)
+        retention_ms = partition_log.config.delete_retention_ms
+        cleaned = await asyncio.to_thread(clean_segments, groups, now_ms - retention_ms)
+        removed, oldest, all_swapped = 0, None, True
+        for group in cleaned:
+            current = list(partition_log.segments)
+            intact = self.log_manager.logs.get(tp) is partition_log and all(
+                any(s is f.segment for s in current) and f.segment.size == f.size for f in group.files)
+            if not intact:  # retention, truncation or deletion got there first; try again next pass
+                group.cleaned_path.unlink(missing_ok=True)
+                all_swapped = False
+                continue
+            segment = swap_in(partition_log, group)
+            removed += group.records_removed
+            if group.oldest_tombstone_ms is not None:
+                oldest = group.oldest_tombstone_ms if oldest is None else min(oldest, group.oldest_tombstone_ms)
+            log.info("cleaned %s-%d: %d segment(s) → %s (%d bytes, %d record(s) removed)", *tp, len(group.files),
+                     segment.path.name, segment.size, group.records_removed)
+        if all_swapped:
+            self._cleaned_below[tp] = active.base_offset
+        if oldest is None:
+            self._tombstones_due_ms.pop(tp, None)
+        else:
+            self._tombstones_due_ms[tp] = oldest + retention_ms
+        return removed
