@@ -86,8 +86,12 @@ class LogSegment:
         start = last[1] if last else 0
         if start > self.size:
             raise CorruptRecordError(f"{self.offset_index.path}: entry points past the end of {self.path}")
-        for _pos, header in self.iter_headers(start):
+        end = start
+        for pos, header in self.iter_headers(start):
             self._track(header)
+            end = pos + header.size
+        if end != self.size:  # a torn tail (damaged after the clean shutdown): recover instead
+            raise CorruptRecordError(f"{self.path}: {self.size - end} bytes after the last whole batch")
         first = next(self.iter_headers(0), None)
         if first is not None:
             self.first_batch_timestamp = first[1].max_timestamp
