@@ -86,12 +86,9 @@ def _read_partition(partition: Partition | None, p: Any, max_bytes: int, first: 
                     read_committed: bool) -> FetchPartitionResult:
     if partition is None:
         return _error(p.partition, ErrorCode.unknown_topic_or_partition)
-    if not partition.is_leader:
-        return _error(p.partition, ErrorCode.not_leader_or_follower)
-    requested_epoch = getattr(p, "current_leader_epoch", -1)
-    if requested_epoch >= 0 and requested_epoch != partition.leader_epoch:
-        code = ErrorCode.fenced_leader_epoch if requested_epoch < partition.leader_epoch else ErrorCode.unknown_leader_epoch
-        return _error(p.partition, code)
+    refusal = partition.leader_error(getattr(p, "current_leader_epoch", -1))
+    if refusal is not None:
+        return _error(p.partition, refusal)
     log = partition.log
     max_offset = log.high_watermark  # the LSO once transactions land; equal to it without them
     try:

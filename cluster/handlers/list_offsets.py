@@ -33,12 +33,9 @@ def _lookup(ctx: RequestContext, topic: str, p: Any) -> dict[str, Any]:
     partition = ctx.broker.replica_manager.partition(topic, p.partition_index)
     if partition is None:
         return _answer(p.partition_index, ErrorCode.unknown_topic_or_partition)
-    if not partition.is_leader:
-        return _answer(p.partition_index, ErrorCode.not_leader_or_follower)
-    requested_epoch = getattr(p, "current_leader_epoch", -1)
-    if requested_epoch >= 0 and requested_epoch != partition.leader_epoch:
-        code = ErrorCode.fenced_leader_epoch if requested_epoch < partition.leader_epoch else ErrorCode.unknown_leader_epoch
-        return _answer(p.partition_index, code)
+    refusal = partition.leader_error(getattr(p, "current_leader_epoch", -1))
+    if refusal is not None:
+        return _answer(p.partition_index, refusal)
     log = partition.log
     if p.timestamp == EARLIEST:
         found: TimestampOffset | None = TimestampOffset(-1, log.log_start_offset, partition.leader_epoch)

@@ -53,6 +53,18 @@ class Partition:
         self.leader, self.leader_epoch, self.replicas, self.isr = leader, leader_epoch, replicas, isr
         self._maybe_advance_high_watermark()
 
+    def leader_error(self, current_leader_epoch: int = -1) -> ErrorCode | None:
+        """Why this replica cannot serve a leader-only request, or None (Kafka's leader checks:
+        NOT_LEADER_OR_FOLLOWER; with a client-known epoch, FENCED_LEADER_EPOCH if the client's
+        is older, UNKNOWN_LEADER_EPOCH if it is newer — KIP-320)."""
+        if not self.is_leader:
+            return ErrorCode.not_leader_or_follower
+        if current_leader_epoch < 0 or current_leader_epoch == self.leader_epoch:
+            return None
+        if current_leader_epoch < self.leader_epoch:
+            return ErrorCode.fenced_leader_epoch
+        return ErrorCode.unknown_leader_epoch
+
     def append_records_to_leader(self, records: memoryview, required_acks: int, now_ms: int) -> LogAppendInfo:
         """Append a produced record set as leader (Kafka's `appendRecordsToLeader`)."""
         if not self.is_leader:
