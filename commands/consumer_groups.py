@@ -284,16 +284,17 @@ def delete(args: Args) -> int:
 
 
 def delete_offsets(args: Args) -> int:
-    """``--delete-offsets --group g --topic t[:p,…]``: OffsetDelete through our codec."""
+    """``--delete-offsets --group g --topic t[:p,…]``: OffsetDelete through our codec; exit 1 if any
+    partition (or topic lookup) failed, even when Kafka's status line says the request succeeded."""
     from commands import consumer_groups_data as data
     from commands import consumer_groups_text as text
     from pykafka_ops.services.groups import delete_offsets
 
     result = run(args, lambda admin: delete_offsets(admin, args.group[0], args.topic))
-    errors = [result.error_message] if result.error else []
+    errors = [result.error_message] if result.error_message else []
     emit(args, text.delete_offsets(result), [data.delete_offsets_table(result)], data.delete_offsets_payload(result),
-         errors)  # type: ignore[list-item]
-    return FAILURE if result.error else 0
+         errors)
+    return FAILURE if result.error or any(r.error for r in result.partitions) else 0
 
 
 def reset(args: Args) -> int:

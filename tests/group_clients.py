@@ -82,6 +82,11 @@ def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: 
         time.sleep(interval_s)
 
 
+def rows(stdout: str) -> list[list[str]]:
+    """The whitespace-split lines of a plain layout, blank lines dropped."""
+    return [line.split() for line in stdout.splitlines() if line.strip()]
+
+
 def unique(prefix: str) -> str:
     """A name no other test uses on a shared broker."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -8,7 +8,7 @@ Plaintext listeners only (``WireClient`` speaks neither TLS nor SASL).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from pykafka_ops.client.admin import ERROR_MESSAGES
 from pykafka_ops.client.wire import WireClient, WireError

@@ -24,7 +24,7 @@ import io
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pykafka_ops.client.admin import AdminError, GroupAdmin, ListedOffset
 from pykafka_ops.models.groups import (
@@ -37,7 +37,7 @@ from pykafka_ops.models.groups import (
 )
 from pykafka_ops.services.groups import InvalidArgumentError, describe_groups, resolve_topic_args
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION = re.compile(r"([-+]?)P(?:([-+]?\d+)D)?(T(?:([-+]?\d+)H)?(?:([-+]?\d+)M)?(?:([-+]?\d+)(?:[.,](\d{0,9}))?S)?)?",
                        re.IGNORECASE)
 
@@ -57,7 +57,7 @@ def parse_datetime(text: str) -> int:
             f"Error parsing timestamp '{text}': expected yyyy-MM-ddTHH:mm:ss[.SSS][Z|+hh:mm] or epoch milliseconds"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 

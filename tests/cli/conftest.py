@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from group_clients import Broker, has_group_coordinator, tansu_broker
+
 from pykafka_ops.pytest_plugin import start_cluster
 
 #: Broker settings that keep group tests fast (Kafka names).

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from group_clients import Pko
+
 from pykafka_ops.models.groups import PartitionReset, ResetPlan, TopicPartition
 from pykafka_ops.pytest_plugin import free_ports
 from pykafka_ops.services.groups import InvalidArgumentError, parse_states, parse_topic_arg
@@ -24,10 +24,10 @@ RESET = ["--reset-offsets", "--group", "g"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--group", "g"], "Command must include exactly one action: --list, --describe, --delete, --reset-offsets, "
-                       "--delete-offsets"),
-    (["--list", "--describe"], "Command must include exactly one action: --list, --describe, --delete, "
-                               "--reset-offsets, --delete-offsets"),
+    (["--group", "g"], ("Command must include exactly one action: --list, --describe, --delete, --reset-offsets, "
+                       "--delete-offsets")),
+    (["--list", "--describe"], ("Command must include exactly one action: --list, --describe, --delete, "
+                               "--reset-offsets, --delete-offsets")),
     (["--describe"], "Option [describe] takes one of these options: [group], [all-groups]"),
     (["--delete"], "Option [delete] takes one of these options: [group], [all-groups]"),
     (["--describe", "--group", "g", "--members", "--state"],
@@ -50,8 +50,8 @@ RESET = ["--reset-offsets", "--group", "g"]
     ([*RESET, "--all-topics", "--to-datetime", "2024-01-01"],
      "Error parsing timestamp. It does not contain a 'T' according to ISO8601 format"),
     ([*RESET, "--all-topics", "--by-duration", "1h"], "Text cannot be parsed to a Duration: '1h'"),
-    (["--list", "--state", "Bogus"], "Invalid state list 'Bogus'. Valid states are: PreparingRebalance, "
-                                     "CompletingRebalance, Stable, Dead, Empty, Assigning, Reconciling"),
+    (["--list", "--state", "Bogus"], ("Invalid state list 'Bogus'. Valid states are: PreparingRebalance, "
+                                     "CompletingRebalance, Stable, Dead, Empty, Assigning, Reconciling")),
     (["--describe", "--group", "g", "--members", "--time-lag"],
      "Option [time-lag] can be used only with [describe] [offsets]"),
     (["--list", "--fail-on-lag", "3"], "Option [fail-on-lag] can be used only with [describe] [offsets]"),
@@ -82,16 +82,15 @@ def test_bootstrap_server_comes_from_the_environment(monkeypatch: pytest.MonkeyP
     (port,) = free_ports(1)
     monkeypatch.setenv("PKO_BOOTSTRAP", f"127.0.0.1:{port}")
     result = Pko("")("--list", bootstrap=False)
-    assert (result.exit_code, result.stderr) == (
-        1, f"pko: cannot reach the Kafka cluster at 127.0.0.1:{port} within 5 s "
-           "(connection refused or no route to host)\n")
+    expected = f"pko: cannot reach the Kafka cluster at 127.0.0.1:{port} within 5 s (connection refused or no route to host)\n"
+    assert (result.exit_code, result.stderr) == (1, expected)
 
 
 def test_refused_connection_fails_at_once_with_one_line() -> None:
     (port,) = free_ports(1)
     started = time.monotonic()
     proc = subprocess.run([*PKO, "consumer-groups", "--describe", "--all-groups", "-b", f"127.0.0.1:{port}"],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr == (f"pko: cannot reach the Kafka cluster at 127.0.0.1:{port} within 5 s "
                            "(connection refused or no route to host)\n")
@@ -103,7 +102,7 @@ def test_silent_server_fails_within_the_timeout_with_one_line() -> None:
         port = silent.getsockname()[1]
         started = time.monotonic()
         proc = subprocess.run([*PKO, "consumer-groups", "--describe", "--group", "g", "--timeout", "1000",
-                               "-b", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=30)
+                               "-b", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=30, check=False)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr.startswith(f"pko: cannot reach the Kafka cluster at 127.0.0.1:{port} within 1 s (")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -14,16 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from group_clients import Broker, Pko, commit, create_topic, group_member, produce, unique
+from group_clients import Broker, Pko, commit, create_topic, group_member, produce, rows, unique
 
 OFFSETS_HEADER = ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
                   "CLIENT-ID"]
-
-
-def rows(stdout: str) -> list[list[str]]:
-    """The whitespace-split lines of a plain layout, blank lines dropped."""
-    return [line.split() for line in stdout.splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -162,9 +156,9 @@ def test_active_group_is_not_reset(group_broker: Broker, topic: str) -> None:
         refused = pko("--reset-offsets", "--group", group, "--all-topics", "--to-earliest", "--execute")
         state = pko("--describe", "--group", group, "--state")
         members = pko("--describe", "--group", group, "--members")
-    assert (refused.exit_code, refused.stdout) == (
-        1, f"\nError: Assignments can only be reset if the group '{group}' is inactive, but the current state is "
-           f"Stable.\n\nGROUP{' ' * max(11, len(group) - 4)}TOPIC           PARTITION  NEW-OFFSET\n")
+    expected = (f"\nError: Assignments can only be reset if the group '{group}' is inactive, but the current state is "
+                f"Stable.\n\nGROUP{' ' * max(11, len(group) - 4)}TOPIC           PARTITION  NEW-OFFSET\n")
+    assert (refused.exit_code, refused.stdout) == (1, expected)
     assert rows(state.stdout)[1][0] == group and rows(state.stdout)[1][-2:] in (["Stable", "1"], ["Stable", "0"])
     if group_broker.name == "tansu":
         pytest.skip("Tansu 0.6's ConsumerGroupDescribe (preferred by librdkafka) returns no members")
