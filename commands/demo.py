@@ -57,7 +57,8 @@ def demo(
     typer.echo(f"$ pko consumer-groups --describe --group {GROUP}")
     typer.echo(described, nl=False)
     hint = f" -c {config}" if config else ""
-    typer.echo(f"\nNext: `pko cluster status{hint}`, `pko consumer-groups --list`, `pko cluster down{hint}`.")
+    groups = f"pko consumer-groups -b {cluster_config.bootstrap_servers} --list --state"
+    typer.echo(f"\nNext: `pko cluster status{hint}`, `{groups}`, `pko cluster down{hint}`.")
 
 
 def _describe_group(bootstrap_servers: str) -> str:
