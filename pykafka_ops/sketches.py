@@ -61,8 +61,13 @@ class HeavyHitters:
 
     def top(self, n: int) -> list[tuple[int, bytes | None, int]]:
         """The ``n`` largest ``(partition, key, count)``, count descending (ties: partition, key)."""
-        pairs = ((p, k, c) for p, counts in self._counts.items() for k, c in counts.items())
-        return heapq.nsmallest(n, pairs, key=lambda t: (-t[2], t[0], b"" if t[1] is None else t[1]))
+        values = sorted(chain.from_iterable(c.values() for c in self._counts.values()), reverse=True)
+        if not values or n < 1:
+            return []
+        least = values[min(n, len(values)) - 1]  # sorting ints in C first keeps the Python work small
+        pairs = [(p, k, c) for p, counts in self._counts.items() for k, c in counts.items() if c >= least]
+        pairs.sort(key=lambda t: (-t[2], t[0], b"" if t[1] is None else t[1]))
+        return pairs[:n]
 
     def memory_entries(self) -> int:
         """Counters currently held (at most ``prune_at`` plus one batch)."""

@@ -19,6 +19,8 @@ from pykafka_ops.sketches import DistinctCounter, HeavyHitters
 
 #: Records kept for forensics and what-if (the sample of a --full scan is at most about this).
 SAMPLE_CAP = 20_000
+#: Distinct (partition, key) placements forensics examines: three hashes each, in Python.
+FORENSICS_CAP = 5_000
 
 
 class KeyStats:
@@ -68,8 +70,13 @@ class KeyStats:
         """Records read so far."""
         return self.heavy.total
 
-    def placements(self) -> list[tuple[int, bytes | None]]:
-        """(partition, key) of every sampled record and every heavy hitter, for forensics."""
-        found = [(p, k) for p, k, _new in self.sample]
-        found.extend((p, k) for p, k, _c in self.heavy.top(self.heavy.capacity))
-        return found
+    def placements(self, limit: int = FORENSICS_CAP) -> list[tuple[int, bytes | None]]:
+        """Up to ``limit`` distinct (partition, key) pairs for forensics: the heavy hitters', then
+        those of the sampled records in the order read."""
+        found = dict.fromkeys((p, k) for p, k, _c in self.heavy.top(limit) if k)
+        for p, k, _new in self.sample:
+            if len(found) >= limit:
+                break
+            if k:
+                found[(p, k)] = None
+        return list(found)
