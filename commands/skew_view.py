@@ -1,5 +1,6 @@
 """How `pko skew` shows a ``SkewReport``: Kafka-style tables for text/csv, a Rich report with a
-per-partition bar chart on a TTY, the report itself for json/yaml (``dataclasses.asdict``)."""
+per-partition bar chart on a TTY, the report itself for json/yaml (``dataclasses.asdict`` plus
+a schema ``version``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 from commands._render import Output, Table, cell, plain_text, render, resolve_output
 from pykafka_ops.models.skew import SkewReport
 
+#: The JSON/YAML schema version: fields are only ever added within a version (README, `pko skew`).
+JSON_VERSION = 1
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 BAR_WIDTH = 32
 
@@ -119,7 +122,7 @@ def show(report: SkewReport, output: Output | None) -> None:
     def text() -> str:
         return "\n\n".join(["\n".join(summary(report))] + [plain_text(t) for t in tables(report)])
 
-    render(output, tables(report), dataclasses.asdict(report), text=text)
+    render(output, tables(report), {"version": JSON_VERSION, **dataclasses.asdict(report)}, text=text)
 
 
 def bar(share: float, largest: float, width: int = BAR_WIDTH) -> str:

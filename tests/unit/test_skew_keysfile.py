@@ -73,6 +73,7 @@ def test_cli_json_report_and_fail_on_imbalance(keys_file: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
+    assert payload["version"] == 1
     assert set(payload) >= {"source", "mode", "partition_count", "records", "partitions", "imbalance",
                             "heavy_hitters", "distinct_keys", "forensics", "what_if", "warnings"}
     assert payload["heavy_hitters"][0]["key"] == "hot" and payload["partition_count"] == 6
