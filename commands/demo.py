@@ -51,7 +51,7 @@ def demo(
         typer.echo("\nWarning: a customer's orders were split or reordered.", err=True)
         raise typer.Exit(1)
     processed, described = run_orders_worker(cluster_config.bootstrap_servers, report.produced,
-                                              lambda: _describe_group(cluster_config.bootstrap_servers))
+                                              lambda: describe_group(cluster_config.bootstrap_servers))
     typer.echo(f"\nConsumer group '{GROUP}' processed {processed} records of '{report.topic}', committing each one "
                "after processing it (at-least-once):")
     typer.echo(f"$ pko consumer-groups --describe --group {GROUP}")
@@ -61,7 +61,7 @@ def demo(
     typer.echo(f"\nNext: `pko cluster status{hint}`, `{groups}`, `pko cluster down{hint}`.")
 
 
-def _describe_group(bootstrap_servers: str) -> str:
+def describe_group(bootstrap_servers: str) -> str:
     """What `pko consumer-groups --describe --group orders-worker` prints (Kafka's layout)."""
     from commands.consumer_groups import run_with_admin
     from commands.consumer_groups_text import describe_offsets

@@ -189,3 +189,19 @@ def test_offsets_survive_a_broker_restart(groups_cluster: RunningCluster, topic:
     after = wait_until(lambda: describe_json(bootstrap, group)["partitions"], 30, "offsets after the restart")
     assert [(p["partition"], p["current_offset"]) for p in after] == [(p["partition"], 2) for p in before] == [
         (0, 2), (1, 2), (2, 2)]
+
+
+def test_demo_orders_worker_commits_after_each_record_and_resumes(bootstrap: str) -> None:
+    from commands.demo import describe_group
+    from pykafka_ops.services.demo import run_orders_demo, run_orders_worker
+
+    first = run_orders_demo(bootstrap, orders=6, seed=1)
+    processed, described = run_orders_worker(bootstrap, first.produced, lambda: describe_group(bootstrap))
+    assert processed == 6
+    table = rows(described)
+    assert table[0] == ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
+                        "CLIENT-ID"]
+    assert {(r[0], r[5], r[7], r[8]) for r in table[1:]} == {("orders-worker", "0", "/127.0.0.1", "pko-demo")}
+    second = run_orders_demo(bootstrap, orders=4, seed=2)
+    resumed, _ = run_orders_worker(bootstrap, second.produced, lambda: None)
+    assert resumed == 4  # the group resumed at its committed offsets: nothing read twice
