@@ -167,6 +167,8 @@ class GroupMembership(ClassicRebalancer):
         """A known group.instance.id joined with no member id: it takes over its old place
         (Kafka's ``updateStaticMemberAndRebalance``); a Stable group does not rebalance."""
         assert join.group_instance_id is not None
+        log.info("static member %s of group %s rejoined in state %s: %s replaces %s", join.group_instance_id,
+                 group.group_id, group.state.value, new_member_id, old_member_id)
         old_leader = group.leader_id
         member = group.replace_static_member(join.group_instance_id, old_member_id, new_member_id)
         old_settings = (member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms)
