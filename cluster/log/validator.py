@@ -62,14 +62,14 @@ def validate_record_set(
             raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
         if pos + header.size > end:
             raise RecordValidationError(ErrorCode.corrupt_message, "record set ends inside a batch")
-        if header.size > segment_bytes:
-            raise RecordValidationError(
-                ErrorCode.record_list_too_large, f"batch of {header.size} bytes exceeds segment.bytes"
-            )
-        if header.size > max_message_bytes:
+        if header.size > max_message_bytes:  # before segment.bytes, as UnifiedLog checks them
             raise RecordValidationError(
                 ErrorCode.message_too_large,
                 f"batch of {header.size} bytes exceeds max.message.bytes={max_message_bytes}",
+            )
+        if header.size > segment_bytes:
+            raise RecordValidationError(
+                ErrorCode.record_list_too_large, f"batch of {header.size} bytes exceeds segment.bytes"
             )
         if not crc_ok(records, pos, header):
             raise RecordValidationError(ErrorCode.corrupt_message, "record batch CRC mismatch")
