@@ -212,6 +212,8 @@ def describe_offsets(args: Args) -> int:
     errors = [e for lag in lags if (e := text.problem(lag.description, lag.error)) is not None]
     emit(args, text.describe_offsets(lags, time_lag, args.verbose), [data.offsets_table(lags, time_lag, args.verbose)],
          data.offsets_payload(lags), errors)
+    for note in text.time_lag_notes(lags):
+        typer.echo(note, err=True)
     if errors:
         return FAILURE
     breach = lag_breach(lags, args.fail_on_lag, args.fail_on_lag_seconds)

@@ -69,6 +69,13 @@ def each_group(groups: Sequence[T], error_of: Callable[[T], str | None], body: C
     return "".join(f"\nError: {error}\n" if (error := error_of(g)) is not None else body(g) for g in groups)
 
 
+def time_lag_notes(groups: Sequence[GroupLag]) -> list[str]:
+    """Why LAG-SECONDS is ``-`` on a partition that lags (stderr; the other ``-`` speak for themselves)."""
+    return [f"LAG-SECONDS of group '{lag.group_id}' on {r.topic}-{r.partition} is unknown: {r.lag_seconds_note}"
+            for lag in groups for r in lag.partitions
+            if r.lag_seconds is None and r.lag_seconds_note is not None and r.lag is not None and r.lag > 0]
+
+
 def offsets_rows(lag: GroupLag, time_lag: bool, verbose: bool) -> list[list[str]]:
     """The cells of one group's ``--describe --offsets`` rows (header excluded)."""
     rows = []

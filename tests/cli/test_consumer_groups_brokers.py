@@ -4,7 +4,8 @@ Layouts are pinned byte for byte by the golden tests; here the values, messages 
 are checked against what real clients did. Tansu 0.6 differs from Kafka in ways a case names
 when it skips: it has no OffsetDelete (key 47), it describes an unknown group as Empty (Kafka:
 Dead), its ConsumerGroupDescribe (key 69, which librdkafka prefers) returns no members, and
-ListOffsets for a time past the last record answers 0 (Kafka: -1, so the log end is used).
+ListOffsets for a time past the last record answers 0 (Kafka: -1, so the log end is used), and
+DeleteRecords makes it exit.
 """
 
 from __future__ import annotations
@@ -225,3 +226,22 @@ def test_all_groups_survives_a_deleted_topic(group_broker: Broker, topic: str) -
     doomed_rows = [p for p in by_group[broken]["partitions"] if p["topic"] == doomed]
     assert [p["log_end_offset"] for p in doomed_rows] in ([None], [])
     assert [p["lag"] for p in by_group[broken]["partitions"] if p["topic"] == topic] == [4]
+
+
+def test_time_lag_is_unknown_with_a_reason_when_the_record_was_deleted(group_broker: Broker) -> None:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    if group_broker.name == "tansu":
+        pytest.skip("Tansu 0.6 exits (connection reset, then refused) when it gets DeleteRecords (key 21)")
+    name, group = unique("trimmed"), unique("trimmed")
+    create_topic(group_broker.bootstrap, name, 1)
+    produce(group_broker.bootstrap, name, {0: 6})
+    commit(group_broker.bootstrap, group, {(name, 0): 1})
+    admin = AdminClient({"bootstrap.servers": group_broker.bootstrap})
+    admin.delete_records([TopicPartition(name, 0, 4)])[TopicPartition(name, 0, 4)].result(10)
+    result = Pko(group_broker.bootstrap)("--describe", "--group", group, "--time-lag", "--output", "json")
+    (partition,) = json.loads(result.stdout)["groups"][0]["partitions"]
+    note = "record at the committed offset: the record was deleted (offset out of range)"
+    assert (partition["lag"], partition["lag_seconds"], partition["lag_seconds_note"]) == (5, None, note)
+    assert result.stderr.endswith(f"LAG-SECONDS of group '{group}' on {name}-0 is unknown: {note}\n")
