@@ -46,3 +46,9 @@ def group_broker(request: pytest.FixtureRequest) -> Broker:
     if not has_group_coordinator(broker.bootstrap):
         pytest.skip(f"{broker.name} has no group coordinator yet (ApiVersions lacks JoinGroup/OffsetFetch)")
     return broker
+
+
+@pytest.fixture(params=["pko", "tansu"])
+def broker(request: pytest.FixtureRequest) -> Broker:
+    """Our single-node cluster, then Tansu (both shared by the session): for calls both support."""
+    return request.getfixturevalue("pko_group_cluster" if request.param == "pko" else "tansu")
