@@ -31,7 +31,7 @@ from pykafka_ops.records import RecordBatchBuilder
 PRODUCE, FETCH = int(ApiKey.PRODUCE), int(ApiKey.FETCH)
 PRODUCE_VERSIONS = range(fastpath.PRODUCE_VERSIONS[0], fastpath.PRODUCE_VERSIONS[1] + 1)
 FETCH_VERSIONS = range(fastpath.FETCH_VERSIONS[0], fastpath.FETCH_VERSIONS[1] + 1)
-CHECK = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CHECK = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 int16s = st.integers(-(2**15), 2**15 - 1)
 int32s = st.integers(-(2**31), 2**31 - 1)
