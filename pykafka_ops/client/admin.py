@@ -84,10 +84,16 @@ class KafkaAdmin:
     """``GroupAdmin`` over confluent-kafka; every call is bounded by ``settings.timeout_s``."""
 
     def __init__(self, settings: ClientSettings) -> None:
+        from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
+        from pykafka_ops.config.client import PropertiesError
+
         self.settings = settings
-        self._client = AdminClient(settings.librdkafka())
+        try:
+            self._client = AdminClient(settings.librdkafka())
+        except KafkaException as exc:  # a bad --command-config property: a usage error
+            raise PropertiesError(f"invalid client configuration: {exc.args[0].str()}") from None
         self._timeout = settings.timeout_s
 
     async def _result(self, future: Any) -> Any:

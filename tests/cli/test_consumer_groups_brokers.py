@@ -245,3 +245,16 @@ def test_time_lag_is_unknown_with_a_reason_when_the_record_was_deleted(group_bro
     note = "record at the committed offset: the record was deleted (offset out of range)"
     assert (partition["lag"], partition["lag_seconds"], partition["lag_seconds_note"]) == (5, None, note)
     assert result.stderr.endswith(f"LAG-SECONDS of group '{group}' on {name}-0 is unknown: {note}\n")
+
+
+def test_command_config_properties_reach_the_client(group_broker: Broker, topic: str, tmp_path: Path) -> None:
+    group = unique("props")
+    commit(group_broker.bootstrap, group, {(topic, 0): 1})
+    good, bad = tmp_path / "good.properties", tmp_path / "bad.properties"
+    good.write_text("# Java properties\nclient.id=pko-from-config\nrequest.timeout.ms: 4000\n")
+    bad.write_text("no.such.property=1\n")
+    pko = Pko(group_broker.bootstrap)
+    assert pko("--describe", "--group", group, "--command-config", str(good)).exit_code == 0
+    refused = pko("--describe", "--group", group, "--command-config", str(bad))
+    assert (refused.exit_code, refused.stderr) == (
+        2, 'pko: invalid client configuration: No such configuration property: "no.such.property"\n')
