@@ -55,7 +55,7 @@ def kio_strategy(tp: Any) -> st.SearchStrategy[Any]:
         return st.builds(tp, **{f.name: kio_strategy(hints[f.name]) for f in dataclasses.fields(tp) if f.init})
     if tp is i64Timedelta:
         # kio writes any int64 of milliseconds, but its reader overflows from 2**63 µs (about
-        # 9.2e15 ms) and goes through a float, losing milliseconds from ~2**50 ms: keep
+        # 9.2e15 ms) and goes through a float, losing milliseconds from ~2**52 ms: keep
         # to values a client could mean (±2**40 ms, 35 years).
         return st.integers(-(2**40), 2**40).map(lambda ms: datetime.timedelta(milliseconds=ms))
     return st.from_type(tp)
