@@ -1,8 +1,8 @@
 """Helpers for the topics / configs / produce / consume / offsets / perf CLI tests.
 
-``pko(bootstrap, *args, input=…)`` runs `pko` in-process (typer's CliRunner) against a broker;
-``broker`` is a fixture parametrized over our cluster and Tansu (import it into a test module).
-Topics get unique names, so every test can share the session's brokers.
+``pko(bootstrap, *args, input=…)`` runs `pko` in-process (typer's CliRunner) against a broker (the
+``broker`` fixture of conftest.py is our cluster, then Tansu). Topics get unique names, so every
+test can share the session's brokers.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from group_clients import Broker, create_topic, unique, wait_until
 
-__all__ = ["Broker", "broker", "create_topic", "consume_json", "pko", "topic", "unique", "wait_until"]
+__all__ = ["Broker", "create_topic", "consume_json", "pko", "topic", "unique", "wait_until"]
 
 
 def pko(bootstrap: str, *args: str, input: bytes | str | None = None) -> Any:
@@ -37,9 +36,3 @@ def consume_json(bootstrap: str, name: str, *args: str) -> list[dict[str, Any]]:
     result = pko(bootstrap, "consume", name, "-o", "beginning", "-e", "-q", "--format", "json", *args)
     assert result.exit_code == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-@pytest.fixture(params=["pko", "tansu"])
-def broker(request: pytest.FixtureRequest) -> Broker:
-    """Our single-node cluster, then Tansu (both shared by the session)."""
-    return request.getfixturevalue("pko_group_cluster" if request.param == "pko" else "tansu")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from records_cli import Broker, broker, pko, topic, unique, wait_until  # noqa: F401  (broker is a fixture)
+from records_cli import Broker, pko, topic, unique, wait_until
 
 TOPIC_ID = r"[A-Za-z0-9_-]{22}"
 
@@ -103,7 +103,8 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
 def test_configs_alter_and_describe_layout(pko_group_cluster: Broker) -> None:
     bootstrap = pko_group_cluster.bootstrap
     name = topic(bootstrap, "configs")
-    altered = pko(bootstrap, "configs", "--alter", "--topic", name, "--add-config", "retention.ms=5000,segment.ms=60000")
+    altered = pko(bootstrap, "configs", "--alter", "--topic", name,
+                  "--add-config", "retention.ms=5000,segment.ms=60000")
     assert (altered.exit_code, altered.stdout) == (0, f"Completed updating config for topic {name}.\n")
     assert pko(bootstrap, "configs", "--describe", "--entity-type", "topics", "--entity-name", name).stdout == (
         f"Dynamic configs for topic {name} are:\n"
@@ -129,11 +130,13 @@ def test_configs_refusals_exit_1(pko_group_cluster: Broker) -> None:
     broker_alter = pko(bootstrap, "configs", "--alter", "--broker", "1", "--add-config", "log.retention.ms=1")
     assert broker_alter.exit_code == 1 and "dynamic broker configs are not supported yet" in broker_alter.stderr
     broker_all = pko(bootstrap, "configs", "--describe", "--broker", "1", "--all").stdout.splitlines()
-    assert broker_all[0] == "All configs for broker 1 are:" and "  num.partitions=1 sensitive=false synonyms={}" in broker_all
+    assert broker_all[0] == "All configs for broker 1 are:"
+    assert "  num.partitions=1 sensitive=false synonyms={}" in broker_all
 
 
 def test_configs_against_tansu(tansu: Broker) -> None:
     name = topic(tansu.bootstrap, "tcfg")
-    assert pko(tansu.bootstrap, "configs", "--alter", "--topic", name, "--add-config", "retention.ms=5000").exit_code == 0
+    altered = pko(tansu.bootstrap, "configs", "--alter", "--topic", name, "--add-config", "retention.ms=5000")
+    assert altered.exit_code == 0
     every = pko(tansu.bootstrap, "configs", "--describe", "--topic", name, "--all").stdout.splitlines()
     assert "  retention.ms=5000 sensitive=false synonyms={}" in every

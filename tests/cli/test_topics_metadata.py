@@ -9,7 +9,7 @@ import pytest
 
 from group_clients import produce
 from pykafka_ops.pytest_plugin import free_ports
-from records_cli import Broker, broker, pko, topic  # noqa: F401  (broker is a fixture)
+from records_cli import Broker, pko, topic
 
 
 def test_offsets_sorted_by_partition_number_for_each_time_spec(pko_group_cluster: Broker) -> None:
@@ -18,7 +18,8 @@ def test_offsets_sorted_by_partition_number_for_each_time_spec(pko_group_cluster
     produce(bootstrap, name, {0: 1, 2: 3, 10: 2}, timestamp_ms=1_700_000_000_000)
     latest = pko(bootstrap, "offsets", name).stdout.splitlines()
     assert latest == [f"{name}:{p}:{ {0: 1, 2: 3, 10: 2}.get(p, 0)}" for p in range(12)]  # 2 before 10
-    assert pko(bootstrap, "offsets", name, "--time", "-2", "--partitions", "2,10").stdout == f"{name}:2:0\n{name}:10:0\n"
+    earliest = pko(bootstrap, "offsets", name, "--time", "-2", "--partitions", "2,10").stdout
+    assert earliest == f"{name}:2:0\n{name}:10:0\n"
     assert json.loads(pko(bootstrap, "offsets", name, "--time", "max-timestamp", "--partitions", "2",
                           "--output", "json").stdout) == [
         {"topic": name, "partition": 2, "offset": 0, "timestamp": 1_700_000_000_000}]
