@@ -42,7 +42,7 @@ def heavy_table(report: SkewReport) -> Table:
     """The heavy-hitter keys, most frequent first."""
     rows: list[Sequence[Any]] = [[h.key, h.partition, h.count, _pct(h.share_of_topic), _pct(h.share_of_partition)]
             for h in report.heavy_hitters]
-    title = f"Heavy-hitter keys (each count is at most {report.heavy_hitter_error} below the truth)"
+    title = f"Heavy hitters (COUNT ≤ true count ≤ COUNT + {report.heavy_hitter_error})"
     return Table(["KEY", "PARTITION", "COUNT", "SHARE-OF-TOPIC", "SHARE-OF-PARTITION"], rows, title,
                  frozenset({"PARTITION", "COUNT", "SHARE-OF-TOPIC", "SHARE-OF-PARTITION"}))
 

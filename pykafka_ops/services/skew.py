@@ -72,10 +72,9 @@ async def analyse_topic(settings: ClientSettings, topic: str, options: SkewOptio
     tps = [TopicPartition(topic, p) for p in found]
     first = "earliest" if options.since_ms is None else options.since_ms
     starts, ends = await asyncio.gather(_offsets(admin, tps, first), _offsets(admin, tps, "latest"))
-    in_range = [PartitionRange(tp.partition, min(starts[tp], ends[tp]), ends[tp]) for tp in tps]
-    if options.since_ms is not None:  # no record at or after the time: nothing in range
-        in_range = [r if starts[TopicPartition(topic, r.partition)] >= 0 else PartitionRange(r.partition, r.end, r.end)
-                    for r in in_range]
+    # a timestamp query answers -1 when no record is that recent: nothing in range
+    in_range = [PartitionRange(tp.partition, ends[tp] if starts[tp] < 0 else min(starts[tp], ends[tp]), ends[tp])
+                for tp in tps]
     to_read = in_range
     if options.sample is not None:
         takes = allocate(options.sample, [r.size for r in in_range])

@@ -130,9 +130,11 @@ class _RunReader:
 
 
 def _split_events(messages: list[Any], topic: str) -> tuple[list[Any], list[int]]:
-    """Records, and the partitions that reported end-of-partition; raise on a real error."""
+    """Records, and the partitions that reported end-of-partition. Connection trouble is left
+    to librdkafka's retries (and to ``STALL_S``); any other error ends the scan."""
     from confluent_kafka import KafkaError
 
+    transient = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TIMED_OUT}
     records, at_end = [], []
     for message in messages:
         error = message.error()
@@ -140,6 +142,6 @@ def _split_events(messages: list[Any], topic: str) -> tuple[list[Any], list[int]
             records.append(message)
         elif error.code() == KafkaError._PARTITION_EOF:
             at_end.append(message.partition())
-        else:
+        elif error.code() not in transient:
             raise ScanError(f"reading {topic}: {error.str()}")
     return records, at_end
