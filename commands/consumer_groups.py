@@ -360,6 +360,7 @@ def consumer_groups(
                 to_earliest, to_latest, to_current, to_offset, shift_by, to_datetime, by_duration, from_file,
                 dry_run, execute, export, time_lag, fail_on_lag, fail_on_lag_seconds)
     action = validate(args)
+    handler: Callable[[Args], int]
     if action == "describe":
         handler = describe_groups if args.members or args.state is not None else describe_offsets
     else:

@@ -37,7 +37,7 @@ def _group(group: GroupDescription, error: str | None = None) -> dict[str, Any]:
 
 def offsets_table(groups: Sequence[GroupLag], time_lag: bool, verbose: bool) -> Table:
     """``--describe --offsets`` rows of every group in one table."""
-    rows = []
+    rows: list[Sequence[Any]] = []
     for lag in groups:
         for r in lag.partitions:
             rows.append([lag.group_id, r.topic, r.partition, *([r.leader_epoch] if verbose else []),
@@ -61,7 +61,7 @@ def offsets_payload(groups: Sequence[GroupLag]) -> dict[str, Any]:
 
 def members_table(groups: Sequence[GroupDescription], verbose: bool) -> Table:
     """``--describe --members`` rows of every group in one table."""
-    rows = [[g.group_id, m.consumer_id, m.group_instance_id, m.host, m.client_id, len(m.assignment),
+    rows: list[Sequence[Any]] = [[g.group_id, m.consumer_id, m.group_instance_id, m.host, m.client_id, len(m.assignment),
              *([assignment_text(g, i)] if verbose else [])]
             for g in groups for i, m in enumerate(g.members)]
     columns = ["GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS"]
@@ -81,7 +81,7 @@ def members_payload(groups: Sequence[GroupDescription]) -> dict[str, Any]:
 
 def state_table(groups: Sequence[GroupDescription]) -> Table:
     """``--describe --state``: one row per group."""
-    rows = [[g.group_id, coordinator_text(g) if g.coordinator else None, g.partition_assignor or None, g.state,
+    rows: list[Sequence[Any]] = [[g.group_id, coordinator_text(g) if g.coordinator else None, g.partition_assignor or None, g.state,
              len(g.members)] for g in groups if g.error is None and g.exists]
     return Table(["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"], rows, numeric=_NUMERIC)
 
@@ -105,7 +105,7 @@ def list_payload(listings: Sequence[GroupListing]) -> dict[str, Any]:
 
 def reset_table(plans: Sequence[ResetPlan]) -> Table:
     """A reset plan: GROUP TOPIC PARTITION NEW-OFFSET, plus the committed offset it replaces."""
-    rows = [[p.group_id, r.topic, r.partition, r.current_offset, r.new_offset] for p in plans for r in p.partitions]
+    rows: list[Sequence[Any]] = [[p.group_id, r.topic, r.partition, r.current_offset, r.new_offset] for p in plans for r in p.partitions]
     return Table(["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"], rows, numeric=_NUMERIC)
 
 

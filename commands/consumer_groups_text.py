@@ -130,8 +130,9 @@ def describe_members(groups: Sequence[GroupDescription], verbose: bool = False) 
         header = ["GROUP", "CONSUMER-ID"] + (["GROUP-INSTANCE-ID"] if instance else []) + ["HOST", "CLIENT-ID", "#PARTITIONS"]
         columns = list(zip(*(r for r, _v in rows))) or [()] * len(header)
         widths: list[int | None] = [width(c, 17 if name == "GROUP-INSTANCE-ID" else 15)
-                                    for c, name in zip(columns, header)][:-1] + [15]
-        verbose_widths = [15, width([v[1] for _r, v in rows], 20), 15, 20]
+                                    for c, name in zip(columns[:-1], header)]
+        widths.append(15)
+        verbose_widths: list[int | None] = [15, width([v[1] for _r, v in rows], 20), 15, 20]
         verbose_header = ["CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"]
         lines = [(header, verbose_header)] + rows
         return "\n" + "".join(line(r, widths) + " " + (line(v, verbose_widths) if verbose else "") + "\n"

@@ -185,11 +185,11 @@ class KafkaAdmin:
         result: dict[str, tuple[int, ...] | AdminError] = {}
         for name in names:
             topic = metadata.topics.get(name)
-            if topic is None or topic.error is not None:
-                error = topic.error if topic is not None else None
-                code = error.name() if error is not None else "UNKNOWN_TOPIC_OR_PART"
-                result[name] = AdminError(code, f"Topic '{name}' does not exist" if code.startswith("UNKNOWN_TOPIC")
-                                          else error.str())
+            error = topic.error if topic is not None else None
+            if topic is None or (error is not None and error.name().startswith("UNKNOWN_TOPIC")):
+                result[name] = AdminError("UNKNOWN_TOPIC_OR_PART", f"Topic '{name}' does not exist")
+            elif error is not None:
+                result[name] = AdminError(error.name(), error.str())
             else:
                 result[name] = tuple(sorted(topic.partitions))
         return result

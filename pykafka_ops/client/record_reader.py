@@ -28,8 +28,8 @@ def read_timestamps(settings: ClientSettings, positions: dict[TopicPartition, in
         deadline = time.monotonic() + settings.timeout_s
         while len(result) < len(positions) and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=len(positions), timeout=0.1):
-                tp = TopicPartition(msg.topic(), msg.partition())
-                if tp not in positions or tp in result:
+                tp = TopicPartition(msg.topic() or "", msg.partition() or 0)
+                if tp not in positions or tp in result:  # a client-level error has no partition
                     continue
                 error = msg.error()
                 if error is None:

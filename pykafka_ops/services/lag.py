@@ -58,8 +58,8 @@ def _draft(description: GroupDescription, committed: Committed | AdminError) -> 
         return GroupLag(description, error=str(committed))
     owners: list[tuple[TopicPartition, MemberDescription | None]] = []
     members = sorted((m for m in description.members if m.assignment), key=lambda m: -len(m.assignment))
-    for member in members:
-        owners.extend((tp, member) for tp in sorted(member.assignment))
+    for owner in members:
+        owners.extend((tp, owner) for tp in sorted(owner.assignment))
     owned = {tp for tp, _member in owners}
     owners.extend((tp, None) for tp in sorted(committed.keys() - owned))
     rows = []

@@ -152,10 +152,14 @@ async def _check_partitions_exist(admin: GroupAdmin, partitions: Iterable[TopicP
     """Kafka's ``checkAllTopicPartitionsValid``: every partition must exist."""
     wanted = list(partitions)
     known = await admin.topic_partitions({tp.topic for tp in wanted})
-    missing = [tp for tp in wanted if isinstance(known[tp.topic], AdminError) or tp.partition not in known[tp.topic]]
+    missing = [tp for tp in wanted if tp.partition not in _partition_ids(known[tp.topic])]
     if missing:
         raise AdminError("UNKNOWN_TOPIC_OR_PARTITION",
                          f'The partitions "{",".join(str(tp) for tp in missing)}" do not exist')
+
+
+def _partition_ids(found: tuple[int, ...] | AdminError) -> tuple[int, ...]:
+    return () if isinstance(found, AdminError) else found
 
 
 async def _offsets(admin: GroupAdmin, partitions: list[TopicPartition], spec: str | int) -> dict[TopicPartition, int]:
@@ -189,9 +193,10 @@ async def _new_offsets(admin: GroupAdmin, group: str, scenario: ResetScenario, p
         requested = {tp: committed[tp] + value for tp in partitions}
     elif name in ("to-datetime", "by-duration"):
         timestamp = value if name == "to-datetime" else int(time.time() * 1000) - value
-        by_time = await admin.list_offsets(partitions, timestamp)
-        empty = [tp for tp in partitions if not isinstance(by_time[tp], ListedOffset) or by_time[tp].offset < 0]
-        requested = {tp: latest[tp] if tp in empty else by_time[tp].offset for tp in partitions}  # type: ignore[union-attr]
+        by_time = {tp: answer.offset if isinstance(answer, ListedOffset) else -1
+                   for tp, answer in (await admin.list_offsets(partitions, timestamp)).items()}
+        empty = [tp for tp in partitions if by_time[tp] < 0]
+        requested = {tp: latest[tp] if tp in empty else by_time[tp] for tp in partitions}
     elif name == "from-file":
         requested = dict(scenario.plan[group])
     else:
