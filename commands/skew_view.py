@@ -143,7 +143,7 @@ def _rich(report: SkewReport) -> None:
     largest = max((p.share for p in report.partitions), default=0.0)
     hot = {p.partition for p in report.partitions if p.hot}
     for table in tables(report):
-        rich_table = RichTable(title=table.title, header_style="bold", box=None, pad_edge=False, title_justify="left")
+        rich_table = RichTable(header_style="bold", box=None, pad_edge=False)
         for column in table.columns:
             rich_table.add_column(column, justify="right" if column in table.numeric else "left", no_wrap=True)
         is_partitions = table.columns[0] == "PARTITION"
@@ -155,4 +155,5 @@ def _rich(report: SkewReport) -> None:
                 cells.append(bar(partition.share, largest))
             rich_table.add_row(*cells, style="bold red" if partition is not None and partition.partition in hot else None)
         console.print()
+        console.print(table.title, style="bold italic", markup=False, highlight=False)  # a table title would wrap
         console.print(rich_table)
