@@ -13,7 +13,7 @@ error, 3 ``--fail-on-lag`` / ``--fail-on-lag-seconds`` exceeded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -183,7 +183,7 @@ def run_with_admin(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def emit(args: Args, text: str, tables: list[Table], payload: Any, errors: list[str] = ()) -> None:  # type: ignore[assignment]
+def emit(args: Args, text: str, tables: list[Table], payload: Any, errors: Sequence[str] = ()) -> None:
     """Kafka's text (errors inline, as Kafka prints them) or a table/data format (errors on stderr)."""
     if resolve_output(args.output) is Output.text:
         typer.echo(text, nl=False)

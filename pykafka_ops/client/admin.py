@@ -244,7 +244,7 @@ class KafkaAdmin:
 
     def close(self) -> None:
         """Release the client (librdkafka threads end when the object is collected)."""
-        self._client = None  # type: ignore[assignment]
+        del self._client
 
 
 def _description(group: Any) -> GroupDescription:

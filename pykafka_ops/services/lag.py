@@ -79,13 +79,19 @@ def _with_log_end(row: PartitionLag, log_end: dict[TopicPartition, ListedOffset 
 
 async def with_time_lag(admin: GroupAdmin, groups: list[GroupLag]) -> list[GroupLag]:
     """``groups`` with ``lag_seconds`` (or a note) on every row; records are read for lagging rows only."""
-    lagging = [r for g in groups for r in g.partitions if r.lag is not None and r.lag > 0]
-    newest_positions = {TopicPartition(r.topic, r.partition): r.log_end_offset - 1 for r in lagging}  # type: ignore[operator]
+    lagging = [position for g in groups for r in g.partitions if (position := _lagging(r)) is not None]
     at_committed, newest = await asyncio.gather(
-        _read_rounds(admin, {(TopicPartition(r.topic, r.partition), r.current_offset) for r in lagging}),  # type: ignore[misc]
-        admin.record_timestamps(newest_positions))
+        _read_rounds(admin, {(tp, committed) for tp, committed, _end in lagging}),
+        admin.record_timestamps({tp: log_end - 1 for tp, _committed, log_end in lagging}))
     return [dataclasses.replace(g, partitions=tuple(_time_lag_of(r, at_committed, newest) for r in g.partitions))
             for g in groups]
+
+
+def _lagging(row: PartitionLag) -> tuple[TopicPartition, int, int] | None:
+    """(partition, committed offset, log-end offset) of a row that lags, else None."""
+    if row.current_offset is None or row.log_end_offset is None or row.log_end_offset <= row.current_offset:
+        return None
+    return TopicPartition(row.topic, row.partition), row.current_offset, row.log_end_offset
 
 
 async def _read_rounds(admin: GroupAdmin,
@@ -114,7 +120,7 @@ def _time_lag_of(row: PartitionLag, at_committed: dict[tuple[TopicPartition, int
     if lag == 0:
         return dataclasses.replace(row, lag_seconds=0.0)
     tp = TopicPartition(row.topic, row.partition)
-    committed_stamp = at_committed.get((tp, row.current_offset))  # type: ignore[arg-type]
+    committed_stamp = at_committed.get((tp, row.current_offset if row.current_offset is not None else -1))
     newest_stamp = newest.get(tp)
     if isinstance(committed_stamp, str) or committed_stamp is None:
         return dataclasses.replace(row, lag_seconds_note=f"record at the committed offset: {committed_stamp}")
