@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from group_clients import Broker, Pko, commit, create_topic, group_member, produce, rows, unique
+from typer.testing import CliRunner
 
 OFFSETS_HEADER = ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
                   "CLIENT-ID"]
@@ -65,6 +67,18 @@ def test_json_and_csv_outputs(group_broker: Broker, topic: str) -> None:
     csv = pko("--describe", "--group", group, "--output", "csv").stdout
     assert csv == ("GROUP,TOPIC,PARTITION,CURRENT-OFFSET,LOG-END-OFFSET,LAG,CONSUMER-ID,HOST,CLIENT-ID\n"
                    f"{group},{topic},0,4,5,1,,,\n")
+    assert yaml.safe_load(pko("--describe", "--group", group, "--output", "yaml").stdout) == payload
+    table = pko("--describe", "--group", group, "--output", "table")  # Rich, 80 columns wide here
+    assert (table.exit_code, rows(table.stdout)[0][:2], len(rows(table.stdout))) == (0, ["GROUP", "TOPIC"], 2)
+
+
+def test_groups_is_an_alias(group_broker: Broker, topic: str) -> None:
+    from commands.main import app
+
+    group = unique("alias")
+    commit(group_broker.bootstrap, group, {(topic, 1): 3})
+    aliased = CliRunner().invoke(app, ["groups", "--list", "-b", group_broker.bootstrap])
+    assert (aliased.exit_code, aliased.stdout) == (0, Pko(group_broker.bootstrap)("--list").stdout)
 
 
 def test_time_lag_compares_record_timestamps(group_broker: Broker) -> None:
