@@ -49,7 +49,7 @@ def heavy_table(report: SkewReport) -> Table:
 
 def forensics_table(report: SkewReport) -> Table | None:
     """How many sampled key placements each candidate partitioner explains."""
-    if report.forensics is None:
+    if report.forensics is None or not report.forensics.placements:
         return None
     rows: list[Sequence[Any]] = [[f.partitioner, f.explained, f.only, _pct(f.share)] for f in report.forensics.fits]
     title = f"Partitioner forensics ({report.forensics.placements} key placements)"
@@ -110,7 +110,7 @@ def _partitioner_line(found: tuple[str, ...], mixed: bool) -> str:
         return f"partitioners: MIXED, {' + '.join(found)}"
     if len(found) > 1:
         return f"partitioner: {' or '.join(found)} (the sample cannot tell them apart)"
-    return f"partitioner: {found[0] if found else 'unknown'}"
+    return f"partitioner: {found[0] if found else 'unknown (no keyed records read)'}"
 
 
 def show(report: SkewReport, output: Output | None) -> None:
