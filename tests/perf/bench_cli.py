@@ -86,8 +86,9 @@ def run(broker: str, bootstrap: str, proc: psutil.Process, scale: float) -> list
             create_topic(bootstrap, topic)
             cpu: list[float] = []
             with cpu_seconds(proc, cpu):
-                produced = pko_json("perf", "produce", "-b", bootstrap, "--topic", topic, "--num-records", str(count),
-                                    "--record-size", str(size), "--throughput", "-1", "--producer-props", f"acks={acks}")
+                produced = pko_json("perf", "produce", "-b", bootstrap, "--topic", topic, "--num-records",
+                                    str(count), "--record-size", str(size), "--throughput", "-1",
+                                    "--producer-props", f"acks={acks}")
             results.append(Result(broker, "produce", count, size, acks, produced, cpu[-1]))
             with cpu_seconds(proc, cpu):
                 consumed = pko_json("perf", "consume", "-b", bootstrap, "--topic", topic, "--messages", str(count),
@@ -103,7 +104,7 @@ def report(results: list[Result]) -> str:
     by_key = {(r.broker, r.phase, r.size, r.acks): r for r in results}
     lines = [f"{'workload':28} {'phase':8} {'pko rec/s':>11} {'MB/s':>7} {'p50/p99 ms':>11} {'cpu s':>6}   "
              f"{'tansu rec/s':>11} {'MB/s':>7} {'p50/p99 ms':>11} {'cpu s':>6}   {'pko/tansu':>9}"]
-    for records, size in WORKLOADS:
+    for _, size in WORKLOADS:
         for acks in ACKS:
             for phase in ("produce", "consume"):
                 ours, theirs = by_key.get(("pko", phase, size, acks)), by_key.get(("tansu", phase, size, acks))
