@@ -84,7 +84,8 @@ def _formatter(json_output: bool, format_string: str | None, layout: dict[str, A
                            f"{', '.join(FORMATTER_PROPERTIES)})", USAGE)
         field = FORMATTER_PROPERTIES[name]
         layout[field] = value.lower() == "true" if field.startswith("print_") else value
-    fields = {k: (unescape(v) if isinstance(v, str) else v) for k, v in layout.items() if v is not None}
+    fields: dict[str, Any] = {k: (unescape(v) if isinstance(v, str) else v)
+                              for k, v in layout.items() if v is not None}
     return ConsoleLayout(**fields).format
 
 

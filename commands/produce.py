@@ -53,7 +53,7 @@ def line_format(fields: dict[str, Any], reader_properties: list[str]) -> LineFor
                            USAGE)
         field = READER_PROPERTIES[name]
         fields[field] = value.lower() == "true" if field in ("parse_key", "parse_headers", "ignore_error") else value
-    converted = {k: unescape(v) if isinstance(v, str) else v for k, v in fields.items()}
+    converted: dict[str, Any] = {k: unescape(v) if isinstance(v, str) else v for k, v in fields.items()}
     fmt = LineFormat(**converted)
     try:
         fmt.check()

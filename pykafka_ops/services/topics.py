@@ -177,9 +177,9 @@ def _cluster_info(settings: ClientSettings, topic: str | None) -> ClusterInfo:
                                                                                key=lambda p: p.id))
         topics.append(TopicDescription(name, "", name in INTERNAL_TOPICS, partitions,
                                        error=described.error.str() if described.error is not None else None))
-    brokers = tuple(BrokerInfo(b.id, b.host, b.port) for b in sorted(cluster.brokers.values(), key=lambda b: b.id))
+    brokers = tuple(BrokerInfo(b.id, str(b.host), b.port) for b in sorted(cluster.brokers.values(), key=lambda b: b.id))
     controller = cluster.controller_id if cluster.controller_id >= 0 else None
-    return ClusterInfo(cluster.cluster_id, controller, cluster.orig_broker_name, cluster.orig_broker_id, brokers,
+    return ClusterInfo(cluster.cluster_id, controller, cluster.orig_broker_name or "", cluster.orig_broker_id, brokers,
                        tuple(topics))
 
 
