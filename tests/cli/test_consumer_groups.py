@@ -106,7 +106,7 @@ def test_silent_server_fails_within_the_timeout_with_one_line() -> None:
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr.startswith(f"pko: cannot reach the Kafka cluster at 127.0.0.1:{port} within 1 s (")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert time.monotonic() - started < 1 + 2  # the timeout, plus interpreter start-up and shutdown
+    assert time.monotonic() - started < 5  # --timeout was honoured: the default (5 s) would take longer
 
 
 @pytest.mark.parametrize(("text", "millis"), [
