@@ -10,6 +10,8 @@ both tools, a run where any record was not delivered exits 1 and says how many.
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -68,12 +70,21 @@ def _lines(stream: BinaryIO, advance: Any) -> Iterator[bytes]:
         yield line.rstrip(b"\n").removesuffix(b"\r")
 
 
+def _stdin() -> BinaryIO:
+    """stdin for the reader thread: a private reader on a duplicate of fd 0 when there is one, so a
+    read still blocked when Ctrl-C ends the run does not hold sys.stdin's lock at interpreter exit."""
+    try:
+        return open(os.dup(sys.stdin.fileno()), "rb")  # noqa: SIM115 (closed by the caller's with)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no real fd (e.g. CliRunner)
+        return sys.stdin.buffer
+
+
 def read_records(files: list[Path], fmt: LineFormat | None, fixed: Headers, advance: Any) -> Iterator[ProducerRecord]:
     """Records from each file (``-`` or none: stdin); ``fmt`` None = JSON lines."""
     from pykafka_ops.services.record_codec import InputError, parse_json_line
 
     for path in files or [Path("-")]:
-        with (open(path, "rb") if str(path) != "-" else sys.stdin.buffer) as stream:  # noqa: SIM115
+        with (open(path, "rb") if str(path) != "-" else _stdin()) as stream:  # noqa: SIM115
             for number, line in enumerate(_lines(stream, advance), start=1):
                 try:
                     if fmt is not None:

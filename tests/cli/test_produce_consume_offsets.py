@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from group_clients import produce, unique
+from group_clients import produce, unique, wait_until
 from pykafka_ops.pytest_plugin import ClusterFactory
 from records_cli import Broker, pko, topic
 
@@ -106,3 +106,25 @@ def test_ctrl_c_ends_consume_cleanly_with_a_count(pko_group_cluster: Broker) -> 
     finally:
         proc.kill()
     assert (proc.returncode, stderr) == (0, "Processed a total of 3 messages\n")
+
+
+def test_ctrl_c_ends_produce_cleanly_while_stdin_is_still_open(pko_group_cluster: Broker) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    bootstrap = pko_group_cluster.bootstrap
+    name = topic(bootstrap, "sigint-produce")
+    proc = subprocess.Popen([*PKO, "produce", name, "-b", bootstrap], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        proc.stdin.write("one\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        wait_until(lambda: consumer.get_watermark_offsets(TopicPartition(name, 0), timeout=5)[1] == 1, 15,
+                   "the first record")
+        proc.send_signal(signal.SIGINT)  # stdin stays open: the reader thread is blocked in a read
+        proc.wait(timeout=15)
+        stderr = proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        consumer.close()
+        proc.kill()
+    assert (proc.returncode, stderr) == (0, "pko: interrupted: 1 sent, 1 delivered\n")
