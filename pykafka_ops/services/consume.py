@@ -147,7 +147,7 @@ def _start_positions(consumer: Any, settings: ClientSettings, request: ConsumeRe
 
 
 class _Progress:
-    """Which partitions are finished (at their end with -e, or past e@) and what to commit."""
+    """Which partitions are finished: at their end (with -e) or past the e@ stop timestamp."""
 
     def __init__(self, consumer: Any, request: ConsumeRequest, partitions: list[int]) -> None:
         self.consumer, self.request, self.partitions = consumer, request, set(partitions)
