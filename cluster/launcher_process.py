@@ -96,10 +96,15 @@ def owned_process(config: ClusterConfig, node_id: int, pid: int) -> psutil.Proce
 
 
 def has_exited(proc: psutil.Process) -> bool:
-    """True once ``proc`` is gone or a zombie (reaping it if it is our child)."""
+    """True once ``proc`` is gone or a zombie (reaping it if it is our child).
+
+    After SIGKILL the thread-group leader turns zombie while the node's worker threads are still
+    exiting, and its files (the listening socket) stay open until the last one has: only a
+    zombie without other threads has let go of its port.
+    """
     _reap_children()
     try:
-        return proc.status() == psutil.STATUS_ZOMBIE
+        return proc.status() == psutil.STATUS_ZOMBIE and proc.num_threads() <= 1
     except psutil.NoSuchProcess:
         return True
 
