@@ -71,6 +71,8 @@ class GroupMember:
     """"confluent" (librdkafka) or "kafka-python"."""
     assignor: str = "range"
     group_instance_id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """More librdkafka settings (confluent only)."""
     name: str = field(default_factory=lambda: unique("member"))
     consumed: dict[int, set[int]] = field(default_factory=dict)
     """Partition → offsets processed (and then committed)."""
@@ -117,7 +119,7 @@ class GroupMember:
                   "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS, "max.poll.interval.ms": MAX_POLL_INTERVAL_MS}
         if self.group_instance_id is not None:
             config["group.instance.id"] = self.group_instance_id
-        consumer = Consumer(config)
+        consumer = Consumer(config | self.options)
         consumer.subscribe([self.topic], on_assign=self._on_rebalance, on_revoke=self._on_rebalance)
         try:
             while not self._stop.is_set():
