@@ -270,14 +270,16 @@ class LogCleaner:
             current = list(partition_log.segments)
             intact = self.log_manager.logs.get(tp) is partition_log and all(
                 any(s is f.segment for s in current) and f.segment.size == f.size for f in group.files)
-            if not intact:  # retention, truncation or deletion got there first; try again next pass
+            if group.oldest_tombstone_ms is not None:
+                oldest = group.oldest_tombstone_ms if oldest is None else min(oldest, group.oldest_tombstone_ms)
+            if not intact or not group.records_removed:
+                # Retention, truncation or deletion got there first (next pass tries again), or the
+                # copy is byte for byte the original (nothing to swap).
                 group.cleaned_path.unlink(missing_ok=True)
-                all_swapped = False
+                all_swapped = all_swapped and intact
                 continue
             segment = swap_in(partition_log, group)
             removed += group.records_removed
-            if group.oldest_tombstone_ms is not None:
-                oldest = group.oldest_tombstone_ms if oldest is None else min(oldest, group.oldest_tombstone_ms)
             log.info("cleaned %s-%d: %d segment(s) → %s (%d bytes, %d record(s) removed)", *tp, len(group.files),
                      segment.path.name, segment.size, group.records_removed)
         if all_swapped:
