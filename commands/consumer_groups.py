@@ -310,9 +310,9 @@ DISPATCH: dict[str, Callable[[Args], int]] = {
     "list": list_groups, "delete": delete, "reset_offsets": reset, "delete_offsets": delete_offsets,
 }
 
-GroupsOption = Annotated[list[str] | None, typer.Option("--group", help="Consumer group id (repeatable).")]
+GroupsOption = Annotated[list[str] | None, typer.Option("--group", metavar="GROUP", help="Consumer group id (repeatable).")]
 TopicsOption = Annotated[list[str] | None, typer.Option(
-    "--topic", help="t or t:0,1,2 (repeatable): reset scope, or the offsets to delete.")]
+    "--topic", metavar="TOPIC[:P,…]", help="t or t:0,1,2 (repeatable): reset scope, or the offsets to delete.")]
 
 
 @app.command(cls=ConsumerGroupsCommand, no_args_is_help=True)
@@ -334,25 +334,25 @@ def consumer_groups(
     members: Annotated[bool, typer.Option("--members", help="With --describe: members.")] = False,
     offsets: Annotated[bool, typer.Option("--offsets", help="With --describe: offsets and lag.")] = False,
     state: Annotated[str | None, typer.Option(
-        "--state", help="With --describe: group state. With --list: add STATE, filter by s1,s2.")] = None,
+        "--state", metavar="[S1,S2]", help="With --describe: group state. With --list: add STATE, filter by s1,s2.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="With --describe: more columns.")] = False,
     to_earliest: Annotated[bool, typer.Option("--to-earliest", help="Reset to the log-start offset.")] = False,
     to_latest: Annotated[bool, typer.Option("--to-latest", help="Reset to the log-end offset.")] = False,
     to_current: Annotated[bool, typer.Option("--to-current", help="Reset to the committed offset.")] = False,
-    to_offset: Annotated[int | None, typer.Option("--to-offset", help="Reset to this offset (clamped).")] = None,
-    shift_by: Annotated[int | None, typer.Option("--shift-by", help="Move the committed offset by n (clamped).")] = None,
+    to_offset: Annotated[int | None, typer.Option("--to-offset", metavar="OFFSET", help="Reset to this offset (clamped).")] = None,
+    shift_by: Annotated[int | None, typer.Option("--shift-by", metavar="N", help="Move the committed offset by n (clamped).")] = None,
     to_datetime: Annotated[str | None, typer.Option(
-        "--to-datetime", help="YYYY-MM-DDTHH:mm:SS[.sss][Z|±hh:mm] (UTC if no zone) or epoch ms.")] = None,
-    by_duration: Annotated[str | None, typer.Option("--by-duration", help="ISO-8601 duration back from now: PT1H.")] = None,
-    from_file: Annotated[Path | None, typer.Option("--from-file", exists=True, dir_okay=False,
+        "--to-datetime", metavar="DATETIME", help="YYYY-MM-DDTHH:mm:SS[.sss][Z|±hh:mm] (UTC if no zone) or epoch ms.")] = None,
+    by_duration: Annotated[str | None, typer.Option("--by-duration", metavar="DURATION", help="ISO-8601 duration back from now: PT1H.")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from-file", metavar="CSV", exists=True, dir_okay=False,
                                                    help="CSV reset plan (as --export writes it).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan (the default).")] = False,
     execute: Annotated[bool, typer.Option("--execute", help="Commit the plan.")] = False,
     export: Annotated[bool, typer.Option("--export", help="Print the plan as CSV (for --from-file).")] = False,
     time_lag: Annotated[bool, typer.Option("--time-lag", help="Add LAG-SECONDS (time lag of lagging partitions).")] = False,
-    fail_on_lag: Annotated[int | None, typer.Option("--fail-on-lag", min=0, help="Exit 3 if a partition lags more than N records.")] = None,
+    fail_on_lag: Annotated[int | None, typer.Option("--fail-on-lag", metavar="N", min=0, help="Exit 3 if a partition lags more than N records.")] = None,
     fail_on_lag_seconds: Annotated[float | None, typer.Option(
-        "--fail-on-lag-seconds", min=0, help="Exit 3 if a partition lags more than S seconds (implies --time-lag).")] = None,
+        "--fail-on-lag-seconds", metavar="S", min=0, help="Exit 3 if a partition lags more than S seconds (implies --time-lag).")] = None,
 ) -> None:
     """List, describe, delete consumer groups and reset their offsets (kafka-consumer-groups)."""
     args = Args(bootstrap, command_config, timeout, output, list_, describe, delete_, reset_offsets, delete_offsets_,
