@@ -64,7 +64,7 @@ def read_values(cluster: RunningCluster, topic: str, partitions: range) -> dict[
 
 def test_acknowledged_records_survive_down_and_up(own_cluster: RunningCluster) -> None:
     topic = unique_topic("down-up")
-    acked = produce_acked(own_cluster, topic, 20_000)
+    acked = produce_acked(own_cluster, topic, 5_000)
 
     assert "is down" in pko(own_cluster, "down")
     assert "is up" in pko(own_cluster, "up")
@@ -134,12 +134,12 @@ def test_kill_9_while_producing_loses_and_duplicates_no_acknowledged_record(own_
     create_topic(own_cluster, topic, partitions=3)
 
     with BackgroundProducer(own_cluster, topic) as producer:
-        wait_until(lambda: producer.acked_count >= 5_000, 30, "5000 acknowledged records before the kill")
+        wait_until(lambda: producer.acked_count >= 2_000, 30, "2000 acknowledged records before the kill")
         assert "is down" in pko(own_cluster, "kill", "--node", "1", "--signal", "KILL")
         acked_at_kill = producer.acked_count
         assert "is up again" in pko(own_cluster, "restart", "--node", "1")
-        wait_until(lambda: producer.acked_count >= acked_at_kill + 5_000, 60,
-                   "5000 more acknowledged records after the restart")
+        wait_until(lambda: producer.acked_count >= acked_at_kill + 2_000, 60,
+                   "2000 more acknowledged records after the restart")
         producer.stop()
 
     assert producer.errors == []
