@@ -71,7 +71,8 @@ def print_rich(table: Table) -> None:
 
     rich_table = RichTable(title=table.title, header_style="bold", box=None, pad_edge=False)
     for column in table.columns:
-        rich_table.add_column(column, justify="right" if column in table.numeric else "left", no_wrap=True)
+        # fold rather than cut with "…": a value must never be silently shortened
+        rich_table.add_column(column, justify="right" if column in table.numeric else "left", overflow="fold")
     for row in table.rows:
         rich_table.add_row(*(cell(v) for v in row))
     Console().print(rich_table)

@@ -37,9 +37,11 @@ class ClientSettings:
     timeout_s: float = 5.0
 
     def librdkafka(self, **extra: Any) -> dict[str, Any]:
-        """A confluent-kafka config: bootstrap + properties + ``extra`` (dots as underscores OK)."""
-        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "client.id": "pko",
-                                  "logger": _SILENT, **self.properties}
+        """A confluent-kafka config: properties, then the bootstrap servers (the flag wins over a
+        ``bootstrap.servers`` line in ``--command-config``, as in Kafka's tools), then ``extra``
+        (dots may be written as underscores)."""
+        config: dict[str, Any] = {"client.id": "pko", **self.properties,
+                                  "bootstrap.servers": self.bootstrap_servers, "logger": _SILENT}
         config.update({k.replace("_", "."): v for k, v in extra.items()})
         return config
 
