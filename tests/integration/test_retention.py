@@ -151,7 +151,9 @@ def test_delete_records_moves_the_low_watermark_and_survives_restarts(own_cluste
     assert earliest(own_cluster, topic) == 37
     assert [r.offset for r in drain_confluent(own_cluster, topic, {0: 100}, starts={0: 37})[0]] == list(range(37, 100))
 
-    # OFFSET_END (-1) deletes everything up to the high watermark
+    # OFFSET_END (-1) deletes everything up to the high watermark. A new admin client: the old
+    # one's connection died with the node, and librdkafka fails the leader lookup it is in.
+    client = admin(own_cluster)
     futures = client.delete_records([TopicPartition(topic, 0, -1)], request_timeout=15, operation_timeout=10)
     (future,) = futures.values()
     assert future.result(timeout=15).low_watermark == 100
