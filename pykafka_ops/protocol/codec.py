@@ -25,7 +25,8 @@ from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
 from typing import Any, NamedTuple
 
-from kio.index import load_request_schema, load_response_schema
+from kio.index import load_request_schema as _load_request_schema
+from kio.index import load_response_schema as _load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
@@ -48,6 +49,10 @@ __all__ = [
     "response_header",
     "consumer_subscription_topics",
 ]
+
+# kio resolves schemas by dotted name on every call; ours are cached per (api key, version).
+load_request_schema = cache(_load_request_schema)
+load_response_schema = cache(_load_response_schema)
 
 _INT16_INT16_INT32 = struct.Struct(">hhi")
 _INT16 = struct.Struct(">h")
@@ -167,7 +172,38 @@ def decode_request(api_key: int, version: int, buf: memoryview, offset: int) -> 
         value, _size = entity_reader(schema)(buf, offset)
     except Exception as exc:  # kio raises several types for truncated or malformed input
         raise CodecError(f"malformed {schema.__name__} v{version}: {exc}") from exc
+    _check_arrays(value)
     return value
+
+
+def _check_arrays(entity: Any) -> None:
+    """kio reads an array of length -1 as None even where the schema does not allow null; Kafka
+    refuses such a request, and handlers may rely on the schema, so refuse it here."""
+    for name, nullable, item_type in _array_fields(type(entity)):
+        items = getattr(entity, name)
+        if items is None:
+            if not nullable:
+                raise CodecError(f"{type(entity).__name__}.{name} is null but not nullable")
+        elif item_type is not None:
+            for item in items:
+                _check_arrays(item)
+
+
+@cache
+def _array_fields(entity_type: type) -> tuple[tuple[str, bool, type | None], ...]:
+    """(name, nullable, nested entity type or None) of every array field of ``entity_type``."""
+    hints = typing.get_type_hints(entity_type)
+    result = []
+    for f in fields(entity_type):
+        tp = hints[f.name]
+        args = typing.get_args(tp)
+        nullable = typing.get_origin(tp) in (types.UnionType, typing.Union) and type(None) in args
+        if nullable:
+            tp = next(a for a in args if a is not type(None))
+        if typing.get_origin(tp) is tuple:
+            item = typing.get_args(tp)[0]
+            result.append((f.name, nullable, item if is_dataclass(item) else None))
+    return tuple(result)
 
 
 def decode_response(api_key: int, version: int, buf: bytes | memoryview, offset: int = 0) -> Any:
