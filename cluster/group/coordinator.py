@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -52,10 +51,6 @@ OFFSETS_TOPIC_REPLICATION_FACTOR = 3
 OFFSET_METADATA_MAX_BYTES = 4096
 #: The group type every group here has (ListGroups v5 types filter, KIP-848).
 CLASSIC_GROUP_TYPE = "classic"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -158,7 +153,7 @@ class GroupCoordinator:
             elif not (join.protocol_type and join.protocols):
                 error = ErrorCode.inconsistent_group_protocol
             else:
-                group = self.manager.groups[group_id] = ClassicGroup(group_id, _now_ms())
+                group = self.manager.add_group(group_id)
         if error != ErrorCode.none or group is None:
             return completed(JoinGroupResult(error, join.member_id))
         return self.membership.join_group(group, join)
@@ -217,7 +212,7 @@ class GroupCoordinator:
             if generation_id >= 0:  # a member of a generation we do not know (Kafka answers so)
                 error = ErrorCode.illegal_generation
             else:
-                group = self.manager.groups[group_id] = ClassicGroup(group_id, _now_ms())
+                group = self.manager.add_group(group_id)
         if error == ErrorCode.none and group is not None:
             error = self.membership.validate_offset_commit(group, member_id, group_instance_id, generation_id)
             if error == ErrorCode.none:

@@ -20,6 +20,7 @@ parked JoinGroup/SyncGroup is an ``asyncio.Future`` that some later event comple
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
@@ -32,6 +33,11 @@ CONSUMER_PROTOCOL_TYPE = "consumer"
 TopicPartition = tuple[str, int]
 Protocols = tuple[tuple[str, bytes], ...]
 """A member's (protocol name, metadata) pairs, in its order of preference."""
+
+
+def now_ms() -> int:
+    """Wall-clock time in ms (state and commit timestamps, as Kafka's)."""
+    return int(time.time() * 1000)
 
 
 class GroupState(Enum):

@@ -31,8 +31,9 @@ from cluster.group.group import (
     JoinGroupResult,
     Protocols,
     SyncGroupResult,
+    now_ms,
 )
-from cluster.group.rebalance import COMPLETING, PREPARING, STABLE, UNKNOWN_MEMBER_ID, ClassicRebalancer, now_ms
+from cluster.group.rebalance import COMPLETING, PREPARING, STABLE, UNKNOWN_MEMBER_ID, ClassicRebalancer
 from pykafka_ops.errors import ErrorCode
 
 log = logging.getLogger(__name__)

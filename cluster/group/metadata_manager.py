@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from cluster.group.group import ClassicGroup, GroupState, TopicPartition
+from cluster.group.group import ClassicGroup, GroupState, TopicPartition, now_ms
 from cluster.group.offsets_topic import (
     OFFSETS_TOPIC,
     CorruptOffsetsRecordError,
@@ -64,10 +64,6 @@ _APPEND_ERRORS = {
 _TOO_LARGE = (ErrorCode.message_too_large, ErrorCode.record_list_too_large, ErrorCode.invalid_fetch_size)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _offset_record(group_id: str, tp: TopicPartition, value: OffsetCommitValue | None) -> Record:
     key = encode_offset_commit_key(OffsetCommitKey(group_id, tp[0], tp[1]))
     return key, None if value is None else encode_offset_commit_value(value)
@@ -99,6 +95,11 @@ class GroupMetadataManager:
     def is_local(self, group_id: str) -> bool:
         return self.partition_for(group_id) in self.owned_partitions
 
+    def add_group(self, group_id: str) -> ClassicGroup:
+        """A new Empty group in the cache (nothing is written until it has a generation or offsets)."""
+        group = self.groups[group_id] = ClassicGroup(group_id, now_ms())
+        return group
+
     # -- appends -------------------------------------------------------------------------
 
     def _append(self, group_id: str, records: list[Record], too_large: ErrorCode) -> ErrorCode:
@@ -106,12 +107,12 @@ class GroupMetadataManager:
         partition = self.broker.replica_manager.partition(OFFSETS_TOPIC, self.partition_for(group_id))
         if partition is None:
             return ErrorCode.not_coordinator
-        now_ms = _now_ms()
+        now = now_ms()
         builder = RecordBatchBuilder()
         for key, value in records:
-            builder.append(key, value, timestamp_ms=now_ms)
+            builder.append(key, value, timestamp_ms=now)
         try:
-            partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now_ms)
+            partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now)
         except NotLeaderError:
             return ErrorCode.not_coordinator
         except (RecordValidationError, PartitionError) as exc:
@@ -228,12 +229,12 @@ class GroupMetadataManager:
 
     def _install(self, offsets: dict[str, dict[TopicPartition, OffsetCommitValue]],
                  metadata: dict[str, GroupMetadataValue | None]) -> list[ClassicGroup]:
-        now_ms = _now_ms()
+        now = now_ms()
         loaded = []
         live = {g for g, group_offsets in offsets.items() if group_offsets}
         for group_id in live | {g for g, value in metadata.items() if value is not None}:
             value = metadata.get(group_id)
-            group = ClassicGroup.from_record(group_id, value, now_ms) if value else ClassicGroup(group_id, now_ms)
+            group = ClassicGroup.from_record(group_id, value, now) if value else ClassicGroup(group_id, now)
             group.offsets = offsets.get(group_id, {})
             self.groups[group_id] = group
             loaded.append(group)

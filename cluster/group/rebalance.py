@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
 from cluster.group.group import (
@@ -34,6 +33,7 @@ from cluster.group.group import (
     GroupState,
     JoinGroupResult,
     SyncGroupResult,
+    now_ms,
 )
 from pykafka_ops.errors import ErrorCode
 
@@ -46,11 +46,6 @@ StoreGroup = Callable[[ClassicGroup, dict[str, bytes]], ErrorCode]
 
 PREPARING, COMPLETING, STABLE = (GroupState.PREPARING_REBALANCE, GroupState.COMPLETING_REBALANCE,
                                  GroupState.STABLE)
-
-
-def now_ms() -> int:
-    """Wall-clock time in ms (group state timestamps)."""
-    return int(time.time() * 1000)
 
 
 class ClassicRebalancer:
