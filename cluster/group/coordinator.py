@@ -112,7 +112,8 @@ class GroupCoordinator:
         except Exception:  # a broken partition must not take the others down; it stays unowned
             log.exception("cannot load %s-%d; its groups answer COORDINATOR_LOAD_IN_PROGRESS", OFFSETS_TOPIC, index)
         finally:
-            self._loads.pop(index, None)
+            if self._loads.get(index) is asyncio.current_task():  # not a newer load of the same partition
+                del self._loads[index]
 
     def _resign(self, index: int) -> None:
         task = self._loads.pop(index, None)
