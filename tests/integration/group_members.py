@@ -16,6 +16,18 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from group_clients import wait_until
 
+#: A single-node cluster for group tests: no initial rebalance delay, short sessions allowed.
+GROUPS_YAML = """\
+cluster: {name: groups}
+nodes:
+  - {id: 1}
+broker:
+  num.partitions: 1
+  group.initial.rebalance.delay.ms: 0
+  group.min.session.timeout.ms: 1000
+  offsets.topic.num.partitions: 10
+"""
+
 #: Client settings that keep rebalances quick (the test clusters allow 1 s sessions).
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 300

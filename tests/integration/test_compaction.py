@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from group_clients import wait_until
 from group_members import create_topic, unique
 from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
-from test_consumer_groups import GROUPS_YAML
+from group_members import GROUPS_YAML
 
 #: The cleaner looks for work on every maintenance tick.
 COMPACTION_YAML = GROUPS_YAML + "  log.cleaner.backoff.ms: 0\n"

@@ -18,7 +18,7 @@ from pykafka_ops.client.wire import WireClient
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
-from test_consumer_groups import GROUPS_YAML
+from group_members import GROUPS_YAML
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from group_clients import wait_until
 from group_members import GroupMember, all_consumed, committed, create_topic, end_offsets, produce, unique
 from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
-from test_consumer_groups import GROUPS_YAML
+from group_members import GROUPS_YAML
 
 PARTITIONS = 3
 #: Reconnect quickly to the restarted node (librdkafka backs off up to 10 s by default).

@@ -13,6 +13,7 @@ import pytest
 
 from group_clients import wait_until
 from group_members import (
+    GROUPS_YAML,
     GroupMember,
     all_consumed,
     committed,
@@ -25,16 +26,6 @@ from group_members import (
 from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
 
 #: Fast groups: no initial rebalance delay, sessions from 1 s, a small __consumer_offsets.
-GROUPS_YAML = """\
-cluster: {name: groups}
-nodes:
-  - {id: 1}
-broker:
-  num.partitions: 1
-  group.initial.rebalance.delay.ms: 0
-  group.min.session.timeout.ms: 1000
-  offsets.topic.num.partitions: 10
-"""
 PARTITIONS = 6
 
 
