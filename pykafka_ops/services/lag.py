@@ -31,16 +31,26 @@ Committed = dict[TopicPartition, tuple[int, int | None]]
 
 async def describe_group_lag(admin: GroupAdmin, groups: Iterable[str], time_lag: bool = False) -> list[GroupLag]:
     """One ``GroupLag`` per group, sorted by group id (Kafka prints groups in that order)."""
+    drafts = await group_offsets(admin, groups)
+    partitions = {TopicPartition(r.topic, r.partition) for lag in drafts for r in lag.partitions}
+    result = with_log_end(drafts, await admin.list_offsets(partitions, "latest"))
+    return await with_time_lag(admin, result) if time_lag else result
+
+
+async def group_offsets(admin: GroupAdmin, groups: Iterable[str]) -> list[GroupLag]:
+    """Each group's description and rows with committed offsets and owners, no log-end offsets yet
+    (fetch those after the committed offsets, as Kafka's tool does, so lag is never understated)."""
     ids = list(dict.fromkeys(groups))
     descriptions, committed = await asyncio.gather(
         describe_groups(admin, ids), asyncio.gather(*(_committed(admin, g) for g in ids)))
     committed_by_group = dict(zip(ids, committed))
-    drafts = [_draft(d, committed_by_group[d.group_id]) for d in descriptions]
-    partitions = {TopicPartition(r.topic, r.partition) for lag in drafts for r in lag.partitions}
-    log_end = await admin.list_offsets(partitions, "latest")
-    result = [dataclasses.replace(lag, partitions=tuple(_with_log_end(r, log_end) for r in lag.partitions))
-              for lag in drafts]
-    return await with_time_lag(admin, result) if time_lag else result
+    return [_draft(d, committed_by_group[d.group_id]) for d in descriptions]
+
+
+def with_log_end(drafts: list[GroupLag], log_end: dict[TopicPartition, ListedOffset | AdminError]) -> list[GroupLag]:
+    """``group_offsets`` rows completed with the log-end offsets of a ListOffsets(latest) answer."""
+    return [dataclasses.replace(lag, partitions=tuple(_with_log_end(r, log_end) for r in lag.partitions))
+            for lag in drafts]
 
 
 async def _committed(admin: GroupAdmin, group_id: str) -> Committed | AdminError:
