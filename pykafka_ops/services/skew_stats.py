@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pykafka_ops.models.skew import KEY_EMPTY, KEY_NULL, Imbalance
 
 
-def mean_sigma(counts: Sequence[int]) -> tuple[float, float]:
+def mean_sigma(counts: Sequence[float]) -> tuple[float, float]:
     """Mean and population standard deviation of ``counts`` (0, 0 when empty)."""
     n = len(counts)
     if n == 0:
@@ -22,7 +22,7 @@ def mean_sigma(counts: Sequence[int]) -> tuple[float, float]:
     return mean, (sum((c - mean) ** 2 for c in counts) / n) ** 0.5
 
 
-def z_scores(counts: Sequence[int]) -> list[float]:
+def z_scores(counts: Sequence[float]) -> list[float]:
     """(x − mean) / σ for each count, population σ; all 0.0 when every count is equal."""
     mean, sigma = mean_sigma(counts)
     if sigma == 0:

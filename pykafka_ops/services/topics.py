@@ -168,7 +168,11 @@ async def delete_topics(settings: ClientSettings, pattern: str, if_exists: bool 
 
 
 def _cluster_info(settings: ClientSettings, topic: str | None) -> ClusterInfo:
-    cluster = metadata(admin_client(settings), settings, topic)
+    return metadata_info(metadata(admin_client(settings), settings, topic))
+
+
+def metadata_info(cluster: Any) -> ClusterInfo:
+    """Our ``ClusterInfo`` from a confluent-kafka ``ClusterMetadata`` answer."""
     topics = []
     for name in sorted(cluster.topics):
         described = cluster.topics[name]
