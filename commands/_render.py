@@ -65,17 +65,21 @@ def plain_text(table: Table, separator: str = " ") -> str:
 
 
 def print_rich(table: Table) -> None:
-    """A Rich table on stdout."""
+    """A Rich table on stdout, never narrower than its content: on a small terminal the lines
+    wrap instead of values being cut to ``…``."""
     from rich.console import Console
     from rich.table import Table as RichTable
 
     rich_table = RichTable(title=table.title, header_style="bold", box=None, pad_edge=False)
     for column in table.columns:
-        # fold rather than cut with "…": a value must never be silently shortened
-        rich_table.add_column(column, justify="right" if column in table.numeric else "left", overflow="fold")
-    for row in table.rows:
-        rich_table.add_row(*(cell(v) for v in row))
-    Console().print(rich_table)
+        rich_table.add_column(column, justify="right" if column in table.numeric else "left", no_wrap=True)
+    texts = [[cell(v) for v in row] for row in table.rows]
+    for row in texts:
+        rich_table.add_row(*row)
+    widths = [max(len(r[i]) for r in [list(table.columns), *texts]) for i in range(len(table.columns))]
+    console = Console()
+    console.width = max(console.width, sum(widths) + rich_table.padding[1] * 2 * len(widths))
+    console.print(rich_table)
 
 
 def to_csv(table: Table) -> str:
