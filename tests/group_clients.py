@@ -60,16 +60,6 @@ def tansu_broker(directory: Path) -> Iterator[Broker]:
         proc.wait(10)
 
 
-def has_group_coordinator(bootstrap: str) -> bool:
-    """Whether the broker advertises JoinGroup (key 11) and OffsetFetch (key 9)."""
-    from pykafka_ops.client.wire import WireClient
-
-    host, port = bootstrap.rsplit(":", 1)
-    with WireClient(host, int(port)) as client:
-        keys = {k.api_key for k in client.request(18, 0, {}).api_keys}
-    return {9, 11} <= keys
-
-
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
     """Poll ``check()`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

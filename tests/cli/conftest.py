@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from group_clients import Broker, has_group_coordinator, tansu_broker
+from group_clients import Broker, tansu_broker
 
 from pykafka_ops.pytest_plugin import start_cluster
 
@@ -41,10 +41,8 @@ def pko_group_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brok
 
 @pytest.fixture(params=["tansu", "pko"])
 def group_broker(request: pytest.FixtureRequest) -> Broker:
-    """Each broker in turn (``pko`` skipped until our group coordinator answers JoinGroup)."""
+    """Each broker in turn: Tansu, then our single-node cluster."""
     broker: Broker = request.getfixturevalue("tansu" if request.param == "tansu" else "pko_group_cluster")
-    if not has_group_coordinator(broker.bootstrap):
-        pytest.skip(f"{broker.name} has no group coordinator yet (ApiVersions lacks JoinGroup/OffsetFetch)")
     return broker
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from group_clients import create_topic, has_group_coordinator, produce, tansu_broker
+from group_clients import create_topic, produce, tansu_broker
 
 _SCRIPT = Path(sys.executable).parent / "pko"
 PKO = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "commands.main"]
@@ -104,24 +104,15 @@ def run(bootstrap: str, runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--broker", choices=("pko", "tansu"), help="start this broker (default: pko if it has "
-                                                                   "a group coordinator, else tansu)")
+    parser.add_argument("--broker", choices=("pko", "tansu"), default="pko", help="start this broker (default: pko)")
     parser.add_argument("--bootstrap", help="use a running broker instead")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     if args.bootstrap:
         run(args.bootstrap, args.runs)
         return
-    kind = args.broker
-    if kind is None:
-        with broker("pko") as bootstrap:
-            if has_group_coordinator(bootstrap):
-                print(f"broker: pko at {bootstrap}")
-                run(bootstrap, args.runs)
-                return
-        kind = "tansu"
-    with broker(kind) as bootstrap:
-        print(f"broker: {kind} at {bootstrap}")
+    with broker(args.broker) as bootstrap:
+        print(f"broker: {args.broker} at {bootstrap}")
         run(bootstrap, args.runs)
 
 
