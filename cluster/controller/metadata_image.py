@@ -18,6 +18,8 @@ from types import MappingProxyType
 from typing import Any
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
+#: Topics only coordinators write to (Kafka's `Topic.isInternal`).
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class TopicImage:
     @property
     def is_internal(self) -> bool:
         """Kafka's internal topics (``__consumer_offsets``, ``__transaction_state``)."""
-        return self.name in ("__consumer_offsets", "__transaction_state")
+        return self.name in INTERNAL_TOPICS
 
 
 @dataclass(frozen=True)

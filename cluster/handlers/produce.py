@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 
+from cluster.controller.metadata_image import INTERNAL_TOPICS
 from cluster.handlers import Body, CloseConnection, handles
 from cluster.log.partition_log import LogAppendInfo
 from cluster.log.producer_state import ProducerStateError
@@ -48,6 +49,8 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
             now_ms: int) -> ProducePartitionResult:
     if acks not in (0, 1, -1):
         return _failed(index, ErrorCode.invalid_required_acks, f"acks must be 0, 1 or -1, got {acks}")
+    if topic in INTERNAL_TOPICS:  # only coordinators append there, as Kafka's ReplicaManager
+        return _failed(index, ErrorCode.invalid_topic_exception, f"cannot append to internal topic {topic}")
     partition = ctx.broker.replica_manager.partition(topic, index)
     if partition is None:
         return _failed(index, ErrorCode.unknown_topic_or_partition)

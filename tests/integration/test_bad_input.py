@@ -230,6 +230,12 @@ def test_2_mib_batch_with_default_limits_is_message_too_large(topic: str, bystan
     assert answer.error_code == MESSAGE_TOO_LARGE
 
 
+def test_produce_to_an_internal_topic_is_invalid_topic_exception(bystander: WireClient) -> None:
+    # clients may not write to __consumer_offsets (only the group coordinator does), as Kafka
+    answer = produce_raw(bystander, "__consumer_offsets", 0, build_batch([b"x"]))
+    assert answer.error_code == INVALID_TOPIC_EXCEPTION
+
+
 def test_produce_with_acks_5_is_invalid_required_acks(topic: str, bystander: WireClient) -> None:
     answer = produce_raw(bystander, topic, 0, build_batch([b"x"]), acks=5)
     assert answer.error_code == INVALID_REQUIRED_ACKS
