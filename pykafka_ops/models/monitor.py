@@ -1,0 +1,278 @@
+"""What `pko monitor` and `pko lag` show: one poll of a cluster and the views built from the polls.
+
+``ClusterSnapshot`` is what one poll reads (``services.snapshot``): metadata, watermarks, every
+consumer group's committed offsets and lag rows, topic retention, node processes. The monitor
+(``services.monitor``) keeps bounded history across polls and turns each snapshot into a
+``MonitorFrame``: views with rates (records/s from offset deltas), time lag, lag trends and a
+Burrow-style ``Status`` per partition and group. Both the TUI and `pko lag` render frames.
+
+Rates are records per second; times are seconds; ``None`` means unknown (shown as ``-``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pykafka_ops.models.groups import GroupDescription, GroupLag, TopicPartition
+from pykafka_ops.models.topics import BrokerInfo, TopicDescription
+
+
+class Status(IntEnum):
+    """A consumer's health over the status window, least to most severe (Burrow's names).
+
+    OK: keeping up. WARN: lag above zero and never decreasing over the window while it grew.
+    REWIND: the committed offset went back. STALL: a member owns the partition but the committed
+    offset did not move over the window while lag > 0. STOP: the same with no live owner (group
+    Empty or partition unassigned). ERR: the offsets could not be read.
+    """
+
+    OK = 0
+    WARN = 1
+    REWIND = 2
+    STALL = 3
+    STOP = 4
+    ERR = 5
+
+
+class TimeLagMethod:
+    """How a time lag was obtained (shown next to it; see ``services.time_lag``)."""
+
+    RECORD = "record"
+    """now − timestamp of the record at the committed offset (read, then cached)."""
+    INTERPOLATED = "interpolated"
+    """now − when the log-end offset passed the committed offset, from the monitor's history."""
+    EXTRAPOLATED = "extrapolated"
+    """The committed offset is older than the history: the history's mean rate carried back."""
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    """How much history the monitor keeps and how it judges it (all bounded: memory stays flat)."""
+
+    window: int = 5
+    """Polls in the status window (Burrow's rules look at this many polls)."""
+    rate_window: int = 5
+    """Rates are offset deltas over the last ``rate_window`` polls."""
+    trend_length: int = 30
+    """Lag values kept per partition and group for sparklines."""
+    interpolation_points: int = 60
+    """Log-end offset history points kept per partition for interpolated time lag."""
+    max_record_reads: int = 20
+    """Records read per poll for time lag (the rest come from the cache or interpolation)."""
+    hot_k: float = 2.0
+    """A partition is hot when its produce rate exceeds its topic's mean + hot_k · σ."""
+
+    def __post_init__(self) -> None:
+        if self.window < 2 or self.rate_window < 1 or self.trend_length < 2 or self.interpolation_points < 2:
+            raise ValueError("the status window needs at least 2 polls, the rate window 1, histories 2 points")
+        if self.max_record_reads < 0:
+            raise ValueError("max_record_reads cannot be negative")
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """A partition's log-start and log-end offsets (ListOffsets earliest / latest)."""
+
+    topic: str
+    partition: int
+    log_start_offset: int | None
+    log_end_offset: int | None
+
+
+@dataclass(frozen=True)
+class NodeProcess:
+    """A node of a cluster started by `pko cluster up` (from its ``cluster.json``), sampled with psutil."""
+
+    node_id: int
+    host: str
+    port: int
+    pid: int
+    roles: tuple[str, ...]
+    running: bool
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """Everything one poll reads. ``retention_ms`` maps a topic to its ``retention.ms`` when
+    records are deleted by time (None: compacted only, or unlimited)."""
+
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: tuple[BrokerInfo, ...]
+    topics: tuple[TopicDescription, ...]
+    offsets: tuple[PartitionOffsets, ...]
+    groups: tuple[GroupLag, ...]
+    retention_ms: dict[str, int | None]
+    nodes: tuple[NodeProcess, ...] = ()
+    errors: tuple[str, ...] = ()
+    """What could not be read this poll (the rest of the snapshot is still valid)."""
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    """One partition of a group: offsets, lag in records and seconds, rates, owner, status."""
+
+    group_id: str
+    topic: str
+    partition: int
+    current_offset: int | None
+    log_end_offset: int | None
+    lag: int | None
+    lag_seconds: float | None
+    lag_method: str | None
+    produce_rate: float | None
+    consume_rate: float | None
+    consumer_id: str | None
+    host: str | None
+    client_id: str | None
+    status: Status
+    reason: str
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        """The partition."""
+        return TopicPartition(self.topic, self.partition)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A consumer group: the worst partition's status and why, totals, and its lag trend."""
+
+    group_id: str
+    state: str
+    members: int
+    total_lag: int
+    max_lag_seconds: float | None
+    lag_method: str | None
+    """The method of the partition with the largest time lag."""
+    consume_rate: float | None
+    status: Status
+    reason: str
+    lag_history: tuple[float, ...]
+    partitions: tuple[PartitionView, ...]
+    description: GroupDescription
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TopicPartitionView:
+    """One partition of a topic: replicas, retained range, produce rate, hot flag."""
+
+    partition: int
+    leader: int | None
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    log_start_offset: int | None
+    log_end_offset: int | None
+    produce_rate: float | None
+    z_score: float
+    hot: bool
+
+    @property
+    def records(self) -> int | None:
+        """Records retained: log-end − log-start offset."""
+        if self.log_start_offset is None or self.log_end_offset is None:
+            return None
+        return self.log_end_offset - self.log_start_offset
+
+
+@dataclass(frozen=True)
+class TopicView:
+    """A topic: replication health, size, produce rate, skew and retention risk.
+
+    ``lag_share`` is the largest lag of any group on any partition as a share of the partition's
+    retained range; ``loss_in_s`` the least time until the oldest unconsumed record of any group
+    reaches ``retention.ms`` (negative: already due for deletion).
+    """
+
+    name: str
+    internal: bool
+    partitions: tuple[TopicPartitionView, ...]
+    replication_factor: int
+    under_replicated: int
+    offline: int
+    produce_rate: float | None
+    records: int | None
+    retention_ms: int | None
+    skew: float | None
+    """max / mean of the per-partition produce rates (1.0 = even)."""
+    lag_share: float | None
+    loss_in_s: float | None
+    rate_history: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    """A broker: address, partitions it leads or replicates, and its process when we know it."""
+
+    id: int
+    host: str
+    port: int
+    up: bool
+    controller: bool
+    leaders: int
+    replicas: int
+    under_replicated: int
+    """Under-replicated partitions this broker leads (Kafka's UnderReplicatedPartitions)."""
+    node: NodeProcess | None = None
+
+
+@dataclass(frozen=True)
+class HotPartition:
+    """A partition whose produce rate is above its topic's mean + k·σ (klag's rule)."""
+
+    topic: str
+    partition: int
+    produce_rate: float
+    z_score: float
+    max_lag: int | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The cluster at a glance."""
+
+    cluster_id: str | None
+    controller_id: int | None
+    brokers_up: int
+    brokers_down: int
+    topics: int
+    partitions: int
+    under_replicated: int
+    offline: int
+    groups_by_state: tuple[tuple[str, int], ...]
+    produce_rate: float | None
+    consume_rate: float | None
+    nodes: tuple[NodeProcess, ...]
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A group whose status changed this poll to WARN or worse (what the bell rings for)."""
+
+    group_id: str
+    previous: Status | None
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True)
+class MonitorFrame:
+    """One poll as the monitor shows it. ``taken_at`` is wall time (s); ``poll`` counts from 1."""
+
+    taken_at: float
+    poll: int
+    window: int
+    """Polls in the status window."""
+    overview: Overview
+    groups: tuple[GroupView, ...]
+    topics: tuple[TopicView, ...]
+    brokers: tuple[BrokerView, ...]
+    hot_partitions: tuple[HotPartition, ...]
+    changes: tuple[StatusChange, ...] = ()
+    errors: tuple[str, ...] = ()
+    elapsed_s: float = 0.0
+    """How long the poll took."""

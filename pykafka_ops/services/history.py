@@ -1,0 +1,248 @@
+"""Bounded history the monitor keeps between polls: fixed-size rings and per-partition tracks.
+
+Every ring is a preallocated ``array('d')`` (NaN = unknown), so memory per partition is fixed
+whatever the uptime: a monitor running for days holds as much as one running for a minute.
+Tracks of partitions and groups that disappear from the cluster are dropped at the next poll.
+
+Concurrency: a ``MonitorHistory`` is owned by one ``MonitorServices`` and only changed by its
+``record`` call, which never awaits; readers (view builders) run right after it, on the same loop.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from pykafka_ops.models.monitor import ClusterSnapshot, MonitorOptions, Status, TimeLagMethod
+
+NAN = math.nan
+
+
+def known(value: float) -> bool:
+    """Not NaN."""
+    return value == value  # NaN is the only float unequal to itself
+
+
+class Ring:
+    """The last ``capacity`` floats appended; O(1) append, newest replaceable."""
+
+    __slots__ = ("_data", "_start", "_size")
+
+    def __init__(self, capacity: int) -> None:
+        self._data = array("d", bytes(8 * capacity))
+        self._start = 0
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, value: float) -> None:
+        """Add ``value``; the oldest is dropped when full."""
+        capacity = len(self._data)
+        if self._size < capacity:
+            self._data[(self._start + self._size) % capacity] = value
+            self._size += 1
+        else:
+            self._data[self._start] = value
+            self._start = (self._start + 1) % capacity
+
+    def replace_newest(self, value: float) -> None:
+        """Overwrite the newest value (the ring must not be empty)."""
+        self._data[(self._start + self._size - 1) % len(self._data)] = value
+
+    def ago(self, polls: int) -> float:
+        """The value appended ``polls`` appends ago (0 = newest)."""
+        return self._data[(self._start + self._size - 1 - polls) % len(self._data)]
+
+    def values(self) -> tuple[float, ...]:
+        """Oldest first."""
+        capacity = len(self._data)
+        return tuple(self._data[(self._start + i) % capacity] for i in range(self._size))
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._start = self._size = 0
+
+
+def rate(times: Ring, values: Ring) -> float | None:
+    """(newest − oldest) / Δt over two aligned rings, records/s; None without two known points."""
+    if len(times) < 2:
+        return None
+    first, last = values.ago(len(values) - 1), values.ago(0)
+    elapsed = times.ago(0) - times.ago(len(times) - 1)
+    if not (known(first) and known(last)) or elapsed <= 0:
+        return None
+    return max(0.0, (last - first) / elapsed)
+
+
+class PartitionTrack:
+    """One group's committed offset and lag on one partition, over the polls.
+
+    Besides short rings (rate, trend) it keeps streak counters, so the status rules cost O(1)
+    per poll: ``unmoved`` polls since the committed offset last changed, ``lagging`` consecutive
+    polls with lag > 0, ``not_decreasing`` consecutive polls whose lag did not drop (while > 0),
+    ``since_increase`` polls since the lag last grew, ``since_rewind`` since it last went back.
+    """
+
+    __slots__ = ("times", "offsets", "lags", "polls", "unmoved", "lagging", "not_decreasing", "since_increase",
+                 "since_rewind", "last_offset", "last_lag")
+
+    def __init__(self, rate_window: int, trend_length: int) -> None:
+        self.times = Ring(rate_window + 1)
+        self.offsets = Ring(rate_window + 1)
+        self.lags = Ring(trend_length)
+        self.polls = self.unmoved = self.lagging = self.not_decreasing = 0
+        self.since_increase = self.since_rewind = 1 << 30
+        self.last_offset: int | None = None
+        self.last_lag: int | None = None
+
+    def record(self, now: float, offset: int | None, lag: int | None) -> None:
+        """Add one poll's committed offset and lag."""
+        previous, previous_lag = self.last_offset, self.last_lag
+        self.since_rewind += 1
+        if offset is not None and previous is not None:
+            self.unmoved = self.unmoved + 1 if offset == previous else 0
+            if offset < previous:
+                self.since_rewind = 0
+        else:
+            self.unmoved = 0
+        held = grew = False
+        if lag is not None and lag > 0:
+            self.lagging += 1
+            held = previous_lag is not None and lag >= previous_lag
+            grew = previous_lag is not None and lag > previous_lag
+        else:
+            self.lagging = 0
+        self.not_decreasing = self.not_decreasing + 1 if held else 0
+        self.since_increase = 0 if grew else self.since_increase + 1
+        self.times.append(now)
+        self.offsets.append(NAN if offset is None else float(offset))
+        self.lags.append(NAN if lag is None else float(max(lag, 0)))
+        self.polls += 1
+        self.last_offset, self.last_lag = offset, lag
+
+    def consume_rate(self) -> float | None:
+        """Committed records per second over the rate window."""
+        return rate(self.times, self.offsets)
+
+
+class LogEndTrack:
+    """A partition's log-end offset over the polls: the produce rate and, for time lag, when the
+    log end passed a given offset.
+
+    ``points`` keep the log end as (time, offset) change points: in a run of polls with the same
+    log end only the first and the last are kept, so the history covers idle periods cheaply.
+    """
+
+    __slots__ = ("times", "ends", "point_times", "point_ends")
+
+    def __init__(self, rate_window: int, points: int) -> None:
+        self.times = Ring(rate_window + 1)
+        self.ends = Ring(rate_window + 1)
+        self.point_times = Ring(points)
+        self.point_ends = Ring(points)
+
+    def record(self, now: float, log_end: int | None) -> None:
+        """Add one poll's log-end offset."""
+        self.times.append(now)
+        self.ends.append(NAN if log_end is None else float(log_end))
+        if log_end is None:
+            return
+        n = len(self.point_ends)
+        if n and log_end < self.point_ends.ago(0):  # truncated or re-created: the history no longer applies
+            self.point_times.clear()
+            self.point_ends.clear()
+            n = 0
+        if n >= 2 and self.point_ends.ago(0) == log_end == self.point_ends.ago(1):
+            self.point_times.replace_newest(now)
+        else:
+            self.point_times.append(now)
+            self.point_ends.append(float(log_end))
+
+    def produce_rate(self) -> float | None:
+        """Records appended per second over the rate window."""
+        return rate(self.times, self.ends)
+
+    def appended_at(self, offset: int) -> tuple[float, str] | None:
+        """When the record at ``offset`` was appended (the log end first exceeded it), and how
+        that was found: interpolated between history points, or extrapolated back at the
+        history's mean rate when the offset is older than the history. None when unknown."""
+        times, ends = self.point_times.values(), self.point_ends.values()
+        target = offset + 1  # the log end right after the record was appended
+        for i, end in enumerate(ends):
+            if end >= target:
+                if i == 0:
+                    return self._extrapolated(times, ends, target)
+                t0, e0 = times[i - 1], ends[i - 1]
+                fraction = (target - e0) / (end - e0)
+                return t0 + fraction * (times[i] - t0), TimeLagMethod.INTERPOLATED
+        return None
+
+    @staticmethod
+    def _extrapolated(times: tuple[float, ...], ends: tuple[float, ...], target: int) -> tuple[float, str] | None:
+        if len(ends) < 2 or ends[-1] <= ends[0] or times[-1] <= times[0]:
+            return None
+        mean_rate = (ends[-1] - ends[0]) / (times[-1] - times[0])
+        return times[0] - (ends[0] - target) / mean_rate, TimeLagMethod.EXTRAPOLATED
+
+
+def prune(tracks: MutableMapping[Any, Any], keep: Iterable[Any]) -> None:
+    """Drop the tracks whose key is not in ``keep`` (a partition or group that went away)."""
+    wanted = set(keep)
+    for key in [k for k in tracks if k not in wanted]:
+        del tracks[key]
+
+
+class MonitorHistory:
+    """Every track of the monitor, keyed by (group, topic, partition), (topic, partition), group, topic."""
+
+    def __init__(self, options: MonitorOptions) -> None:
+        self.options = options
+        self.polls = 0
+        self.partitions: dict[tuple[str, str, int], PartitionTrack] = {}
+        self.log_ends: dict[tuple[str, int], LogEndTrack] = {}
+        self.group_lags: dict[str, Ring] = {}
+        self.topic_rates: dict[str, Ring] = {}
+        self.group_status: dict[str, Status] = {}
+        """Each group's status at the previous poll (to tell status changes)."""
+
+    def record(self, now: float, snapshot: ClusterSnapshot) -> None:
+        """Add one poll; forget what the snapshot no longer has."""
+        options = self.options
+        self.polls += 1
+        log_ends = self.log_ends
+        topic_rates: dict[str, float] = {}
+        for o in snapshot.offsets:
+            key = (o.topic, o.partition)
+            track = log_ends.get(key)
+            if track is None:
+                track = log_ends[key] = LogEndTrack(options.rate_window, options.interpolation_points)
+            track.record(now, o.log_end_offset)
+            produced = track.produce_rate()
+            if produced is not None:
+                topic_rates[o.topic] = topic_rates.get(o.topic, 0.0) + produced
+        for topic in {o.topic for o in snapshot.offsets}:
+            ring = self.topic_rates.get(topic)
+            if ring is None:
+                ring = self.topic_rates[topic] = Ring(options.trend_length)
+            ring.append(topic_rates.get(topic, NAN))
+        partitions = self.partitions
+        for group in snapshot.groups:
+            gid = group.group_id
+            for row in group.partitions:
+                key3 = (gid, row.topic, row.partition)
+                ptrack = partitions.get(key3)
+                if ptrack is None:
+                    ptrack = partitions[key3] = PartitionTrack(options.rate_window, options.trend_length)
+                ptrack.record(now, row.current_offset, row.lag)
+            ring = self.group_lags.get(gid)
+            if ring is None:
+                ring = self.group_lags[gid] = Ring(options.trend_length)
+            ring.append(float(group.total_lag))
+        prune(log_ends, ((o.topic, o.partition) for o in snapshot.offsets))
+        prune(self.topic_rates, (o.topic for o in snapshot.offsets))
+        prune(partitions, ((g.group_id, r.topic, r.partition) for g in snapshot.groups for r in g.partitions))
+        prune(self.group_lags, (g.group_id for g in snapshot.groups))
+        prune(self.group_status, (g.group_id for g in snapshot.groups))

@@ -1,0 +1,153 @@
+"""Turn a snapshot plus the monitor's history into the views of a ``MonitorFrame``.
+
+Pure functions, no I/O and no awaits: the history has already recorded the poll. Groups come
+first because topics use their lag (retention risk) and the overview their rates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from pykafka_ops.models.groups import GroupLag
+from pykafka_ops.models.monitor import (
+    BrokerView,
+    ClusterSnapshot,
+    GroupView,
+    HotPartition,
+    Overview,
+    PartitionView,
+    TopicPartitionView,
+    TopicView,
+)
+from pykafka_ops.models.topics import TopicDescription
+from pykafka_ops.services.history import MonitorHistory, known
+from pykafka_ops.services.skew_stats import z_scores
+from pykafka_ops.services.status import group_status, partition_status
+from pykafka_ops.services.time_lag import TimeLagEstimator
+
+
+def _total(values: Sequence[float | None]) -> float | None:
+    """The sum of the known values, None when none is known."""
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def group_view(now: float, group: GroupLag, history: MonitorHistory, time_lag: TimeLagEstimator) -> GroupView:
+    """One group with a view (time lag, rates, status) of each of its partitions."""
+    gid, state, window = group.group_id, group.description.state, history.options.window
+    rows = []
+    for r in group.partitions:
+        track = history.partitions[(gid, r.topic, r.partition)]
+        log_end = history.log_ends.get((r.topic, r.partition))
+        seconds, method = time_lag.estimate(r.topic, r.partition, r.current_offset, r.lag, now, log_end)
+        status, reason = partition_status(track, window, r, state)
+        rows.append(PartitionView(gid, r.topic, r.partition, r.current_offset, r.log_end_offset, r.lag, seconds,
+                                  method, log_end.produce_rate() if log_end is not None else None,
+                                  track.consume_rate(), r.consumer_id, r.host, r.client_id, status, reason))
+    error = group.description.error or group.error
+    status, reason = group_status(rows, error)
+    timed = [p for p in rows if p.lag_seconds is not None]
+    oldest = max(timed, key=lambda p: p.lag_seconds or 0.0) if timed else None
+    ring = history.group_lags.get(gid)
+    return GroupView(gid, state, len(group.description.members), group.total_lag,
+                     oldest.lag_seconds if oldest else None, oldest.lag_method if oldest else None,
+                     _total([p.consume_rate for p in rows]), status, reason, ring.values() if ring else (),
+                     tuple(rows), group.description, error)
+
+
+def _risk(groups: Sequence[GroupView], snapshot: ClusterSnapshot) -> dict[str, tuple[float | None, float | None]]:
+    """Per topic: the largest lag as a share of the retained range, and the least time (s) until the
+    oldest unconsumed record reaches retention.ms, over every group and partition."""
+    ranges = {(o.topic, o.partition): (o.log_end_offset - o.log_start_offset)
+              for o in snapshot.offsets if o.log_end_offset is not None and o.log_start_offset is not None}
+    risk: dict[str, tuple[float | None, float | None]] = {}
+    for g in groups:
+        for p in g.partitions:
+            if not p.lag or p.lag <= 0:
+                continue
+            share, loss = risk.get(p.topic, (None, None))
+            retained = ranges.get((p.topic, p.partition))
+            if retained:
+                share = max(share or 0.0, p.lag / retained)
+            retention_ms = snapshot.retention_ms.get(p.topic)
+            if retention_ms is not None and p.lag_seconds is not None:
+                left = retention_ms / 1000 - p.lag_seconds
+                loss = left if loss is None else min(loss, left)
+            risk[p.topic] = (share, loss)
+    return risk
+
+
+def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: MonitorHistory,
+               offsets: dict[tuple[str, int], tuple[int | None, int | None]],
+               risk: tuple[float | None, float | None]) -> TopicView:
+    """One topic: per-partition rates and hot flags, totals, skew and retention risk."""
+    tracks = [history.log_ends.get((topic.name, p.partition)) for p in topic.partitions]
+    rates = [t.produce_rate() if t is not None else None for t in tracks]
+    known_rates = [r for r in rates if r is not None]
+    scores = z_scores([r or 0.0 for r in rates]) if known_rates else [0.0] * len(rates)
+    hot_k = history.options.hot_k
+    partitions = tuple(
+        TopicPartitionView(p.partition, p.leader, p.replicas, p.isr, *offsets.get((topic.name, p.partition), (None, None)),
+                           rate, z, rate is not None and z > hot_k)
+        for p, rate, z in zip(topic.partitions, rates, scores))
+    records = [v.records for v in partitions if v.records is not None]
+    mean = sum(known_rates) / len(known_rates) if known_rates else 0.0
+    skew = max(known_rates) / mean if len(known_rates) > 1 and mean > 0 else None
+    ring = history.topic_rates.get(topic.name)
+    return TopicView(topic.name, topic.is_internal, partitions, topic.replication_factor,
+                     sum(p.under_replicated for p in topic.partitions), sum(p.unavailable for p in topic.partitions),
+                     _total(rates), sum(records) if records else None, snapshot.retention_ms.get(topic.name), skew,
+                     risk[0], risk[1], tuple(v if known(v) else 0.0 for v in ring.values()) if ring else ())
+
+
+def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory, groups: Sequence[GroupView]) -> tuple[TopicView, ...]:
+    """Every topic, by name."""
+    offsets = {(o.topic, o.partition): (o.log_start_offset, o.log_end_offset) for o in snapshot.offsets}
+    risk = _risk(groups, snapshot)
+    return tuple(topic_view(t, snapshot, history, offsets, risk.get(t.name, (None, None)))
+                 for t in sorted(snapshot.topics, key=lambda t: t.name))
+
+
+def broker_views(snapshot: ClusterSnapshot) -> tuple[BrokerView, ...]:
+    """Brokers in the metadata (up) and broker nodes of the state file missing from it (down)."""
+    leaders: Counter[int] = Counter()
+    replicas: Counter[int] = Counter()
+    urp: Counter[int] = Counter()
+    for topic in snapshot.topics:
+        for p in topic.partitions:
+            replicas.update(p.replicas)
+            if p.leader is not None:
+                leaders[p.leader] += 1
+                urp[p.leader] += p.under_replicated
+    nodes = {n.node_id: n for n in snapshot.nodes}
+    views = [BrokerView(b.id, b.host, b.port, True, b.id == snapshot.controller_id, leaders[b.id], replicas[b.id],
+                        urp[b.id], nodes.get(b.id)) for b in snapshot.brokers]
+    up = {b.id for b in snapshot.brokers}
+    views += [BrokerView(n.node_id, n.host, n.port, False, False, 0, replicas[n.node_id], 0, n)
+              for n in snapshot.nodes if "broker" in n.roles and n.node_id not in up]
+    return tuple(sorted(views, key=lambda b: b.id))
+
+
+def overview(snapshot: ClusterSnapshot, topics: Sequence[TopicView], groups: Sequence[GroupView],
+             brokers: Sequence[BrokerView]) -> Overview:
+    """Cluster-wide counts and rates (produce rate over non-internal topics)."""
+    states = Counter(g.state for g in groups)
+    return Overview(snapshot.cluster_id, snapshot.controller_id, sum(b.up for b in brokers),
+                    sum(not b.up for b in brokers), len(topics), sum(len(t.partitions) for t in topics),
+                    sum(t.under_replicated for t in topics), sum(t.offline for t in topics),
+                    tuple(sorted(states.items())), _total([t.produce_rate for t in topics if not t.internal]),
+                    _total([g.consume_rate for g in groups]), snapshot.nodes)
+
+
+def hot_partitions(topics: Sequence[TopicView], groups: Sequence[GroupView]) -> tuple[HotPartition, ...]:
+    """Hot partitions of every topic, hottest first, with the largest lag any group has on them."""
+    max_lag: dict[tuple[str, int], int] = {}
+    for g in groups:
+        for p in g.partitions:
+            if p.lag is not None:
+                key = (p.topic, p.partition)
+                max_lag[key] = max(max_lag.get(key, 0), p.lag)
+    hot = [HotPartition(t.name, p.partition, p.produce_rate or 0.0, p.z_score, max_lag.get((t.name, p.partition)))
+           for t in topics for p in t.partitions if p.hot]
+    return tuple(sorted(hot, key=lambda h: -h.z_score))
