@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                         "List, describe, delete consumer groups; reset offsets (kafka-consumer-groups)."),
     "groups": ("commands.consumer_groups", "app", "Alias of consumer-groups."),
     "skew": ("commands.skew", "app", "Hot partitions, the keys behind them, mixed partitioners, what-if (key skew)."),
+    "monitor": ("commands.monitor", "app", "Live TUI: lag in records and seconds, trends, status, hot partitions, brokers."),
+    "lag": ("commands.lag", "app", "Consumer-group lag, rates and Burrow-style status, headless (pko monitor's rows)."),
 }
 
 
