@@ -43,7 +43,7 @@ def partition_status(track: PartitionTrack, window: int, row: PartitionLag, grou
             owner = f"group {group_state}" if group_state != "Stable" else "partition unassigned"
             return Status.STOP, f"no progress in {window} polls, lag {lag}, no owner ({owner})"
         return Status.STALL, f"{row.client_id or row.consumer_id} made no progress in {window} polls, lag {lag}"
-    if track.not_decreasing >= window - 1 and track.since_increase <= window - 2:
+    if track.lagging >= window and track.not_decreasing >= window - 1 and track.since_increase <= window - 2:
         return Status.WARN, f"lag never decreased in {window} polls, now {lag}"
     return Status.OK, "consuming"
 

@@ -1,0 +1,68 @@
+"""Fixtures of the monitor tests: a fake clock, a fake cluster with one consumed topic, a Pilot
+helper that polls and waits for the frame (no sleeping), and ``async def`` tests run by asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from monitor_fakes import FakeClock, FakeCluster
+from textual.pilot import Pilot
+
+from tui.app import MonitorApp
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``async def`` test in a fresh event loop (Pilot tests need one; no plugin required)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**arguments))
+    return True
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    """Times on screen are local: pin the zone so snapshots do not depend on the machine."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock at a fixed moment."""
+    return FakeClock()
+
+
+@pytest.fixture
+def cluster(clock: FakeClock) -> FakeCluster:
+    """``orders`` (4 partitions) consumed by ``orders-app`` (members m1: 0,1 and m2: 2,3), ``audit``
+    (2 partitions) with no group, and an internal topic."""
+    fake = FakeCluster(clock)
+    fake.create("orders", 4)
+    fake.create("audit", 2)
+    fake.create("__consumer_offsets", 2, retention_ms=None)
+    fake.join("orders-app", "m1", [("orders", 0), ("orders", 1)])
+    fake.join("orders-app", "m2", [("orders", 2), ("orders", 3)])
+    return fake
+
+
+async def poll(app: MonitorApp, pilot: Pilot[None], times: int = 1) -> None:
+    """Run ``times`` polls, each to completion, and let the screens redraw."""
+    for _ in range(times):
+        await app.workers.wait_for_complete()
+        assert app.poll_now()
+        await app.workers.wait_for_complete()
+        await pilot.pause()

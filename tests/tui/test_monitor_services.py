@@ -1,0 +1,173 @@
+"""The monitor's service layer with a fake cluster and a fake clock: status transitions (Burrow's
+rules over a window of polls), rates, time lag and its methods, bounded history."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from monitor_fakes import FakeClock, FakeCluster, services
+
+from pykafka_ops.models.groups import TopicPartition
+from pykafka_ops.models.monitor import GroupView, MonitorFrame, Status, TimeLagMethod
+from pykafka_ops.services.history import LogEndTrack, Ring
+from pykafka_ops.services.monitor import MonitorServices
+
+
+def group(frame: MonitorFrame, group_id: str) -> GroupView:
+    return next(g for g in frame.groups if g.group_id == group_id)
+
+
+def step(cluster: FakeCluster, produce: int, consume: int | None) -> None:
+    """2 s pass; every orders partition gets ``produce`` records; orders-app commits ``consume`` more."""
+    cluster.clock.advance(2)
+    for p in range(4):
+        tp = TopicPartition("orders", p)
+        cluster.produce("orders", p, produce)
+        if consume is not None:
+            current = cluster.groups["orders-app"].committed.get(tp, 0)
+            cluster.commit("orders-app", "orders", p, min(current + consume, cluster.log_end[tp]))
+
+
+def run(monitor: MonitorServices, cluster: FakeCluster, polls: int, produce: int, consume: int | None) -> MonitorFrame:
+    frame = None
+    for _ in range(polls):
+        step(cluster, produce, consume)
+        frame = asyncio.run(monitor.poll())
+    assert frame is not None
+    return frame
+
+
+def test_a_consumer_that_keeps_up_is_ok_with_rates(cluster: FakeCluster) -> None:
+    monitor = services(cluster)
+    frame = run(monitor, cluster, 4, produce=10, consume=10)
+    g = group(frame, "orders-app")
+    assert (g.status, g.total_lag) == (Status.OK, 0)
+    assert g.consume_rate == pytest.approx(20.0)  # 4 partitions × 10 records / 2 s
+    assert frame.overview.produce_rate == pytest.approx(20.0)
+
+
+def test_lag_that_never_decreases_is_warn(cluster: FakeCluster) -> None:
+    monitor = services(cluster)
+    frame = run(monitor, cluster, 3, produce=10, consume=4)
+    g = group(frame, "orders-app")
+    assert g.status is Status.WARN
+    assert "lag never decreased in 3 polls" in g.reason
+    assert frame.changes and frame.changes[0].status is Status.WARN
+
+
+def test_committed_offset_unchanged_with_an_owner_is_stall(cluster: FakeCluster) -> None:
+    monitor = services(cluster)
+    run(monitor, cluster, 1, produce=10, consume=2)
+    frame = run(monitor, cluster, 3, produce=0, consume=0)
+    g = group(frame, "orders-app")
+    assert g.status is Status.STALL
+    assert "client-m1 made no progress in 3 polls, lag 8" in g.reason
+
+
+def test_a_consumer_that_stops_is_stop(cluster: FakeCluster) -> None:
+    monitor = services(cluster)
+    run(monitor, cluster, 3, produce=10, consume=10)
+    cluster.leave("orders-app")
+    frame = run(monitor, cluster, 2, produce=5, consume=None)
+    assert group(frame, "orders-app").status is Status.OK  # not yet a whole window without progress
+    frame = run(monitor, cluster, 1, produce=5, consume=None)
+    g = group(frame, "orders-app")
+    assert (g.state, g.status) == ("Empty", Status.STOP)
+    assert "no owner (group Empty)" in g.reason and "(+3 more)" in g.reason
+
+
+def test_a_committed_offset_going_back_is_rewind_for_the_window(cluster: FakeCluster) -> None:
+    monitor = services(cluster)
+    run(monitor, cluster, 3, produce=10, consume=10)
+    cluster.commit("orders-app", "orders", 1, 5)
+    frame = run(monitor, cluster, 1, produce=0, consume=0)
+    assert group(frame, "orders-app").status is Status.REWIND
+    frame = run(monitor, cluster, 2, produce=0, consume=30)
+    assert group(frame, "orders-app").status is Status.OK
+
+
+def test_unreadable_offsets_are_err(cluster: FakeCluster) -> None:
+    cluster.groups["orders-app"].error = "GROUP_AUTHORIZATION_FAILED: Group authorization failed."
+    frame = asyncio.run(services(cluster).poll())
+    g = group(frame, "orders-app")
+    assert (g.status, g.reason) == (Status.ERR, "GROUP_AUTHORIZATION_FAILED: Group authorization failed.")
+
+
+def test_time_lag_reads_the_record_at_the_committed_offset_once(cluster: FakeCluster) -> None:
+    monitor = services(cluster)
+    run(monitor, cluster, 1, produce=10, consume=0)   # records at t0 + 2
+    frame = run(monitor, cluster, 2, produce=10, consume=0)
+    p0 = group(frame, "orders-app").partitions[0]
+    assert (p0.lag_seconds, p0.lag_method) == (pytest.approx(4.0), TimeLagMethod.RECORD)
+    assert len(cluster.reads) == 1  # the committed offsets did not move: cached
+
+
+def test_time_lag_reads_are_capped_and_the_rest_interpolated(clock: FakeClock) -> None:
+    cluster = FakeCluster(clock)
+    cluster.create("t", 6)
+    monitor = services(cluster, max_record_reads=2)
+    for _ in range(3):
+        clock.advance(10)
+        for p in range(6):
+            cluster.produce("t", p, 100 if p else 1000)
+        asyncio.run(monitor.poll())
+    for p in range(6):
+        cluster.commit("g", "t", p, 150)  # appended between the 1st and 2nd polls
+    clock.advance(10)
+    frame = asyncio.run(monitor.poll())
+    rows = {p.partition: p for p in group(frame, "g").partitions}
+    assert [len(r) for r in cluster.reads] == [2]
+    assert rows[0].lag_method == TimeLagMethod.RECORD  # the largest lag is read first
+    interpolated = [r for r in rows.values() if r.lag_method == TimeLagMethod.INTERPOLATED]
+    assert len(interpolated) == 4
+    # t=1: end 100, t=2: end 200 → offset 150 appended at t ≈ 1.51 → 2.49 polls (10 s each) ago
+    assert interpolated[0].lag_seconds == pytest.approx(24.9)
+    assert (group(frame, "g").max_lag_seconds, group(frame, "g").lag_method) == (30.0, TimeLagMethod.RECORD)
+
+
+def test_log_end_history_extrapolates_offsets_older_than_it() -> None:
+    track = LogEndTrack(rate_window=2, points=3)
+    for t, end in ((10.0, 100), (20.0, 200), (30.0, 300), (40.0, 400)):
+        track.record(t, end)
+    assert track.appended_at(250) == (pytest.approx(25.1), TimeLagMethod.INTERPOLATED)
+    assert track.appended_at(99) == (pytest.approx(10.0), TimeLagMethod.EXTRAPOLATED)
+    assert track.appended_at(400) is None
+
+
+def test_history_is_bounded_and_forgets_what_disappeared(cluster: FakeCluster) -> None:
+    monitor = services(cluster, trend_length=8, interpolation_points=10)
+    run(monitor, cluster, 20, produce=1, consume=1)
+    history = monitor._history
+    assert all(len(t.lags) == monitor.options.trend_length for t in history.partitions.values())
+    assert max(len(t.point_ends) for t in history.log_ends.values()) == monitor.options.interpolation_points
+    del cluster.groups["orders-app"]
+    frame = asyncio.run(monitor.poll())
+    assert not frame.groups and not history.partitions and not history.group_lags
+
+
+def test_ring_keeps_the_newest_values_in_order() -> None:
+    ring = Ring(3)
+    for v in range(5):
+        ring.append(float(v))
+    assert ring.values() == (2.0, 3.0, 4.0) and ring.ago(0) == 4.0
+    ring.replace_newest(9.0)
+    assert ring.values() == (2.0, 3.0, 9.0)
+
+
+def test_topics_show_skew_hot_partitions_and_retention_risk(clock: FakeClock) -> None:
+    cluster = FakeCluster(clock)
+    cluster.create("t", 8, retention_ms=60_000)
+    cluster.commit("g", "t", 7, 0)
+    monitor = services(cluster)
+    for _ in range(3):
+        clock.advance(10)
+        for p in range(8):
+            cluster.produce("t", p, 1000 if p == 7 else 10)
+        frame = asyncio.run(monitor.poll())
+    (topic,) = frame.topics
+    assert topic.skew == pytest.approx(100 / ((7 * 1 + 100) / 8))
+    assert [h.partition for h in frame.hot_partitions] == [7]
+    assert frame.hot_partitions[0].max_lag == 3000
+    assert topic.lag_share == 1.0
+    assert topic.loss_in_s == pytest.approx(60 - 20)  # the oldest unconsumed record is 20 s old
