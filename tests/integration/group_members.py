@@ -154,7 +154,11 @@ class GroupMember:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group, client_id=self.name,
                                  enable_auto_commit=False, auto_offset_reset="earliest",
                                  session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-                                 max_poll_interval_ms=MAX_POLL_INTERVAL_MS)
+                                 max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+                                 # kafka-python's leader may assign before its first metadata answer
+                                 # names the topic ("No partition metadata"); it rejoins only when a
+                                 # later refresh changes its metadata snapshot (default: 5 minutes)
+                                 metadata_max_age_ms=1000)
         consumer.subscribe([self.topic])
         try:
             while not self._stop.is_set():
