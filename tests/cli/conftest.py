@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from group_clients import Broker, tansu_broker
 
-from pykafka_ops.pytest_plugin import start_cluster
+from cluster.pytest_plugin import start_cluster
 
 #: Broker settings that keep group tests fast (Kafka names).
 GROUP_TEST_SETTINGS = {"group.initial.rebalance.delay.ms": 0, "offsets.topic.num.partitions": 3}

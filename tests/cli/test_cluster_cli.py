@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from pykafka_ops.client.wire import WireClient
-from pykafka_ops.pytest_plugin import ClusterFactory, RunningCluster, free_ports
+from cluster.pytest_plugin import ClusterFactory, RunningCluster, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 _SCRIPT = Path(sys.executable).parent / "pko"

@@ -13,7 +13,7 @@ import pytest
 from group_clients import Pko
 
 from pykafka_ops.models.groups import PartitionReset, ResetPlan, TopicPartition
-from pykafka_ops.pytest_plugin import free_ports
+from cluster.pytest_plugin import free_ports
 from pykafka_ops.services.groups import InvalidArgumentError, parse_states, parse_topic_arg
 from pykafka_ops.services.offsets import export_csv, parse_datetime, parse_duration, parse_reset_csv
 

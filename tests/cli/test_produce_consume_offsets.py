@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from group_clients import produce, unique, wait_until
-from pykafka_ops.pytest_plugin import ClusterFactory
+from cluster.pytest_plugin import ClusterFactory
 from records_cli import Broker, pko, topic
 
 _SCRIPT = Path(sys.executable).parent / "pko"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from group_clients import produce
-from pykafka_ops.pytest_plugin import free_ports
+from cluster.pytest_plugin import free_ports
 from records_cli import Broker, pko, topic
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import RunningCluster, start_cluster
 
 #: The session cluster: 3 partitions per auto-created topic, 1 MiB segments, retention checked
 #: twice a second, and a topic from the YAML ``topics:`` section.

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.protocol.api_keys import ApiKey
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 from pykafka_ops.records.batch import RecordBatch, RecordBatchBuilder, iter_batches
 
 T = TypeVar("T")

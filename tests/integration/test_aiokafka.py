@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from integration_helpers import create_topic, high_watermarks, unique_topic
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 
 RECORDS = 2_000
 PARTITIONS = 3

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.protocol.api_keys import ApiKey
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 
 
 def _topic(admin: AdminClient, config: dict[str, str] | None = None) -> str:

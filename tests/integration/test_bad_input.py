@@ -32,7 +32,7 @@ from integration_helpers import (
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.protocol import codec
 from pykafka_ops.protocol.api_keys import ApiKey
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 
 CORRUPT_MESSAGE = 2
 MESSAGE_TOO_LARGE = 10

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from group_clients import wait_until
 from group_members import create_topic, unique
-from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import RunningCluster, start_cluster
 from group_members import GROUPS_YAML
 
 #: The cleaner looks for work on every maintenance tick.

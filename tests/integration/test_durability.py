@@ -28,7 +28,7 @@ from integration_helpers import (
     wait_until,
     wire,
 )
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 
 
 def pko(cluster: RunningCluster, *args: str, timeout_s: float = 60) -> str:

@@ -17,7 +17,7 @@ from group_members import GroupMember, committed, create_topic, produce, unique
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
-from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import RunningCluster, start_cluster
 from group_members import GROUPS_YAML
 
 

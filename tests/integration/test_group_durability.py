@@ -11,7 +11,7 @@ import pytest
 
 from group_clients import wait_until
 from group_members import GroupMember, all_consumed, committed, create_topic, end_offsets, produce, unique
-from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import RunningCluster, start_cluster
 from group_members import GROUPS_YAML
 
 PARTITIONS = 3

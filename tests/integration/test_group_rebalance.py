@@ -23,7 +23,7 @@ from group_members import (
     unique,
     wait_for_assignment,
 )
-from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import RunningCluster, start_cluster
 
 #: Fast groups: no initial rebalance delay, sessions from 1 s, a small __consumer_offsets.
 PARTITIONS = 6

@@ -26,7 +26,7 @@ from group_clients import (
     wait_until,
 )
 
-from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import RunningCluster, start_cluster
 
 _SCRIPT = Path(sys.executable).parent / "pko"
 PKO = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "commands.main"]

@@ -26,7 +26,7 @@ from integration_helpers import (
     wire,
 )
 from pykafka_ops.client.wire import WireClient
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from integration_helpers import create_topic, list_offset, produce_raw, unique_topic, wire
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 from pykafka_ops.records.batch import RecordBatchBuilder
 
 RECORDS = 100

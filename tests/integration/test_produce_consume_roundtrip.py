@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Producer
 
 from integration_helpers import Seen, drain_confluent, drain_kafka_python, high_watermarks, unique_topic
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 
 RECORDS = 100_000
 PARTITIONS = 3

@@ -28,7 +28,7 @@ from integration_helpers import (
     wait_until,
     wire,
 )
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 from pykafka_ops.records.batch import RecordBatchBuilder
 
 OFFSET_OUT_OF_RANGE = 1

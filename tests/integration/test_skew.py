@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from commands.main import app
 from pykafka_ops.partitioner import Partitioner, partition
-from pykafka_ops.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import RunningCluster, start_cluster
 
 HOT_KEY = b"customer-42"
 #: Kafka settings that make a consumer group join at once.

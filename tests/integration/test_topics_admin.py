@@ -21,7 +21,7 @@ from confluent_kafka.admin import (
 )
 
 from integration_helpers import admin, create_topic, list_offset, unique_topic, wait_until
-from pykafka_ops.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster
 
 TOPIC_ALREADY_EXISTS = 36
 INVALID_PARTITIONS = 37

@@ -71,7 +71,7 @@ def broker(kind: str) -> Iterator[str]:
             with tansu_broker(Path(tmp)) as started:
                 yield started.bootstrap
             return
-        from pykafka_ops.pytest_plugin import start_cluster
+        from cluster.pytest_plugin import start_cluster
 
         cluster = start_cluster("cluster: {name: bench}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 1}\n",
                                 tmp, **{"group.initial.rebalance.delay.ms": 0})

@@ -140,7 +140,7 @@ def main() -> None:
     if args.bootstrap:
         results = bench(args.bootstrap, args.records, args.rounds)
     else:
-        from pykafka_ops.pytest_plugin import start_cluster
+        from cluster.pytest_plugin import start_cluster
 
         with tempfile.TemporaryDirectory() as tmp:
             cluster = start_cluster("cluster: {name: bench-skew}\nnodes:\n  - {id: 1}\n", tmp)
