@@ -72,11 +72,11 @@ class MonitorApp(PollingApp):
         self.push_screen(IntervalModal(self.refresh_s), chosen)
 
     def action_help(self) -> None:
-        """Keys of the current screen and of the app."""
-        bindings = [*self.screen.active_bindings.values()]
-        keys = [(b.binding.key_display or self.get_key_display(b.binding), b.binding.description)
-                for b in bindings if b.binding.description]
-        self.push_screen(HelpScreen(keys))
+        """Our keys: those of the current screen's classes, then the app's (not the widgets' own)."""
+        owners = [c for c in type(self.screen).__mro__ if c.__module__.startswith("tui.")] + [MonitorApp]
+        bindings = [b for c in owners for b in c.__dict__.get("BINDINGS", ()) if isinstance(b, Binding)]
+        keys = [(self.get_key_display(b), b.description) for b in bindings if b.description]
+        self.push_screen(HelpScreen(list(dict.fromkeys(keys))))
 
     def action_tail(self) -> None:
         """Pick a topic and tail it."""

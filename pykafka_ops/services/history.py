@@ -67,14 +67,16 @@ class Ring:
 
 
 def rate(times: Ring, values: Ring) -> float | None:
-    """(newest − oldest) / Δt over two aligned rings, records/s; None without two known points."""
-    if len(times) < 2:
+    """(newest − oldest known) / Δt over two aligned rings, records/s; None without two known points."""
+    last = values.ago(0) if len(values) else NAN
+    if not known(last):
         return None
-    first, last = values.ago(len(values) - 1), values.ago(0)
-    elapsed = times.ago(0) - times.ago(len(times) - 1)
-    if not (known(first) and known(last)) or elapsed <= 0:
-        return None
-    return max(0.0, (last - first) / elapsed)
+    for polls in range(len(values) - 1, 0, -1):  # the oldest known value first
+        first = values.ago(polls)
+        if known(first):
+            elapsed = times.ago(0) - times.ago(polls)
+            return max(0.0, (last - first) / elapsed) if elapsed > 0 else None
+    return None
 
 
 class PartitionTrack:

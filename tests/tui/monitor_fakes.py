@@ -152,25 +152,24 @@ class FakeCluster:
 
 
 class ReplaySource(FakeCluster):
-    """Recorded snapshots, one per ``collect()`` (the last one repeats), and recorded reads."""
+    """Recorded snapshots, one per ``collect()`` (the last one repeats), and the recorded record
+    timestamps by (topic, partition, offset). Set the clock to each recorded time before a poll."""
 
     def __init__(self, clock: FakeClock, snapshots: Sequence[ClusterSnapshot],
-                 timestamps: Mapping[TopicPartition, int], step_s: float) -> None:
+                 timestamps: Mapping[tuple[str, int, int], int]) -> None:
         super().__init__(clock)
         self.snapshots = list(snapshots)
         self.timestamps = dict(timestamps)
-        self.step_s = step_s
         self.collected = 0
 
     async def collect(self) -> ClusterSnapshot:
         snapshot = self.snapshots[min(self.collected, len(self.snapshots) - 1)]
-        if self.collected:
-            self.clock.advance(self.step_s)
         self.collected += 1
         return snapshot
 
     async def record_timestamps(self, positions: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | str]:
-        return {tp: self.timestamps.get(tp, "not recorded") for tp in positions}
+        return {tp: self.timestamps.get((tp.topic, tp.partition, offset), "not recorded")
+                for tp, offset in positions.items()}
 
 
 def services(source: FakeCluster, window: int = 3, **options: int) -> MonitorServices:

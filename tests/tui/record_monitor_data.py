@@ -4,8 +4,8 @@
 
 Starts a real cluster, runs a producer with one hot key, a slow consumer group (``orders-app``),
 a group that stopped (``billing``) and one that keeps up (``audit``), and records what
-``KafkaClusterSource`` returns: ``POLLS`` snapshots ``STEP_S`` apart, the record timestamps the
-monitor asked for, a `pko skew` report and a few tailed records. The snapshot tests replay
+``KafkaClusterSource`` returns: ``POLLS`` snapshots ``STEP_S`` apart and when each was taken,
+the record timestamps the monitor asked for, a `pko skew` report and a few tailed records. The snapshot tests replay
 them, so the SVGs show real data yet stay stable.
 """
 
@@ -28,7 +28,7 @@ from group_clients import commit, create_topic, group_member  # noqa: E402
 from pykafka_ops.client.connection import ClientSettings  # noqa: E402
 from pykafka_ops.models.groups import TopicPartition  # noqa: E402
 from pykafka_ops.models.records import ConsumedRecord, PartitionEnd  # noqa: E402
-from pykafka_ops.pytest_plugin import TEST_CLUSTER_YAML, start_cluster  # noqa: E402
+from cluster.pytest_plugin import TEST_CLUSTER_YAML, start_cluster  # noqa: E402
 from pykafka_ops.services.snapshot import KafkaClusterSource  # noqa: E402
 
 POLLS = 6
@@ -85,13 +85,15 @@ class Sink:
 
 
 async def record(source: KafkaClusterSource) -> dict[str, Any]:
-    snapshots, timestamps = [], {}
+    snapshots, taken_at, timestamps = [], [], {}
     for _ in range(POLLS):
         snapshot = await source.collect()
         snapshots.append(snapshot)
+        taken_at.append(round(time.time(), 3))
         lagging = {TopicPartition(r.topic, r.partition): r.current_offset for g in snapshot.groups
                    for r in g.partitions if r.current_offset is not None and (r.lag or 0) > 0}
-        timestamps.update(await source.record_timestamps(lagging))
+        answers = await source.record_timestamps(lagging)
+        timestamps.update({(tp.topic, tp.partition, lagging[tp]): ts for tp, ts in answers.items() if isinstance(ts, int)})
         await asyncio.sleep(STEP_S)
     report = await source.skew("orders")
     sink = Sink()
@@ -101,7 +103,7 @@ async def record(source: KafkaClusterSource) -> dict[str, Any]:
         await asyncio.sleep(0.1)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    return {"SNAPSHOTS": snapshots, "TIMESTAMPS": {tp: ts for tp, ts in timestamps.items() if isinstance(ts, int)},
+    return {"SNAPSHOTS": snapshots, "TAKEN_AT": taken_at, "TIMESTAMPS": timestamps,
             "SKEW_REPORT": report, "TAIL_RECORDS": sink.records[:12]}
 
 
@@ -133,7 +135,7 @@ def main() -> None:
                       "from pykafka_ops.models.records import *  # noqa: F403\n"
                       "from pykafka_ops.models.skew import *  # noqa: F403\n"
                       "from pykafka_ops.models.topics import *  # noqa: F403\n\n"
-                      f"STEP_S = {STEP_S}\n\n{body}\n")
+                      f"{body}\n")
     print(f"wrote {OUTPUT}")
 
 

@@ -31,7 +31,7 @@ SHOWN = len(PARTITION_COLUMNS) - 1
 def summary(g: GroupView) -> str:
     """One line about the group."""
     coordinator = g.description.coordinator
-    parts = [g.group_id, g.state, f"{g.members} members", f"assignor {g.description.partition_assignor or '-'}",
+    parts = [g.group_id, g.state, f"{g.members} member{'' if g.members == 1 else 's'}", f"assignor {g.description.partition_assignor or '-'}",
              f"coordinator {coordinator.id if coordinator else '-'}", f"lag {g.total_lag}",
              f"time lag {duration_text(g.max_lag_seconds) or '-'} ({method_text(g.lag_method) or '-'})",
              f"consume {rate_text(g.consume_rate) or '-'}/s"]

@@ -13,7 +13,21 @@ from textual.widgets import Static
 
 from pykafka_ops.services import status
 
-STATUS_HELP = status.__doc__ or ""
+
+
+def reflow(doc: str) -> list[str]:
+    """A docstring's paragraphs and ``- `` items as single lines (the modal wraps them)."""
+    lines: list[str] = []
+    for raw in doc.strip().splitlines()[1:]:
+        line = raw.strip()
+        if not line or line.startswith("- ") or not lines or not lines[-1]:
+            lines.append(line)
+        else:
+            lines[-1] += " " + line
+    return lines
+
+
+STATUS_HELP = reflow(status.__doc__ or "")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -28,6 +42,6 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         width = max((len(k) for k, _d in self.keys), default=1)
         lines = ["Keys", *(f"  {key:<{width}}  {description}" for key, description in self.keys), "",
-                 "Status", *(f"  {line.strip()}" for line in STATUS_HELP.strip().splitlines()[1:])]
+                 "Status", *(f"  {line}" for line in STATUS_HELP)]
         with VerticalScroll(id="help"):
             yield Static(Text("\n".join(lines)))

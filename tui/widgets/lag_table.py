@@ -50,9 +50,17 @@ class LagTable(DataTable[Text]):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._column_names = tuple(columns)
         self._shown: tuple[Entry, ...] = ()
+        self._widths: list[int] = []
 
     def on_mount(self) -> None:
-        self.add_columns(*self._column_names)
+        self._set_columns([len(name) for name in self._column_names])
+
+    def _set_columns(self, widths: list[int]) -> None:
+        """Columns as wide as their widest cell, set at once (auto widths would wait for idle)."""
+        self.clear(columns=True)
+        for name, width in zip(self._column_names, widths):
+            self.add_column(name, width=width, key=name)
+        self._widths = widths
 
     @property
     def cursor_key(self) -> str | None:
@@ -69,9 +77,14 @@ class LagTable(DataTable[Text]):
         key, scroll_y = self.cursor_key, self.scroll_y
         variables = self.app.get_css_variables()
         status_at = self._column_names.index("STATUS") if "STATUS" in self._column_names else -1
-        self.clear()
-        for row_key, cells in entries:
-            self.add_row(*(self._cell(c, i == status_at, variables) for i, c in enumerate(cells)), key=row_key)
+        rows = [[self._cell(c, i == status_at, variables) for i, c in enumerate(cells)] for _key, cells in entries]
+        widths = [max([len(name)] + [row[i].cell_len for row in rows]) for i, name in enumerate(self._column_names)]
+        if widths != self._widths:
+            self._set_columns(widths)
+        else:
+            self.clear()
+        for (row_key, _cells), row in zip(entries, rows):
+            self.add_row(*row, key=row_key)
         keys = [k for k, _cells in entries]
         if key in keys:
             self.move_cursor(row=keys.index(key), animate=False, scroll=False)
