@@ -4,6 +4,9 @@ through its ``pytest11`` entry point once the package is installed (``pip instal
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+
 import pytest
 
 
@@ -13,3 +16,13 @@ def pytest_configure(config: pytest.Config) -> None:
             "the pykafka_ops pytest plugin is not loaded: install the package with "
             "`pip install -e '.[test]'` (and do not set PYTEST_DISABLE_PLUGIN_AUTOLOAD)"
         )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``async def`` test in a fresh event loop (the TUI's Pilot tests; no plugin needed)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**arguments))
+    return True

@@ -1,10 +1,9 @@
 """Fixtures of the monitor tests: a fake clock, a fake cluster with one consumed topic, a Pilot
-helper that polls and waits for the frame (no sleeping), and ``async def`` tests run by asyncio."""
+helper that polls and waits for the frame (no sleeping). ``async def`` tests run through the hook in
+``tests/conftest.py``."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 import time
 from collections.abc import Iterator
@@ -14,16 +13,6 @@ from monitor_fakes import FakeClock, FakeCluster
 from textual.pilot import Pilot
 
 from tui.app import MonitorApp
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run an ``async def`` test in a fresh event loop (Pilot tests need one; no plugin required)."""
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    asyncio.run(pyfuncitem.obj(**arguments))
-    return True
 
 
 @pytest.fixture(autouse=True)
