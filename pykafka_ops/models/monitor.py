@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from pykafka_ops.models.groups import GroupDescription, GroupLag, TopicPartition
 from pykafka_ops.models.topics import BrokerInfo, TopicDescription
@@ -111,9 +112,13 @@ class ClusterSnapshot:
     """What could not be read this poll (the rest of the snapshot is still valid)."""
 
 
-@dataclass(frozen=True)
-class PartitionView:
-    """One partition of a group: offsets, lag in records and seconds, rates, owner, status."""
+class PartitionView(NamedTuple):
+    """One partition of a group: offsets, lag in records and seconds, rates, owner, status.
+
+    Immutable like the other models, but a ``NamedTuple`` rather than a frozen dataclass: a poll
+    of 1 000 groups × 50 partitions builds 50 000 of them, ten times faster as tuples, and a
+    tuple of plain values costs the garbage collector nothing once untracked.
+    """
 
     group_id: str
     topic: str

@@ -67,14 +67,21 @@ class Ring:
 
 
 def rate(times: Ring, values: Ring) -> float | None:
-    """(newest − oldest known) / Δt over two aligned rings, records/s; None without two known points."""
-    last = values.ago(0) if len(values) else NAN
-    if not known(last):
+    """(newest − oldest known) / Δt over two aligned rings (appended together), records/s; None
+    without two known points. Reads the arrays directly: it runs for every partition every poll."""
+    n = values._size
+    if n < 2:
         return None
-    for polls in range(len(values) - 1, 0, -1):  # the oldest known value first
-        first = values.ago(polls)
-        if known(first):
-            elapsed = times.ago(0) - times.ago(polls)
+    data, stamps, start, capacity = values._data, times._data, values._start, len(values._data)
+    newest = (start + n - 1) % capacity
+    last = data[newest]
+    if last != last:
+        return None
+    for i in range(n - 1):  # the oldest known value first
+        at = (start + i) % capacity
+        first = data[at]
+        if first == first:
+            elapsed = stamps[newest] - stamps[at]
             return max(0.0, (last - first) / elapsed) if elapsed > 0 else None
     return None
 
@@ -89,7 +96,7 @@ class PartitionTrack:
     """
 
     __slots__ = ("times", "offsets", "lags", "polls", "unmoved", "lagging", "not_decreasing", "since_increase",
-                 "since_rewind", "last_offset", "last_lag")
+                 "since_rewind", "last_offset", "last_lag", "consume_rate")
 
     def __init__(self, rate_window: int, trend_length: int) -> None:
         self.times = Ring(rate_window + 1)
@@ -99,6 +106,8 @@ class PartitionTrack:
         self.since_increase = self.since_rewind = 1 << 30
         self.last_offset: int | None = None
         self.last_lag: int | None = None
+        self.consume_rate: float | None = None
+        """Committed records per second over the rate window, as of the last poll."""
 
     def record(self, now: float, offset: int | None, lag: int | None) -> None:
         """Add one poll's committed offset and lag."""
@@ -124,10 +133,7 @@ class PartitionTrack:
         self.lags.append(NAN if lag is None else float(max(lag, 0)))
         self.polls += 1
         self.last_offset, self.last_lag = offset, lag
-
-    def consume_rate(self) -> float | None:
-        """Committed records per second over the rate window."""
-        return rate(self.times, self.offsets)
+        self.consume_rate = rate(self.times, self.offsets)
 
 
 class LogEndTrack:
@@ -138,18 +144,21 @@ class LogEndTrack:
     log end only the first and the last are kept, so the history covers idle periods cheaply.
     """
 
-    __slots__ = ("times", "ends", "point_times", "point_ends")
+    __slots__ = ("times", "ends", "point_times", "point_ends", "produce_rate")
 
     def __init__(self, rate_window: int, points: int) -> None:
         self.times = Ring(rate_window + 1)
         self.ends = Ring(rate_window + 1)
         self.point_times = Ring(points)
         self.point_ends = Ring(points)
+        self.produce_rate: float | None = None
+        """Records appended per second over the rate window, as of the last poll."""
 
     def record(self, now: float, log_end: int | None) -> None:
         """Add one poll's log-end offset."""
         self.times.append(now)
         self.ends.append(NAN if log_end is None else float(log_end))
+        self.produce_rate = rate(self.times, self.ends)
         if log_end is None:
             return
         n = len(self.point_ends)
@@ -163,31 +172,25 @@ class LogEndTrack:
             self.point_times.append(now)
             self.point_ends.append(float(log_end))
 
-    def produce_rate(self) -> float | None:
-        """Records appended per second over the rate window."""
-        return rate(self.times, self.ends)
-
     def appended_at(self, offset: int) -> tuple[float, str] | None:
         """When the record at ``offset`` was appended (the log end first exceeded it), and how
         that was found: interpolated between history points, or extrapolated back at the
         history's mean rate when the offset is older than the history. None when unknown."""
-        times, ends = self.point_times.values(), self.point_ends.values()
+        ends, stamps = self.point_ends, self.point_times
+        n = len(ends)
         target = offset + 1  # the log end right after the record was appended
-        for i, end in enumerate(ends):
-            if end >= target:
-                if i == 0:
-                    return self._extrapolated(times, ends, target)
-                t0, e0 = times[i - 1], ends[i - 1]
-                fraction = (target - e0) / (end - e0)
-                return t0 + fraction * (times[i] - t0), TimeLagMethod.INTERPOLATED
-        return None
-
-    @staticmethod
-    def _extrapolated(times: tuple[float, ...], ends: tuple[float, ...], target: int) -> tuple[float, str] | None:
-        if len(ends) < 2 or ends[-1] <= ends[0] or times[-1] <= times[0]:
+        if not n or ends.ago(0) < target:
             return None
-        mean_rate = (ends[-1] - ends[0]) / (times[-1] - times[0])
-        return times[0] - (ends[0] - target) / mean_rate, TimeLagMethod.EXTRAPOLATED
+        for k in range(1, n):  # newest first: a lagging consumer is usually not far back
+            end = ends.ago(k)
+            if end < target:
+                newer_end, newer_t, t0 = ends.ago(k - 1), stamps.ago(k - 1), stamps.ago(k)
+                return t0 + (target - end) / (newer_end - end) * (newer_t - t0), TimeLagMethod.INTERPOLATED
+        oldest_t, oldest_end = stamps.ago(n - 1), ends.ago(n - 1)
+        span_t, span_end = stamps.ago(0) - oldest_t, ends.ago(0) - oldest_end
+        if span_t <= 0 or span_end <= 0:
+            return None
+        return oldest_t - (oldest_end - target) / (span_end / span_t), TimeLagMethod.EXTRAPOLATED
 
 
 def prune(tracks: MutableMapping[Any, Any], keep: Iterable[Any]) -> None:
@@ -222,7 +225,7 @@ class MonitorHistory:
             if track is None:
                 track = log_ends[key] = LogEndTrack(options.rate_window, options.interpolation_points)
             track.record(now, o.log_end_offset)
-            produced = track.produce_rate()
+            produced = track.produce_rate
             if produced is not None:
                 topic_rates[o.topic] = topic_rates.get(o.topic, 0.0) + produced
         for topic in {o.topic for o in snapshot.offsets}:
@@ -232,17 +235,19 @@ class MonitorHistory:
             ring.append(topic_rates.get(topic, NAN))
         partitions = self.partitions
         for group in snapshot.groups:
-            gid = group.group_id
+            gid, total = group.group_id, 0
             for row in group.partitions:
                 key3 = (gid, row.topic, row.partition)
                 ptrack = partitions.get(key3)
                 if ptrack is None:
                     ptrack = partitions[key3] = PartitionTrack(options.rate_window, options.trend_length)
-                ptrack.record(now, row.current_offset, row.lag)
+                lag = row.lag
+                ptrack.record(now, row.current_offset, lag)
+                total += lag if lag is not None and lag > 0 else 0
             ring = self.group_lags.get(gid)
             if ring is None:
                 ring = self.group_lags[gid] = Ring(options.trend_length)
-            ring.append(float(group.total_lag))
+            ring.append(float(total))
         prune(log_ends, ((o.topic, o.partition) for o in snapshot.offsets))
         prune(self.topic_rates, (o.topic for o in snapshot.offsets))
         prune(partitions, ((g.group_id, r.topic, r.partition) for g in snapshot.groups for r in g.partitions))

@@ -75,8 +75,7 @@ class MonitorServices:
         """Read the cluster once and return the frame built from this poll and the history."""
         started = self.clock()
         snapshot = await self.source.collect()
-        lagging = [(TopicPartition(r.topic, r.partition), r.current_offset, lag)
-                   for g in snapshot.groups for r in g.partitions
+        lagging = [(r.topic, r.partition, r.current_offset, lag) for g in snapshot.groups for r in g.partitions
                    if r.current_offset is not None and (lag := r.lag) is not None and lag > 0]
         read_error = await self._time_lag.prefetch(lagging)
         # from here on nothing awaits: the history changes all at once

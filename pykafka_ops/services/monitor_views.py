@@ -40,17 +40,19 @@ def group_view(now: float, group: GroupLag, history: MonitorHistory, time_lag: T
     for r in group.partitions:
         track = history.partitions[(gid, r.topic, r.partition)]
         log_end = history.log_ends.get((r.topic, r.partition))
-        seconds, method = time_lag.estimate(r.topic, r.partition, r.current_offset, r.lag, now, log_end)
+        lag = r.lag
+        seconds, method = time_lag.estimate(r.topic, r.partition, r.current_offset, lag, now, log_end)
         status, reason = partition_status(track, window, r, state)
-        rows.append(PartitionView(gid, r.topic, r.partition, r.current_offset, r.log_end_offset, r.lag, seconds,
-                                  method, log_end.produce_rate() if log_end is not None else None,
-                                  track.consume_rate(), r.consumer_id, r.host, r.client_id, status, reason))
+        rows.append(PartitionView(gid, r.topic, r.partition, r.current_offset, r.log_end_offset, lag, seconds,
+                                  method, log_end.produce_rate if log_end is not None else None,
+                                  track.consume_rate, r.consumer_id, r.host, r.client_id, status, reason))
     error = group.description.error or group.error
     status, reason = group_status(rows, error)
     timed = [p for p in rows if p.lag_seconds is not None]
     oldest = max(timed, key=lambda p: p.lag_seconds or 0.0) if timed else None
     ring = history.group_lags.get(gid)
-    return GroupView(gid, state, len(group.description.members), group.total_lag,
+    total_lag = sum(p.lag for p in rows if p.lag is not None and p.lag > 0)
+    return GroupView(gid, state, len(group.description.members), total_lag,
                      oldest.lag_seconds if oldest else None, oldest.lag_method if oldest else None,
                      _total([p.consume_rate for p in rows]), status, reason, ring.values() if ring else (),
                      tuple(rows), group.description, error)
@@ -83,7 +85,7 @@ def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: Moni
                risk: tuple[float | None, float | None]) -> TopicView:
     """One topic: per-partition rates and hot flags, totals, skew and retention risk."""
     tracks = [history.log_ends.get((topic.name, p.partition)) for p in topic.partitions]
-    rates = [t.produce_rate() if t is not None else None for t in tracks]
+    rates = [t.produce_rate if t is not None else None for t in tracks]
     known_rates = [r for r in rates if r is not None]
     scores = z_scores([r or 0.0 for r in rates]) if known_rates else [0.0] * len(rates)
     hot_k = history.options.hot_k

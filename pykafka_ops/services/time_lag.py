@@ -41,16 +41,16 @@ class TimeLagEstimator:
         self.reads = 0
         """Records read since the start (for the status line and tests)."""
 
-    async def prefetch(self, lagging: Iterable[tuple[TopicPartition, int, int]]) -> str | None:
-        """Read the timestamps at the (partition, committed offset, lag) positions not cached yet:
-        largest lag first, one offset per partition, at most ``max_reads``. Returns why the reads
-        failed, if they did (the estimates then fall back to interpolation)."""
+    async def prefetch(self, lagging: Iterable[tuple[str, int, int, int]]) -> str | None:
+        """Read the timestamps at the (topic, partition, committed offset, lag) positions not cached
+        yet: largest lag first, one offset per partition, at most ``max_reads``. Returns why the
+        reads failed, if they did (the estimates then fall back to interpolation)."""
         wanted: dict[TopicPartition, int] = {}
-        for tp, offset, _lag in sorted(lagging, key=lambda item: -item[2]):
+        for topic, partition, offset, _lag in sorted(lagging, key=lambda item: -item[3]):
             if len(wanted) >= self.max_reads:
                 break
-            if tp not in wanted and (tp.topic, tp.partition, offset) not in self._cache:
-                wanted[tp] = offset
+            if (topic, partition, offset) not in self._cache:
+                wanted.setdefault(TopicPartition(topic, partition), offset)
         if not wanted:
             return None
         try:

@@ -10,6 +10,7 @@ by the theme (``status_badge.status_text``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
 from textual.reactive import reactive
@@ -19,6 +20,13 @@ from pykafka_ops.services.monitor_rows import Cell
 from tui.widgets.status_badge import STATUS_COLOURS, status_text
 
 Entry = tuple[str, Sequence[Cell]]
+#: Characters a column gets beyond its widest cell when the rows are rebuilt.
+WIDTH_SLACK = 2
+
+
+def _text(value: Cell) -> str:
+    """A cell as text: ``-`` for unknown."""
+    return "-" if value is None else str(value)
 
 
 class RowMessage(Message):
@@ -70,21 +78,31 @@ class LagTable(DataTable[Text]):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def watch_entries(self, entries: tuple[Entry, ...]) -> None:
-        """Rebuild the rows when they changed, keeping the cursor's key and the scroll position."""
+        """Show ``entries``: with the same rows in the same order and no column to widen, only the
+        cells that changed are updated (no re-measuring: a poll of a thousand groups stays cheap);
+        otherwise the rows are rebuilt, keeping the cursor's key and the scroll position."""
         if entries == self._shown:
             return
-        self._shown = entries
-        key, scroll_y = self.cursor_key, self.scroll_y
+        previous, self._shown = self._shown, entries
         variables = self.app.get_css_variables()
         status_at = self._column_names.index("STATUS") if "STATUS" in self._column_names else -1
-        rows = [[self._cell(c, i == status_at, variables) for i, c in enumerate(cells)] for _key, cells in entries]
-        widths = [max([len(name)] + [row[i].cell_len for row in rows]) for i, name in enumerate(self._column_names)]
+        widths = [max([len(name)] + [cell_len(_text(cells[i])) for _key, cells in entries])
+                  for i, name in enumerate(self._column_names)]
+        same_rows = len(previous) == len(entries) and all(a[0] == b[0] for a, b in zip(previous, entries))
+        if same_rows and all(new <= old for new, old in zip(widths, self._widths)):
+            for (row_key, cells), (_key, old_cells) in zip(entries, previous):
+                for i, (value, old) in enumerate(zip(cells, old_cells)):
+                    if value != old:
+                        self.update_cell(row_key, self._column_names[i], self._cell(value, i == status_at, variables))
+            return
+        key, scroll_y = self.cursor_key, self.scroll_y
         if widths != self._widths:
-            self._set_columns(widths)
+            # room for a few more characters, so that growing numbers do not force a rebuild each poll
+            self._set_columns([w if w == len(name) else w + WIDTH_SLACK for w, name in zip(widths, self._column_names)])
         else:
             self.clear()
-        for (row_key, _cells), row in zip(entries, rows):
-            self.add_row(*row, key=row_key)
+        for row_key, cells in entries:
+            self.add_row(*(self._cell(c, i == status_at, variables) for i, c in enumerate(cells)), key=row_key)
         keys = [k for k, _cells in entries]
         if key in keys:
             self.move_cursor(row=keys.index(key), animate=False, scroll=False)
@@ -92,13 +110,9 @@ class LagTable(DataTable[Text]):
 
     @staticmethod
     def _cell(value: Cell, status: bool, variables: dict[str, str]) -> Text:
-        if value is None:
-            return Text("-", justify="right")
         if status and value in STATUS_COLOURS:
             return status_text(str(value), variables)
-        if isinstance(value, int):
-            return Text(str(value), justify="right")
-        return Text(value)
+        return Text(_text(value), justify="right" if value is None or isinstance(value, int) else "default")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
