@@ -100,8 +100,8 @@ class PollingApp(App[None]):
         if self.alerts and frame.changes:
             self.bell()
             for change in frame.changes:
-                severity = "error" if change.status >= Status.STALL else "warning"
-                self.notify(f"{change.group_id}: {change.reason}", title=change.status.name, severity=severity)
+                self.notify(f"{change.group_id}: {change.reason}", title=change.status.name,
+                            severity="error" if change.status >= Status.STALL else "warning")
 
     def show_status(self) -> None:
         """Bootstrap servers, refresh, last poll and alerts in the header's sub-title."""

@@ -17,9 +17,9 @@ import pytest
 from group_members import create_topic, unique
 from typer.testing import CliRunner
 
+from cluster.pytest_plugin import RunningCluster
 from pykafka_ops.client.connection import ClientSettings
 from pykafka_ops.models.monitor import MonitorOptions
-from cluster.pytest_plugin import RunningCluster
 from pykafka_ops.services.monitor import MonitorServices
 from pykafka_ops.services.snapshot import KafkaClusterSource
 from tui.app import MonitorApp
@@ -121,8 +121,9 @@ async def test_monitor_shows_growing_lag_and_rates_then_stop_when_the_consumer_d
 
 
 def test_pko_lag_prints_the_group_rows_as_json_and_fails_on_stop(cluster: RunningCluster) -> None:
-    from commands.main import app
     from group_clients import commit, produce
+
+    from commands.main import app
 
     topic, group = unique("lagged"), unique("stopped")
     create_topic(cluster.bootstrap_servers, topic, 2)

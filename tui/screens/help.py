@@ -14,7 +14,6 @@ from textual.widgets import Static
 from pykafka_ops.services import status
 
 
-
 def reflow(doc: str) -> list[str]:
     """A docstring's paragraphs and ``- `` items as single lines (the modal wraps them)."""
     lines: list[str] = []

@@ -10,6 +10,7 @@ by the theme (``status_badge.status_text``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
