@@ -182,6 +182,7 @@ async def rss_over(groups: int, polls: int) -> list[tuple[int, float]]:
             await poll_and_render(app, pilot)
             if n in (10, polls // 4, polls // 2, polls * 3 // 4, polls):
                 marks.append((n, me.memory_info().rss / (1 << 20)))
+                print(f"  RSS after poll {n}: {marks[-1][1]:.0f} MiB", flush=True)
     return marks
 
 
@@ -193,9 +194,11 @@ def main() -> None:
     parser.add_argument("--rss-polls", type=int, default=1800, help="polls (1 800 = one hour at 2 s)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-cluster", action="store_true")
+    parser.add_argument("--rss-only", action="store_true", help="only the RSS run")
     args = parser.parse_args()
-    fake_figures(args.groups, args.runs)
-    if not args.skip_cluster:
+    if not args.rss_only:
+        fake_figures(args.groups, args.runs)
+    if not args.skip_cluster and not args.rss_only:
         cluster_figures(args.cluster_groups, args.runs)
     marks = asyncio.run(rss_over(args.rss_groups, args.rss_polls))
     print(f"RSS, {args.rss_groups} groups × {PARTITIONS} partitions, {args.rss_polls} polls (render each): "
