@@ -1,5 +1,5 @@
-"""Fixtures of the monitor tests: a fake clock, a fake cluster with one consumed topic, a Pilot
-helper that polls and waits for the frame (no sleeping). ``async def`` tests run through the hook in
+"""Fixtures of the monitor tests: a fake clock and a fake cluster with one consumed topic (the
+Pilot helper ``poll`` is in ``monitor_fakes``). ``async def`` tests run through the hook in
 ``tests/conftest.py``."""
 
 from __future__ import annotations
@@ -10,9 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 from monitor_fakes import FakeClock, FakeCluster
-from textual.pilot import Pilot
-
-from tui.app import MonitorApp
 
 
 @pytest.fixture(autouse=True)
@@ -46,12 +43,3 @@ def cluster(clock: FakeClock) -> FakeCluster:
     fake.join("orders-app", "m1", [("orders", 0), ("orders", 1)])
     fake.join("orders-app", "m2", [("orders", 2), ("orders", 3)])
     return fake
-
-
-async def poll(app: MonitorApp, pilot: Pilot[None], times: int = 1) -> None:
-    """Run ``times`` polls, each to completion, and let the screens redraw."""
-    for _ in range(times):
-        await app.workers.wait_for_complete()
-        assert app.poll_now()
-        await app.workers.wait_for_complete()
-        await pilot.pause()

@@ -4,7 +4,8 @@
 (``commit``), add and remove members (``join`` / ``leave``), and every ``collect()`` returns a
 ``ClusterSnapshot`` of that state, built from the same models the real source returns. Record
 timestamps follow the fake clock, so time lag is exact and deterministic. ``ReplaySource``
-returns recorded snapshots (real data objects) one per poll, for the snapshot tests.
+returns recorded snapshots (real data objects) one per poll, for the snapshot tests. ``poll``
+drives an app's polls from a Pilot test and waits for each frame (no sleeping).
 """
 
 from __future__ import annotations
@@ -14,14 +15,28 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pykafka_ops.models.groups import GroupDescription, GroupLag, MemberDescription, PartitionLag, TopicPartition
-from pykafka_ops.models.monitor import ClusterSnapshot, MonitorOptions, NodeProcess, PartitionOffsets
+from textual.pilot import Pilot
+
+from pykafka_ops.models.groups import (
+    GroupDescription,
+    GroupLag,
+    MemberDescription,
+    PartitionLag,
+    TopicPartition,
+)
+from pykafka_ops.models.monitor import (
+    ClusterSnapshot,
+    MonitorOptions,
+    NodeProcess,
+    PartitionOffsets,
+)
 from pykafka_ops.models.records import ConsumedRecord, ConsumeReport
 from pykafka_ops.models.skew import SkewReport
 from pykafka_ops.models.topics import BrokerInfo, PartitionDescription, TopicDescription
 from pykafka_ops.services.consume import RecordSink
 from pykafka_ops.services.monitor import MonitorServices
 from pykafka_ops.services.skew_scan import Progress
+from tui.app import MonitorApp
 
 BROKER = BrokerInfo(1, "127.0.0.1", 9092)
 
@@ -175,3 +190,12 @@ class ReplaySource(FakeCluster):
 def services(source: FakeCluster, window: int = 3, **options: int) -> MonitorServices:
     """``MonitorServices`` over ``source`` with its clock and a short status window."""
     return MonitorServices(source, MonitorOptions(window=window, **options), clock=source.clock)
+
+
+async def poll(app: MonitorApp, pilot: Pilot[None], times: int = 1) -> None:
+    """Run ``times`` polls, each to completion, and let the screens redraw."""
+    for _ in range(times):
+        await app.workers.wait_for_complete()
+        assert app.poll_now()
+        await app.workers.wait_for_complete()
+        await pilot.pause()

@@ -25,10 +25,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from group_clients import commit, create_topic, group_member  # noqa: E402
 
+from cluster.pytest_plugin import TEST_CLUSTER_YAML, start_cluster  # noqa: E402
 from pykafka_ops.client.connection import ClientSettings  # noqa: E402
 from pykafka_ops.models.groups import TopicPartition  # noqa: E402
 from pykafka_ops.models.records import ConsumedRecord, PartitionEnd  # noqa: E402
-from cluster.pytest_plugin import TEST_CLUSTER_YAML, start_cluster  # noqa: E402
 from pykafka_ops.services.snapshot import KafkaClusterSource  # noqa: E402
 
 POLLS = 6

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import poll
-from monitor_fakes import FakeCluster, services
+from monitor_fakes import FakeCluster, poll, services
 from rich.text import Text
 from textual.widgets import Input, Static
 
