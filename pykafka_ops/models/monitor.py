@@ -162,9 +162,9 @@ class GroupView:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class TopicPartitionView:
-    """One partition of a topic: replicas, retained range, produce rate, hot flag."""
+class TopicPartitionView(NamedTuple):
+    """One partition of a topic: replicas, retained range, produce rate, hot flag (a NamedTuple
+    for the same reason as ``PartitionView``: one per partition per poll)."""
 
     partition: int
     leader: int | None
@@ -233,7 +233,8 @@ class HotPartition:
     partition: int
     produce_rate: float
     z_score: float
-    max_lag: int | None
+    max_lag: int
+    """The largest lag any group has on the partition (0 when none lags)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,14 @@ from pykafka_ops.models.records import ConsumeReport
 from pykafka_ops.models.skew import SkewReport
 from pykafka_ops.services.consume import RecordSink
 from pykafka_ops.services.history import MonitorHistory
-from pykafka_ops.services.monitor_views import broker_views, group_view, hot_partitions, overview, topic_views
+from pykafka_ops.services.monitor_views import (
+    broker_views,
+    group_view,
+    hot_partitions,
+    overview,
+    partition_lags,
+    topic_views,
+)
 from pykafka_ops.services.skew_scan import Progress
 from pykafka_ops.services.time_lag import TimeLagEstimator
 
@@ -85,12 +92,13 @@ class MonitorServices:
         groups = tuple(group_view(now, g, history, self._time_lag)
                        for g in sorted(snapshot.groups, key=lambda g: g.group_id))
         self._time_lag.end_poll()
-        topics = topic_views(snapshot, history, groups)
+        lags = partition_lags(groups)
+        topics = topic_views(snapshot, history, lags)
         brokers = broker_views(snapshot)
         changes = self._changes(groups)
         errors = snapshot.errors + ((read_error,) if read_error else ())
         return MonitorFrame(now, history.polls, self.options.window, overview(snapshot, topics, groups, brokers),
-                            groups, topics, brokers, hot_partitions(topics, groups), changes, errors,
+                            groups, topics, brokers, hot_partitions(topics, lags), changes, errors,
                             now - started)
 
     def _changes(self, groups: Sequence[GroupView]) -> tuple[StatusChange, ...]:
@@ -103,7 +111,7 @@ class MonitorServices:
 
     def partition_trends(self, group_id: str) -> dict[TopicPartition, tuple[float, ...]]:
         """The lag history (oldest first) of each partition of ``group_id``, for sparklines."""
-        return {TopicPartition(topic, partition): track.lags.values()
+        return {TopicPartition(topic, partition): track.lag_history()
                 for (gid, topic, partition), track in self._history.partitions.items() if gid == group_id}
 
     async def tail(self, topic: str, sink: RecordSink) -> ConsumeReport:

@@ -36,16 +36,18 @@ def _total(values: Sequence[float | None]) -> float | None:
 def group_view(now: float, group: GroupLag, history: MonitorHistory, time_lag: TimeLagEstimator) -> GroupView:
     """One group with a view (time lag, rates, status) of each of its partitions."""
     gid, state, window = group.group_id, group.description.state, history.options.window
+    tracks, log_ends, estimate = history.partitions, history.log_ends, time_lag.estimate
     rows = []
     for r in group.partitions:
-        track = history.partitions[(gid, r.topic, r.partition)]
-        log_end = history.log_ends.get((r.topic, r.partition))
+        topic, partition, offset = r.topic, r.partition, r.current_offset
+        track = tracks[(gid, topic, partition)]
+        log_end = log_ends.get((topic, partition))
         lag = r.lag
-        seconds, method = time_lag.estimate(r.topic, r.partition, r.current_offset, lag, now, log_end)
-        status, reason = partition_status(track, window, r, state)
-        rows.append(PartitionView(gid, r.topic, r.partition, r.current_offset, r.log_end_offset, lag, seconds,
-                                  method, log_end.produce_rate if log_end is not None else None,
-                                  track.consume_rate, r.consumer_id, r.host, r.client_id, status, reason))
+        seconds, method = estimate(topic, partition, offset, lag, now, log_end)
+        status, reason = partition_status(track, window, r, lag, state)
+        rows.append(PartitionView(gid, topic, partition, offset, r.log_end_offset, lag, seconds, method,
+                                  log_end.produce_rate if log_end is not None else None, track.consume_rate,
+                                  r.consumer_id, r.host, r.client_id, status, reason))
     error = group.description.error or group.error
     status, reason = group_status(rows, error)
     timed = [p for p in rows if p.lag_seconds is not None]
@@ -58,25 +60,44 @@ def group_view(now: float, group: GroupLag, history: MonitorHistory, time_lag: T
                      tuple(rows), group.description, error)
 
 
-def _risk(groups: Sequence[GroupView], snapshot: ClusterSnapshot) -> dict[str, tuple[float | None, float | None]]:
+def partition_lags(groups: Sequence[GroupView]) -> dict[tuple[str, int], tuple[int, float | None]]:
+    """Per lagging partition: the largest lag of any group, and the largest time lag (s)."""
+    worst: dict[tuple[str, int], tuple[int, float | None]] = {}
+    for g in groups:
+        if not g.total_lag:
+            continue
+        for p in g.partitions:
+            lag = p.lag
+            if not lag or lag <= 0:
+                continue
+            key = (p.topic, p.partition)
+            seconds = p.lag_seconds
+            if key in worst:
+                top, top_seconds = worst[key]
+                lag = max(lag, top)
+                if seconds is None or (top_seconds is not None and top_seconds > seconds):
+                    seconds = top_seconds
+            worst[key] = (lag, seconds)
+    return worst
+
+
+def _risk(lags: dict[tuple[str, int], tuple[int, float | None]],
+          snapshot: ClusterSnapshot) -> dict[str, tuple[float | None, float | None]]:
     """Per topic: the largest lag as a share of the retained range, and the least time (s) until the
     oldest unconsumed record reaches retention.ms, over every group and partition."""
     ranges = {(o.topic, o.partition): (o.log_end_offset - o.log_start_offset)
               for o in snapshot.offsets if o.log_end_offset is not None and o.log_start_offset is not None}
     risk: dict[str, tuple[float | None, float | None]] = {}
-    for g in groups:
-        for p in g.partitions:
-            if not p.lag or p.lag <= 0:
-                continue
-            share, loss = risk.get(p.topic, (None, None))
-            retained = ranges.get((p.topic, p.partition))
-            if retained:
-                share = max(share or 0.0, p.lag / retained)
-            retention_ms = snapshot.retention_ms.get(p.topic)
-            if retention_ms is not None and p.lag_seconds is not None:
-                left = retention_ms / 1000 - p.lag_seconds
-                loss = left if loss is None else min(loss, left)
-            risk[p.topic] = (share, loss)
+    for (topic, partition), (lag, seconds) in lags.items():
+        share, loss = risk.get(topic, (None, None))
+        retained = ranges.get((topic, partition))
+        if retained:
+            share = max(share or 0.0, lag / retained)
+        retention_ms = snapshot.retention_ms.get(topic)
+        if retention_ms is not None and seconds is not None:
+            left = retention_ms / 1000 - seconds
+            loss = left if loss is None else min(loss, left)
+        risk[topic] = (share, loss)
     return risk
 
 
@@ -103,10 +124,11 @@ def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: Moni
                      risk[0], risk[1], tuple(v if known(v) else 0.0 for v in ring.values()) if ring else ())
 
 
-def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory, groups: Sequence[GroupView]) -> tuple[TopicView, ...]:
-    """Every topic, by name."""
+def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory,
+                lags: dict[tuple[str, int], tuple[int, float | None]]) -> tuple[TopicView, ...]:
+    """Every topic, by name (``lags``: ``partition_lags`` of this poll's groups)."""
     offsets = {(o.topic, o.partition): (o.log_start_offset, o.log_end_offset) for o in snapshot.offsets}
-    risk = _risk(groups, snapshot)
+    risk = _risk(lags, snapshot)
     return tuple(topic_view(t, snapshot, history, offsets, risk.get(t.name, (None, None)))
                  for t in sorted(snapshot.topics, key=lambda t: t.name))
 
@@ -142,14 +164,10 @@ def overview(snapshot: ClusterSnapshot, topics: Sequence[TopicView], groups: Seq
                     _total([g.consume_rate for g in groups]), snapshot.nodes)
 
 
-def hot_partitions(topics: Sequence[TopicView], groups: Sequence[GroupView]) -> tuple[HotPartition, ...]:
-    """Hot partitions of every topic, hottest first, with the largest lag any group has on them."""
-    max_lag: dict[tuple[str, int], int] = {}
-    for g in groups:
-        for p in g.partitions:
-            if p.lag is not None:
-                key = (p.topic, p.partition)
-                max_lag[key] = max(max_lag.get(key, 0), p.lag)
-    hot = [HotPartition(t.name, p.partition, p.produce_rate or 0.0, p.z_score, max_lag.get((t.name, p.partition)))
+def hot_partitions(topics: Sequence[TopicView],
+                   lags: dict[tuple[str, int], tuple[int, float | None]]) -> tuple[HotPartition, ...]:
+    """Hot partitions of every topic, hottest first, with the largest lag any group has on them
+    (0 when none lags)."""
+    hot = [HotPartition(t.name, p.partition, p.produce_rate or 0.0, p.z_score, lags.get((t.name, p.partition), (0,))[0])
            for t in topics for p in t.partitions if p.hot]
     return tuple(sorted(hot, key=lambda h: -h.z_score))

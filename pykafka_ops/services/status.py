@@ -25,9 +25,10 @@ from pykafka_ops.models.monitor import PartitionView, Status
 from pykafka_ops.services.history import PartitionTrack
 
 
-def partition_status(track: PartitionTrack, window: int, row: PartitionLag, group_state: str) -> tuple[Status, str]:
-    """The status of one group's partition after the poll recorded in ``track``, and why."""
-    lag = row.lag
+def partition_status(track: PartitionTrack, window: int, row: PartitionLag, lag: int | None,
+                     group_state: str) -> tuple[Status, str]:
+    """The status of one group's partition after the poll recorded in ``track``, and why
+    (``lag``: ``row.lag``, computed once by the caller)."""
     if row.current_offset is not None and row.log_end_offset is None:
         return Status.ERR, "log-end offset unknown (ListOffsets failed)"
     if track.since_rewind <= window - 2:

@@ -127,9 +127,10 @@ def test_time_lag_reads_are_capped_and_the_rest_interpolated(clock: FakeClock) -
 
 
 def test_log_end_history_extrapolates_offsets_older_than_it() -> None:
-    track = LogEndTrack(rate_window=2, points=3)
+    track, times = LogEndTrack(rate_window=2, points=3), Ring(3)
     for t, end in ((10.0, 100), (20.0, 200), (30.0, 300), (40.0, 400)):
-        track.record(t, end)
+        times.append(t)
+        track.record(times, end)
     assert track.appended_at(250) == (pytest.approx(25.1), TimeLagMethod.INTERPOLATED)
     assert track.appended_at(99) == (pytest.approx(10.0), TimeLagMethod.EXTRAPOLATED)
     assert track.appended_at(400) is None
@@ -139,7 +140,7 @@ def test_history_is_bounded_and_forgets_what_disappeared(cluster: FakeCluster) -
     monitor = services(cluster, trend_length=8, interpolation_points=10)
     run(monitor, cluster, 20, produce=1, consume=1)
     history = monitor._history
-    assert all(len(t.lags) == monitor.options.trend_length for t in history.partitions.values())
+    assert all(len(t.lag_history()) == monitor.options.trend_length for t in history.partitions.values())
     assert max(len(t.point_ends) for t in history.log_ends.values()) == monitor.options.interpolation_points
     del cluster.groups["orders-app"]
     frame = asyncio.run(monitor.poll())
@@ -171,3 +172,16 @@ def test_topics_show_skew_hot_partitions_and_retention_risk(clock: FakeClock) ->
     assert frame.hot_partitions[0].max_lag == 3000
     assert topic.lag_share == 1.0
     assert topic.loss_in_s == pytest.approx(60 - 20)  # the oldest unconsumed record is 20 s old
+
+
+@pytest.mark.parametrize("appends", [2, 5, 6, 7, 9])
+def test_ring_finds_the_first_value_at_least_a_bound_wrapped_or_not(appends: int) -> None:
+    ring = Ring(5)
+    for v in range(appends):
+        ring.append(float(v * 10))
+    values = ring.values()
+    for bound in range(-5, appends * 10 + 5):
+        expected = next((i for i, v in enumerate(values) if v >= bound), len(values))
+        assert ring.first_at_least(bound) == expected
+        if expected < len(values):
+            assert ring.at(expected) == values[expected]
