@@ -4,7 +4,8 @@
 
 The app gets a ``MonitorServices`` over a ``KafkaClusterSource``: it never talks to the cluster
 itself. Node processes (PID, CPU, RSS) are shown for a cluster started by `pko cluster up`: the
-one of ``-c``, else the default local cluster when it serves the bootstrap servers.
+one of ``-c`` (which also gives the bootstrap servers when ``-b`` is not given), else the
+default local cluster when it serves the bootstrap servers.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def monitor(
         help="Records read per poll for time lag (the rest: cache or interpolation).")] = 20,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", exists=True, dir_okay=False,
-        help="Cluster YAML of a `pko cluster up` cluster, to show its node processes.")] = None,
+        help="Cluster YAML of a `pko cluster up` cluster: monitor it (without -b) and show its node processes.")] = None,
     no_alerts: Annotated[bool, typer.Option("--no-alerts", help="Start with the bell and status alerts off (a toggles).")] = False,
     bootstrap_server: BootstrapOption = None,
     command_config: CommandConfigOption = None,
@@ -46,7 +47,7 @@ def monitor(
     from pykafka_ops.services.snapshot import KafkaClusterSource
     from tui.app import MonitorApp
 
-    settings = client_settings(bootstrap_server, command_config, timeout)
+    settings = client_settings(bootstrap_server, command_config, timeout, config)
     if not settings.any_server_accepts():
         raise settings.unreachable("connection refused or no route to host")
     source = KafkaClusterSource(settings, state_file=find_state_file(settings.bootstrap_servers, config))

@@ -65,15 +65,17 @@ class ClientSettings:
             f"cannot reach the Kafka cluster at {self.bootstrap_servers} within {self.timeout_s:g} s ({reason})")
 
 
-def default_cluster_bootstrap() -> str | None:
-    """Bootstrap servers of the built-in default cluster if its nodes are running."""
+def local_cluster_bootstrap(cluster_config: Path | None = None) -> str | None:
+    """Bootstrap servers of a cluster started by `pko cluster up` if its nodes are running: the
+    cluster of ``cluster_config`` (a cluster YAML), else the built-in default cluster."""
     import psutil
 
-    from pykafka_ops.config.cluster import load_default
+    from pykafka_ops.config.cluster import load, load_default
     from pykafka_ops.state import StateFileError, read_state
 
+    config = load(cluster_config) if cluster_config is not None else load_default()
     try:
-        state = read_state(load_default().state_file)
+        state = read_state(config.state_file)
     except StateFileError:
         return None
     if state is None or not any(psutil.pid_exists(n.pid) for n in state.nodes.values()):
@@ -81,21 +83,28 @@ def default_cluster_bootstrap() -> str | None:
     return state.bootstrap_servers
 
 
-def resolve_bootstrap(explicit: str | None) -> str:
-    """``explicit`` (flag or ``$PKO_BOOTSTRAP``, which Typer fills in), else the default cluster."""
+def resolve_bootstrap(explicit: str | None, cluster_config: Path | None = None) -> str:
+    """``explicit`` (flag or ``$PKO_BOOTSTRAP``, which Typer fills in), else the running local
+    cluster: the one of ``cluster_config`` when given, else the default cluster."""
     if explicit:
         return explicit
-    found = default_cluster_bootstrap()
+    found = local_cluster_bootstrap(cluster_config)
     if found:
         return found
+    if cluster_config is not None:
+        raise BootstrapNotFoundError(
+            f"no --bootstrap-server given, ${ENV_BOOTSTRAP} is not set, and the cluster of {cluster_config} "
+            f"is not running (start it with `pko cluster up -c {cluster_config}`)")
     raise BootstrapNotFoundError(
         f"no --bootstrap-server given, ${ENV_BOOTSTRAP} is not set, and the default local cluster "
         "is not running (start it with `pko cluster up`)")
 
 
-def client_settings(bootstrap: str | None, command_config: Path | None, timeout_ms: int) -> ClientSettings:
-    """Settings for a command from its connection options."""
+def client_settings(bootstrap: str | None, command_config: Path | None, timeout_ms: int,
+                    cluster_config: Path | None = None) -> ClientSettings:
+    """Settings for a command from its connection options (``cluster_config``: a cluster YAML
+    whose running cluster to use when no bootstrap server is given)."""
     from pykafka_ops.config.client import load_client_properties
 
     properties = load_client_properties(command_config) if command_config else {}
-    return ClientSettings(resolve_bootstrap(bootstrap), properties, timeout_ms / 1000)
+    return ClientSettings(resolve_bootstrap(bootstrap, cluster_config), properties, timeout_ms / 1000)

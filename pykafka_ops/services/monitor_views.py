@@ -166,8 +166,9 @@ def overview(snapshot: ClusterSnapshot, topics: Sequence[TopicView], groups: Seq
 
 def hot_partitions(topics: Sequence[TopicView],
                    lags: dict[tuple[str, int], tuple[int, float | None]]) -> tuple[HotPartition, ...]:
-    """Hot partitions of every topic, hottest first, with the largest lag any group has on them
-    (0 when none lags)."""
+    """Hot partitions of every user topic, hottest first, with the largest lag any group has on
+    them (0 when none lags). Internal topics are left out: ``__consumer_offsets`` puts each
+    group's commits on one partition by design, so it always looks skewed."""
     hot = [HotPartition(t.name, p.partition, p.produce_rate or 0.0, p.z_score, lags.get((t.name, p.partition), (0,))[0])
-           for t in topics for p in t.partitions if p.hot]
+           for t in topics if not t.internal for p in t.partitions if p.hot]
     return tuple(sorted(hot, key=lambda h: -h.z_score))

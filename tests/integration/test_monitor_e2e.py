@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +145,16 @@ def test_pko_lag_prints_the_group_rows_as_json_and_fails_on_stop(cluster: Runnin
     header, first = failed.stdout.splitlines()[:2]
     assert header.split()[:4] == ["GROUP", "STATE", "MEMBERS", "LAG"]
     assert first.split()[:4] == [group, "Empty", "0", "4"] and "STOP" in first.split()
+
+
+def test_monitor_finds_the_cluster_of_its_config_without_bootstrap_servers(cluster: RunningCluster,
+                                                                          tmp_path: Path) -> None:
+    from commands.main import app
+    from pykafka_ops.client.connection import resolve_bootstrap
+
+    assert resolve_bootstrap(None, cluster.config_path) == cluster.bootstrap_servers
+    stopped = tmp_path / "stopped.yaml"
+    stopped.write_text("cluster: {name: stopped, data_dir: data}\nnodes:\n  - {id: 1, port: 1, roles: [broker, controller]}\n")
+    result = CliRunner().invoke(app, ["monitor", "-c", str(stopped)], env={"PKO_BOOTSTRAP": ""})
+    assert result.exit_code == 2
+    assert f"the cluster of {stopped} is not running (start it with `pko cluster up -c {stopped}`)" in result.stderr

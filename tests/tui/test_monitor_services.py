@@ -159,14 +159,17 @@ def test_ring_keeps_the_newest_values_in_order() -> None:
 def test_topics_show_skew_hot_partitions_and_retention_risk(clock: FakeClock) -> None:
     cluster = FakeCluster(clock)
     cluster.create("t", 8, retention_ms=60_000)
+    cluster.create("__consumer_offsets", 8)  # one group commits to one partition: skewed, never "hot"
     cluster.commit("g", "t", 7, 0)
     monitor = services(cluster)
     for _ in range(3):
         clock.advance(10)
         for p in range(8):
             cluster.produce("t", p, 1000 if p == 7 else 10)
+            cluster.produce("__consumer_offsets", p, 1000 if p == 3 else 1)
         frame = asyncio.run(monitor.poll())
-    (topic,) = frame.topics
+    internal, topic = frame.topics
+    assert internal.skew is not None and internal.skew > 5
     assert topic.skew == pytest.approx(100 / ((7 * 1 + 100) / 8))
     assert [h.partition for h in frame.hot_partitions] == [7]
     assert frame.hot_partitions[0].max_lag == 3000
