@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pykafka_ops.client.connection import ClientSettings
+from pykafka_ops.client.librdkafka import UNREACHABLE
 from pykafka_ops.models.groups import GroupDescription, GroupListing, MemberDescription, TopicPartition
 from pykafka_ops.models.topics import BrokerInfo
 
 #: confluent-kafka's ConsumerGroupState names → Kafka's GroupState names.
 _STATES = {"PREPARING_REBALANCING": "PreparingRebalance", "COMPLETING_REBALANCING": "CompletingRebalance",
            "STABLE": "Stable", "DEAD": "Dead", "EMPTY": "Empty", "UNKNOWN": "Unknown"}
-#: librdkafka codes that mean "no answer" rather than "an answer with an error".
-_NO_ANSWER = {"_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_RESOLVE", "_WAIT_COORD"}
 
 #: Kafka's ``Errors.message()`` for the codes OffsetDelete and FindCoordinator answer with.
 ERROR_MESSAGES: Mapping[str, str] = {
@@ -117,7 +116,7 @@ class KafkaAdmin:
 
     def _translate(self, error: Any) -> Exception:
         """A Kafka error → ``AdminError``; no answer at all → ``ClusterUnreachableError`` (one line, exit 1)."""
-        if error.name() in _NO_ANSWER:
+        if error.name() in UNREACHABLE:
             return self.settings.unreachable(error.str())
         return AdminError(error.name(), error.str())
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: librdkafka error names that mean "nobody answered", not "the cluster said no".
-_UNREACHABLE = frozenset({"_TRANSPORT", "_TIMED_OUT", "_ALL_BROKERS_DOWN", "_RESOLVE", "_TIMED_OUT_QUEUE"})
+UNREACHABLE = frozenset({"_TRANSPORT", "_TIMED_OUT", "_TIMED_OUT_QUEUE", "_ALL_BROKERS_DOWN", "_RESOLVE", "_WAIT_COORD"})
 
 
 class KafkaCallError(RuntimeError):
@@ -47,7 +47,7 @@ def call_error(exc: BaseException, settings: ClientSettings, what: str) -> Excep
     error = exc.args[0]
     if not hasattr(error, "name"):
         return KafkaCallError("UNKNOWN", f"{what}: {error}")
-    if error.name() in _UNREACHABLE:
+    if error.name() in UNREACHABLE:
         return settings.unreachable(error.str())
     return KafkaCallError(error.name(), f"{what}: {error_text(error)}")
 
