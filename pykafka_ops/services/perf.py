@@ -140,7 +140,8 @@ def _consume_perf(stop: threading.Event, settings: ClientSettings, topic: str, m
         count = size = 0
         last_record, timed_out = time.monotonic(), False
         while count < messages and not stop.is_set():
-            batch = consumer.consume(num_messages=10_000, timeout=0.1)
+            # never more than is left: consume() waits its timeout for as many as it asks
+            batch = consumer.consume(num_messages=min(10_000, messages - count), timeout=0.1)
             records = [m for m in batch if m.error() is None]
             if records:
                 count += len(records)
