@@ -2,7 +2,10 @@
 
 Every ring is a preallocated ``array('d')`` (NaN = unknown), so memory per partition is fixed
 whatever the uptime: a monitor running for days holds as much as one running for a minute.
-Tracks of partitions and groups that disappear from the cluster are dropped at the next poll.
+Series appended at every poll (offsets, lags, log ends) are bare arrays indexed by the track's
+poll count and lined up with ``MonitorHistory.times``, the one ring of poll times. Tracks of
+partitions and groups that disappear from the cluster are dropped at the next poll, so every
+track has been recorded at every poll since it began.
 
 Concurrency: a ``MonitorHistory`` is owned by one ``MonitorServices`` and only changed by its
 ``record`` call, which never awaits; readers (view builders) run right after it, on the same loop.
