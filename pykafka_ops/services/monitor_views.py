@@ -60,9 +60,13 @@ def group_view(now: float, group: GroupLag, history: MonitorHistory, time_lag: T
                      tuple(rows), group.description, error)
 
 
-def partition_lags(groups: Sequence[GroupView]) -> dict[tuple[str, int], tuple[int, float | None]]:
+#: Per lagging (topic, partition): the largest lag of any group on it and the largest time lag (s).
+PartitionLags = dict[tuple[str, int], tuple[int, float | None]]
+
+
+def partition_lags(groups: Sequence[GroupView]) -> PartitionLags:
     """Per lagging partition: the largest lag of any group, and the largest time lag (s)."""
-    worst: dict[tuple[str, int], tuple[int, float | None]] = {}
+    worst: PartitionLags = {}
     for g in groups:
         if not g.total_lag:
             continue
@@ -81,8 +85,7 @@ def partition_lags(groups: Sequence[GroupView]) -> dict[tuple[str, int], tuple[i
     return worst
 
 
-def _risk(lags: dict[tuple[str, int], tuple[int, float | None]],
-          snapshot: ClusterSnapshot) -> dict[str, tuple[float | None, float | None]]:
+def _risk(lags: PartitionLags, snapshot: ClusterSnapshot) -> dict[str, tuple[float | None, float | None]]:
     """Per topic: the largest lag as a share of the retained range, and the least time (s) until the
     oldest unconsumed record reaches retention.ms, over every group and partition."""
     ranges = {(o.topic, o.partition): (o.log_end_offset - o.log_start_offset)
@@ -124,8 +127,7 @@ def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: Moni
                      risk[0], risk[1], tuple(v if known(v) else 0.0 for v in ring.values()) if ring else ())
 
 
-def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory,
-                lags: dict[tuple[str, int], tuple[int, float | None]]) -> tuple[TopicView, ...]:
+def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory, lags: PartitionLags) -> tuple[TopicView, ...]:
     """Every topic, by name (``lags``: ``partition_lags`` of this poll's groups)."""
     offsets = {(o.topic, o.partition): (o.log_start_offset, o.log_end_offset) for o in snapshot.offsets}
     risk = _risk(lags, snapshot)
@@ -164,8 +166,7 @@ def overview(snapshot: ClusterSnapshot, topics: Sequence[TopicView], groups: Seq
                     _total([g.consume_rate for g in groups]), snapshot.nodes)
 
 
-def hot_partitions(topics: Sequence[TopicView],
-                   lags: dict[tuple[str, int], tuple[int, float | None]]) -> tuple[HotPartition, ...]:
+def hot_partitions(topics: Sequence[TopicView], lags: PartitionLags) -> tuple[HotPartition, ...]:
     """Hot partitions of every user topic, hottest first, with the largest lag any group has on
     them (0 when none lags). Internal topics are left out: ``__consumer_offsets`` puts each
     group's commits on one partition by design, so it always looks skewed."""
