@@ -159,6 +159,10 @@ class GroupMember:
                                  # names the topic ("No partition metadata"); it rejoins only when a
                                  # later refresh changes its metadata snapshot (default: 5 minutes)
                                  metadata_max_age_ms=1000)
+        # ... and when that answer lands on its heartbeat thread while the main thread assigns, the
+        # snapshot it compares against already has the topic and it never rejoins (a kafka-python
+        # race, seen on a loaded 2-core CI machine): know the topic's partitions before joining.
+        wait_until(lambda: consumer.partitions_for_topic(self.topic), 15, f"kafka-python to see {self.topic}")
         consumer.subscribe([self.topic])
         try:
             while not self._stop.is_set():
