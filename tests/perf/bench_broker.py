@@ -132,6 +132,9 @@ def produce(bootstrap: str, topic: str, records: int, size: int, acks: str) -> N
 
 
 def consume(bootstrap: str, topic: str, records: int) -> None:
+    """Read ``records`` from every partition with librdkafka's default fetch settings but larger
+    fetch sizes. A fast broker fills the 64 MiB pre-fetch queue in two answers, and librdkafka then
+    waits ``fetch.queue.backoff.ms`` (1 s) before fetching again. That costs either broker alike."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
                          "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
