@@ -73,10 +73,18 @@ ClusterFactory = Callable[..., "RunningCluster"]
 
 @dataclass(frozen=True)
 class RunningCluster:
-    """A cluster started by ``start_cluster``; every method acts on its nodes by PID."""
+    """A cluster started by ``start_cluster``; every method acts on its nodes by PID.
+
+    As a context manager it stops the nodes on exit (``with start_cluster(...) as cluster:``)."""
 
     config: ClusterConfig
     config_path: Path
+
+    def __enter__(self) -> RunningCluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.down()
 
     @property
     def bootstrap_servers(self) -> str:
@@ -168,11 +176,8 @@ def _with_test_overrides(spec: dict[str, Any], directory: Path, broker_overrides
 @pytest.fixture(scope="session")
 def pko_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """A single-node cluster shared by the whole test session."""
-    cluster = start_cluster(TEST_CLUSTER_YAML, tmp_path_factory.mktemp("pko-cluster"))
-    try:
+    with start_cluster(TEST_CLUSTER_YAML, tmp_path_factory.mktemp("pko-cluster")) as cluster:
         yield cluster
-    finally:
-        cluster.down()
 
 
 @pytest.fixture

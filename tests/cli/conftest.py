@@ -30,13 +30,10 @@ def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture(scope="session")
 def pko_group_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """Our single-node cluster with fast group settings, shared by the session."""
-    cluster = start_cluster(
+    with start_cluster(
         "cluster: {name: groups}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 1}\n",
-        tmp_path_factory.mktemp("pko-groups"), **GROUP_TEST_SETTINGS)
-    try:
+        tmp_path_factory.mktemp("pko-groups"), **GROUP_TEST_SETTINGS) as cluster:
         yield Broker("pko", cluster.bootstrap_servers)
-    finally:
-        cluster.down()
 
 
 @pytest.fixture(params=["tansu", "pko"])

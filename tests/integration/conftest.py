@@ -32,18 +32,12 @@ topics:
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """The shared single-node cluster of INTEGRATION_YAML."""
-    running = start_cluster(INTEGRATION_YAML, tmp_path_factory.mktemp("integration"))
-    try:
+    with start_cluster(INTEGRATION_YAML, tmp_path_factory.mktemp("integration")) as running:
         yield running
-    finally:
-        running.down()
 
 
 @pytest.fixture(scope="module")
 def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """A fresh cluster (same settings) for one module that stops, kills or restarts its node."""
-    running = start_cluster(INTEGRATION_YAML, tmp_path_factory.mktemp("own"))
-    try:
+    with start_cluster(INTEGRATION_YAML, tmp_path_factory.mktemp("own")) as running:
         yield running
-    finally:
-        running.down()

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from group_clients import wait_until
 from group_members import create_topic, unique
-from cluster.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import start_cluster
 from group_members import GROUPS_YAML
 
 #: The cleaner looks for work on every maintenance tick.
@@ -23,11 +23,8 @@ TABLE_CONFIG = {"cleanup.policy": "compact", "segment.bytes": "1024", "delete.re
 
 @pytest.fixture(scope="module")
 def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cluster: RunningCluster = start_cluster(COMPACTION_YAML, tmp_path_factory.mktemp("compaction"))
-    try:
+    with start_cluster(COMPACTION_YAML, tmp_path_factory.mktemp("compaction")) as cluster:
         yield cluster.bootstrap_servers
-    finally:
-        cluster.down()
 
 
 def _read_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes | None]]:

@@ -23,11 +23,8 @@ from group_members import GROUPS_YAML
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
-    running = start_cluster(GROUPS_YAML, tmp_path_factory.mktemp("group-admin"))
-    try:
+    with start_cluster(GROUPS_YAML, tmp_path_factory.mktemp("group-admin")) as running:
         yield running
-    finally:
-        running.down()
 
 
 @pytest.fixture

@@ -21,11 +21,8 @@ RECONNECT = {"reconnect.backoff.max.ms": 500}
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
-    running = start_cluster(GROUPS_YAML, tmp_path_factory.mktemp("group-durability"))
-    try:
+    with start_cluster(GROUPS_YAML, tmp_path_factory.mktemp("group-durability")) as running:
         yield running
-    finally:
-        running.down()
 
 
 @pytest.mark.parametrize("how", ["clean", "kill -9"])

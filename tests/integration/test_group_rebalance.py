@@ -7,7 +7,6 @@ committed offsets reach the end. Static members rejoin without a rebalance."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ from group_members import (
     unique,
     wait_for_assignment,
 )
-from cluster.pytest_plugin import RunningCluster, start_cluster
+from cluster.pytest_plugin import start_cluster
 
 #: Fast groups: no initial rebalance delay, sessions from 1 s, a small __consumer_offsets.
 PARTITIONS = 6
@@ -31,11 +30,8 @@ PARTITIONS = 6
 
 @pytest.fixture(scope="module")
 def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cluster: RunningCluster = start_cluster(GROUPS_YAML, tmp_path_factory.mktemp("groups"))
-    try:
+    with start_cluster(GROUPS_YAML, tmp_path_factory.mktemp("groups")) as cluster:
         yield cluster.bootstrap_servers
-    finally:
-        cluster.down()
 
 
 @pytest.mark.parametrize(("client", "assignor"), [

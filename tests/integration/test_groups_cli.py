@@ -36,13 +36,10 @@ COUNTS = {0: 5, 1: 3, 2: 4}
 @pytest.fixture(scope="module")
 def groups_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """A node of our own (one test restarts it) with fast group settings."""
-    running = start_cluster("cluster: {name: groups}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 3}\n",
-                            tmp_path_factory.mktemp("groups"), **{"group.initial.rebalance.delay.ms": 0,
-                                                                 "offsets.topic.num.partitions": 3})
-    try:
+    with start_cluster("cluster: {name: groups}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 3}\n",
+                       tmp_path_factory.mktemp("groups"), **{"group.initial.rebalance.delay.ms": 0,
+                                                            "offsets.topic.num.partitions": 3}) as running:
         yield running
-    finally:
-        running.down()
 
 
 @pytest.fixture

@@ -45,12 +45,9 @@ class Produced:
 @pytest.fixture(scope="module")
 def skew_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """A single-node cluster whose consumer groups join without delay."""
-    running = start_cluster("cluster: {name: skew}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 6}\n",
-                            tmp_path_factory.mktemp("skew"), **GROUP_SETTINGS)
-    try:
+    with start_cluster("cluster: {name: skew}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 6}\n",
+                       tmp_path_factory.mktemp("skew"), **GROUP_SETTINGS) as running:
         yield running
-    finally:
-        running.down()
 
 
 def produce_keys(bootstrap: str, topic: str, keys: list[bytes | None], partitioner: str,

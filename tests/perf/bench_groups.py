@@ -73,12 +73,9 @@ def broker(kind: str) -> Iterator[str]:
             return
         from cluster.pytest_plugin import start_cluster
 
-        cluster = start_cluster("cluster: {name: bench}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 1}\n",
-                                tmp, **{"group.initial.rebalance.delay.ms": 0})
-        try:
+        with start_cluster("cluster: {name: bench}\nnodes:\n  - {id: 1}\nbroker: {num.partitions: 1}\n",
+                           tmp, **{"group.initial.rebalance.delay.ms": 0}) as cluster:
             yield cluster.bootstrap_servers
-        finally:
-            cluster.down()
 
 
 def run(bootstrap: str, runs: int) -> None:

@@ -143,11 +143,8 @@ def main() -> None:
         from cluster.pytest_plugin import start_cluster
 
         with tempfile.TemporaryDirectory() as tmp:
-            cluster = start_cluster("cluster: {name: bench-skew}\nnodes:\n  - {id: 1}\n", tmp)
-            try:
+            with start_cluster("cluster: {name: bench-skew}\nnodes:\n  - {id: 1}\n", tmp) as cluster:
                 results = bench(cluster.bootstrap_servers, args.records, args.rounds)
-            finally:
-                cluster.down()
     for kind, by_runner in results.items():
         reference = by_runner["pko perf consume (fetch.queue.backoff.ms=20)"]["records_per_s"]
         print(f"\n{kind} topic, {args.records} records, median of {args.rounds}:")
