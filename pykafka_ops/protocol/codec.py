@@ -32,6 +32,7 @@ from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import TZAware, i32Timedelta, i64Timedelta
 
+from pykafka_ops.protocol import bounds
 from pykafka_ops.protocol.api_keys import ApiKey
 
 __all__ = [
@@ -101,32 +102,6 @@ def response_header(api_key: int, version: int, correlation_id: int) -> bytes:
     return _INT32.pack(correlation_id)
 
 
-def _skip_tagged_fields(buf: memoryview, pos: int) -> int:
-    count, pos = _read_uvarint(buf, pos)
-    for _ in range(count):
-        _tag, pos = _read_uvarint(buf, pos)
-        size, pos = _read_uvarint(buf, pos)
-        pos += size
-    if pos > len(buf):
-        raise CodecError("tagged fields run past the end of the frame")
-    return pos
-
-
-def _read_uvarint(buf: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise CodecError("varint runs past the end of the frame")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-        if shift > 28:
-            raise CodecError("varint is too long")
-
-
 def peek_api(buf: memoryview) -> tuple[int, int, int]:
     """(api_key, api_version, correlation_id) of a request frame, without parsing more."""
     if len(buf) < 8:
@@ -154,7 +129,10 @@ def decode_request_header(buf: memoryview) -> RequestHeader:
     elif length != -1:
         raise CodecError(f"invalid client id length {length}")
     if known_versions(api_key) and _in_range(api_key, api_version) and is_flexible(api_key, api_version):
-        pos = _skip_tagged_fields(buf, pos)
+        try:
+            pos = bounds.skip_tagged_fields(buf, pos)
+        except bounds.BoundsError as exc:
+            raise CodecError(str(exc)) from None
     return RequestHeader(api_key, api_version, correlation_id, client_id, pos)
 
 
@@ -164,56 +142,29 @@ def _in_range(api_key: int, version: int) -> bool:
 
 
 def decode_request(api_key: int, version: int, buf: memoryview, offset: int) -> Any:
-    """Decode a request body at ``offset`` into kio's dataclass for (api_key, version)."""
-    schema = load_request_schema(api_key, version)
-    if not buf.readonly:  # kio's native reader accepts read-only buffers only
-        buf = buf.toreadonly()
-    try:
-        value, _size = entity_reader(schema)(buf, offset)
-    except Exception as exc:  # kio raises several types for truncated or malformed input
-        raise CodecError(f"malformed {schema.__name__} v{version}: {exc}") from exc
-    _check_arrays(value)
-    return value
+    """Decode a request body at ``offset`` into kio's dataclass for (api_key, version).
 
-
-def _check_arrays(entity: Any) -> None:
-    """kio reads an array of length -1 as None even where the schema does not allow null; Kafka
-    refuses such a request, and handlers may rely on the schema, so refuse it here."""
-    for name, nullable, item_type in _array_fields(type(entity)):
-        items = getattr(entity, name)
-        if items is None:
-            if not nullable:
-                raise CodecError(f"{type(entity).__name__}.{name} is null but not nullable")
-        elif item_type is not None:
-            for item in items:
-                _check_arrays(item)
-
-
-@cache
-def _array_fields(entity_type: type) -> tuple[tuple[str, bool, type | None], ...]:
-    """(name, nullable, nested entity type or None) of every array field of ``entity_type``."""
-    hints = typing.get_type_hints(entity_type)
-    result = []
-    for f in fields(entity_type):
-        tp = hints[f.name]
-        args = typing.get_args(tp)
-        nullable = typing.get_origin(tp) in (types.UnionType, typing.Union) and type(None) in args
-        if nullable:
-            tp = next(a for a in args if a is not type(None))
-        if typing.get_origin(tp) is tuple:
-            item = typing.get_args(tp)[0]
-            result.append((f.name, nullable, item if is_dataclass(item) else None))
-    return tuple(result)
+    Every length in the body is checked against the frame first (``bounds``): kio's native
+    reader would otherwise allocate what a lying length claims."""
+    return _decode(load_request_schema(api_key, version), version, buf, offset)
 
 
 def decode_response(api_key: int, version: int, buf: bytes | memoryview, offset: int = 0) -> Any:
-    """Decode a response body (after its header) into kio's dataclass."""
-    schema = load_response_schema(api_key, version)
-    if not isinstance(buf, bytes):  # kio's native reader accepts read-only buffers only
-        buf = memoryview(buf).toreadonly()
+    """Decode a response body (after its header) into kio's dataclass, bounds-checked first:
+    a broken or hostile broker gets a CodecError, never an allocation of what it claims."""
+    return _decode(load_response_schema(api_key, version), version, buf, offset)
+
+
+_reader = cache(entity_reader)
+
+
+def _decode(schema: type, version: int, buf: bytes | bytearray | memoryview, offset: int) -> Any:
+    if not isinstance(buf, bytes) and not (isinstance(buf, memoryview) and buf.readonly):
+        buf = memoryview(buf).toreadonly()  # kio's native reader accepts read-only buffers only
     try:
-        value, _size = entity_reader(schema)(buf, offset)
-    except Exception as exc:  # kio raises several types for truncated or malformed input
+        bounds.check(schema, buf, offset)
+        value, _size = _reader(schema)(buf, offset)
+    except Exception as exc:  # BoundsError, or one of kio's several types for malformed input
         raise CodecError(f"malformed {schema.__name__} v{version}: {exc}") from exc
     return value
 
@@ -230,8 +181,8 @@ def consumer_subscription_topics(metadata: bytes) -> tuple[str, ...] | None:
         return None
     module = importlib.import_module(f"kio.schema.consumer_protocol_subscription.v{min(version, max(versions))}.data")
     try:
-        value, _size = entity_reader(module.ConsumerProtocolSubscription)(metadata, 2)
-    except Exception:  # kio raises several types for malformed input
+        value = _decode(module.ConsumerProtocolSubscription, version, metadata, 2)
+    except CodecError:
         return None
     return tuple(value.topics)
 

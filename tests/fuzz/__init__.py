@@ -1,0 +1,1 @@
+"""The protocol fuzzer (specs/reliability.md T8) and the example messages it starts from."""
