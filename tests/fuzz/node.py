@@ -107,8 +107,10 @@ class NodeWatch:
         return limit
 
     def log_tail(self, lines: int = 30) -> str:
-        """The last ``lines`` lines the node logged since the watch began."""
-        return "\n".join(self._log_text().splitlines()[-lines:])
+        """The last ``lines`` lines the node logged since the watch began, native stack frames
+        (indented lines of a Rust or C backtrace) left out."""
+        kept = [line for line in self._log_text().splitlines() if not line.startswith("  ")]
+        return "\n".join(kept[-lines:])
 
     def log_errors(self) -> dict[str, int]:
         """ERROR lines and fatal messages since the watch began, by signature (peer addresses

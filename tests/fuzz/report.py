@@ -89,6 +89,8 @@ def describe_failure(failure: dict[str, Any], watch: NodeWatch) -> str:
                   f"--bootstrap {watch.host}:{watch.port}"]
     for suspect in failure.get("suspects", []):
         lines.append(f"  suspect index={suspect['index']} strategy={suspect['strategy']}: {suspect['hex']}")
+    for culprit in failure.get("culprits", []):
+        lines.append(f"  CULPRIT index={culprit['index']} strategy={culprit['strategy']}: {culprit['hex']}")
     tail = watch.log_tail(15)
     if tail:
         lines.append("  node log (tail):\n    " + tail.replace("\n", "\n    "))

@@ -14,7 +14,7 @@ by one on a restarted node to name the culprit. The run's figures end as one JSO
 Run from ``tests/`` (or with ``tests/`` on ``sys.path``)::
 
     python -m fuzz.runner --seconds 600 --seed 7                   # on a fresh node of its own
-    python -m fuzz.runner --frames 1000000 --seed 7                # a long run (cases, not seconds)
+    python -m fuzz.runner --frames 1000000 --seed 7                # a long run
     python -m fuzz.runner --bootstrap 127.0.0.1:9092 --seconds 60  # on a node already running
     python -m fuzz.runner --replay 0000001a0003... --bootstrap 127.0.0.1:9092
 
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fuzz import expect
-from fuzz.frames import Case, FrameGenerator
+from fuzz.frames import KNOWN_FRAMES, Case, FrameGenerator
 from fuzz.node import (
     NodeWatch, advertised, health_check, own_node, partition_count, pid_listening, prepare_topics, watch_cluster,
 )
@@ -57,12 +57,15 @@ class Settings:
 
     seed: int = DEFAULT_SEED
     seconds: float | None = 30.0
-    cases: int | None = None
+    frames: int | None = None
+    """Stop after this many frames (as the node cuts them) instead of after ``seconds``."""
     connections: int = 6
     timeout_s: float = 5.0
     health_every: int = 100
     rss_bound: int = 300 * MIB
     fds_bound: int = 100
+    corpus: bool = True
+    """Start with the fixed corpus (``frames.KNOWN_FRAMES``); False starts at the generated cases."""
 
 
 class Fuzzer:
@@ -77,7 +80,7 @@ class Fuzzer:
         pairs = [(k, v) for k, (low, high) in self.advertised.items() for v in range(low, high + 1)]
         self.generator = FrameGenerator(pairs, settings.seed)
         self.stats = Stats(settings.seed, pairs_advertised=len(pairs))
-        self._next = 0
+        self._next = 0 if settings.corpus else len(KNOWN_FRAMES)
         self._stop = False
         self._in_flight: dict[int, Case] = {}
         self._recent: deque[Case] = deque(maxlen=4 * settings.connections)
@@ -111,7 +114,7 @@ class Fuzzer:
     async def _worker(self, deadline: float | None) -> None:
         while not self._stop:
             index = self._next
-            if (self.settings.cases is not None and index >= self.settings.cases) or (
+            if (self.settings.frames is not None and self.stats.frames >= self.settings.frames) or (
                     deadline is not None and time.monotonic() >= deadline):
                 return
             self._next += 1
@@ -226,7 +229,9 @@ class Fuzzer:
         if not self._stop:
             self.stats.node_exits += 1
             suspects = {c.index: c for c in [*self._recent, *self._in_flight.values(), case]}
-            self._fail("node_exit", case, "the node process exited", sorted(suspects.values(), key=lambda c: c.index))
+            self._fail("node_exit", case, f"the node process exited (seen during case {case.index}; the culprit is "
+                       "among the suspects, replayed one by one when the node can be restarted)",
+                       sorted(suspects.values(), key=lambda c: c.index))
             self._stop = True
         return False
 
@@ -271,6 +276,7 @@ class Fuzzer:
         for suspect in failure.get("suspects", []):
             if not self.watch.alive():
                 self.watch.pid = self.restart()  # type: ignore[misc]
+                self.watch.limit_address_space()
             self.stats, self._stop = Stats(self.settings.seed), False
             case = Case(suspect["index"], suspect["strategy"], None, bytes.fromhex(suspect["hex"]))
             outcome = self.replay([case])[0]
@@ -295,13 +301,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fuzz.runner", description=__doc__.split("\n\n")[0])
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=float, help="time budget (default 30 s unless --frames)")
-    budget.add_argument("--frames", type=int, help="number of cases to send (a pipeline case is several frames)")
+    budget.add_argument("--frames", type=int, help="frames to send (a pipeline case sends several)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--connections", type=int, default=Settings.connections, help="cases in flight at once")
     parser.add_argument("--timeout", type=float, default=Settings.timeout_s, help="seconds for an answer or a close")
     parser.add_argument("--bootstrap", help="host:port of a running node (default: start a fresh one)")
     parser.add_argument("--pid", type=int, help="the node's PID with --bootstrap (default: found by its port)")
     parser.add_argument("--replay", action="append", metavar="HEX", help="send these frames (hex) and stop")
+    parser.add_argument("--no-corpus", action="store_true", help="skip the fixed corpus of known frames")
     return parser.parse_args(argv)
 
 
@@ -309,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     """Fuzz or replay against a given node or a fresh one; print the JSON line; 1 on failure."""
     args = _parse(argv)
     settings = Settings(seed=args.seed, connections=args.connections, timeout_s=args.timeout,
-                        seconds=None if args.frames else args.seconds or 30.0, cases=args.frames)
+                        seconds=None if args.frames else args.seconds or 30.0, frames=args.frames,
+                        corpus=not args.no_corpus)
     if args.bootstrap:
         host, port = args.bootstrap.rsplit(":", 1)
         return _go(Fuzzer(NodeWatch(host, int(port), args.pid or pid_listening(int(port))), settings), args.replay)
