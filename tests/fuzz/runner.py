@@ -5,7 +5,7 @@
 must be answered with its correlation id, or its connection closed, within ``timeout_s`` (plus
 any legal long poll, ``fuzz.expect``); a frame neither answered nor closed is a *hang*. A case
 whose size prefix claims more bytes than were sent is closed by the fuzzer (the node legitimately
-waits). Every ``health_every`` cases, ``node.health_check`` runs on a fresh connection. Before
+waits). Every ``health_every`` frames, ``node.health_check`` runs on a fresh connection. Before
 the run the node's address space is capped (``NodeWatch.limit_address_space``); its RSS and open
 descriptors are compared before and after. A failure prints the seed, the case index and the
 frame in hex with the command that replays it; after a node exit, the suspects are replayed one
@@ -64,6 +64,8 @@ class Settings:
     health_every: int = 100
     rss_bound: int = 300 * MIB
     fds_bound: int = 100
+    progress_s: float | None = None
+    """Print a progress line to stderr this often (long runs)."""
     corpus: bool = True
     """Start with the fixed corpus (``frames.KNOWN_FRAMES``); False starts at the generated cases."""
 
@@ -85,6 +87,7 @@ class Fuzzer:
         self._in_flight: dict[int, Case] = {}
         self._recent: deque[Case] = deque(maxlen=4 * settings.connections)
         self._max_rebalance_s = 0.0
+        self._last_health = 0
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -109,7 +112,18 @@ class Fuzzer:
 
     async def _workers(self, started: float) -> None:
         deadline = None if self.settings.seconds is None else started + self.settings.seconds
+        progress = asyncio.create_task(self._progress(started))
         await asyncio.wait([asyncio.create_task(self._worker(deadline)) for _ in range(self.settings.connections)])
+        progress.cancel()
+
+    async def _progress(self, started: float) -> None:
+        while self.settings.progress_s:
+            await asyncio.sleep(self.settings.progress_s)
+            s, usage = self.stats, self.watch.usage()
+            print(f"fuzz: {time.monotonic() - started:.0f} s, {s.cases} cases, {s.frames} frames, "
+                  f"{s.answers} answers, {s.closes} closes, {s.hangs} hangs, {s.node_exits} node exits, "
+                  f"{len(s.failures)} failures, rss {usage.rss // MIB if usage else '?'} MiB, "
+                  f"fds {usage.fds if usage else '?'}", file=sys.stderr, flush=True)
 
     async def _worker(self, deadline: float | None) -> None:
         while not self._stop:
@@ -125,7 +139,8 @@ class Fuzzer:
             finally:
                 del self._in_flight[index]
                 self._recent.append(case)
-            if (index + 1) % self.settings.health_every == 0 and not self._stop:
+            if self.stats.frames - self._last_health >= self.settings.health_every and not self._stop:
+                self._last_health = self.stats.frames
                 await self._health(case)
 
     async def _health(self, case: Case) -> None:
@@ -309,6 +324,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pid", type=int, help="the node's PID with --bootstrap (default: found by its port)")
     parser.add_argument("--replay", action="append", metavar="HEX", help="send these frames (hex) and stop")
     parser.add_argument("--no-corpus", action="store_true", help="skip the fixed corpus of known frames")
+    parser.add_argument("--progress", type=float, default=60.0, help="seconds between progress lines (0: none)")
     return parser.parse_args(argv)
 
 
@@ -317,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     settings = Settings(seed=args.seed, connections=args.connections, timeout_s=args.timeout,
                         seconds=None if args.frames else args.seconds or 30.0, frames=args.frames,
-                        corpus=not args.no_corpus)
+                        corpus=not args.no_corpus, progress_s=args.progress or None)
     if args.bootstrap:
         host, port = args.bootstrap.rsplit(":", 1)
         return _go(Fuzzer(NodeWatch(host, int(port), args.pid or pid_listening(int(port))), settings), args.replay)

@@ -4,7 +4,7 @@ Seeded and time-boxed: ``PKO_FUZZ_SECONDS`` (default 30; CI keeps the default) a
 ``PKO_FUZZ_SEED`` (default ``runner.DEFAULT_SEED``). Every API and version the node advertises
 is fuzzed (``fuzz.frames``); the node must never exit, every frame must be answered or its
 connection closed within the timeout, the health check (ApiVersions + Produce + Fetch on a
-fresh connection) must pass every 100 cases, and RSS and open descriptors must stay within
+fresh connection) must pass every 100 frames, and RSS and open descriptors must stay within
 their bounds. A failure names the seed, the case and the frame in hex; replay it with
 ``cd tests && python -m fuzz.runner --replay HEX --bootstrap HOST:PORT``. The run's figures
 are printed as one JSON line (``pytest -s`` shows it).
