@@ -27,7 +27,6 @@ import random
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
 from fuzz import mutations as mut
 from fuzz.examples import example, record_batch
@@ -83,11 +82,12 @@ def correlation_id(index: int, sub: int = 0) -> int:
     return (index * 8 + sub) & 0x7FFFFFFF
 
 
-@cache
-def _header_size(key: int, version: int) -> int:
-    raw = codec.encode_request(key, version, 0, CLIENT_ID, example(codec.load_request_schema(key, version),
-                                                                   random.Random(0)))
-    return codec.decode_request_header(memoryview(raw)).size
+def header(key: int, version: int, cid: int) -> bytes:
+    """A request header of (key, version): v1, or v2 (an empty tagged-field section) when the
+    version is flexible."""
+    client = CLIENT_ID.encode()
+    tags = b"\0" if codec.known_versions(key) and codec.is_flexible(key, version) else b""
+    return struct.pack(">hhih", key, version, cid, len(client)) + client + tags
 
 
 def request(key: int, version: int, cid: int, rng: random.Random, body: object = None) -> tuple[bytes, bytes]:
@@ -95,8 +95,9 @@ def request(key: int, version: int, cid: int, rng: random.Random, body: object =
     or an example built from ``rng``."""
     schema = codec.load_request_schema(key, version)
     raw = codec.encode_request(key, version, cid, CLIENT_ID, body if body is not None else example(schema, rng))
-    size = _header_size(key, version)
-    return raw[:size], raw[size:]
+    head = header(key, version, cid)
+    assert raw.startswith(head), "codec and fuzz.frames disagree on the request header"
+    return head, raw[len(head):]
 
 
 def produce_body(records: bytes | None, rng: random.Random) -> dict[str, object]:
@@ -181,13 +182,15 @@ class FrameGenerator:
     def _length(self, pair: Pair, cid: int, rng: random.Random, visit: int) -> tuple[str, bytes]:
         """The ``visit``-th (value class, length field) of the pair's sweep (module doc)."""
         found = self._sweep_entry(pair, visit)
-        head = request(*pair, cid, rng)[0]
+        head = header(*pair, cid)
         if found is None:  # this API's bodies have no length field (e.g. ApiVersions v0)
             return "bitflip", mut.with_prefix(head + _bitflip(request(*pair, cid, rng)[1], rng))
         body, field, kind = found
         return f"length:{kind}", mut.with_prefix(head + mut.set_length(body, field, kind))
 
     def _sweep_entry(self, pair: Pair, visit: int) -> tuple[bytes, LengthField, str] | None:
+        """(body, length field, value class) of sweep position ``visit``: the combinations of
+        block 0's example, value class first, then those of block 1's, and so on."""
         blocks = self._sweeps.setdefault(pair, [])
         start = 0
         for number in range(visit + 8):

@@ -189,6 +189,7 @@ class Fuzzer:
         except OSError:
             pass  # the node closed first; what it sent before is still read below
         pending = deque(plan.frames)
+        codes: list[int] = []
         deadline = time.monotonic() + allowance
         while True:
             if plan.end == "partial" and all(f.silent_ok for f in pending):
@@ -198,7 +199,8 @@ class Fuzzer:
                 response = await asyncio.wait_for(_read_frame(reader), max(deadline - time.monotonic(), 0.001))
             except (asyncio.IncompleteReadError, OSError):
                 stats.closes += 1
-                return "closed" if self._check_alive(case) else "closed: node exited"
+                answered = f" after answers with error codes {codes}" if codes else ""
+                return f"closed{answered}" if self._check_alive(case) else "closed: node exited"
             except asyncio.TimeoutError:
                 if allowance > PARK_CAP_S:
                     stats.parked += 1
@@ -210,31 +212,32 @@ class Fuzzer:
             if cid == SENTINEL_CID:
                 unanswered = [f for f in pending if not f.silent_ok]
                 stats.silent += len(pending) - len(unanswered)
-                stats.answers += 1
                 if unanswered:
                     self._violation("unanswered", case, f"no answer to correlation id {unanswered[0].correlation_id}")
                     return "violation: unanswered"
-                return "answered"
+                return f"answered (error codes {codes})"
             while pending and pending[0].silent_ok and pending[0].correlation_id != cid:
                 pending.popleft()
                 stats.silent += 1
             if not pending or pending[0].correlation_id != cid:
                 self._violation("wrong_correlation_id", case, f"answer with correlation id {cid}")
                 return "violation: wrong correlation id"
-            self._judge_answer(case, pending.popleft(), response)
+            codes += self._judge_answer(case, pending.popleft(), response)
 
-    def _judge_answer(self, case: Case, frame: expect.NodeFrame, response: bytes) -> None:
+    def _judge_answer(self, case: Case, frame: expect.NodeFrame, response: bytes) -> list[int]:
+        """Count an answer and the error codes in it (returned)."""
         self.stats.answers += 1
         key_version = expect.response_key_version(frame, self.advertised)
         if key_version is None:
             self._violation("answered_unsupported", case, f"answered {frame.pair} instead of closing")
-            return
+            return []
         codes = expect.error_codes(*key_version, response)
         if codes is None:
             self.stats.undecodable_answers += 1
             self._violation("undecodable_answer", case, f"answer to {key_version} does not decode: {response.hex()}")
-            return
+            return []
         self.stats.error_codes.update(codes)
+        return codes
 
     # -- failures --------------------------------------------------------------------------
 
