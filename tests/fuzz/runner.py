@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import struct
 import sys
 import tempfile
@@ -47,7 +48,9 @@ DEFAULT_SEED = 20261206
 #: frame before it has been answered or legally left unanswered.
 SENTINEL_CID = -0x5A5A5A5A
 SENTINEL = struct.pack(">ihhih", 10, ApiKey.API_VERSIONS, 0, SENTINEL_CID, -1)
-#: A case that may legally be held longer than this (long polls) is not waited for to the end.
+#: A case that may legally be held longer than this (long polls) is not waited for to the end,
+#: and once the budget is spent no case is waited for longer than ``timeout_s``: such a case is
+#: counted as ``parked``, never as a hang (a hang is a wait past the whole legal allowance).
 PARK_CAP_S = 60.0
 
 
@@ -84,6 +87,7 @@ class Fuzzer:
         self.stats = Stats(settings.seed, pairs_advertised=len(pairs))
         self._next = 0 if settings.corpus else len(KNOWN_FRAMES)
         self._stop = False
+        self._budget_end: float | None = None  # when no new case starts any more
         self._in_flight: dict[int, Case] = {}
         self._recent: deque[Case] = deque(maxlen=4 * settings.connections)
         self._max_rebalance_s = 0.0
@@ -112,9 +116,18 @@ class Fuzzer:
 
     async def _workers(self, started: float) -> None:
         deadline = None if self.settings.seconds is None else started + self.settings.seconds
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # stop early, still print the figures
+            loop.add_signal_handler(signum, self._end_budget)
         progress = asyncio.create_task(self._progress(started))
         await asyncio.wait([asyncio.create_task(self._worker(deadline)) for _ in range(self.settings.connections)])
         progress.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+    def _end_budget(self) -> None:
+        if self._budget_end is None:
+            self._budget_end = time.monotonic()
 
     async def _progress(self, started: float) -> None:
         while self.settings.progress_s:
@@ -126,10 +139,11 @@ class Fuzzer:
                   f"fds {usage.fds if usage else '?'}", file=sys.stderr, flush=True)
 
     async def _worker(self, deadline: float | None) -> None:
-        while not self._stop:
+        while not self._stop and self._budget_end is None:
             index = self._next
             if (self.settings.frames is not None and self.stats.frames >= self.settings.frames) or (
                     deadline is not None and time.monotonic() >= deadline):
+                self._end_budget()
                 return
             self._next += 1
             case = self.generator.case(index)
@@ -185,26 +199,27 @@ class Fuzzer:
         stats = self.stats
         writer.write(case.data + (SENTINEL if plan.end == "idle" else b""))
         try:
-            await writer.drain()
-        except OSError:
-            pass  # the node closed first; what it sent before is still read below
+            await asyncio.wait_for(writer.drain(), self.settings.timeout_s)
+        except (OSError, asyncio.TimeoutError):
+            pass  # the node closed first, or reads slowly: what it answers is still read below
         pending = deque(plan.frames)
         codes: list[int] = []
-        deadline = time.monotonic() + allowance
+        started = time.monotonic()
+        deadline = started + allowance
         while True:
             if plan.end == "partial" and all(f.silent_ok for f in pending):
                 stats.partial_closed_by_us += 1
                 return "partial frame: closed by the fuzzer"
             try:
-                response = await asyncio.wait_for(_read_frame(reader), max(deadline - time.monotonic(), 0.001))
+                response = await asyncio.wait_for(_read_frame(reader), self._wait_s(started, deadline))
             except (asyncio.IncompleteReadError, OSError):
                 stats.closes += 1
                 answered = f" after answers with error codes {codes}" if codes else ""
                 return f"closed{answered}" if self._check_alive(case) else "closed: node exited"
             except asyncio.TimeoutError:
-                if allowance > PARK_CAP_S:
+                if time.monotonic() < deadline:
                     stats.parked += 1
-                    return "parked (legal long poll)"
+                    return "parked (a legal long poll, not waited for to its end)"
                 what = f"{len(pending)} frame(s) unanswered" if pending else f"the stream ends {plan.end!r}, not closed"
                 self._fail("hang", case, f"neither answered nor closed after {allowance:.1f} s: {what}")
                 return "hang"
@@ -223,6 +238,14 @@ class Fuzzer:
                 self._violation("wrong_correlation_id", case, f"answer with correlation id {cid}")
                 return "violation: wrong correlation id"
             codes += self._judge_answer(case, pending.popleft(), response)
+
+    def _wait_s(self, started: float, deadline: float) -> float:
+        """Seconds to wait for the next answer: up to the case's deadline, but at most
+        ``PARK_CAP_S`` after it started and ``timeout_s`` after the budget ended."""
+        until = min(deadline, started + PARK_CAP_S)
+        if self._budget_end is not None:
+            until = min(until, max(self._budget_end, started) + self.settings.timeout_s)
+        return max(until - time.monotonic(), 0.001)
 
     def _judge_answer(self, case: Case, frame: expect.NodeFrame, response: bytes) -> list[int]:
         """Count an answer and the error codes in it (returned)."""
