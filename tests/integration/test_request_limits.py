@@ -3,6 +3,8 @@
 * A frame whose lengths lie is refused before anything is allocated for it. The node runs with
   its address space limited (RLIMIT_AS) to what it uses plus 1 GiB, so that a 34 GB allocation
   fails on any host, whatever its overcommit policy: without the bounds walk the node aborts.
+* A compressed batch is never inflated past a bound: a 1 MB zstd batch that claims 31 GiB,
+  stored and then read by ListOffsets-by-timestamp, which decompresses it, is refused.
 * Announced sizes cost nothing until bytes arrive; what does arrive is bounded for the whole node
   by ``queued.max.request.bytes``; connections are capped (``max.connections``,
   ``max.connections.per.ip``) and closed when idle (``connections.max.idle.ms``).
@@ -24,8 +26,21 @@ import psutil
 import pytest
 
 from cluster.pytest_plugin import ClusterFactory, RunningCluster, start_cluster
-from integration_helpers import address, assert_node_serves, node_log, wait_until, wire
+from integration_helpers import (
+    address,
+    assert_node_serves,
+    build_batch,
+    create_topic,
+    list_offset,
+    node_log,
+    produce_raw,
+    unique_topic,
+    wait_until,
+    wire,
+)
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.records.batch import CRC, HEADER_SIZE, LENGTH, LOG_OVERHEAD
+from pykafka_ops.records.compression import Compression, compress
 
 MiB = 1 << 20
 #: Address space the node may add to what it uses when the test starts.
@@ -76,6 +91,28 @@ def test_an_array_length_of_4_billion_closes_the_connection_and_the_node_lives(
         assert client.request(ApiKey.API_VERSIONS, 3, {"client_software_name": "t",
                                                        "client_software_version": "1"}).error_code == 0
     assert "malformed request body" in node_log(limited_node)
+
+
+def _zstd_bomb_batch(gib: int) -> bytes:
+    """A valid one-record zstd batch whose records section inflates to ``gib`` GiB of zeros."""
+    from crc32c import crc32c
+
+    header = bytearray(build_batch([b"x"], compression=Compression.ZSTD)[:HEADER_SIZE])
+    batch = header + compress(Compression.ZSTD, bytes(1 << 30)) * gib
+    struct.pack_into(">i", batch, LENGTH, len(batch) - LOG_OVERHEAD)
+    struct.pack_into(">I", batch, CRC, crc32c(bytes(batch[CRC + 4 :])))
+    return bytes(batch)
+
+
+def test_a_compression_bomb_is_refused_when_the_node_decompresses_it(limited_node: RunningCluster) -> None:
+    topic = unique_topic("bomb")
+    create_topic(limited_node, topic, partitions=1)
+    with wire(limited_node) as client:
+        assert produce_raw(client, topic, 0, _zstd_bomb_batch(31)).error_code == 0  # stored as produced
+    with pytest.raises(ConnectionError):  # the batch's records cannot be read (reliability-probe §3.5)
+        list_offset(limited_node, topic, 0, 0)
+    assert_node_serves(limited_node)
+    assert "decompresses to more than 268435456 bytes" in node_log(limited_node)
 
 
 def test_30_connections_announcing_100_mib_cost_no_memory_and_others_are_served(
