@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cluster.controller.controller import NewTopic, QuorumController
 from cluster.controller.metadata_image import MetadataImage
@@ -22,15 +22,12 @@ from cluster.group.coordinator import GroupCoordinator
 from cluster.handlers import load_handlers
 from cluster.log.cleaner import LogCleaner
 from cluster.log.manager import LogManager
-from cluster.network.server import start_listener
+from cluster.network.server import SocketServer
 from cluster.producer_ids import ProducerIdManager
 from cluster.replication.replica_manager import ReplicaManager
 from pykafka_ops.config.cluster import ClusterConfig
 from pykafka_ops.config.settings import topic_defaults
 from pykafka_ops.state import STORAGE_FORMAT_VERSION
-
-if TYPE_CHECKING:
-    from cluster.network.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +56,7 @@ class Broker:
         self.log_cleaner = LogCleaner(self.log_manager)
         self.controller: QuorumController
         self.producer_ids: ProducerIdManager
-        self.connections: set[KafkaConnection] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self.socket_server = SocketServer(self)
         self._maintenance: asyncio.Task[None] | None = None
 
     @property
@@ -91,17 +87,14 @@ class Broker:
                    for t in self.cluster.topics if t.name not in self.image.topics]
         if missing:
             await self.controller.create_topics(missing)
-        self._server = await start_listener(self, self.host, self.port)
+        await self.socket_server.start(self.host, self.port)
         self._maintenance = asyncio.create_task(self._run_maintenance())
         log.info("node %d serving on %s:%d (cluster id %s, %d partitions)", self.node_id, self.host, self.port,
                  self.image.cluster_id, len(self.replica_manager.partitions))
 
     async def stop(self) -> None:
         """Stop serving and close every log cleanly."""
-        if self._server is not None:
-            self._server.close()
-        for connection in list(self.connections):
-            connection.close("broker shutting down")
+        self.socket_server.stop()
         if self._maintenance is not None:
             self._maintenance.cancel()
             try:

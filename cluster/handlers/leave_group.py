@@ -6,6 +6,8 @@ instance id, with an empty member id); one error per member. v4: flexible. v5: a
 member (logged).
 
 For v0-2 the single member's error is the top-level error, as Kafka's LeaveGroupResponse does.
+When the group itself is refused (invalid group id, not the coordinator, still loading) the
+answer is that top-level error with no members.
 """
 
 from __future__ import annotations
@@ -32,6 +34,6 @@ def handle_leave_group(ctx: RequestContext, request: Any) -> dict[str, Any]:
     error, member_errors = ctx.broker.group_coordinator.leave_group(request.group_id, leaving)
     if ctx.api_version < BATCH_VERSION and error == ErrorCode.none and member_errors:
         error = member_errors[0]
-    return {"throttle_time": 0, "error_code": error,
-            "members": [{"member_id": m.member_id, "group_instance_id": m.group_instance_id, "error_code": code}
-                        for m, code in zip(leaving, member_errors, strict=True)]}
+    members = [{"member_id": m.member_id, "group_instance_id": m.group_instance_id, "error_code": code}
+               for m, code in zip(leaving, member_errors, strict=True)] if member_errors else []
+    return {"throttle_time": 0, "error_code": error, "members": members}

@@ -4,7 +4,9 @@ v0: brokers, topics, partitions (null topics → all for v1+, an empty list → 
 v1: + rack, controller id, is_internal. v2: + cluster id. v4: allow_auto_topic_creation.
 v5: + offline replicas. v7: + leader epoch. v8: authorized operations (not implemented: sent as
 INT32_MIN, "unknown", as Kafka does when not requested). v9: flexible. v10: topic ids (every topic
-has one). v12: topics may be requested by id only.
+has one). v12: topics may be requested by id only. Before v12 a null name or a topic id in the
+request is INVALID_REQUEST for every topic (KafkaApis.handleTopicMetadataRequest, answered as
+MetadataRequest.getErrorResponse does: a null name becomes "").
 
 Unknown topics are created when the request allows it and ``auto.create.topics.enable`` is set
 (``num.partitions``, ``default.replication.factor``; ``__consumer_offsets`` as the group
@@ -28,6 +30,8 @@ from pykafka_ops.protocol.codec import ErrorCode
 
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 NO_TOPIC_ID = uuid.UUID(int=0)
+#: The first version that may name topics by id only.
+TOPIC_ID_LOOKUP_VERSION = 12
 
 
 @handles(ApiKey.METADATA, versions=(0, 12))
@@ -35,6 +39,9 @@ def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     """Describe brokers and the requested topics (creating missing ones when allowed)."""
     image = ctx.broker.image
     wanted = request.topics
+    if ctx.api_version < TOPIC_ID_LOOKUP_VERSION and wanted and any(
+            t.name is None or getattr(t, "topic_id", NO_TOPIC_ID) != NO_TOPIC_ID for t in wanted):
+        return _invalid_request(wanted)
     if wanted is None or (ctx.api_version == 0 and not wanted):
         return _response(ctx, image, [_describe(t) for t in sorted(image.topics.values(), key=lambda t: t.name)])
     allow_create = getattr(request, "allow_auto_topic_creation", True) and ctx.broker.config["auto.create.topics.enable"]
@@ -78,6 +85,13 @@ def _lookup(image: MetadataImage, name: str | None, topic_id: uuid.UUID | None) 
 def _error(name: str | None, code: ErrorCode, topic_id: uuid.UUID = NO_TOPIC_ID) -> dict[str, Any]:
     return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False, "partitions": [],
             "topic_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+
+
+def _invalid_request(wanted: Any) -> dict[str, Any]:
+    """Kafka's error response for the whole request: each topic INVALID_REQUEST, no brokers."""
+    topics = [_error(t.name or "", ErrorCode.invalid_request, getattr(t, "topic_id", NO_TOPIC_ID)) for t in wanted]
+    return {"throttle_time": 0, "brokers": [], "cluster_id": None, "controller_id": -1, "topics": topics,
+            "cluster_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
 
 
 def _describe(topic: TopicImage) -> dict[str, Any]:

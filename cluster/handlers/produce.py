@@ -6,13 +6,17 @@ v9: flexible. v10: current-leader tagged fields (not sent; no leader movement on
 Not implemented: transactional writes (InitProducerId refuses transactional ids for now).
 
 Each partition's record set stays a view of the request frame: validated, offsets patched in
-place, written with one ``os.write``. acks=0 → no response (the connection is closed when a
-partition failed, as Kafka does); acks=-1 → answered once the high
+place, written with one ``os.write``. Partitions are independent: an unexpected failure on one
+is logged and answered UNKNOWN_SERVER_ERROR for that partition only, as Kafka's
+``ReplicaManager.appendToLocalLog`` does, so a retried request never rewrites the others.
+acks=0 → no response (the connection is closed when a partition failed, as Kafka does);
+acks=-1 → answered once the high
 watermark covers the batch (immediately while the ISR is the leader alone).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from cluster.controller.metadata_image import INTERNAL_TOPICS
@@ -26,6 +30,8 @@ from pykafka_ops.protocol import fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 from pykafka_ops.protocol.fastpath import ProducePartitionResult
+
+log = logging.getLogger(__name__)
 
 
 @handles(ApiKey.PRODUCE, versions=fastpath.PRODUCE_VERSIONS, raw=True)
@@ -64,6 +70,9 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
         return _failed(index, exc.error_code, str(exc))
     except OSError as exc:  # disk full, I/O error: Kafka takes the log dir offline
         return _failed(index, ErrorCode.kafka_storage_error, f"cannot write the log: {exc.strerror or exc}")
+    except Exception:  # our bug: this partition fails, the request's other partitions stand
+        log.exception("error appending to %s-%d", topic, index)
+        return _failed(index, ErrorCode.unknown_server_error, "unexpected error; see the broker log")
     return _succeeded(partition, index, info)
 
 

@@ -1,18 +1,23 @@
 """One client connection: size-prefixed frames in, responses out in request order.
 
-Reading uses ``asyncio.BufferedProtocol``: small frames are read into a reusable 64 KiB buffer
-and copied out; a frame too big for it gets its own ``bytearray`` that the socket reads into
-directly, so a large Produce request is never copied in user space before it reaches the log.
+Reading uses ``asyncio.BufferedProtocol`` through a FrameReader, whose buffers grow with what
+arrives (a large Produce request is read straight into its own buffer and never copied before
+it reaches the log). Every frame's bytes are charged to the node's RequestMemoryPool until the
+request no longer needs them: right after decoding, or after the handler for raw (zero-copy)
+handlers, whose results may be views of the frame.
 
 Bad input (Kafka's answers, specs/reliability.md §3): a negative size or one above
 ``socket.request.max.bytes`` closes the connection before anything is allocated; a header that
 does not parse, an unknown API key, or an unsupported version of any API but ApiVersions closes
 it; an unsupported ApiVersions version is answered in v0 with UNSUPPORTED_VERSION. An exception
-inside a handler closes only this connection.
+inside a handler, or while encoding its response, closes only this connection (logged with the
+API's name).
 
 Responses are queued per request and written in request order (a parked Fetch holds back the
 responses after it, as Kafka's muted channels do). Reading pauses while the transport's write
-buffer is full or too many requests are in flight.
+buffer is full, too many requests are in flight, or the node's request memory is exhausted.
+
+Concurrency: one instance per connection, all on the node's event loop.
 """
 
 from __future__ import annotations
@@ -24,17 +29,18 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from cluster.handlers import REGISTRY, Body, CloseConnection, Handler
+from cluster.network.frame_reader import Frame, FrameError, FrameReader
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol import codec, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 
 if TYPE_CHECKING:
     from cluster.broker import Broker
+    from cluster.network.server import SocketServer
 
 log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
-READ_BUFFER_SIZE = 64 * 1024
 MAX_IN_FLIGHT = 100
 
 
@@ -51,21 +57,20 @@ class _Slot:
 class KafkaConnection(asyncio.BufferedProtocol):
     """Protocol instance for one TCP connection."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.max_request_size: int = broker.config["socket.request.max.bytes"]
+    def __init__(self, server: SocketServer) -> None:
+        self.server = server
+        self.broker: Broker = server.broker
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
-        self._buf = bytearray(READ_BUFFER_SIZE)
-        self._view = memoryview(self._buf)
-        self._start = 0
-        self._end = 0
-        self._big: bytearray | None = None
-        self._big_filled = 0
+        self._ip: str | None = None
+        self._reader = FrameReader(self.broker.config["socket.request.max.bytes"], server.pool, self)
         self._slots: deque[_Slot] = deque()
         self._write_paused = False
+        self._memory_wait = False
         self._reading_paused = False
         self._closed = False
+        self.last_active = 0.0
+        """Event-loop time of the last byte read or response written (for connections.max.idle.ms)."""
 
     # -- asyncio callbacks -----------------------------------------------------------------
 
@@ -73,11 +78,18 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.broker.connections.add(self)
+        self.last_active = asyncio.get_running_loop().time()
+        ip = peer[0] if peer else "?"
+        if not self.server.quotas.admit(ip):
+            self._closed = True
+            transport.abort()
+            return
+        self._ip = ip
+        self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self.broker.connections.discard(self)
+        self._release_all()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -88,70 +100,49 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._update_reading()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if self._big is not None:
-            return memoryview(self._big)[self._big_filled :]
-        if self._end == len(self._buf):
-            self._compact()
-        return self._view[self._end :]
+        return self._reader.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self._big is not None:
-            self._big_filled += nbytes
-            if self._big_filled == len(self._big):
-                frame, self._big = self._big, None
+        self.last_active = asyncio.get_running_loop().time()
+        try:
+            for frame in self._reader.frames(nbytes):
+                if self._closed:
+                    self._release(frame)
+                    return
                 self._on_frame(frame)
+        except FrameError as exc:
+            self.close(str(exc))
             return
-        self._end += nbytes
-        self._parse_frames()
+        if self.server.pool.exhausted and not self._closed:
+            self._memory_wait = True
+            self._update_reading()
+            self.server.pool.wait(self)
 
     def eof_received(self) -> bool:
         return False
 
-    # -- framing ---------------------------------------------------------------------------
+    def memory_available(self) -> None:
+        """The request memory pool has room again (RequestMemoryPool calls this)."""
+        self._memory_wait = False
+        self._update_reading()
 
-    def _compact(self) -> None:
-        pending = self._end - self._start
-        self._buf[:pending] = self._buf[self._start : self._end]
-        self._start, self._end = 0, pending
-
-    def _parse_frames(self) -> None:
-        while not self._closed and self._end - self._start >= 4:
-            (size,) = _SIZE.unpack_from(self._buf, self._start)
-            if size < 0 or size > self.max_request_size:
-                self.close(f"invalid request size {size} (socket.request.max.bytes={self.max_request_size})")
-                return
-            begin = self._start + 4
-            available = self._end - begin
-            if available >= size:
-                frame = bytearray(self._view[begin : begin + size])
-                self._start = begin + size
-                self._on_frame(frame)
-                continue
-            if 4 + size > len(self._buf):
-                self._big = bytearray(size)
-                self._big[:available] = self._view[begin : self._end]
-                self._big_filled = available
-                self._start = self._end = 0
-                return
-            if begin + size > len(self._buf):
-                self._compact()
-            return
-        if self._start == self._end:
-            self._start = self._end = 0
+    def idle_since(self) -> float | None:
+        """When the connection went idle (no request in flight), or None while it is busy."""
+        return None if self._slots or self._reader.buffered else self.last_active
 
     # -- requests --------------------------------------------------------------------------
 
-    def _on_frame(self, frame: bytearray) -> None:
-        if self._closed:
-            return
-        view = memoryview(frame)
+    def _on_frame(self, frame: Frame) -> None:
+        view = frame.view
         try:
             header = codec.decode_request_header(view)
         except codec.CodecError as exc:
+            self._release(frame)
             self.close(f"unparseable request header: {exc}")
             return
         handler = REGISTRY.get(header.api_key)
         if handler is None or not handler.min_version <= header.api_version <= handler.max_version:
+            self._release(frame)
             if header.api_key == ApiKey.API_VERSIONS:
                 self._queue_ready(self._unsupported_api_versions(header.correlation_id))
                 return
@@ -164,26 +155,42 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._slots.append(slot)
         self._update_reading()
         try:
-            result = self._call(handler, ctx, view, header.size)
+            result = self._call(handler, ctx, frame, header.size)
         except Exception as exc:
             self._handler_failed(ctx, exc)
             return
         if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
             task = asyncio.ensure_future(result)
-            task.add_done_callback(lambda t, s=slot, c=ctx: self._task_done(t, s, c))
+            task.add_done_callback(lambda t, s=slot, c=ctx, f=frame: self._task_done(t, s, c, f))
         else:
+            self._release(frame)
             self._fill(slot, ctx, result)
 
-    def _call(self, handler: Handler, ctx: RequestContext, view: memoryview, body_offset: int) -> Any:
+    def _call(self, handler: Handler, ctx: RequestContext, frame: Frame, body_offset: int) -> Any:
+        """Run the handler; a decoded (non-raw) request lets go of its frame bytes first."""
         if handler.raw:
-            return handler.fn(ctx, view, body_offset)
+            try:
+                return handler.fn(ctx, frame.view, body_offset)
+            except BaseException:
+                self._release(frame)
+                raise
         try:
-            request = codec.decode_request(ctx.api_key, ctx.api_version, view, body_offset)
+            request = codec.decode_request(ctx.api_key, ctx.api_version, frame.view, body_offset)
         except codec.CodecError as exc:
             raise CloseConnection(f"malformed request body: {exc}") from None
+        finally:
+            self._release(frame)
         return handler.fn(ctx, request)
 
-    def _task_done(self, task: asyncio.Future[Body], slot: _Slot, ctx: RequestContext) -> None:
+    def _release(self, frame: Frame) -> None:
+        """Give the frame's bytes back to the memory pool (once)."""
+        if frame.size:
+            self.server.pool.release(frame.size)
+            frame.size = 0
+            frame.view = memoryview(b"")
+
+    def _task_done(self, task: asyncio.Future[Body], slot: _Slot, ctx: RequestContext, frame: Frame) -> None:
+        self._release(frame)
         if task.cancelled():
             self.close("request cancelled")
             return
@@ -195,21 +202,27 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     def _handler_failed(self, ctx: RequestContext, exc: BaseException) -> None:
         if isinstance(exc, (CloseConnection, fastpath.ParseError)):
-            self.close(f"{ApiKey(ctx.api_key).name} v{ctx.api_version}: {exc}")
+            self.close(f"{_api_name(ctx)} v{ctx.api_version}: {exc}")
         else:
-            log.error("%s v%d from %s failed; closing the connection", ApiKey(ctx.api_key).name,
-                      ctx.api_version, self.peer, exc_info=exc)
+            log.error("%s v%d from %s failed; closing the connection", _api_name(ctx), ctx.api_version,
+                      self.peer, exc_info=exc)
             self.close("handler error")
 
     def _fill(self, slot: _Slot, ctx: RequestContext, body: Body) -> None:
-        if body is not None:
-            head = codec.response_header(ctx.api_key, ctx.api_version, ctx.correlation_id)
-            if isinstance(body, dict):
-                payload = codec.encode_response_body(ctx.api_key, ctx.api_version, body)
-                slot.buffers = [_SIZE.pack(len(head) + len(payload)) + head, payload]
-            else:
-                size = len(head) + sum(len(b) for b in body)
-                slot.buffers = [_SIZE.pack(size) + head, *body]
+        try:
+            if body is not None:
+                head = codec.response_header(ctx.api_key, ctx.api_version, ctx.correlation_id)
+                if isinstance(body, dict):
+                    payload = codec.encode_response_body(ctx.api_key, ctx.api_version, body)
+                    slot.buffers = [_SIZE.pack(len(head) + len(payload)) + head, payload]
+                else:
+                    size = len(head) + sum(len(b) for b in body)
+                    slot.buffers = [_SIZE.pack(size) + head, *body]
+        except Exception as exc:  # a response we cannot encode is our bug: this connection only
+            log.error("%s v%d from %s: cannot encode the response; closing the connection", _api_name(ctx),
+                      ctx.api_version, self.peer, exc_info=exc)
+            self.close("response encoding error")
+            return
         slot.ready = True
         self._flush()
 
@@ -225,6 +238,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             slot = self._slots.popleft()
             if slot.buffers and not self._closed and self.transport is not None:
                 self.transport.writelines(slot.buffers)
+                self.last_active = asyncio.get_running_loop().time()
         self._update_reading()
 
     def _unsupported_api_versions(self, correlation_id: int) -> bytes:
@@ -239,7 +253,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def _update_reading(self) -> None:
         if self.transport is None or self._closed:
             return
-        should_pause = self._write_paused or len(self._slots) >= MAX_IN_FLIGHT
+        should_pause = self._write_paused or self._memory_wait or len(self._slots) >= MAX_IN_FLIGHT
         if should_pause and not self._reading_paused:
             self.transport.pause_reading()
             self._reading_paused = True
@@ -255,3 +269,17 @@ class KafkaConnection(asyncio.BufferedProtocol):
         log.info("closing connection from %s: %s", self.peer, reason)
         if self.transport is not None:
             self.transport.close()
+        self._release_all()
+
+    def _release_all(self) -> None:
+        """Closed: the pool forgets the partial frame, the quotas the connection (once)."""
+        self._reader.discard()
+        self.server.pool.drop(self)
+        self.server.connections.discard(self)
+        if self._ip is not None:
+            self.server.quotas.release(self._ip)
+            self._ip = None
+
+
+def _api_name(ctx: RequestContext) -> str:
+    return ApiKey(ctx.api_key).name

@@ -2,6 +2,11 @@
 
 Used where confluent-kafka has no call (OffsetDelete, raw ApiVersions), by the launcher's
 readiness probe, and by protocol tests. Requests and responses go through our codec.
+
+A broken or hostile broker cannot hurt the caller: a response size above ``MAX_RESPONSE_BYTES``
+(librdkafka's ``receive.message.max.bytes`` default) or below the 4 bytes of a correlation id is
+refused before reading it, a response is read in chunks that grow with what arrives, and a body
+that does not decode (every length is bounds-checked first) is a WireError like any other.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from typing import Any
 from pykafka_ops.protocol import codec
 
 _SIZE = struct.Struct(">i")
+#: Largest response frame we read (librdkafka's receive.message.max.bytes default, 100 MB).
+MAX_RESPONSE_BYTES = 100_000_000
+#: Most bytes asked of the socket at once.
+_RECV_CHUNK = 1 << 20
 
 
 class WireError(ConnectionError):
@@ -52,7 +61,10 @@ class WireClient:
         if got != correlation_id:
             raise WireError(f"{self.address} answered correlation id {got}, expected {correlation_id}")
         header_size = len(codec.response_header(api_key, version, 0))
-        return codec.decode_response(api_key, version, frame, header_size)
+        try:
+            return codec.decode_response(api_key, version, frame, header_size)
+        except codec.CodecError as exc:
+            raise WireError(f"{self.address} sent a malformed response: {exc}") from None
 
     def send_raw(self, payload: bytes) -> None:
         """Send ``payload`` with an int32 size prefix (``payload`` = header + body)."""
@@ -68,13 +80,16 @@ class WireClient:
     def recv_frame(self) -> bytes:
         """Read one size-prefixed response frame and return it without the prefix."""
         (size,) = _SIZE.unpack(self._recv_exactly(4))
+        if not 4 <= size <= MAX_RESPONSE_BYTES:
+            raise WireError(f"{self.address} sent a response size of {size} bytes "
+                            f"(accepted: 4 to {MAX_RESPONSE_BYTES})")
         return self._recv_exactly(size)
 
     def _recv_exactly(self, n: int) -> bytes:
         chunks = bytearray()
         while len(chunks) < n:
             try:
-                chunk = self._sock.recv(n - len(chunks))
+                chunk = self._sock.recv(min(n - len(chunks), _RECV_CHUNK))
             except OSError as exc:
                 raise WireError(f"{self.address}: receive failed: {exc.strerror or exc}") from None
             if not chunk:

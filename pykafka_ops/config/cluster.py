@@ -201,6 +201,10 @@ class _Validator:
         nodes = self.nodes(top.get("nodes"))
         broker = self.broker(top.get("broker"))
         broker_count = sum(1 for n in nodes if n.is_broker)
+        queued = broker["queued.max.request.bytes"]
+        if 0 < queued < broker["socket.request.max.bytes"]:  # KafkaConfig's own check
+            raise self.fail(("broker", "queued.max.request.bytes"),
+                            f"{queued} is less than socket.request.max.bytes ({broker['socket.request.max.bytes']})")
         if broker["default.replication.factor"] > broker_count:
             raise self.fail(
                 ("broker", "default.replication.factor"),

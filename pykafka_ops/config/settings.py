@@ -57,6 +57,13 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("log.cleaner.backoff.ms", int, 15_000, "how often the log cleaner looks for logs to compact", minimum=0),
     Setting("message.max.bytes", int, 1_048_588, "largest record batch a topic accepts", minimum=0),
     Setting("socket.request.max.bytes", int, 104_857_600, "largest request frame", minimum=1),
+    # Kafka's default is -1 (unbounded); a node must bound what clients can make it hold
+    Setting("queued.max.request.bytes", int, 209_715_200,
+            "request bytes the node holds before it stops reading (-1: unbounded)", minimum=-1),
+    Setting("max.connections", int, 2_147_483_647, "open client connections (also capped at half the fd limit)",
+            minimum=0),
+    Setting("max.connections.per.ip", int, 2_147_483_647, "open connections from one client address", minimum=0),
+    Setting("connections.max.idle.ms", int, 600_000, "close connections idle this long (-1: never)", minimum=-1),
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
             minimum=1),
@@ -111,7 +118,8 @@ NOT_SUPPORTED_YET: frozenset[str] = frozenset(
         "transaction.state.log.num.partitions", "log.cleaner.enable",
         "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
         "authorizer.class.name", "super.users", "num.network.threads", "num.io.threads",
-        "num.recovery.threads.per.data.dir", "queued.max.requests", "auto.leader.rebalance.enable",
+        "num.recovery.threads.per.data.dir", "queued.max.requests",
+        "max.connections.per.ip.overrides", "auto.leader.rebalance.enable",
         "message.timestamp.difference.max.ms", "log.message.timestamp.before.max.ms",
         "log.message.timestamp.after.max.ms", "transactional.id.expiration.ms",
         # topic-level names

@@ -76,7 +76,8 @@ class LengthField(NamedTuple):
     encoding: str
     """``uvarint`` (compact lengths, tagged-field counts and sizes), ``int16``, ``int32`` or ``int8``."""
     what: str
-    """``string``, ``bytes``, ``array``, ``struct`` (a nullable struct's marker), ``tagged_count`` or ``tagged_size``."""
+    """``string``, ``bytes``, ``array``, ``struct`` (a nullable struct's marker), ``tagged_count``
+    or ``tagged_size``."""
 
 
 def check(entity_type: type, buf: Buffer, offset: int) -> int:

@@ -11,12 +11,19 @@ The codecs and their wire formats follow Kafka's ``CompressionType`` and the cla
   reader rejects linked blocks with "Dependent block stream is unsupported"). Magic 0/1
   used a broken header checksum (KAFKA-3160); magic 2, the only one we read, does not.
 * ZSTD: a zstd frame (``ZstdCompression``; level 3 is Kafka's default).
+
+Decompression is bounded: a batch's records may decompress to at most ``MAX_DECOMPRESSED_BYTES``
+(a zstd frame of a few KiB can claim gigabytes). The output goes into a private anonymous map of
+that size, whose pages the kernel commits only as output lands in them, so the bound costs no
+memory up front; a stream that does not fit is refused as malformed.
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Callable
+from typing import Any
 from enum import IntEnum
 
 import cramjam
@@ -46,6 +53,8 @@ _ZSTD_LEVEL = 3
 _XERIAL_MAGIC = b"\x82SNAPPY\x00"
 _XERIAL_HEADER_SIZE = 16
 _INT32 = struct.Struct(">i")
+#: Most bytes one batch's records section may decompress to (a compression bomb is corrupt).
+MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
 
 
 def _lz4_compress(data: BytesLike) -> bytes:
@@ -54,10 +63,10 @@ def _lz4_compress(data: BytesLike) -> bytes:
     return bytes(compressor.finish())
 
 
-def _snappy_decompress(data: BytesLike) -> bytes:
+def _snappy_decompress(data: BytesLike, limit: int) -> bytes:
     view = memoryview(data)
     if view[: len(_XERIAL_MAGIC)] != _XERIAL_MAGIC:
-        return bytes(cramjam.snappy.decompress_raw(view))
+        return _snappy_block(view, limit)
     out = bytearray()
     pos = _XERIAL_HEADER_SIZE
     while pos < len(view):
@@ -67,9 +76,36 @@ def _snappy_decompress(data: BytesLike) -> bytes:
         pos += _INT32.size
         if block_len < 0 or pos + block_len > len(view):
             raise ValueError(f"xerial snappy block of {block_len} bytes overruns the stream")
-        out += cramjam.snappy.decompress_raw(view[pos : pos + block_len])
+        out += _snappy_block(view[pos : pos + block_len], limit - len(out))
         pos += block_len
     return bytes(out)
+
+
+def _snappy_block(block: memoryview, limit: int) -> bytes:
+    """A raw snappy block, whose header states its decompressed length: checked before use."""
+    size = cramjam.snappy.decompress_raw_len(block)
+    if size > limit:
+        raise ValueError(f"snappy block decompresses to {size} bytes, more than {limit}")
+    return bytes(cramjam.snappy.decompress_raw(block))
+
+
+def _bounded(decompress_into: Callable[[BytesLike, memoryview], int]) -> Callable[[BytesLike, int], bytes]:
+    """A codec's ``decompress_into`` made to stop at ``limit`` bytes of output."""
+
+    def decompress(data: BytesLike, limit: int) -> bytes:
+        with mmap.mmap(-1, limit, flags=mmap.MAP_PRIVATE) as out:
+            view = memoryview(out)
+            try:
+                size = decompress_into(data, view)
+                return bytes(view[:size])
+            except cramjam.DecompressionError as exc:
+                if "failed to write whole buffer" in str(exc):
+                    raise ValueError(f"decompresses to more than {limit} bytes") from None
+                raise
+            finally:
+                view.release()
+
+    return decompress
 
 
 # Each codec returns a bytes-like object (cramjam returns its own ``Buffer``).
@@ -83,16 +119,17 @@ _COMPRESS: dict[Compression, _Codec] = {
     Compression.ZSTD: lambda data: cramjam.zstd.compress(data, level=_ZSTD_LEVEL),
 }
 
-_DECOMPRESS: dict[Compression, _Codec] = {
-    Compression.NONE: bytes,
-    Compression.GZIP: cramjam.gzip.decompress,
+_Decoder = Callable[[BytesLike, int], bytes]
+_DECOMPRESS: dict[Compression, _Decoder] = {
+    Compression.NONE: lambda data, _limit: bytes(data),
+    Compression.GZIP: _bounded(cramjam.gzip.decompress_into),
     Compression.SNAPPY: _snappy_decompress,
-    Compression.LZ4: cramjam.lz4.decompress,
-    Compression.ZSTD: cramjam.zstd.decompress,
+    Compression.LZ4: _bounded(cramjam.lz4.decompress_into),
+    Compression.ZSTD: _bounded(cramjam.zstd.decompress_into),
 }
 
 
-def _codec_table(table: dict[Compression, _Codec], codec: int) -> _Codec:
+def _codec_table(table: dict[Compression, Any], codec: int) -> Any:
     try:
         return table[Compression(codec)]
     except ValueError:
@@ -107,13 +144,14 @@ def compress(codec: int, data: BytesLike) -> bytes:
     return bytes(_codec_table(_COMPRESS, codec)(data))
 
 
-def decompress(codec: int, data: BytesLike) -> bytes:
+def decompress(codec: int, data: BytesLike, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     """Decompress a batch's records section as written by any Kafka client.
 
-    Raises ValueError for a codec id outside ``Compression`` or a malformed stream.
+    Raises ValueError for a codec id outside ``Compression``, a malformed stream, or one that
+    decompresses to more than ``limit`` bytes.
     """
     decoder = _codec_table(_DECOMPRESS, codec)
     try:
-        return bytes(decoder(data))
+        return decoder(data, limit)
     except cramjam.DecompressionError as exc:
         raise ValueError(f"cannot decompress {Compression(codec).name} data: {exc}") from exc

@@ -5,12 +5,15 @@ Not a test: run it by hand and read the figures.
     python tests/perf/bench_broker.py            # full run (≈ 2-3 minutes)
     python tests/perf/bench_broker.py --quick    # a tenth of the records
     python tests/perf/bench_broker.py --json out.json
+    python tests/perf/bench_broker.py --baseline e10efc9   # also a node of that commit, same run
 
 Workloads (confluent-kafka, 6 partitions, linger.ms=5): produce 1 M × 100 B and 200 k × 1 KiB
 with acks=1 and acks=all, each read back by a consumer with assigned partitions; then
 end-to-end latency at 1 000 msg/s with linger.ms=0 and librdkafka's default
 fetch.wait.max.ms=500. For every phase: MB/s, records/s, the broker process's CPU seconds
-(and CPU-seconds per GB moved) and RSS, and our figure as a ratio to Tansu's.
+(and CPU-seconds per GB moved) and RSS, and our figure as a ratio to Tansu's. With ``--baseline``,
+a node of an earlier commit (checked out in a temporary git worktree, imported through
+PYTHONPATH, which node processes inherit) runs the same phases first: the "before" of a change.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -72,6 +76,7 @@ def our_node(workdir: Path) -> Iterator[tuple[str, psutil.Process]]:
     from pykafka_ops.config.cluster import load
 
     (port,) = free_ports(1)
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "bench.yaml"
     path.write_text(f"cluster: {{name: bench, data_dir: data}}\nnodes:\n  - {{id: 1, port: {port}}}\n"
                     "broker:\n  num.partitions: 6\n")
@@ -81,6 +86,26 @@ def our_node(workdir: Path) -> Iterator[tuple[str, psutil.Process]]:
         yield result.bootstrap_servers, psutil.Process(result.nodes[0].pid)
     finally:
         launcher.down(config)
+
+
+@contextmanager
+def baseline_node(workdir: Path, ref: str) -> Iterator[tuple[str, psutil.Process]]:
+    """A node of commit ``ref``: its tree in a git worktree first on the node's PYTHONPATH."""
+    repo = Path(__file__).resolve().parents[2]
+    tree = workdir / f"baseline-{ref}"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), ref], check=True,
+                   capture_output=True)
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(tree)
+    try:
+        with our_node(workdir / "baseline-data") as node:
+            yield node
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
 @contextmanager
@@ -198,32 +223,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the records")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--baseline", metavar="REF", help="also measure a node of this git commit (before/after)")
     args = parser.parse_args()
     scale = 0.1 if args.quick else 1.0
     workdir = Path(tempfile.mkdtemp(prefix="pko-bench-"))
     results: dict[str, tuple[list[Phase], dict[str, float]]] = {}
     try:
+        if args.baseline:
+            with baseline_node(workdir, args.baseline) as (bootstrap, proc):
+                results["before"] = run(f"pko@{args.baseline}", bootstrap, proc, scale)
         with our_node(workdir) as (bootstrap, proc):
             results["pko"] = run("pko", bootstrap, proc, scale)
         with tansu(workdir) as (bootstrap, proc):
             results["tansu"] = run("tansu", bootstrap, proc, scale)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    ours, theirs = results["pko"], results["tansu"]
-    print(f"{'phase':<34} {'pko MB/s':>9} {'tansu':>8} {'ratio':>6} {'pko rec/s':>10} "
-          f"{'pko CPU-s/GB':>12} {'tansu':>7} {'pko RSS':>8}")
-    for a, b in zip(ours[0], theirs[0]):
-        print(f"{a.name:<34} {a.mb_per_s:>9.1f} {b.mb_per_s:>8.1f} {a.mb_per_s / b.mb_per_s:>6.2f} "
-              f"{a.records_per_s:>10.0f} {a.cpu_s_per_gb:>12.2f} {b.cpu_s_per_gb:>7.2f} {a.rss_mb:>7.0f}M")
-    print(f"e2e latency at 1000 msg/s, fetch.wait.max.ms=500: pko p50 {ours[1]['e2e_p50_ms']:.1f} ms "
-          f"p99 {ours[1]['e2e_p99_ms']:.1f} ms; tansu p50 {theirs[1]['e2e_p50_ms']:.1f} ms "
-          f"p99 {theirs[1]['e2e_p99_ms']:.1f} ms")
-    print(f"node RSS after the run: pko {ours[1]['rss_mb']:.0f} MB, tansu {theirs[1]['rss_mb']:.0f} MB")
+    report(results)
     if args.json:
         args.json.write_text(json.dumps({k: {"phases": [asdict(p) | {"mb_per_s": p.mb_per_s,
                                                                         "cpu_s_per_gb": p.cpu_s_per_gb}
                                                        for p in v[0]], **v[1]} for k, v in results.items()},
                                         indent=2))
+
+
+def report(results: dict[str, tuple[list[Phase], dict[str, float]]]) -> None:
+    """The table: pko against Tansu, and against the baseline commit when one was measured."""
+    ours, theirs, before = results["pko"], results["tansu"], results.get("before")
+    extra = f" {'before':>8} {'/before':>7}" if before else ""
+    print(f"{'phase':<34} {'pko MB/s':>9}{extra} {'tansu':>8} {'ratio':>6} {'pko rec/s':>10} "
+          f"{'pko CPU-s/GB':>12} {'tansu':>7} {'pko RSS':>8}")
+    for i, (a, b) in enumerate(zip(ours[0], theirs[0])):
+        old = f" {before[0][i].mb_per_s:>8.1f} {a.mb_per_s / before[0][i].mb_per_s:>7.2f}" if before else ""
+        print(f"{a.name:<34} {a.mb_per_s:>9.1f}{old} {b.mb_per_s:>8.1f} {a.mb_per_s / b.mb_per_s:>6.2f} "
+              f"{a.records_per_s:>10.0f} {a.cpu_s_per_gb:>12.2f} {b.cpu_s_per_gb:>7.2f} {a.rss_mb:>7.0f}M")
+    for label, (_phases, figures) in results.items():
+        print(f"e2e latency at 1000 msg/s, fetch.wait.max.ms=500, {label}: p50 {figures['e2e_p50_ms']:.1f} ms "
+              f"p99 {figures['e2e_p99_ms']:.1f} ms; node RSS after the run {figures['rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,10 @@ BAD_FILES = {
         "topics:\n  - {name: t, partitions: 1, replication.factor: 2}\n",
         "topics[0].replication.factor (line 2): 2 is more than the 1 broker node(s)",
     ),
+    "request memory pool smaller than the largest request": (
+        "broker:\n  socket.request.max.bytes: 1000\n  queued.max.request.bytes: 999\n",
+        "broker.queued.max.request.bytes (line 3): 999 is less than socket.request.max.bytes (1000)",
+    ),
     "Kafka setting not supported yet": (
         "broker:\n  sasl.enabled.mechanisms: PLAIN\n",
         "broker.sasl.enabled.mechanisms (line 2): a Kafka setting that pko does not support yet",

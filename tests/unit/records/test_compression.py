@@ -100,3 +100,24 @@ def test_garbage_instead_of_a_compressed_stream_is_corrupt(codec: Compression) -
     batch[batch_mod.HEADER_SIZE :] = bytes(len(batch) - batch_mod.HEADER_SIZE)
     with pytest.raises(CorruptRecordError):
         list(RecordBatch(batch).records())
+
+
+@pytest.mark.parametrize("codec", CODECS[1:], ids=lambda c: c.name)
+def test_a_stream_that_decompresses_past_the_limit_is_refused(codec: Compression) -> None:
+    bomb = compress(codec, bytes(1 << 20))
+    with pytest.raises(ValueError, match="more than 65536"):
+        decompress(codec, bomb, limit=1 << 16)
+    assert decompress(codec, bomb, limit=1 << 20) == bytes(1 << 20)
+
+
+def test_xerial_snappy_blocks_count_against_one_limit() -> None:
+    framed = snappy_encode(bytes(1 << 20), xerial_compatible=True, xerial_blocksize=1 << 16)
+    with pytest.raises(ValueError, match="more than"):
+        decompress(Compression.SNAPPY, framed, limit=(1 << 20) - 1)
+
+
+def test_a_zstd_bomb_of_a_gibibyte_is_refused_at_the_default_limit() -> None:
+    bomb = compress(Compression.ZSTD, bytes(1 << 30))
+    assert len(bomb) < 64 * 1024
+    with pytest.raises(ValueError, match="more than 268435456 bytes"):
+        decompress(Compression.ZSTD, bomb)
