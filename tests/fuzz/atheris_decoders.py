@@ -170,7 +170,7 @@ def main() -> None:
     if "--seed-corpus" in sys.argv:
         print(f"wrote {seed_corpus()} inputs to {CORPUS}")
         return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     with open("/proc/self/statm") as statm:
         vms = int(statm.read().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (vms + 2 * 2**30, hard))

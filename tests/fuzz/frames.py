@@ -248,7 +248,7 @@ def _unknown_tags(key: int, version: int, body: bytes, rng: random.Random) -> by
     if not fields:
         return _bitflip(body, rng)
     field = rng.choice(fields)
-    tags = sorted(rng.sample(range(0, 40), rng.randint(1, 3)))
+    tags = sorted(rng.sample(range(40), rng.randint(1, 3)))
     section = mut.uvarint(len(tags)) + b"".join(
         mut.uvarint(tag) + mut.uvarint(len(data)) + data for tag in tags for data in [rng.randbytes(rng.randint(0, 9))])
     return body[: field.position] + section + body[field.position + 1:]

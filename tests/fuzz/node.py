@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from integration.integration_helpers import build_batch, fetch_raw, fetched_records, produce_raw
 
 from cluster.pytest_plugin import TEST_CLUSTER_YAML, RunningCluster, start_cluster
 from fuzz.frames import BATCH_TOPIC
-from integration.integration_helpers import build_batch, fetch_raw, fetched_records, produce_raw
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.protocol.api_keys import ApiKey
 

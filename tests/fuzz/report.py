@@ -72,9 +72,11 @@ def bound_failures(before: Usage, after: Usage, rss_bound: int, fds_bound: int) 
     if after.rss - before.rss > rss_bound:
         found.append(f"RSS grew by {(after.rss - before.rss) / MIB:.0f} MiB (bound {rss_bound / MIB:.0f} MiB)")
     if after.leak_prone - before.leak_prone > fds_bound:
-        found.append(f"{after.leak_prone - before.leak_prone} more descriptors open after the run "
-                     f"(sockets {before.sockets}->{after.sockets}, deleted files {before.deleted_files}->"
-                     f"{after.deleted_files}, others {before.others}->{after.others}; bound {fds_bound})")
+        found.append(
+            f"{after.leak_prone - before.leak_prone} more descriptors open after the run "
+            f"(sockets {before.sockets}->{after.sockets}, deleted files {before.deleted_files}->"
+            f"{after.deleted_files}, others {before.others}->{after.others}; bound {fds_bound})"
+        )
     return found
 
 
@@ -84,9 +86,8 @@ def describe_failure(failure: dict[str, Any], watch: NodeWatch) -> str:
     lines = [f"FUZZ FAILURE {failure['kind']} seed={failure['seed']} index={failure.get('index')} "
              f"strategy={failure.get('strategy')}: {failure['detail']}"]
     if "hex" in failure:
-        lines += [f"  frame: {failure['hex']}",
-                  f"  replay: cd tests && python -m fuzz.runner --replay {failure['hex']} "
-                  f"--bootstrap {watch.host}:{watch.port}"]
+        replay = f"cd tests && python -m fuzz.runner --replay {failure['hex']} --bootstrap {watch.host}:{watch.port}"
+        lines += [f"  frame: {failure['hex']}", f"  replay: {replay}"]
     for suspect in failure.get("suspects", []):
         lines.append(f"  suspect index={suspect['index']} strategy={suspect['strategy']}: {suspect['hex']}")
     for culprit in failure.get("culprits", []):

@@ -38,7 +38,14 @@ from dataclasses import dataclass
 from fuzz import expect
 from fuzz.frames import KNOWN_FRAMES, Case, FrameGenerator
 from fuzz.node import (
-    NodeWatch, advertised, health_check, own_node, partition_count, pid_listening, prepare_topics, watch_cluster,
+    NodeWatch,
+    advertised,
+    health_check,
+    own_node,
+    partition_count,
+    pid_listening,
+    prepare_topics,
+    watch_cluster,
 )
 from fuzz.report import MIB, Stats, bound_failures, describe_failure, resources
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -185,7 +192,7 @@ class Fuzzer:
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.watch.host, self.watch.port), self.settings.timeout_s)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             if self._check_alive(case):
                 self._fail("connect", case, f"cannot connect: {exc!r}")
             return "no connection"
@@ -200,7 +207,7 @@ class Fuzzer:
         writer.write(case.data + (SENTINEL if plan.end == "idle" else b""))
         try:
             await asyncio.wait_for(writer.drain(), self.settings.timeout_s)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass  # the node closed first, or reads slowly: what it answers is still read below
         pending = deque(plan.frames)
         codes: list[int] = []
@@ -216,7 +223,7 @@ class Fuzzer:
                 stats.closes += 1
                 answered = f" after answers with error codes {codes}" if codes else ""
                 return f"closed{answered}" if self._check_alive(case) else "closed: node exited"
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if time.monotonic() < deadline:
                     stats.parked += 1
                     return "parked (a legal long poll, not waited for to its end)"
