@@ -123,8 +123,10 @@ def _produce_acks(payload: bytes, offset: int, flexible: bool) -> int | None:
         else:
             (length,) = struct.unpack_from(">h", payload, offset)
             offset += 2 + max(length, 0)
+        if offset + 2 > len(payload):
+            return None
         return struct.unpack_from(">h", payload, offset)[0]
-    except (IndexError, struct.error):
+    except IndexError:  # the varint runs past the end
         return None
 
 

@@ -127,8 +127,14 @@ class Fuzzer:
         for signum in (signal.SIGINT, signal.SIGTERM):  # stop early, still print the figures
             loop.add_signal_handler(signum, self._end_budget)
         progress = asyncio.create_task(self._progress(started))
-        await asyncio.wait([asyncio.create_task(self._worker(deadline)) for _ in range(self.settings.connections)])
+        workers = [asyncio.create_task(self._worker(deadline)) for _ in range(self.settings.connections)]
+        done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         progress.cancel()
+        for task in done:
+            if task.exception() is not None:  # a bug of the fuzzer itself: stop, loudly
+                self._end_budget()
+                await asyncio.wait(workers)
+                raise task.exception()  # type: ignore[misc]
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 
