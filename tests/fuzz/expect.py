@@ -126,7 +126,7 @@ def _produce_acks(payload: bytes, offset: int, flexible: bool) -> int | None:
         if offset + 2 > len(payload):
             return None
         return struct.unpack_from(">h", payload, offset)[0]
-    except IndexError:  # the varint runs past the end
+    except (IndexError, struct.error):  # the body ends first
         return None
 
 
