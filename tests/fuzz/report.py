@@ -85,7 +85,9 @@ def describe_failure(failure: dict[str, Any], watch: NodeWatch) -> str:
     the suspects of a node exit, and the tail of the node's log."""
     lines = [f"FUZZ FAILURE {failure['kind']} seed={failure['seed']} index={failure.get('index')} "
              f"strategy={failure.get('strategy')}: {failure['detail']}"]
-    if "hex" in failure:
+    if failure["kind"] == "node_exit":
+        lines.append(f"  seen during: {failure['hex']}")
+    elif "hex" in failure:
         replay = f"cd tests && python -m fuzz.runner --replay {failure['hex']} --bootstrap {watch.host}:{watch.port}"
         lines += [f"  frame: {failure['hex']}", f"  replay: {replay}"]
     for suspect in failure.get("suspects", []):

@@ -95,6 +95,7 @@ class Fuzzer:
         self._next = 0 if settings.corpus else len(KNOWN_FRAMES)
         self._stop = False
         self._budget_end: float | None = None  # when no new case starts any more
+        self._pinpointing = False
         self._in_flight: dict[int, Case] = {}
         self._recent: deque[Case] = deque(maxlen=4 * settings.connections)
         self._max_rebalance_s = 0.0
@@ -297,7 +298,8 @@ class Fuzzer:
         if suspects:
             failure["suspects"] = [{"index": c.index, "strategy": c.strategy, "hex": c.data.hex()} for c in suspects]
         self.stats.failures.append(failure)
-        print(describe_failure(failure, self.watch), file=sys.stderr, flush=True)
+        if not self._pinpointing:
+            print(describe_failure(failure, self.watch), file=sys.stderr, flush=True)
 
     def _violation(self, kind: str, case: Case, detail: str) -> None:
         self.stats.violations[kind] += 1
@@ -327,6 +329,7 @@ class Fuzzer:
         again are the culprits (added to the failure and printed)."""
         failure = next(f for f in self.stats.failures if f["kind"] == "node_exit")
         saved, culprits = self.stats, []
+        self._pinpointing = True
         for suspect in failure.get("suspects", []):
             if not self.watch.alive():
                 self.watch.pid = self.restart()  # type: ignore[misc]
@@ -339,7 +342,7 @@ class Fuzzer:
                 culprits.append({**suspect, "outcome": outcome})
                 print(f"FUZZ CULPRIT seed={self.settings.seed} index={case.index} strategy={case.strategy}: "
                       f"this frame alone stops the node\n  frame: {suspect['hex']}", file=sys.stderr, flush=True)
-        self.stats, self._stop = saved, True
+        self.stats, self._stop, self._pinpointing = saved, True, False
         failure["culprits"] = culprits
 
 
