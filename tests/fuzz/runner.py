@@ -341,7 +341,9 @@ class Fuzzer:
             if not self.watch.alive():
                 culprits.append({**suspect, "outcome": outcome})
                 print(f"FUZZ CULPRIT seed={self.settings.seed} index={case.index} strategy={case.strategy}: "
-                      f"this frame alone stops the node\n  frame: {suspect['hex']}", file=sys.stderr, flush=True)
+                      f"this frame alone stops the node\n  frame: {suspect['hex']}\n"
+                      f"  replay on a fresh node: cd tests && python -m fuzz.runner --replay {suspect['hex']}",
+                      file=sys.stderr, flush=True)
         self.stats, self._stop, self._pinpointing = saved, True, False
         failure["culprits"] = culprits
 
