@@ -390,17 +390,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _go(fuzzer: Fuzzer, replay: list[str] | None) -> int:
     if replay:
-        cases = [Case(i, "replay", None, bytes.fromhex(h.replace(" ", ""))) for i, h in enumerate(replay)]
-        for case, outcome in zip(cases, fuzzer.replay(cases), strict=True):
-            print(f"frame {case.index}: {outcome}; node {'alive' if fuzzer.watch.alive() else 'EXITED'}")
-        if fuzzer.watch.alive():
+        for index, frame in enumerate(replay):
+            (outcome,) = fuzzer.replay([Case(index, "replay", None, bytes.fromhex(frame.replace(" ", "")))])
+            time.sleep(0.5)  # a node that aborts may still be exiting when its sockets close
+            print(f"frame {index}: {outcome}; node {'alive' if fuzzer.watch.alive() else 'EXITED'}", flush=True)
+        try:
             health_check(fuzzer.watch.host, fuzzer.watch.port)
             print("health check: ok")
+        except Exception as exc:  # noqa: BLE001 - reported, and the exit status says it
+            print(f"health check: FAILED ({exc})")
+            fuzzer.stats.health_failures += 1
         fuzzer.stats.node_log_errors = fuzzer.watch.log_errors()
     else:
         fuzzer.run()
     print(fuzzer.stats.as_json(), flush=True)
-    return 1 if fuzzer.stats.failures or not fuzzer.watch.alive() else 0
+    failed = fuzzer.stats.failures or fuzzer.stats.health_failures or not fuzzer.watch.alive()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
