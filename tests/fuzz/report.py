@@ -83,8 +83,9 @@ def bound_failures(before: Usage, after: Usage, rss_bound: int, fds_bound: int) 
 def describe_failure(failure: dict[str, Any], watch: NodeWatch) -> str:
     """A failure as printed: seed, case index, strategy, the frame in hex, how to replay it,
     the suspects of a node exit, and the tail of the node's log."""
-    lines = [f"FUZZ FAILURE {failure['kind']} seed={failure['seed']} index={failure.get('index')} "
-             f"strategy={failure.get('strategy')}: {failure['detail']}"]
+    title = (f"FUZZ FAILURE {failure['kind']} seed={failure['seed']} index={failure.get('index')} "
+             f"strategy={failure.get('strategy')}: {failure['detail']}")
+    lines = [title]
     if failure["kind"] == "node_exit":
         lines.append(f"  seen during: {failure['hex']}")
     elif "hex" in failure:
