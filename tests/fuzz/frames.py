@@ -27,6 +27,7 @@ import random
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fuzz import mutations as mut
 from fuzz.examples import example, record_batch
@@ -90,7 +91,7 @@ def header(key: int, version: int, cid: int) -> bytes:
     return struct.pack(">hhih", key, version, cid, len(client)) + client + tags
 
 
-def request(key: int, version: int, cid: int, rng: random.Random, body: object = None) -> tuple[bytes, bytes]:
+def request(key: int, version: int, cid: int, rng: random.Random, body: Any = None) -> tuple[bytes, bytes]:
     """(header, body) of a valid request of (key, version): ``body`` (a dict or kio instance),
     or an example built from ``rng``."""
     schema = codec.load_request_schema(key, version)
