@@ -192,15 +192,17 @@ def _admitted(cluster: RunningCluster) -> object:
 def test_idle_connections_are_closed_and_busy_ones_are_not(pko_cluster_factory: ClusterFactory) -> None:
     cluster = pko_cluster_factory(connections_max_idle_ms=500)
     idle = _connect(cluster)
+    stalled = _connect(cluster)
+    stalled.sendall(struct.pack(">i", 1000) + bytes(100))  # then nothing: stalled inside a frame
     started = time.monotonic()
     with wire(cluster) as busy:
-        idle.settimeout(10)
         while time.monotonic() - started < 1.5:  # three idle periods, one request every 100 ms
             assert busy.request(ApiKey.API_VERSIONS, 0, {}).error_code == 0
             time.sleep(0.1)
-        assert _closed_without_answer(idle)
+        assert _closed_without_answer(idle) and _closed_without_answer(stalled)
         closed_after_s = time.monotonic() - started
     idle.close()
+    stalled.close()
     assert "connections.max.idle.ms=500" in node_log(cluster)
     print(json.dumps({"test": "idle-close", "connections.max.idle.ms": 500,
                       "idle_closed_within_s": round(closed_after_s, 2)}))
