@@ -33,6 +33,7 @@ from integration_helpers import (
     create_topic,
     list_offset,
     node_log,
+    fetch_raw,
     produce_raw,
     unique_topic,
     wait_until,
@@ -206,3 +207,15 @@ def test_idle_connections_are_closed_and_busy_ones_are_not(pko_cluster_factory: 
     assert "connections.max.idle.ms=500" in node_log(cluster)
     print(json.dumps({"test": "idle-close", "connections.max.idle.ms": 500,
                       "idle_closed_within_s": round(closed_after_s, 2)}))
+
+
+def test_a_fetch_response_is_capped_by_the_brokers_fetch_max_bytes(pko_cluster_factory: ClusterFactory) -> None:
+    cluster = pko_cluster_factory(fetch_max_bytes=3000)
+    topic = unique_topic("capped")
+    create_topic(cluster, topic, partitions=1)
+    with wire(cluster) as client:
+        for _ in range(10):
+            assert produce_raw(client, topic, 0, build_batch([bytes(900)])).error_code == 0
+        answer = fetch_raw(client, topic, 0, 0, max_bytes=10 * MiB)
+    batch_size = len(build_batch([bytes(900)]))
+    assert len(answer.records) == 3 * batch_size  # whole batches up to 3000 bytes, of the 10 there are
