@@ -6,7 +6,9 @@ a request naming a session gets FETCH_SESSION_ID_NOT_FOUND. v9: current_leader_e
 (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH). v11: rack id (no preferred read replica: -1).
 v12: flexible; diverging-epoch / current-leader tagged fields not sent yet.
 
-Records are whole batches read from segment files, sent as read. When fewer than ``min_bytes``
+Records are whole batches read from segment files, sent as read, at most ``max_bytes`` in all
+and never more than the broker's ``fetch.max.bytes`` (KafkaApis caps the request's the same
+way; the first batch goes out whole even if larger, KIP-74). When fewer than ``min_bytes``
 are available, the request parks until an append or high-watermark move wakes it, or
 ``max_wait_ms`` passes — woken at once, so produce→consume latency is not a poll interval.
 """
@@ -61,7 +63,7 @@ async def _long_poll(ctx: RequestContext, request: Any, partitions: list[Partiti
 def _read_all(ctx: RequestContext, request: Any) -> tuple[list[Any], int, list[Partition]]:
     """(response topics, record bytes, partitions to watch) — the latter empty after an error."""
     read_committed = request.isolation_level == READ_COMMITTED
-    remaining = request.max_bytes
+    remaining = min(request.max_bytes, ctx.broker.config["fetch.max.bytes"])
     total = 0
     watched: list[Partition] = []
     failed = False

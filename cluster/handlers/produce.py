@@ -10,8 +10,8 @@ place, written with one ``os.write``. Partitions are independent: an unexpected 
 is logged and answered UNKNOWN_SERVER_ERROR for that partition only, as Kafka's
 ``ReplicaManager.appendToLocalLog`` does, so a retried request never rewrites the others.
 acks=0 → no response (the connection is closed when a partition failed, as Kafka does);
-acks=-1 → answered once the high
-watermark covers the batch (immediately while the ISR is the leader alone).
+acks=-1 → answered once the high watermark covers the batch (immediately while the ISR is the
+leader alone).
 """
 
 from __future__ import annotations

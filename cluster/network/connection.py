@@ -127,8 +127,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._update_reading()
 
     def idle_since(self) -> float | None:
-        """When the connection went idle (no request in flight), or None while it is busy."""
-        return None if self._slots or self._reader.buffered else self.last_active
+        """When traffic last moved, or None while a request is in flight. A sender stalled inside
+        a frame is idle too: Kafka's selector expires connections by their last traffic."""
+        return None if self._slots else self.last_active
 
     # -- requests --------------------------------------------------------------------------
 

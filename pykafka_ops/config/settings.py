@@ -57,6 +57,7 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("log.cleaner.backoff.ms", int, 15_000, "how often the log cleaner looks for logs to compact", minimum=0),
     Setting("message.max.bytes", int, 1_048_588, "largest record batch a topic accepts", minimum=0),
     Setting("socket.request.max.bytes", int, 104_857_600, "largest request frame", minimum=1),
+    Setting("fetch.max.bytes", int, 57_671_680, "most record bytes in one Fetch response", minimum=0),
     # Kafka's default is -1 (unbounded); a node must bound what clients can make it hold
     Setting("queued.max.request.bytes", int, 209_715_200,
             "request bytes the node holds before it stops reading (-1: unbounded)", minimum=-1),

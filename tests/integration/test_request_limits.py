@@ -33,6 +33,7 @@ from integration_helpers import (
     create_topic,
     list_offset,
     node_log,
+    fetch_raw,
     produce_raw,
     unique_topic,
     wait_until,
@@ -192,15 +193,29 @@ def _admitted(cluster: RunningCluster) -> object:
 def test_idle_connections_are_closed_and_busy_ones_are_not(pko_cluster_factory: ClusterFactory) -> None:
     cluster = pko_cluster_factory(connections_max_idle_ms=500)
     idle = _connect(cluster)
+    stalled = _connect(cluster)
+    stalled.sendall(struct.pack(">i", 1000) + bytes(100))  # then nothing: stalled inside a frame
     started = time.monotonic()
     with wire(cluster) as busy:
-        idle.settimeout(10)
         while time.monotonic() - started < 1.5:  # three idle periods, one request every 100 ms
             assert busy.request(ApiKey.API_VERSIONS, 0, {}).error_code == 0
             time.sleep(0.1)
-        assert _closed_without_answer(idle)
+        assert _closed_without_answer(idle) and _closed_without_answer(stalled)
         closed_after_s = time.monotonic() - started
     idle.close()
+    stalled.close()
     assert "connections.max.idle.ms=500" in node_log(cluster)
     print(json.dumps({"test": "idle-close", "connections.max.idle.ms": 500,
                       "idle_closed_within_s": round(closed_after_s, 2)}))
+
+
+def test_a_fetch_response_is_capped_by_the_brokers_fetch_max_bytes(pko_cluster_factory: ClusterFactory) -> None:
+    cluster = pko_cluster_factory(fetch_max_bytes=3000)
+    topic = unique_topic("capped")
+    create_topic(cluster, topic, partitions=1)
+    with wire(cluster) as client:
+        for _ in range(10):
+            assert produce_raw(client, topic, 0, build_batch([bytes(900)])).error_code == 0
+        answer = fetch_raw(client, topic, 0, 0, max_bytes=10 * MiB)
+    batch_size = len(build_batch([bytes(900)]))
+    assert len(answer.records) == 3 * batch_size  # whole batches up to 3000 bytes, of the 10 there are
