@@ -30,8 +30,11 @@ from pykafka_ops.protocol import fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 from pykafka_ops.protocol.fastpath import ProducePartitionResult
+from pykafka_ops.records.batch import Compression, CorruptRecordError, read_batch_header
 
 log = logging.getLogger(__name__)
+#: The first Produce version that may carry zstd batches (KIP-110).
+ZSTD_MIN_VERSION = 7
 
 
 @handles(ApiKey.PRODUCE, versions=fastpath.PRODUCE_VERSIONS, raw=True)
@@ -62,6 +65,9 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
         return _failed(index, ErrorCode.unknown_topic_or_partition)
     if records is None:
         return _failed(index, ErrorCode.invalid_record, "null record set")
+    refused = _request_rules(ctx.api_version, records)
+    if refused is not None:
+        return _failed(index, *refused)
     try:
         info = partition.append_records_to_leader(records, acks, now_ms)
     except NotLeaderError as exc:
@@ -74,6 +80,23 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
         log.exception("error appending to %s-%d", topic, index)
         return _failed(index, ErrorCode.unknown_server_error, "unexpected error; see the broker log")
     return _succeeded(partition, index, info)
+
+
+def _request_rules(version: int, records: memoryview) -> tuple[ErrorCode, str] | None:
+    """Kafka's ``ProduceRequest.validateRecords``: from v3 a partition carries exactly one magic-2
+    batch, and zstd needs v7 (KIP-110). What the batch itself breaks is the log validator's."""
+    if not records:
+        return ErrorCode.invalid_record, f"Produce v{version} needs one record batch per partition"
+    try:
+        header = read_batch_header(records, 0)
+        compression = header.compression
+    except CorruptRecordError:
+        return None
+    if header.size < len(records):
+        return ErrorCode.invalid_record, f"Produce v{version} allows exactly one record batch per partition"
+    if compression == Compression.ZSTD and version < ZSTD_MIN_VERSION:
+        return ErrorCode.unsupported_compression_type, f"zstd needs Produce v{ZSTD_MIN_VERSION}, got v{version}"
+    return None
 
 
 def _succeeded(partition: Partition, index: int, info: LogAppendInfo) -> ProducePartitionResult:

@@ -5,8 +5,8 @@ compacted topics, where every record needs a key (``require_keys``: INVALID_RECO
 validator, which decodes them there too). Checks, with Kafka's error codes: magic 2 only and a
 whole number of batches (CORRUPT_MESSAGE), CRC-32C (CORRUPT_MESSAGE), batch size ≤
 max.message.bytes (MESSAGE_TOO_LARGE) and ≤ segment.bytes (RECORD_LIST_TOO_LARGE), record count
-consistent with the offset delta and no client-written control batches (INVALID_RECORD), a known
-compression codec (CORRUPT_MESSAGE).
+consistent with the offset delta, a sequence number for every producer id, and no client-written
+control batches (INVALID_RECORD), a known compression codec (CORRUPT_MESSAGE).
 Offsets are assigned *in place*: baseOffset and partitionLeaderEpoch are outside the CRC, so
 only LogAppendTime topics need a CRC rewrite.
 """
@@ -75,18 +75,19 @@ def validate_record_set(
         if not crc_ok(records, pos, header):
             raise RecordValidationError(ErrorCode.corrupt_message, "record batch CRC mismatch")
         try:
-            compression = header.compression
-        except CorruptRecordError as exc:  # codec ids 5-7: Kafka's CompressionType.forId refuses them
+            header.compression  # raises for codec ids 5-7, which Kafka's CompressionType.forId refuses
+        except CorruptRecordError as exc:
             raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
         if from_client and header.is_control:
             raise RecordValidationError(ErrorCode.invalid_record, "clients may not write control batches")
-        if header.records_count <= 0 or (
-            from_client and not compression and header.records_count != header.last_offset_delta + 1
-        ):
-            raise RecordValidationError(
+        if header.records_count <= 0 or (from_client and header.records_count != header.last_offset_delta + 1):
+            raise RecordValidationError(  # compressed or not, as Kafka's LogValidator.validateBatch
                 ErrorCode.invalid_record,
                 f"record count {header.records_count} does not match last offset delta {header.last_offset_delta}",
             )
+        if from_client and header.producer_id >= 0 and header.base_sequence < 0:
+            raise RecordValidationError(ErrorCode.invalid_record,
+                                        f"invalid sequence number {header.base_sequence} for producer {header.producer_id}")
         batches.append(ValidatedBatch(pos, header))
         pos += header.size
     return batches

@@ -114,7 +114,10 @@ class _Reader:
             raise ParseError("string is not valid UTF-8") from None
 
     def array_length(self) -> int:
+        """A non-nullable array's length (Produce has no nullable arrays; Kafka closes on null)."""
         n = self.uvarint() - 1 if self.flexible else self.int32()
+        if n < 0:
+            raise ParseError(f"array length {n} where an array is required")
         if n > len(self.buf) - self.pos:  # each element takes at least one byte
             raise ParseError("array length exceeds the frame")
         return n
@@ -140,12 +143,12 @@ def parse_produce_request(buf: memoryview, offset: int, version: int) -> Produce
     transactional_id = r.string()
     acks, timeout_ms = _PRODUCE_HEAD.unpack_from(buf, r._take(6))
     topics: list[ProduceTopic] = []
-    for _ in range(max(r.array_length(), 0)):
+    for _ in range(r.array_length()):
         name = r.string()
         if name is None:
             raise ParseError("null topic name")
         partitions: list[ProducePartition] = []
-        for _ in range(max(r.array_length(), 0)):
+        for _ in range(r.array_length()):
             index = r.int32()
             partitions.append(ProducePartition(index, r.nullable_bytes()))
             r.skip_tagged_fields()
