@@ -63,7 +63,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self._ip: str | None = None
-        self._reader = FrameReader(self.broker.config["socket.request.max.bytes"], server.pool, self)
+        self._reader = FrameReader(self.broker.config["socket.request.max.bytes"], server.pool, server.maps, self)
         self._slots: deque[_Slot] = deque()
         self._write_paused = False
         self._memory_wait = False
@@ -134,9 +134,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
     # -- requests --------------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame) -> None:
-        view = frame.view
         try:
-            header = codec.decode_request_header(view)
+            header = codec.decode_request_header(frame.view)  # no local view: the map must be free to recycle
         except codec.CodecError as exc:
             self._release(frame)
             self.close(f"unparseable request header: {exc}")
@@ -184,11 +183,14 @@ class KafkaConnection(asyncio.BufferedProtocol):
         return handler.fn(ctx, request)
 
     def _release(self, frame: Frame) -> None:
-        """Give the frame's bytes back to the memory pool (once)."""
+        """Give the frame's bytes back to the memory pool, and its map to the cache (once)."""
         if frame.size:
             self.server.pool.release(frame.size)
             frame.size = 0
             frame.view = memoryview(b"")
+            if frame.mapping is not None:
+                self.server.maps.give(frame.mapping)
+                frame.mapping = None
 
     def _task_done(self, task: asyncio.Future[Body], slot: _Slot, ctx: RequestContext, frame: Frame) -> None:
         self._release(frame)

@@ -1,6 +1,7 @@
 """SocketServer: the node's listener, its connections, and what bounds them (Kafka's ``SocketServer``).
 
-It owns the RequestMemoryPool (``queued.max.request.bytes``), the ConnectionQuotas
+It owns the RequestMemoryPool (``queued.max.request.bytes``), the MapCache of large frames' buffers,
+the ConnectionQuotas
 (``max.connections``, ``max.connections.per.ip``) and the idle sweep that closes connections
 with nothing in flight and no traffic for ``connections.max.idle.ms`` (negative: never), as
 Kafka's selector does.
@@ -15,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from cluster.network.connection import KafkaConnection
+from cluster.network.frame_reader import MapCache
 from cluster.network.memory_pool import RequestMemoryPool
 from cluster.network.quotas import ConnectionQuotas
 
@@ -35,6 +37,7 @@ class SocketServer:
         config = broker.config
         self.broker = broker
         self.pool = RequestMemoryPool(config["queued.max.request.bytes"])
+        self.maps = MapCache()
         self.quotas = ConnectionQuotas(config["max.connections"], config["max.connections.per.ip"])
         self.idle_ms: int = config["connections.max.idle.ms"]
         self.connections: set[KafkaConnection] = set()

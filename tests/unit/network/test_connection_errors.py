@@ -16,6 +16,7 @@ import pytest
 
 from cluster.handlers import load_handlers
 from cluster.network.connection import KafkaConnection
+from cluster.network.frame_reader import MapCache
 from cluster.network.memory_pool import RequestMemoryPool
 from cluster.network.quotas import ConnectionQuotas
 from pykafka_ops.protocol import codec
@@ -49,6 +50,7 @@ class Server:
     def __init__(self) -> None:
         self.broker = type("Broker", (), {"config": {"socket.request.max.bytes": 1 << 20}})()
         self.pool = RequestMemoryPool(1 << 24)
+        self.maps = MapCache()
         self.quotas = ConnectionQuotas(10, 10)
         self.connections: set[KafkaConnection] = set()
 

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from cluster.network.frame_reader import BIG_INITIAL_SIZE, INITIAL_BUFFER_SIZE, FrameError, FrameReader
+from cluster.network.frame_reader import BIG_INITIAL_SIZE, INITIAL_BUFFER_SIZE, FrameError, FrameReader, MapCache
 from cluster.network.memory_pool import RequestMemoryPool
 
 MiB = 1 << 20
@@ -24,7 +24,7 @@ class User:
 
 def _reader(max_frame: int = 100 * MiB, pool_bytes: int = 200 * MiB) -> tuple[FrameReader, RequestMemoryPool]:
     pool = RequestMemoryPool(pool_bytes)
-    return FrameReader(max_frame, pool, User()), pool
+    return FrameReader(max_frame, pool, MapCache(), User()), pool
 
 
 def _feed(reader: FrameReader, data: bytes, chunk: int = 1 << 18) -> list[bytes]:
@@ -85,3 +85,40 @@ def test_discard_lets_the_pool_forget_a_partial_frame() -> None:
     reader.discard()
     pool.drop(user)  # what the connection does when it closes
     assert pool.used == 0
+
+
+def test_a_released_map_is_reused_for_the_next_large_frame_and_never_overfilled() -> None:
+    maps = MapCache()
+    pool = RequestMemoryPool(200 * MiB)
+    reader = FrameReader(100 * MiB, pool, maps, User())
+    first = bytes(range(256)) * (3 * MiB // 256)  # grows the map to 4 MiB, then shrunk when cached
+    frames = []
+    for payload in (first, b"x" * 100_000):
+        buf = reader.get_buffer()
+        data = _framed(payload) + _framed(b"next")  # the next frame comes in the same reads
+        pos = 0
+        while pos < len(data):
+            buf = reader.get_buffer()
+            n = min(len(buf), len(data) - pos)
+            buf[:n] = data[pos : pos + n]
+            del buf
+            pos += n
+            for frame in reader.frames(n):
+                frames.append(frame.view.tobytes())
+                if frame.mapping is not None:
+                    mapping = frame.mapping
+                    frame.view.release()
+                    maps.give(mapping)
+    assert frames == [first, b"next", b"x" * 100_000, b"next"]
+    maps._retry_pending()  # what the next large frame's take() does
+    assert maps._free and all(len(m) == BIG_INITIAL_SIZE for m in maps._free)
+
+
+def test_a_map_is_reused_only_once_no_view_of_it_is_alive() -> None:
+    maps = MapCache()
+    mapping = maps.take(2 * MiB)
+    view = memoryview(mapping)[:10]
+    maps.give(mapping)
+    assert maps.take(2 * MiB) is not mapping  # still viewed: pending, a new map is made
+    view.release()
+    assert maps.take(2 * MiB) is mapping  # the retry finds it free now
