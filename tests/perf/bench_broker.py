@@ -204,6 +204,7 @@ def e2e_latency(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple[
 
 
 def run(broker: str, bootstrap: str, proc: psutil.Process, scale: float) -> tuple[list[Phase], dict[str, float]]:
+    os.sync()  # a previous broker's dirty pages must not be written back while this one is measured
     phases: list[Phase] = []
     for records, size in ((int(1_000_000 * scale), 100), (int(200_000 * scale), 1024)):
         for acks in ("1", "all"):
