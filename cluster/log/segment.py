@@ -5,6 +5,12 @@ leader epoch), so a Fetch reads a file range and sends it unchanged. Appends go 
 kernel with ``os.write`` — no user-space buffer — so a record is never acknowledged while it
 still sits in this process: ``kill -9`` cannot lose it (fsync is ``flush()``, run by policy).
 
+An append is all or nothing: if writing the batches or their index entries fails (a full disk,
+an I/O error), the log file and both indexes are cut back to where the append started before
+the error goes up, so no partial bytes stay where the next append would land behind them (a
+short write once left garbage that hid every later batch from readers and from recovery). If
+even that cut fails, the segment refuses appends until a later one succeeds.
+
 Concurrency: a segment belongs to its PartitionLog, which is used from the node's event loop
 only (``flush`` may run in a worker thread; it touches no Python state).
 """
@@ -71,6 +77,7 @@ class LogSegment:
         self.created_ms = created_ms if created_ms is not None else int(time.time() * 1000)
         self._bytes_since_index_entry = 0
         self.unflushed_records = 0
+        self._torn_from: int | None = None  # where an undone append could not be cut back
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -141,9 +148,22 @@ class LogSegment:
     # -- appending -------------------------------------------------------------------------
 
     def append(self, data: memoryview | bytes, batches: list[BatchInfo]) -> None:
-        """Write ``data`` (whole batches, offsets already assigned) and index it."""
+        """Write ``data`` (whole batches, offsets already assigned) and index it; all or nothing
+        (an OSError leaves the segment as it was)."""
+        if self._torn_from is not None:
+            self._cut_back(self._torn_from)
+        before = (self.size, len(self.offset_index), len(self.time_index), self._bytes_since_index_entry,
+                  self.max_timestamp, self.offset_of_max_timestamp, self.first_batch_timestamp)
+        try:
+            self._write_and_index(memoryview(data), batches)
+        except OSError:
+            self._undo(before)
+            raise
+        if batches:
+            self.next_offset = batches[-1].last_offset + 1
+
+    def _write_and_index(self, view: memoryview, batches: list[BatchInfo]) -> None:
         start = self.size
-        view = memoryview(data)
         written = 0
         while written < len(view):  # regular files write everything at once, but be exact
             written += os.write(self._fd, view[written:])
@@ -154,8 +174,26 @@ class LogSegment:
                 self.max_timestamp, self.offset_of_max_timestamp = info.max_timestamp, info.last_offset
             if self.first_batch_timestamp is None:
                 self.first_batch_timestamp = info.max_timestamp
-        if batches:
-            self.next_offset = batches[-1].last_offset + 1
+
+    def _undo(self, before: tuple[int, int, int, int, int, int, int | None]) -> None:
+        """Put the segment back as it was before a failed append."""
+        size, offset_entries, time_entries, *fields = before
+        (self._bytes_since_index_entry, self.max_timestamp, self.offset_of_max_timestamp,
+         self.first_batch_timestamp) = fields
+        self.size = size
+        try:
+            self.offset_index.truncate_entries(offset_entries)
+            self.time_index.truncate_entries(time_entries)
+            self._cut_back(size)
+        except OSError as exc:
+            log.error("%s: cannot cut a failed append back to %d bytes (%s); appends wait until it can",
+                      self.path, size, exc.strerror or exc)
+            self._torn_from = size
+
+    def _cut_back(self, size: int) -> None:
+        """Truncate the file to ``size`` (raises OSError, keeping ``_torn_from``, if it cannot)."""
+        os.ftruncate(self._fd, size)
+        self._torn_from = None
 
     def _index_batch(self, position: int, size: int, last_offset: int, max_timestamp: int) -> None:
         """Kafka's rule: an index entry when more than index.interval.bytes went by since the last."""

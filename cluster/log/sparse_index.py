@@ -63,12 +63,19 @@ class SparseIndex:
         return (self._keys[-1], self._values[-1]) if self._keys else None
 
     def append(self, key: int, value: int) -> None:
-        """Add an entry; a key that does not increase is ignored (as Kafka does)."""
+        """Add an entry; a key that does not increase is ignored (as Kafka does). On an OSError
+        (a full disk) the file is cut back to the entries it had, and the error goes up."""
         if self._keys and key <= self._keys[-1]:
             return
+        entry = self._encode(key, value)
+        try:
+            if os.write(self._fd, entry) != len(entry):
+                raise OSError(f"short write of an index entry to {self.path}")
+        except OSError:
+            os.ftruncate(self._fd, self.size_bytes)
+            raise
         self._keys.append(key)
         self._values.append(value)
-        os.write(self._fd, self._encode(key, value))
 
     def floor(self, key: int) -> tuple[int, int] | None:
         """The entry with the largest key ≤ ``key``, or None."""

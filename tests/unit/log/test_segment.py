@@ -278,3 +278,60 @@ def test_truncation_keeps_the_first_batch_timestamp_of_what_remains(tmp_path: Pa
     first = segment.first_batch_timestamp
     segment.truncate_to(BASE + 2)
     assert segment.first_batch_timestamp == first
+
+
+class DiskFull:
+    """``os.write`` that writes half of the first call's bytes, then fails with ENOSPC
+    ``failures`` times (the probe's partial write followed by "No space left on device")."""
+
+    def __init__(self, real_write: object, failures: int = 1) -> None:
+        self.real_write = real_write
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self, fd: int, data: object) -> int:
+        self.calls += 1
+        view = memoryview(data)  # type: ignore[arg-type]
+        if self.calls == 1 and len(view) > 1:
+            return self.real_write(fd, view[: len(view) // 2])  # type: ignore[operator]
+        if self.failures:
+            self.failures -= 1
+            raise OSError(28, "No space left on device")
+        return self.real_write(fd, view)  # type: ignore[operator]
+
+
+def test_a_failed_append_leaves_no_bytes_behind_and_the_next_one_lands_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    segment = _filled(tmp_path, count=5, index_interval_bytes=0)
+    size, entries, next_offset = segment.size, len(segment.offset_index), segment.next_offset
+    monkeypatch.setattr(os, "write", DiskFull(os.write))
+    with pytest.raises(OSError, match="No space left"):
+        _append(segment, batch(3, ts=T0 + 1000, value_size=500))
+    monkeypatch.undo()
+    assert (segment.size, len(segment.offset_index), segment.next_offset) == (size, entries, next_offset)
+    assert os.path.getsize(segment.path) == size
+
+    _append(segment, batch(2, ts=T0 + 2000, value_size=40))  # space is back
+    fresh = LogSegment(tmp_path, BASE, 0)
+    result = fresh.recover(1 << 20, lambda _header: None)
+    assert result.truncated_bytes == 0 and result.batches == 6
+    assert fresh.next_offset == next_offset + 2
+
+
+def test_an_index_entry_that_cannot_be_written_undoes_the_whole_append(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    segment = _filled(tmp_path, count=5, index_interval_bytes=0)
+    size = segment.size
+    real_write = os.write
+
+    def index_fails(fd: int, data: object) -> int:
+        if fd != segment._fd:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "write", index_fails)
+    with pytest.raises(OSError):
+        _append(segment, batch(1, ts=T0 + 1000, value_size=40))
+    monkeypatch.undo()
+    assert os.path.getsize(segment.path) == size == segment.size
+    assert os.path.getsize(segment.offset_index.path) == segment.offset_index.size_bytes
