@@ -44,6 +44,10 @@ class NewTopic:
     config: Mapping[str, Any] = field(default_factory=dict)
 
 
+class MetadataWriteError(Exception):
+    """The metadata log could not be written (a full disk, an I/O error): nothing was committed."""
+
+
 @dataclass(frozen=True)
 class TopicResult:
     """The answer for one topic of a create/delete/create-partitions call."""
@@ -95,7 +99,13 @@ class QuorumController:
         self.image = image
 
     async def _commit(self, records: Sequence[MetadataRecord]) -> None:
-        offset = await self.quorum.append(records)
+        """Append ``records`` to the metadata log, then apply them. MetadataWriteError if the log
+        cannot be written: the log is left as it was (a segment append is all or nothing)."""
+        try:
+            offset = await self.quorum.append(records)
+        except OSError as exc:
+            log.error("cannot write the metadata log: %s", exc.strerror or exc)
+            raise MetadataWriteError(f"cannot write the metadata log: {exc.strerror or exc}") from exc
         image = self.image
         first = offset - len(records) + 1
         for i, record in enumerate(records):
@@ -133,7 +143,10 @@ class QuorumController:
             results.append(result)
             records.extend(topic_records)
         if records and not validate_only:
-            await self._commit(records)
+            try:
+                await self._commit(records)
+            except MetadataWriteError as exc:
+                return [_not_written(result, exc) for result in results]
             for result in results:
                 if result.error_code == ErrorCode.none:
                     log.info("created topic %s (%d partitions, replication factor %d)",
@@ -209,7 +222,10 @@ class QuorumController:
             records.append({"type": "RemoveTopicRecord", "topic_id": str(topic.topic_id)})
             results.append(TopicResult(name, topic_id=topic.topic_id))
         if records:
-            await self._commit(records)
+            try:
+                await self._commit(records)
+            except MetadataWriteError as exc:
+                return [_not_written(result, exc) for result in results]
         return results
 
     async def create_partitions(self, name: str, count: int, assignments: Sequence[Sequence[int]] | None,
@@ -237,7 +253,10 @@ class QuorumController:
         except TopicError as exc:
             return TopicResult(name, exc.error_code, str(exc))
         if not validate_only:
-            await self._commit([_partition_record(topic.topic_id, p, r) for p, r in sorted(placed.items())])
+            try:
+                await self._commit([_partition_record(topic.topic_id, p, r) for p, r in sorted(placed.items())])
+            except MetadataWriteError as exc:
+                return _not_written(TopicResult(name), exc)
         return TopicResult(name, topic_id=topic.topic_id, partitions=count, replication_factor=rf)
 
     # -- configs -------------------------------------------------------------------------
@@ -262,7 +281,10 @@ class QuorumController:
              "value": values.get(key)}
             for key in changes if values.get(key) != image_topic.config.get(key)]
         if records and not validate_only:
-            await self._commit(records)
+            try:
+                await self._commit(records)
+            except MetadataWriteError as exc:
+                return _not_written(TopicResult(topic), exc)
             log.info("altered configs of topic %s: %s", topic, {r["name"]: r["value"] for r in records})
         return TopicResult(topic, topic_id=image_topic.topic_id)
 
@@ -273,6 +295,13 @@ class QuorumController:
         first = self.image.next_producer_id
         await self._commit([{"type": "ProducerIdsRecord", "next_producer_id": first + PRODUCER_ID_BLOCK}])
         return first, PRODUCER_ID_BLOCK
+
+
+def _not_written(result: TopicResult, exc: MetadataWriteError) -> TopicResult:
+    """A result that was to succeed, answered KAFKA_STORAGE_ERROR: its records were not written."""
+    if result.error_code != ErrorCode.none:
+        return result
+    return TopicResult(result.name, ErrorCode.kafka_storage_error, str(exc))
 
 
 def _place(brokers: list[int], partition: int, rf: int) -> list[int]:

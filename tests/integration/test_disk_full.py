@@ -95,3 +95,44 @@ def test_a_full_disk_refuses_writes_then_loses_nothing_acknowledged(tmpfs: Path)
         assert found == acked, f"lost {missing}"
         print(json.dumps({"test": "disk-full", "acked": len(acked), "refused_with_56": refused,
                           "found_after_kill_9": len(found), "lost": len(missing)}))
+
+
+def test_metadata_writes_on_a_full_disk_are_refused_with_error_codes_and_commit_nothing(tmpfs: Path) -> None:
+    """Probe §3.1: __consumer_offsets created while the disk was full once damaged the metadata
+    log, and the next restart deleted every offsets partition."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    from integration_helpers import admin
+    from pykafka_ops.protocol.api_keys import ApiKey
+
+    yaml = "cluster: {name: full}\nnodes:\n  - {id: 1}\nbroker:\n  offsets.topic.num.partitions: 3\n"
+    with start_cluster(yaml, tmpfs) as cluster:
+        client = admin(cluster)  # keep a reference: a collected AdminClient cancels its futures
+        ballast = tmpfs / "ballast"
+        ballast.write_bytes(bytes(os.statvfs(tmpfs).f_bavail * os.statvfs(tmpfs).f_frsize))
+        created, refused = [], None
+        for i in range(200):  # small appends fit in the last page of the metadata log for a while
+            name = f"t{i}"
+            try:
+                client.create_topics([NewTopic(name, 1, 1)], request_timeout=10)[name].result(timeout=15)
+            except KafkaException as exc:
+                assert exc.args[0].code() == KAFKA_STORAGE_ERROR, exc
+                refused = name
+                break
+            created.append(name)
+        assert refused is not None, "the metadata log never ran out of space"
+        with wire(cluster) as raw:
+            answer = raw.request(ApiKey.FIND_COORDINATOR, 3, {"key": "g", "key_type": 0})
+            assert answer.error_code == 15  # COORDINATOR_NOT_AVAILABLE: __consumer_offsets cannot be made
+
+        ballast.unlink()
+        with wire(cluster) as raw:
+            assert raw.request(ApiKey.FIND_COORDINATOR, 3, {"key": "g", "key_type": 0}).error_code == 0
+        cluster.kill(1, "KILL")
+        cluster.restart(1)
+        topics = admin(cluster).list_topics(timeout=10).topics
+        assert set(created) <= set(topics) and refused not in topics
+        assert len(topics["__consumer_offsets"].partitions) == 3
+        print(json.dumps({"test": "metadata-disk-full", "topics_created_while_full": len(created),
+                          "refused_with_56": refused, "offsets_partitions_after_kill_9": 3}))
