@@ -50,9 +50,9 @@ def run_node(cluster: ClusterConfig, node_id: int) -> None:
         runner = asyncio.run
     try:
         runner(_serve(cluster, node_id))
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        log.error("node %d cannot start: %s%s", node_id, exc.strerror or exc, where)
+    except OSError as exc:  # a write with no file name (a full disk) names the node's data dir
+        where = exc.filename or cluster.node_dir(node_id)
+        log.error("node %d cannot start: %s (%s)", node_id, exc.strerror or exc, where)
         sys.exit(1)
     except Exception as exc:
         log.error("node %d failed: %s", node_id, exc, exc_info=True)

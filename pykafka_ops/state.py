@@ -50,7 +50,7 @@ class ClusterState:
 
 
 class StateFileError(ValueError):
-    """A state file that exists but cannot be read."""
+    """A state file that exists but cannot be read, or cannot be written."""
 
 
 def read_state(path: Path) -> ClusterState | None:
@@ -74,5 +74,8 @@ def write_state(path: Path, state: ClusterState) -> None:
     data = asdict(state)
     data["nodes"] = {str(k): v for k, v in data["nodes"].items()}
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk: name the file, as every other failure here does
+        raise StateFileError(f"{path}: cannot write the cluster state file: {exc.strerror or exc}") from None
