@@ -145,6 +145,7 @@ def up(
     _refuse_if_running(config)
     for node in config.nodes:
         _refuse_busy_port(config, node)
+    _prepare_data_dir(config)
     if not foreground:
         return _start(config, wait_s)
     with _sigterm_as_interrupt():
@@ -316,7 +317,17 @@ def _refuse_if_running(config: ClusterConfig) -> None:
 def _refuse_busy_port(config: ClusterConfig, node: NodeSpec) -> None:
     problem = port_problem(config.host, node.port)
     if problem is not None:
-        raise LauncherError(f"cannot start node {node.id}: {problem}")
+        index = config.nodes.index(node)
+        key = ("cluster", "host") if problem.startswith("cannot resolve host") else ("nodes", index, "port")
+        raise LauncherError(f"cannot start node {node.id}: {config.where(key)}: {problem}")
+
+
+def _prepare_data_dir(config: ClusterConfig) -> None:
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LauncherError(f"{config.where(('cluster', 'data_dir'))}: cannot create {config.data_dir}: "
+                            f"{exc.strerror or exc}") from None
 
 
 def _refuse_unsafe_purge(config: ClusterConfig) -> None:

@@ -339,8 +339,10 @@ def consumer_groups(
     to_earliest: Annotated[bool, typer.Option("--to-earliest", help="Reset to the log-start offset.")] = False,
     to_latest: Annotated[bool, typer.Option("--to-latest", help="Reset to the log-end offset.")] = False,
     to_current: Annotated[bool, typer.Option("--to-current", help="Reset to the committed offset.")] = False,
-    to_offset: Annotated[int | None, typer.Option("--to-offset", metavar="OFFSET", help="Reset to this offset (clamped).")] = None,
-    shift_by: Annotated[int | None, typer.Option("--shift-by", metavar="N", help="Move the committed offset by n (clamped).")] = None,
+    to_offset: Annotated[int | None, typer.Option("--to-offset", metavar="OFFSET", min=-(2**63), max=2**63 - 1,
+                                                  help="Reset to this offset (clamped).")] = None,
+    shift_by: Annotated[int | None, typer.Option("--shift-by", metavar="N", min=-(2**63), max=2**63 - 1,
+                                                 help="Move the committed offset by n (clamped).")] = None,
     to_datetime: Annotated[str | None, typer.Option(
         "--to-datetime", metavar="DATETIME", help="YYYY-MM-DDTHH:mm:SS[.sss][Z|±hh:mm] (UTC if no zone) or epoch ms.")] = None,
     by_duration: Annotated[str | None, typer.Option("--by-duration", metavar="DURATION", help="ISO-8601 duration back from now: PT1H.")] = None,

@@ -1,10 +1,15 @@
-"""The root `pko` app: command groups are imported only when invoked, so `pko --help` stays fast."""
+"""The root `pko` app: command groups are imported only when invoked, so `pko --help` stays fast.
+
+A usage error anywhere below it (a bad flag, a value out of range, an unknown command) is one
+line on stderr, ``pko: <what is wrong> (see '<command> -h')``, and exit 2, like every other pko
+error; `pko` alone, or a group alone, still prints its help.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -31,8 +36,34 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: click's UsageError (typer vendors click; reached through a public subclass).
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _one_line(error: Any) -> NoReturn:
+    """Show a click usage error as one line and exit 2 (``pko`` alone keeps its help)."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        raise error
+    hint = f" (see '{error.ctx.command_path} -h')" if error.ctx is not None else ""
+    typer.echo(f"pko: {error.format_message()}{hint}", err=True)
+    raise typer.Exit(2)
+
+
 class LazyGroup(TyperGroup):
-    """A group whose subcommands are imported on first use; help text comes from COMMANDS."""
+    """A group whose subcommands are imported on first use; help text comes from COMMANDS.
+    Usage errors of the root and of every command below it are one line (``_one_line``)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _USAGE_ERROR as error:
+            _one_line(error)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as error:
+            _one_line(error)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)

@@ -21,7 +21,12 @@ from typing import Any
 from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import SingleVoterQuorum
 from cluster.controller.records import MetadataRecord
-from pykafka_ops.config.settings import TOPIC_SETTINGS, SettingError, check_topic_overrides
+from pykafka_ops.config.settings import (
+    MAX_PARTITIONS_PER_TOPIC,
+    TOPIC_SETTINGS,
+    SettingError,
+    check_topic_overrides,
+)
 from pykafka_ops.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -29,7 +34,6 @@ log = logging.getLogger(__name__)
 LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_NAME = 249
 #: A guard against typos like --partitions 100000 (Kafka has none; T13 of reliability.md).
-MAX_PARTITIONS_PER_TOPIC = 10_000
 PRODUCER_ID_BLOCK = 1000
 
 

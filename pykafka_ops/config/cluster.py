@@ -2,6 +2,9 @@
 
 A bad file raises ``ConfigError`` whose message names the file, the key, its line and the
 reason, e.g. ``configs/x.yaml: broker.num.partitions (line 9): expected an integer, got 'three'``.
+Beyond the schema, the file must be UTF-8, not empty, free of duplicate keys (YAML would keep the
+last one silently), and its aliases may not expand past ``MAX_YAML_NODES`` nodes (an alias bomb
+is refused before anything walks it).
 ``data_dir`` is resolved relative to the YAML file; the built-in default config keeps its data
 under ``$XDG_STATE_HOME/pko/<name>``.
 """
@@ -21,6 +24,7 @@ import yaml
 
 from pykafka_ops.config.settings import (
     BROKER_SETTINGS,
+    MAX_PARTITIONS_PER_TOPIC,
     NOT_SUPPORTED_YET,
     SettingError,
     broker_defaults,
@@ -29,6 +33,8 @@ from pykafka_ops.config.settings import (
 )
 
 ROLES = ("broker", "controller")
+#: Most YAML nodes a file may expand to once aliases are followed (a real config has hundreds).
+MAX_YAML_NODES = 100_000
 DEFAULT_CONFIG_NAME = "single.yaml"
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
@@ -76,6 +82,12 @@ class ClusterConfig:
     broker: Mapping[str, Any]
     topics: tuple[TopicSpec, ...]
     source: Path
+    lines: Mapping[tuple[Any, ...], int] = field(default_factory=dict, compare=False, repr=False)
+    """Line of each key path in the file, for messages about a setting (``where``)."""
+
+    def where(self, path: tuple[Any, ...]) -> str:
+        """``<file>: <key> (line N)`` for a key path such as ``("nodes", 0, "port")``."""
+        return _where(self.source, self.lines, path)
 
     def node(self, node_id: int) -> NodeSpec:
         """The node with ``node_id``; KeyError if there is none."""
@@ -122,9 +134,14 @@ def load(path: str | os.PathLike[str] | None) -> ClusterConfig:
         return load_default()
     source = Path(path)
     try:
-        text = source.read_text()
+        raw = source.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{source} (line {line}): not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
     return parse(text, source, base_dir=source.resolve().parent)
 
 
@@ -136,15 +153,61 @@ def _replace_data_dir(config: ClusterConfig, data_dir: Path) -> ClusterConfig:
 
 def parse(text: str, source: Path, base_dir: Path) -> ClusterConfig:
     """Validate YAML text; ``source`` names the file in error messages."""
+    loader = _StrictLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        if root is None:
+            raise ConfigError(f"{source}: the file is empty (a cluster file has at least `nodes:` or `cluster:`)")
+        if _expanded_size(root, {}) > MAX_YAML_NODES:
+            raise ConfigError(f"{source}: its aliases expand to more than {MAX_YAML_NODES} YAML nodes")
+        data = loader.construct_document(root)
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{source}: {exc.key} (line {exc.line}): duplicate key (first at line {exc.first})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
     return _Validator(source, base_dir, _line_index(root)).validate(data)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing a key given twice in one mapping (merged keys aside)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            line = key_node.start_mark.line + 1
+            if key_node.value in seen:
+                raise _DuplicateKey(key_node.value, line, seen[key_node.value])
+            seen[key_node.value] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias followed (linear: shared nodes are
+    counted once each, then multiplied, never walked again)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = MAX_YAML_NODES + 1  # a cycle (an alias to an enclosing node) is too big
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes) for item in node.value)
+    sizes[id(node)] = size = min(size, MAX_YAML_NODES + 1)
+    return size
 
 
 def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
@@ -162,6 +225,12 @@ def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tupl
     return lines
 
 
+def _where(source: Path, lines: Mapping[tuple[Any, ...], int], path: tuple[Any, ...]) -> str:
+    key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
+    line = lines.get(path)
+    return f"{source}: {key or '<top level>'}" + (f" (line {line})" if line else "")
+
+
 class _Validator:
     """Walks the parsed YAML once, raising the first problem as a ConfigError."""
 
@@ -171,10 +240,7 @@ class _Validator:
         self.lines = lines
 
     def fail(self, path: tuple[Any, ...], reason: str) -> ConfigError:
-        key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
-        line = self.lines.get(path)
-        where = f" (line {line})" if line else ""
-        return ConfigError(f"{self.source}: {key or '<top level>'}{where}: {reason}")
+        return ConfigError(f"{_where(self.source, self.lines, path)}: {reason}")
 
     def mapping(self, value: Any, path: tuple[Any, ...], allowed: tuple[str, ...]) -> dict[str, Any]:
         if value is None:
@@ -219,6 +285,7 @@ class _Validator:
             broker=broker,
             topics=topics,
             source=self.source,
+            lines=self.lines,
         )
 
     def nodes(self, value: Any) -> tuple[NodeSpec, ...]:
@@ -285,6 +352,8 @@ class _Validator:
             partitions = item.get("partitions", broker["num.partitions"])
             if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
                 raise self.fail((*path, "partitions"), "expected a partition count ≥ 1")
+            if partitions > MAX_PARTITIONS_PER_TOPIC:
+                raise self.fail((*path, "partitions"), f"at most {MAX_PARTITIONS_PER_TOPIC} partitions, got {partitions}")
             rf = item.get("replication.factor", broker["default.replication.factor"])
             if not isinstance(rf, int) or isinstance(rf, bool) or rf < 1:
                 raise self.fail((*path, "replication.factor"), "expected a replication factor ≥ 1")

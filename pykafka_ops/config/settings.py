@@ -13,6 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+#: Most partitions one topic may have (CreateTopics, CreatePartitions and the YAML ``topics:``).
+MAX_PARTITIONS_PER_TOPIC = 10_000
+#: Settings whose Kafka type is INT (int32); every other integer setting is a LONG (int64).
+INT32_SETTINGS = frozenset({
+    "num.partitions", "default.replication.factor", "min.insync.replicas", "log.retention.hours",
+    "log.retention.minutes", "log.segment.bytes", "log.roll.hours", "log.index.interval.bytes",
+    "message.max.bytes", "socket.request.max.bytes", "fetch.max.bytes", "max.connections",
+    "max.connections.per.ip", "producer.id.expiration.ms", "offsets.topic.num.partitions",
+    "offsets.retention.minutes", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms", "segment.bytes", "index.interval.bytes", "max.message.bytes",
+})
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
 
@@ -155,12 +167,16 @@ def coerce(setting: Setting, value: Any) -> Any:
             raise SettingError(f"expected an integer, got {value!r}")
         try:
             result = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: .inf
             raise SettingError(f"expected an integer, got {value!r}") from None
         if isinstance(value, float) and value != result:
             raise SettingError(f"expected an integer, got {value!r}")
         if setting.minimum is not None and result < setting.minimum:
             raise SettingError(f"must be at least {setting.minimum}, got {result}")
+        maximum = INT32_MAX if setting.name in INT32_SETTINGS else INT64_MAX
+        if result > maximum:
+            kind = "an INT (int32)" if maximum == INT32_MAX else "a LONG (int64)"
+            raise SettingError(f"must be at most {maximum} ({kind} in Kafka), got {result}")
     else:
         if not isinstance(value, str):
             raise SettingError(f"expected a string, got {value!r}")

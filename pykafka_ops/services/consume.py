@@ -38,6 +38,15 @@ class StartOffset:
     value: int = 0
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(number: int, text: str) -> None:
+    """Offsets and timestamps are Kafka LONGs."""
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"invalid offset {text!r}: beyond a 64-bit offset")
+
+
 def parse_offset(text: str) -> tuple[StartOffset | None, int | None]:
     """One kcat ``-o`` value → (start offset, or None for ``e@``; stop timestamp, or None)."""
     if text in ("beginning", "end", "stored"):
@@ -48,11 +57,13 @@ def parse_offset(text: str) -> tuple[StartOffset | None, int | None]:
                 ts = int(text[2:])
             except ValueError:
                 raise ValueError(f"invalid timestamp in offset {text!r} (expected ms since the epoch)") from None
+            _int64(ts, text)
             return (None, ts) if kind == "stop" else (StartOffset(kind, ts), None)
     try:
         number = int(text)
     except ValueError:
         raise ValueError(f"invalid offset {text!r}: beginning, end, stored, N, -N, s@ms or e@ms") from None
+    _int64(number, text)
     return (StartOffset("tail", -number) if text.startswith("-") else StartOffset("offset", number)), None
 
 

@@ -89,7 +89,10 @@ def parse_reset_csv(text: str, groups: Sequence[str]) -> dict[str, dict[TopicPar
             if len(row) != expected:
                 raise ValueError
             group, topic, partition, offset = fields
-            plan.setdefault(group, {})[TopicPartition(topic, int(partition))] = int(offset)
+            value, index = int(offset), int(partition)
+            if not -(2**63) <= value < 2**63 or not 0 <= index < 2**31:  # a LONG offset, an INT partition
+                raise ValueError
+            plan.setdefault(group, {})[TopicPartition(topic, index)] = value
         except ValueError:
             shape = "topic,partition,offset" if three_columns else "group,topic,partition,offset"
             raise InvalidArgumentError(f"line {number}: expected {shape}, got {','.join(row)!r}") from None

@@ -38,6 +38,7 @@ def test_built_in_default_keeps_its_data_under_xdg_state_home(tmp_path: Path, mo
     assert config.bootstrap_servers == "127.0.0.1:9092"
 
 
+EMPTY = "the file is empty (a cluster file has at least `nodes:` or `cluster:`)"
 BAD_FILES = {
     "unknown key with a did-you-mean": (
         "cluster: {name: dev}\nbroker:\n  num.partitons: 3\n",
@@ -75,6 +76,34 @@ BAD_FILES = {
         "broker:\n  socket.request.max.bytes: 1000\n  queued.max.request.bytes: 999\n",
         "broker.queued.max.request.bytes (line 3): 999 is less than socket.request.max.bytes (1000)",
     ),
+    "an infinite integer": (
+        "broker:\n  num.partitions: .inf\n",
+        "broker.num.partitions (line 2): expected an integer, got inf",
+    ),
+    "an INT setting beyond int32": (
+        "broker:\n  log.segment.bytes: 99999999999999999999999\n",
+        "broker.log.segment.bytes (line 2): must be at most 2147483647 (an INT (int32) in Kafka), "
+        "got 99999999999999999999999",
+    ),
+    "a LONG setting beyond int64": (
+        "broker:\n  log.retention.bytes: 9223372036854775808\n",
+        "broker.log.retention.bytes (line 2): must be at most 9223372036854775807 (a LONG (int64) in Kafka), "
+        "got 9223372036854775808",
+    ),
+    "a key given twice in a flow mapping": (
+        "nodes:\n  - {id: 1, port: 31401, port: 31402}\n",
+        "port (line 2): duplicate key (first at line 2)",
+    ),
+    "a key given twice in a block mapping": (
+        "broker:\n  num.partitions: 3\n  num.partitions: 7\n",
+        "num.partitions (line 3): duplicate key (first at line 2)",
+    ),
+    "a topic with more partitions than a topic may have": (
+        "topics:\n  - {name: big, partitions: 1000000}\n",
+        "topics[0].partitions (line 2): at most 10000 partitions, got 1000000",
+    ),
+    "an empty file": ("", EMPTY),
+    "a file of comments only": ("# nothing here\n", EMPTY),
     "Kafka setting not supported yet": (
         "broker:\n  sasl.enabled.mechanisms: PLAIN\n",
         "broker.sasl.enabled.mechanisms (line 2): a Kafka setting that pko does not support yet",
@@ -111,3 +140,33 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path, text: str, line: int) 
 def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read: No such file or directory$"):
         load(tmp_path / "missing.yaml")
+
+
+def test_a_byte_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"cluster: {name: dev}\nbroker:\n  num.partitions: \xff\n")
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value) == f"{path} (line 3): not UTF-8 text (byte 0xff)"
+
+
+def test_an_alias_bomb_is_refused_before_it_is_walked(tmp_path: Path) -> None:
+    """9^8 nodes once expanded ("billion laughs"): refused in well under a second (the walk of
+    the expanded aliases once took 10 s)."""
+    import time
+
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 8)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\ntopics: *a7\n")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="aliases expand to more than 100000 YAML nodes"):
+        load(path)
+    assert time.monotonic() - started < 2
+
+
+def test_aliases_that_stay_small_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "anchors.yaml"
+    path.write_text("cluster: {name: dev}\ntopics:\n  - {name: a, config: &cfg {retention.ms: 1000}}\n"
+                    "  - {name: b, config: *cfg}\n")
+    assert [t.config for t in load(path).topics] == [{"retention.ms": 1000}, {"retention.ms": 1000}]
