@@ -57,6 +57,7 @@ class Broker:
         self.controller: QuorumController
         self.producer_ids: ProducerIdManager
         self.socket_server = SocketServer(self)
+        self._image_failure: str | None = None
         self._maintenance: asyncio.Task[None] | None = None
 
     @property
@@ -106,9 +107,25 @@ class Broker:
         log.info("node %d stopped cleanly", self.node_id)
 
     def _apply_image(self, image: MetadataImage) -> None:
-        """A new metadata image: partitions first, then the coordinators that live on them."""
-        self.replica_manager.apply_image(image)
-        self.group_coordinator.on_metadata_update(image)
+        """A new metadata image: partitions first, then the coordinators that live on them.
+
+        The image is committed already; if this broker cannot apply it yet (a partition directory
+        it cannot create, no file descriptors left), it says so once and the maintenance loop
+        applies the newest image again every second until it can (both steps reconcile, so a
+        partial application is finished, never repeated)."""
+        try:
+            self.replica_manager.apply_image(image)
+            self.group_coordinator.on_metadata_update(image)
+        except Exception as exc:  # noqa: BLE001 - the broker must catch up, not stop
+            reason = f"{type(exc).__name__}: {exc}"
+            if reason != self._image_failure:
+                log.error("cannot apply metadata up to offset %d on this broker yet (%s); retrying every %g s",
+                          image.offset, reason, MAINTENANCE_INTERVAL_S, exc_info=not isinstance(exc, OSError))
+            self._image_failure = reason
+            return
+        if self._image_failure is not None:
+            log.info("metadata up to offset %d applied on this broker", image.offset)
+        self._image_failure = None
 
     async def _run_maintenance(self) -> None:
         """Background duties: fsync rolled segments, flush policy, retention, producer expiry,
@@ -122,6 +139,8 @@ class Broker:
         while True:
             await asyncio.sleep(MAINTENANCE_INTERVAL_S)
             now_ms = int(time.time() * 1000)
+            if self._image_failure is not None:
+                self._apply_image(self.image)
             try:
                 await self.log_manager.flush(now_ms)
                 if time.monotonic() >= next_retention:

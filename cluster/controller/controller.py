@@ -21,6 +21,7 @@ from typing import Any
 from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import SingleVoterQuorum
 from cluster.controller.records import MetadataRecord
+from cluster.log.validator import RecordValidationError
 from pykafka_ops.config.settings import (
     MAX_PARTITIONS_PER_TOPIC,
     TOPIC_SETTINGS,
@@ -48,8 +49,14 @@ class NewTopic:
     config: Mapping[str, Any] = field(default_factory=dict)
 
 
-class MetadataWriteError(Exception):
-    """The metadata log could not be written (a full disk, an I/O error): nothing was committed."""
+class MetadataCommitError(Exception):
+    """Records that were not committed, with the Kafka error the request gets: the log could not
+    be written (KAFKA_STORAGE_ERROR), a record does not apply (UNKNOWN_SERVER_ERROR: our bug), or
+    the batch is over the metadata log's limit (MESSAGE_TOO_LARGE)."""
+
+    def __init__(self, error_code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
 @dataclass(frozen=True)
@@ -103,17 +110,27 @@ class QuorumController:
         self.image = image
 
     async def _commit(self, records: Sequence[MetadataRecord]) -> None:
-        """Append ``records`` to the metadata log, then apply them. MetadataWriteError if the log
-        cannot be written: the log is left as it was (a segment append is all or nothing)."""
+        """Apply ``records`` to a scratch image, append them, then publish the image.
+
+        A record that does not apply never reaches the log (it would break every later start-up);
+        a log that cannot be written is left as it was (a segment append is all or nothing). Both
+        raise MetadataCommitError and change nothing."""
+        first = self.quorum.end_offset
+        image = self.image
         try:
-            offset = await self.quorum.append(records)
+            for i, record in enumerate(records):
+                image = image.apply(record, first + i)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("metadata record refused before it was written: %s", exc)
+            raise MetadataCommitError(ErrorCode.unknown_server_error, f"invalid metadata record: {exc}") from exc
+        try:
+            await self.quorum.append(records)
         except OSError as exc:
             log.error("cannot write the metadata log: %s", exc.strerror or exc)
-            raise MetadataWriteError(f"cannot write the metadata log: {exc.strerror or exc}") from exc
-        image = self.image
-        first = offset - len(records) + 1
-        for i, record in enumerate(records):
-            image = image.apply(record, first + i)
+            raise MetadataCommitError(ErrorCode.kafka_storage_error,
+                                      f"cannot write the metadata log: {exc.strerror or exc}") from exc
+        except RecordValidationError as exc:
+            raise MetadataCommitError(exc.error_code, f"metadata batch refused: {exc}") from exc
         self.image = image
         self.on_image(image)
 
@@ -149,7 +166,7 @@ class QuorumController:
         if records and not validate_only:
             try:
                 await self._commit(records)
-            except MetadataWriteError as exc:
+            except MetadataCommitError as exc:
                 return [_not_written(result, exc) for result in results]
             for result in results:
                 if result.error_code == ErrorCode.none:
@@ -228,7 +245,7 @@ class QuorumController:
         if records:
             try:
                 await self._commit(records)
-            except MetadataWriteError as exc:
+            except MetadataCommitError as exc:
                 return [_not_written(result, exc) for result in results]
         return results
 
@@ -259,7 +276,7 @@ class QuorumController:
         if not validate_only:
             try:
                 await self._commit([_partition_record(topic.topic_id, p, r) for p, r in sorted(placed.items())])
-            except MetadataWriteError as exc:
+            except MetadataCommitError as exc:
                 return _not_written(TopicResult(name), exc)
         return TopicResult(name, topic_id=topic.topic_id, partitions=count, replication_factor=rf)
 
@@ -287,7 +304,7 @@ class QuorumController:
         if records and not validate_only:
             try:
                 await self._commit(records)
-            except MetadataWriteError as exc:
+            except MetadataCommitError as exc:
                 return _not_written(TopicResult(topic), exc)
             log.info("altered configs of topic %s: %s", topic, {r["name"]: r["value"] for r in records})
         return TopicResult(topic, topic_id=image_topic.topic_id)
@@ -301,11 +318,11 @@ class QuorumController:
         return first, PRODUCER_ID_BLOCK
 
 
-def _not_written(result: TopicResult, exc: MetadataWriteError) -> TopicResult:
-    """A result that was to succeed, answered KAFKA_STORAGE_ERROR: its records were not written."""
+def _not_written(result: TopicResult, exc: MetadataCommitError) -> TopicResult:
+    """A result that was to succeed, answered with the commit's error: its records were not written."""
     if result.error_code != ErrorCode.none:
         return result
-    return TopicResult(result.name, ErrorCode.kafka_storage_error, str(exc))
+    return TopicResult(result.name, exc.error_code, str(exc))
 
 
 def _place(brokers: list[int], partition: int, rf: int) -> list[int]:

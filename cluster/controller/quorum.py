@@ -19,8 +19,9 @@ from cluster.log.partition_log import PartitionLog
 METADATA_TOPIC = "__cluster_metadata"
 #: Topic settings of the metadata log: never deleted by retention (Kafka uses snapshots), and never
 #: compacted, whatever log.cleanup.policy says (its record keys are record types, not identities).
+#: A batch may hold up to 8 MiB, KRaft's own limit (KafkaRaftClient.MAX_BATCH_SIZE_BYTES).
 METADATA_LOG_CONFIG = {"retention.ms": -1, "retention.bytes": -1, "segment.bytes": 64 * 1024 * 1024,
-                       "cleanup.policy": "delete"}
+                       "cleanup.policy": "delete", "max.message.bytes": 8 * 1024 * 1024}
 
 _READ_CHUNK = 4 * 1024 * 1024
 
@@ -46,6 +47,11 @@ class SingleVoterQuorum:
             if last < offset:
                 break
             offset = last + 1
+
+    @property
+    def end_offset(self) -> int:
+        """The offset the next appended record gets."""
+        return self.log.log_end_offset
 
     async def append(self, records: Sequence[MetadataRecord]) -> int:
         """Commit ``records`` atomically; returns the offset of the last one."""

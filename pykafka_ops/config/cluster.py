@@ -353,7 +353,8 @@ class _Validator:
             if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
                 raise self.fail((*path, "partitions"), "expected a partition count ≥ 1")
             if partitions > MAX_PARTITIONS_PER_TOPIC:
-                raise self.fail((*path, "partitions"), f"at most {MAX_PARTITIONS_PER_TOPIC} partitions, got {partitions}")
+                raise self.fail((*path, "partitions"),
+                                f"at most {MAX_PARTITIONS_PER_TOPIC} partitions, got {partitions}")
             rf = item.get("replication.factor", broker["default.replication.factor"])
             if not isinstance(rf, int) or isinstance(rf, bool) or rf < 1:
                 raise self.fail((*path, "replication.factor"), "expected a replication factor ≥ 1")

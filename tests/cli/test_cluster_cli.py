@@ -234,7 +234,8 @@ def test_up_on_a_busy_port_is_refused_and_starts_nothing(cluster_file: ClusterFi
     with socket.create_server(("127.0.0.1", cluster_file.port)):
         result = pko("cluster", "up", "-c", cluster_file.path, env=env)
     assert result.returncode == 1
-    line = next(n for n, text in enumerate(cluster_file.path.read_text().splitlines(), 1) if str(cluster_file.port) in text)
+    lines = cluster_file.path.read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if str(cluster_file.port) in text)
     assert result.stderr == (f"pko: cannot start node 1: {cluster_file.path}: nodes[0].port (line {line}): "
                              f"port {cluster_file.port} on 127.0.0.1 is already in use\n")
     assert not cluster_file.data_dir.exists()

@@ -136,3 +136,39 @@ def test_metadata_writes_on_a_full_disk_are_refused_with_error_codes_and_commit_
         assert len(topics["__consumer_offsets"].partitions) == 3
         print(json.dumps({"test": "metadata-disk-full", "topics_created_while_full": len(created),
                           "refused_with_56": refused, "offsets_partitions_after_kill_9": 3}))
+
+
+def test_a_broker_that_cannot_create_partition_dirs_catches_up_once_it_can(tmp_path: Path) -> None:
+    """Item 4: the metadata is committed, but this broker cannot create the partitions' files (no
+    inodes left); it keeps serving, says so, and creates them as soon as it can."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "inodes"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=600", "tmpfs", str(mount)], check=True)
+    try:
+        yaml = "cluster: {name: inodes}\nnodes:\n  - {id: 1}\n"
+        with start_cluster(yaml, mount) as cluster:
+            ballast = mount / "ballast"
+            ballast.mkdir()
+            count = 0
+            try:
+                while True:  # take every inode left
+                    (ballast / str(count)).touch()
+                    count += 1
+            except OSError:
+                pass
+            for i in range(12):  # room for two partitions (a directory and three files each) and a little
+                (ballast / str(i)).unlink()
+            create_topic(cluster, "wide", partitions=10)  # committed; most directories cannot be made
+            from integration_helpers import node_log, wait_until
+
+            wait_until(lambda: "cannot apply metadata" in node_log(cluster), 10, "the broker to report it")
+            for i in range(12, count):
+                (ballast / str(i)).unlink()
+            wait_until(lambda: "applied on this broker" in node_log(cluster), 10, "the broker to catch up")
+            with wire(cluster) as client:
+                answers = [produce_raw(client, "wide", p, build_batch([b"x"])).error_code for p in range(10)]
+            assert answers == [0] * 10, node_log(cluster)[-3000:]
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

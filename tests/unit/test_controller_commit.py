@@ -1,0 +1,50 @@
+"""QuorumController._commit: records are applied to a scratch image before they are appended, so
+a record that does not apply, or a batch over the metadata log's limit, never reaches the log
+and never breaks a later start-up (issue "Data safety" item 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster.controller.controller import MetadataCommitError, NewTopic, QuorumController
+from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC, SingleVoterQuorum
+from cluster.log.manager import LogManager
+from pykafka_ops.config.settings import broker_defaults, topic_defaults
+from pykafka_ops.errors import ErrorCode
+
+
+def _controller(directory: Path, **log_overrides: Any) -> QuorumController:
+    manager = LogManager(directory, 86_400_000)
+    manager.startup()
+    broker = broker_defaults()
+    metadata_log = manager.get_or_create(METADATA_TOPIC, 0, topic_defaults(broker) | METADATA_LOG_CONFIG | log_overrides)
+    controller = QuorumController(SingleVoterQuorum(metadata_log), broker, on_image=lambda _image: None)
+    controller.load()
+    asyncio.run(controller.bootstrap(1, "127.0.0.1", 9092))
+    return controller
+
+
+def test_a_record_that_does_not_apply_never_reaches_the_log(tmp_path: Path) -> None:
+    controller = _controller(tmp_path)
+    end, image = controller.quorum.end_offset, controller.image
+    orphan = {"type": "PartitionRecord", "topic_id": str(uuid.uuid4()), "partition": 0, "replicas": [1],
+              "isr": [1], "leader": 1, "leader_epoch": 0, "partition_epoch": 0}
+    with pytest.raises(MetadataCommitError) as refused:
+        asyncio.run(controller._commit([orphan]))
+    assert refused.value.error_code == ErrorCode.unknown_server_error
+    assert (controller.quorum.end_offset, controller.image) == (end, image)
+    assert _controller(tmp_path).image.offset == image.offset  # the next start-up replays cleanly
+
+
+def test_a_create_over_the_metadata_batch_limit_is_refused_with_an_error_code(tmp_path: Path) -> None:
+    controller = _controller(tmp_path, **{"max.message.bytes": 10_000})
+    end = controller.quorum.end_offset
+    results = asyncio.run(controller.create_topics([NewTopic("wide", 200, 1), NewTopic("small", 1, 1)]))
+    assert {r.name: r.error_code for r in results} == {"wide": ErrorCode.message_too_large,
+                                                       "small": ErrorCode.message_too_large}
+    assert controller.quorum.end_offset == end and "wide" not in controller.image.topics
