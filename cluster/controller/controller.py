@@ -104,10 +104,7 @@ class QuorumController:
 
     def load(self) -> None:
         """Rebuild the image from the committed log (start-up)."""
-        image = self.image
-        for offset, record in self.quorum.replay():
-            image = image.apply(record, offset)
-        self.image = image
+        self.image = self.image.apply_all(self.quorum.replay())
 
     async def _commit(self, records: Sequence[MetadataRecord]) -> None:
         """Apply ``records`` to a scratch image, append them, then publish the image.
@@ -116,10 +113,8 @@ class QuorumController:
         a log that cannot be written is left as it was (a segment append is all or nothing). Both
         raise MetadataCommitError and change nothing."""
         first = self.quorum.end_offset
-        image = self.image
         try:
-            for i, record in enumerate(records):
-                image = image.apply(record, first + i)
+            image = self.image.apply_all((first + i, record) for i, record in enumerate(records))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("metadata record refused before it was written: %s", exc)
             raise MetadataCommitError(ErrorCode.unknown_server_error, f"invalid metadata record: {exc}") from exc
