@@ -128,7 +128,7 @@ def check_request(frame: bytes, fix_crc: bool = False) -> None:
     codec.decode_request(header.api_key, header.api_version, view.toreadonly(), header.size)
 
 
-def test_one_input(data: bytes) -> None:
+def fuzz_one_input(data: bytes) -> None:
     """The atheris entry point (see the module docstring for the input layout)."""
     if len(data) < 2:
         return
@@ -175,7 +175,7 @@ def main() -> None:
     with open("/proc/self/statm") as statm:
         vms = int(statm.read().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (vms + 2 * 2**30, hard))
-    atheris.Setup([a for a in sys.argv if a != "--strict"], test_one_input)
+    atheris.Setup([a for a in sys.argv if a != "--strict"], fuzz_one_input)
     atheris.Fuzz()
 
 
