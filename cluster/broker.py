@@ -11,17 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from cluster.controller.controller import NewTopic, QuorumController
 from cluster.controller.metadata_image import MetadataImage
-from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC, SingleVoterQuorum
+from cluster.controller.quorum import (
+    METADATA_LOG_CONFIG,
+    METADATA_TOPIC,
+    SingleVoterQuorum,
+)
 from cluster.group.coordinator import GroupCoordinator
 from cluster.handlers import load_handlers
 from cluster.log.cleaner import LogCleaner
 from cluster.log.manager import LogManager
+from cluster.network.quotas import fd_connection_budget
 from cluster.network.server import SocketServer
 from cluster.producer_ids import ProducerIdManager
 from cluster.replication.replica_manager import ReplicaManager
@@ -33,6 +38,8 @@ log = logging.getLogger(__name__)
 
 META_PROPERTIES = "meta.properties"
 MAINTENANCE_INTERVAL_S = 1.0
+#: Longest run of metadata application (creating partition logs) between two event-loop turns.
+APPLY_SLICE_S = 0.02
 
 
 class StorageFormatError(RuntimeError):
@@ -50,7 +57,9 @@ class Broker:
         self.config: Mapping[str, Any] = cluster.broker
         self.cluster = cluster
         self.data_dir: Path = cluster.node_dir(node_id)
-        self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"])
+        # connections may take half of the fd limit; log files share the other half with the rest
+        max_open_files = min(self.config["log.open.files.max"], max(16, fd_connection_budget() - 64))
+        self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"], max_open_files)
         self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config)
         self.group_coordinator = GroupCoordinator(self)
         self.log_cleaner = LogCleaner(self.log_manager)
@@ -58,6 +67,8 @@ class Broker:
         self.producer_ids: ProducerIdManager
         self.socket_server = SocketServer(self)
         self._image_failure: str | None = None
+        self._apply_lock = asyncio.Lock()
+        self._applied_image: MetadataImage | None = None
         self._maintenance: asyncio.Task[None] | None = None
 
     @property
@@ -106,26 +117,33 @@ class Broker:
         self.log_manager.shutdown()
         log.info("node %d stopped cleanly", self.node_id)
 
-    def _apply_image(self, image: MetadataImage) -> None:
+    async def _apply_image(self, image: MetadataImage) -> None:
         """A new metadata image: partitions first, then the coordinators that live on them.
 
-        The image is committed already; if this broker cannot apply it yet (a partition directory
-        it cannot create, no file descriptors left), it says so once and the maintenance loop
-        applies the newest image again every second until it can (both steps reconcile, so a
-        partial application is finished, never repeated)."""
-        try:
-            self.replica_manager.apply_image(image)
-            self.group_coordinator.on_metadata_update(image)
-        except Exception as exc:  # noqa: BLE001 - the broker must catch up, not stop
-            reason = f"{type(exc).__name__}: {exc}"
-            if reason != self._image_failure:
-                log.error("cannot apply metadata up to offset %d on this broker yet (%s); retrying every %g s",
-                          image.offset, reason, MAINTENANCE_INTERVAL_S, exc_info=not isinstance(exc, OSError))
-            self._image_failure = reason
-            return
-        if self._image_failure is not None:
-            log.info("metadata up to offset %d applied on this broker", image.offset)
-        self._image_failure = None
+        Applications run one at a time, each bringing the broker to the newest image, and pause
+        every ``APPLY_SLICE_S`` so that requests are served while thousands of partition logs are
+        created. The image is committed already; if this broker cannot apply it yet (a partition
+        directory it cannot create, no file descriptors left), it says so once and the maintenance
+        loop applies the newest image again every second until it can (both steps reconcile, so
+        a partial application is finished, never repeated)."""
+        async with self._apply_lock:
+            image = self.image  # the newest: an older one queued behind the lock has nothing left to do
+            if image is self._applied_image:
+                return
+            try:
+                await _run_sliced(self.replica_manager.apply_image(image))
+                self.group_coordinator.on_metadata_update(image)
+            except Exception as exc:  # noqa: BLE001 - the broker must catch up, not stop
+                reason = f"{type(exc).__name__}: {exc}"
+                if reason != self._image_failure:
+                    log.error("cannot apply metadata up to offset %d on this broker yet (%s); retrying every %g s",
+                              image.offset, reason, MAINTENANCE_INTERVAL_S, exc_info=not isinstance(exc, OSError))
+                self._image_failure = reason
+                return
+            self._applied_image = image
+            if self._image_failure is not None:
+                log.info("metadata up to offset %d applied on this broker", image.offset)
+            self._image_failure = None
 
     async def _run_maintenance(self) -> None:
         """Background duties: fsync rolled segments, flush policy, retention, producer expiry,
@@ -140,7 +158,7 @@ class Broker:
             await asyncio.sleep(MAINTENANCE_INTERVAL_S)
             now_ms = int(time.time() * 1000)
             if self._image_failure is not None:
-                self._apply_image(self.image)
+                await self._apply_image(self.image)
             try:
                 await self.log_manager.flush(now_ms)
                 if time.monotonic() >= next_retention:
@@ -185,3 +203,12 @@ class Broker:
         text = (f"# written by pko\nversion=1\nnode.id={self.node_id}\ncluster.id={self.image.cluster_id}\n"
                 f"pko.storage.format.version={STORAGE_FORMAT_VERSION}\n")
         (self.data_dir / META_PROPERTIES).write_text(text)
+
+
+async def _run_sliced(steps: Iterator[None]) -> None:
+    """Run a generator's steps, giving the event loop a turn every ``APPLY_SLICE_S``."""
+    deadline = time.monotonic() + APPLY_SLICE_S
+    for _ in steps:
+        if time.monotonic() >= deadline:
+            await asyncio.sleep(0)
+            deadline = time.monotonic() + APPLY_SLICE_S

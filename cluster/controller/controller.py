@@ -2,25 +2,28 @@
 
 It validates topic operations with Kafka's error codes, places replicas, and commits records
 through the quorum; every committed batch is applied to a new MetadataImage and handed to the
-``on_image`` listener (the broker's replica manager). Operations are ``async`` because with a
-multi-voter quorum a commit waits for a majority.
+``on_image`` listener (the broker's replica manager), and an operation returns once the listener
+has applied it. Operations are ``async`` because with a multi-voter quorum a commit waits for a
+majority.
 
-Concurrency: used from the node's event loop; each operation validates against the current
-image and appends without awaiting in between, so two operations never interleave their checks.
+Concurrency: used from the node's event loop; operations take turns (``_queued``, Kafka's event
+queue), so two operations never interleave their checks even though a commit awaits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from cluster.controller.metadata_image import MetadataImage
+from cluster.controller.metadata_image import MetadataDelta, MetadataImage
 from cluster.controller.quorum import SingleVoterQuorum
-from cluster.controller.records import MetadataRecord
+from cluster.controller.records import RECORDS_PER_TURN, MetadataRecord
 from cluster.log.validator import RecordValidationError
 from pykafka_ops.config.settings import (
     MAX_PARTITIONS_PER_TOPIC,
@@ -36,6 +39,10 @@ LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_NAME = 249
 #: A guard against typos like --partitions 100000 (Kafka has none; T13 of reliability.md).
 PRODUCER_ID_BLOCK = 1000
+#: Most partitions one CreateTopics may ask for, all topics together (Kafka's
+#: ``QuorumController.MAX_PARTITIONS_PER_BATCH``): their records then fit one metadata batch.
+MAX_PARTITIONS_PER_BATCH = 10_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,29 +99,52 @@ def validate_topic_name(name: str | None) -> None:
                          f"topic name {name!r} has characters other than ASCII letters, digits, '.', '_' and '-'")
 
 
+def _queued(operation: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Kafka's QuorumController event queue: one operation at a time validates against the
+    current image and commits; the listener then applies the result, outside the queue (so a
+    broker creating 10 000 partition logs does not hold up the next operation)."""
+
+    @functools.wraps(operation)
+    async def run(self: QuorumController, *args: Any, **kwargs: Any) -> T:
+        async with self._queue:
+            result = await operation(self, *args, **kwargs)
+        await self.on_image(self.image)
+        return result
+
+    return run
+
+
 class QuorumController:
     """Writes metadata records for topic, broker and producer-id operations."""
 
     def __init__(self, quorum: SingleVoterQuorum, broker_defaults: Mapping[str, Any],
-                 on_image: Callable[[MetadataImage], None]) -> None:
+                 on_image: Callable[[MetadataImage], Awaitable[None]]) -> None:
         self.quorum = quorum
         self.broker_defaults = broker_defaults
         self.on_image = on_image
         self.image = MetadataImage()
+        self._queue = asyncio.Lock()
 
     def load(self) -> None:
         """Rebuild the image from the committed log (start-up)."""
         self.image = self.image.apply_all(self.quorum.replay())
 
     async def _commit(self, records: Sequence[MetadataRecord]) -> None:
-        """Apply ``records`` to a scratch image, append them, then publish the image.
+        """Apply ``records`` to a scratch image, append them, then make the image current (the
+        listener hears of it when the operation's turn ends, see ``_queued``).
 
         A record that does not apply never reaches the log (it would break every later start-up);
         a log that cannot be written is left as it was (a segment append is all or nothing). Both
-        raise MetadataCommitError and change nothing."""
+        raise MetadataCommitError and change nothing. The event loop gets a turn every
+        ``RECORDS_PER_TURN`` records, so a 10 000-partition topic does not stall it."""
         first = self.quorum.end_offset
         try:
-            image = self.image.apply_all((first + i, record) for i, record in enumerate(records))
+            delta = MetadataDelta(self.image)
+            for i, record in enumerate(records):
+                delta.replay(record, first + i)
+                if i % RECORDS_PER_TURN == RECORDS_PER_TURN - 1:
+                    await asyncio.sleep(0)
+            image = delta.image()
         except (KeyError, TypeError, ValueError) as exc:
             log.error("metadata record refused before it was written: %s", exc)
             raise MetadataCommitError(ErrorCode.unknown_server_error, f"invalid metadata record: {exc}") from exc
@@ -127,8 +157,8 @@ class QuorumController:
         except RecordValidationError as exc:
             raise MetadataCommitError(exc.error_code, f"metadata batch refused: {exc}") from exc
         self.image = image
-        self.on_image(image)
 
+    @_queued
     async def bootstrap(self, broker_id: int, host: str, port: int) -> None:
         """First start: a cluster id. Every start: (re-)register this broker if its endpoint changed."""
         records: list[MetadataRecord] = []
@@ -139,13 +169,15 @@ class QuorumController:
             records.append({"type": "RegisterBrokerRecord", "broker_id": broker_id, "host": host, "port": port})
         if records:
             await self._commit(records)
-        else:
-            self.on_image(self.image)
 
     # -- topics ----------------------------------------------------------------------------
 
+    @_queued
     async def create_topics(self, topics: Sequence[NewTopic], validate_only: bool = False) -> list[TopicResult]:
         """CreateTopics: one result per requested topic; valid ones are committed together."""
+        if self._requested_partitions(topics) > MAX_PARTITIONS_PER_BATCH:
+            return [TopicResult(topic.name, ErrorCode.policy_violation,
+                                "Excessively large number of partitions per request.") for topic in topics]
         results: list[TopicResult] = []
         records: list[MetadataRecord] = []
         planned: set[str] = set()
@@ -168,6 +200,12 @@ class QuorumController:
                     log.info("created topic %s (%d partitions, replication factor %d)",
                              result.name, result.partitions, result.replication_factor)
         return results
+
+    def _requested_partitions(self, topics: Sequence[NewTopic]) -> int:
+        """Partitions a CreateTopics asks for (Kafka's ``validateTotalNumberOfPartitions``)."""
+        default = self.broker_defaults["num.partitions"]
+        return sum(len(t.assignments) if t.assignments else (default if t.partitions == -1 else max(t.partitions, 0))
+                   for t in topics)
 
     def _plan_topic(self, topic: NewTopic, planned: set[str]) -> tuple[list[MetadataRecord], TopicResult]:
         validate_topic_name(topic.name)
@@ -223,6 +261,7 @@ class QuorumController:
                 raise TopicError(ErrorCode.invalid_replica_assignment, f"unknown broker id(s) {unknown}")
         return {p: list(r) for p, r in assignments.items()}
 
+    @_queued
     async def delete_topics(self, names: Sequence[str]) -> list[TopicResult]:
         """DeleteTopics by name."""
         results, records = [], []
@@ -244,6 +283,7 @@ class QuorumController:
                 return [_not_written(result, exc) for result in results]
         return results
 
+    @_queued
     async def create_partitions(self, name: str, count: int, assignments: Sequence[Sequence[int]] | None,
                                 validate_only: bool) -> TopicResult:
         """CreatePartitions: grow ``name`` to ``count`` partitions."""
@@ -277,6 +317,7 @@ class QuorumController:
 
     # -- configs -------------------------------------------------------------------------
 
+    @_queued
     async def alter_configs(self, topic: str, changes: Mapping[str, Any | None],
                             validate_only: bool = False) -> TopicResult:
         """Set (a value) or delete (``None``) per-topic overrides of ``topic``: all of them or none.
@@ -306,6 +347,7 @@ class QuorumController:
 
     # -- producer ids ----------------------------------------------------------------------
 
+    @_queued
     async def allocate_producer_ids(self) -> tuple[int, int]:
         """A block [first, first + size) of never-used producer ids (Kafka's AllocateProducerIds)."""
         first = self.image.next_producer_id

@@ -10,11 +10,18 @@ Concurrency: used from the node's event loop only.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Sequence
 
-from cluster.controller.records import MetadataRecord, decode_batches, encode_batch
+from cluster.controller.records import (
+    RECORDS_PER_TURN,
+    MetadataRecord,
+    append_record,
+    decode_batches,
+)
 from cluster.log.partition_log import PartitionLog
+from pykafka_ops.records.batch import RecordBatchBuilder
 
 METADATA_TOPIC = "__cluster_metadata"
 #: Topic settings of the metadata log: never deleted by retention (Kafka uses snapshots), and never
@@ -56,7 +63,12 @@ class SingleVoterQuorum:
     async def append(self, records: Sequence[MetadataRecord]) -> int:
         """Commit ``records`` atomically; returns the offset of the last one."""
         now_ms = int(time.time() * 1000)
-        data = bytearray(encode_batch(records, now_ms))
+        builder = RecordBatchBuilder()  # one batch: the records are committed together or not at all
+        for i, record in enumerate(records):
+            append_record(builder, record, now_ms)
+            if i % RECORDS_PER_TURN == RECORDS_PER_TURN - 1:
+                await asyncio.sleep(0)
+        data = bytearray(builder.build())
         info = self.log.append_as_leader(memoryview(data), self.epoch, now_ms)
         self.log.high_watermark = self.log.log_end_offset
         return info.last_offset

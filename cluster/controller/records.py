@@ -8,7 +8,7 @@ readable with `pko` tools and is versioned by the data dir's storage format vers
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pykafka_ops.records.batch import RecordBatch, RecordBatchBuilder, iter_batches
@@ -16,13 +16,14 @@ from pykafka_ops.records.batch import RecordBatch, RecordBatchBuilder, iter_batc
 MetadataRecord = Mapping[str, Any]
 
 
-def encode_batch(records: Sequence[MetadataRecord], timestamp_ms: int) -> bytes:
-    """One record batch holding ``records`` (written atomically by the quorum)."""
-    builder = RecordBatchBuilder()
-    for record in records:
-        builder.append(record["type"].encode(), json.dumps(record, sort_keys=True).encode(),
-                       timestamp_ms=timestamp_ms)
-    return builder.build()
+#: Metadata records applied or encoded between two turns of the event loop (a 10 000-partition
+#: topic is 10 001 records: about 10 ms per turn instead of one stall of over 100 ms).
+RECORDS_PER_TURN = 1000
+
+
+def append_record(builder: RecordBatchBuilder, record: MetadataRecord, timestamp_ms: int) -> None:
+    """Add one metadata record to a batch being built."""
+    builder.append(record["type"].encode(), json.dumps(record, sort_keys=True).encode(), timestamp_ms=timestamp_ms)
 
 
 def decode_batches(data: bytes) -> Iterator[tuple[int, MetadataRecord]]:

@@ -3,7 +3,8 @@
 Layout of a log dir (as Kafka's): ``<topic>-<partition>/`` per partition,
 ``recovery-point-offset-checkpoint`` and ``log-start-offset-checkpoint`` (Kafka's
 OffsetCheckpointFile text format), ``.kafka_cleanshutdown`` written by a clean shutdown and
-removed at start-up. A log opened after a crash recovers from its recovery point: the offset
+removed at start-up. Segment and index files share a bounded set of open descriptors
+(``log.open.files.max``, see ``file_handles``). A log opened after a crash recovers from its recovery point: the offset
 up to which segments were fsynced (segments are fsynced in a worker thread once rolled).
 
 Concurrency: one instance per node, used from its event loop; only fsyncs of rolled segments
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.log.config import LogConfig
+from cluster.log.file_handles import DEFAULT_MAX_OPEN_FILES, FILE_HANDLES
 from cluster.log.partition_log import PartitionLog, partition_dir_name
 from cluster.log.segment import LogSegment
 
@@ -66,8 +68,10 @@ def parse_partition_dir(name: str) -> TopicPartition | None:
 class LogManager:
     """Opens, creates, deletes and maintains the partition logs of one log dir."""
 
-    def __init__(self, log_dir: Path, producer_expiration_ms: int) -> None:
+    def __init__(self, log_dir: Path, producer_expiration_ms: int,
+                 max_open_files: int = DEFAULT_MAX_OPEN_FILES) -> None:
         self.log_dir = log_dir
+        self.max_open_files = max_open_files
         self.producer_expiration_ms = producer_expiration_ms
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self.clean_shutdown = False
@@ -77,6 +81,7 @@ class LogManager:
     def startup(self) -> None:
         """Read the checkpoints and consume the clean-shutdown marker."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        FILE_HANDLES.configure(self.max_open_files)
         marker = self.log_dir / CLEAN_SHUTDOWN_FILE
         self.clean_shutdown = marker.exists()
         marker.unlink(missing_ok=True)

@@ -95,8 +95,28 @@ class PartitionLog:
     ) -> PartitionLog:
         """Open (or create) the log in ``directory``. After an unclean shutdown every segment
         from the recovery point on is checked batch by batch and a torn tail is cut off."""
-        directory.mkdir(parents=True, exist_ok=True)
         self = cls(directory, config, producer_expiration_ms)
+        try:
+            directory.mkdir(parents=True)
+            fresh = True  # a directory made just now holds nothing to scan (a 10 000-partition topic)
+        except FileExistsError:
+            fresh = False
+        bases = [] if fresh else self._scan_directory()
+        for base in bases or [log_start_offset]:
+            self.segments.add(LogSegment(directory, base, config.index_interval_bytes))
+        self._load_segments(clean_shutdown, recovery_point)
+        self.log_start_offset = max(log_start_offset, self.segments.first.base_offset)
+        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+        if not fresh:
+            self._load_producer_state()
+        self.high_watermark = self.log_end_offset
+        self.recovery_point = self.log_end_offset
+        return self
+
+    def _scan_directory(self) -> list[int]:
+        """Tidy what a crash left (temporary files, interrupted swaps, indexes without a log);
+        return the base offsets of the segments found."""
+        directory = self.directory
         for stray in directory.glob("*.tmp"):
             stray.unlink()
         complete_interrupted_swaps(directory)
@@ -105,17 +125,7 @@ class PartitionLog:
             for orphan in directory.glob(f"*{suffix}"):
                 if not (directory / f"{orphan.stem}.log").exists():
                     orphan.unlink()
-        if not bases:
-            bases = [log_start_offset]
-        for base in bases:
-            self.segments.add(LogSegment(directory, base, config.index_interval_bytes))
-        self._load_segments(clean_shutdown, recovery_point)
-        self.log_start_offset = max(log_start_offset, self.segments.first.base_offset)
-        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
-        self._load_producer_state()
-        self.high_watermark = self.log_end_offset
-        self.recovery_point = self.log_end_offset
-        return self
+        return bases
 
     def _load_segments(self, clean_shutdown: bool, recovery_point: int) -> None:
         for i, segment in enumerate(list(self.segments)):
@@ -370,8 +380,9 @@ class PartitionLog:
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
 
     def close(self, clean: bool) -> None:
-        """Close the files; a clean close snapshots the producer state at the log end."""
-        if clean:
+        """Close the files; a clean close snapshots the producer state at the log end (an empty
+        log with no producers has nothing to snapshot: its restart scans nothing)."""
+        if clean and (self.producer_state.producers or self.log_end_offset > self.log_start_offset):
             self.producer_state.take_snapshot(self.log_end_offset)
         for segment in self.segments:
             segment.close()

@@ -5,7 +5,8 @@ entry in memory) and append each entry to the file with ``os.write``, so the fil
 exactly the entries written. A trailing partial entry or a key that goes backwards (a torn
 write) is dropped at load; recovery rebuilds the indexes of unflushed segments from the log.
 Subclasses define the on-disk entry layout (``ENTRY``) and how keys/values are made relative
-to the segment's base offset.
+to the segment's base offset. The file is created with its first entry, and its descriptor is
+open only while used (``LogFile``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import struct
 from array import array
 from bisect import bisect_right
 from pathlib import Path
+
+from cluster.log.file_handles import LogFile
 
 
 class SparseIndex:
@@ -27,7 +30,7 @@ class SparseIndex:
         self.base_offset = base_offset
         self._keys = array("q")
         self._values = array("q")
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._file = LogFile(path)  # created by the first entry: most segments of a quiet topic never need one
 
     # -- encoding, per subclass --
     def _encode(self, key: int, value: int) -> bytes:
@@ -37,9 +40,12 @@ class SparseIndex:
         raise NotImplementedError
 
     def load(self) -> None:
-        """Read the entries from disk, dropping a torn tail."""
-        size = os.fstat(self._fd).st_size
-        data = os.pread(self._fd, size, 0)
+        """Read the entries from disk, dropping a torn tail (no file: no entries)."""
+        if not self.path.exists():
+            return
+        with self._file as fd:
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, size, 0)
         usable = size - size % self.ENTRY.size
         for raw in self.ENTRY.iter_unpack(data[:usable]):
             key, value = self._decode(raw)
@@ -68,12 +74,14 @@ class SparseIndex:
         if self._keys and key <= self._keys[-1]:
             return
         entry = self._encode(key, value)
-        try:
-            if os.write(self._fd, entry) != len(entry):
-                raise OSError(f"short write of an index entry to {self.path}")
-        except OSError:
-            os.ftruncate(self._fd, self.size_bytes)
-            raise
+        with self._file as fd:
+            self._file.dirty = True
+            try:
+                if os.write(fd, entry) != len(entry):
+                    raise OSError(f"short write of an index entry to {self.path}")
+            except OSError:
+                os.ftruncate(fd, self.size_bytes)
+                raise
         self._keys.append(key)
         self._values.append(value)
 
@@ -90,12 +98,16 @@ class SparseIndex:
         """Keep only the first ``count`` entries, in memory and on disk."""
         del self._keys[count:]
         del self._values[count:]
-        os.ftruncate(self._fd, count * self.ENTRY.size)
+        if count == 0 and not self.path.exists():
+            return
+        with self._file as fd:
+            self._file.dirty = True
+            os.ftruncate(fd, count * self.ENTRY.size)
 
     def flush(self) -> None:
-        """fsync the index file."""
-        os.fsync(self._fd)
+        """fsync the index file if it changed since the last flush."""
+        self._file.fsync()
 
     def close(self) -> None:
-        """Close the file."""
-        os.close(self._fd)
+        """Give back the file's descriptor."""
+        self._file.close()

@@ -2,7 +2,9 @@
 
 ``apply_image`` is called with every new MetadataImage: it opens (or creates) the logs of
 partitions placed on this broker, applies leadership and config changes, and deletes the logs
-of deleted topics — also those deleted while the node was down.
+of deleted topics — also those deleted while the node was down. It visits only the topics that
+changed, and yields between partitions so that its caller can spread a large change over
+several turns of the event loop.
 
 Concurrency: used from the node's event loop only.
 """
@@ -10,7 +12,7 @@ Concurrency: used from the node's event loop only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cluster.controller.metadata_image import MetadataImage, TopicImage
@@ -31,6 +33,9 @@ class ReplicaManager:
         self.broker_config = broker_config
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._topic_configs: dict[str, dict[str, Any]] = {}
+        self._applied: dict[str, TopicImage] = {}
+        """Each topic as last applied here (the same object while the topic is unchanged)."""
+        self._orphans_checked = False
 
     def effective_topic_config(self, topic: TopicImage) -> dict[str, Any]:
         """Broker-derived defaults overlaid with the topic's overrides."""
@@ -42,31 +47,51 @@ class ReplicaManager:
         """The partition if this broker holds it."""
         return self.partitions.get((topic, index))
 
-    def apply_image(self, image: MetadataImage) -> None:
-        """Reconcile local partitions with ``image`` (see module docstring)."""
-        for (topic, index), partition in list(self.partitions.items()):
-            current = image.topics.get(topic)
-            if current is None or current.topic_id != partition.topic_id or index not in current.partitions:
-                self._delete(topic, index)
+    def apply_image(self, image: MetadataImage) -> Iterator[None]:
+        """Reconcile local partitions with ``image`` (see module docstring), one step per yield.
+
+        Only topics whose ``TopicImage`` changed since the last application are visited (a commit
+        replaces just the topics it touches), and the caller may pause between steps, so creating
+        10 000 partitions does not stall the event loop. If a step raises, the topics applied so
+        far stay applied and the next application resumes with the rest."""
+        for name, applied in list(self._applied.items()):
+            current = image.topics.get(name)
+            if current is None or current.topic_id != applied.topic_id:
+                for index in applied.partitions:
+                    if (name, index) in self.partitions:
+                        self._delete(name, index)
+                        yield
+                del self._applied[name]
+                self._topic_configs.pop(name, None)
         for topic in image.topics.values():
-            config = self.effective_topic_config(topic)
-            if self._topic_configs.get(topic.name) not in (None, config):
-                self.log_manager.reconfigure(topic.name, config)
-            self._topic_configs[topic.name] = config
-            for index, placement in topic.partitions.items():
-                if self.broker_id not in placement.replicas:
-                    continue
-                partition = self.partitions.get((topic.name, index))
-                if partition is None:
-                    partition_log = self.log_manager.get_or_create(topic.name, index, config)
-                    partition = Partition(topic.name, index, topic.topic_id, partition_log, self.broker_id)
-                    self.partitions[(topic.name, index)] = partition
-                partition.update_leadership(placement.leader, placement.leader_epoch, placement.replicas,
-                                            placement.isr)
-        for name in list(self._topic_configs):
-            if name not in image.topics:
-                del self._topic_configs[name]
-        self._delete_orphan_dirs(image)
+            if self._applied.get(topic.name) is topic:
+                continue
+            yield from self._apply_topic(topic)
+            self._applied[topic.name] = topic
+        if not self._orphans_checked:  # topics deleted while this node was down
+            self._delete_orphan_dirs(image)
+            self._orphans_checked = True
+
+    def _apply_topic(self, topic: TopicImage) -> Iterator[None]:
+        config = self.effective_topic_config(topic)
+        if self._topic_configs.get(topic.name) not in (None, config):
+            self.log_manager.reconfigure(topic.name, config)
+        self._topic_configs[topic.name] = config
+        previous = self._applied.get(topic.name)
+        for index in previous.partitions if previous is not None else ():
+            if index not in topic.partitions and (topic.name, index) in self.partitions:
+                self._delete(topic.name, index)
+        for index, placement in topic.partitions.items():
+            if self.broker_id not in placement.replicas:
+                continue
+            partition = self.partitions.get((topic.name, index))
+            if partition is None:
+                partition_log = self.log_manager.get_or_create(topic.name, index, config)
+                partition = Partition(topic.name, index, topic.topic_id, partition_log, self.broker_id)
+                self.partitions[(topic.name, index)] = partition
+                yield
+            partition.update_leadership(placement.leader, placement.leader_epoch, placement.replicas,
+                                        placement.isr)
 
     def _delete(self, topic: str, index: int) -> None:
         partition = self.partitions.pop((topic, index))

@@ -23,7 +23,7 @@ INT32_SETTINGS = frozenset({
     "message.max.bytes", "socket.request.max.bytes", "fetch.max.bytes", "max.connections",
     "max.connections.per.ip", "producer.id.expiration.ms", "offsets.topic.num.partitions",
     "offsets.retention.minutes", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms", "segment.bytes", "index.interval.bytes", "max.message.bytes",
+    "group.max.session.timeout.ms", "log.open.files.max", "segment.bytes", "index.interval.bytes", "max.message.bytes",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -76,6 +76,10 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("max.connections", int, 2_147_483_647, "open client connections (also capped at half the fd limit)",
             minimum=0),
     Setting("max.connections.per.ip", int, 2_147_483_647, "open connections from one client address", minimum=0),
+    # not a Kafka setting: Kafka keeps every segment open and needs a high ulimit (see file_handles.py)
+    Setting("log.open.files.max", int, 512,
+            "segment and index files open at once, least recently used closed first (also capped at "
+            "half the fd limit)", minimum=16),
     Setting("connections.max.idle.ms", int, 600_000, "close connections idle this long (-1: never)", minimum=-1),
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",

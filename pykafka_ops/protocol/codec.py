@@ -32,7 +32,7 @@ from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import TZAware, i32Timedelta, i64Timedelta
 
-from pykafka_ops.protocol import bounds
+from pykafka_ops.protocol import bounds, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 
 __all__ = [
@@ -201,6 +201,53 @@ def encode_response_body(api_key: int, version: int, body: Mapping[str, Any]) ->
 def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any]) -> bytes:
     """Header plus body of a response, without the int32 size prefix."""
     return response_header(api_key, version, correlation_id) + encode_response_body(api_key, version, body)
+
+
+def encode_array_element(api_key: int, version: int, array_field: str, element: Mapping[str, Any]) -> bytes:
+    """One element of a response's top-level array ``array_field``, encoded on its own (for
+    ``encode_response_chunks``: a broker caches the encoding of what has not changed)."""
+    element_type = _array_element_type(load_response_schema(api_key, version), array_field)
+    return _write(element_type, _builder(element_type)(element))
+
+
+def encode_response_chunks(api_key: int, version: int, body: Mapping[str, Any], array_field: str,
+                           elements: list[bytes]) -> list[bytes]:
+    """A response body whose top-level array ``array_field`` is given as encoded ``elements``.
+
+    The rest of the body is encoded with an empty array, which is then replaced by the count and
+    the elements. Only arrays followed by fixed-size fields (and the tagged fields) are supported:
+    a Metadata response's ``topics`` is one.
+    """
+    schema = load_response_schema(api_key, version)
+    raw = encode_response_body(api_key, version, {**body, array_field: ()})
+    flexible = is_flexible(api_key, version)
+    empty = b"\x01" if flexible else b"\x00\x00\x00\x00"
+    cut = len(raw) - _tail_size(schema, array_field, flexible) - len(empty)
+    if raw[cut : cut + len(empty)] != empty:
+        raise CodecError(f"{schema.__name__}: {array_field} is not where its schema puts it")
+    count = fastpath.uvarint(len(elements) + 1) if flexible else struct.pack(">i", len(elements))
+    return [raw[:cut], count, *elements, raw[cut + len(empty):]]
+
+
+@cache
+def _array_element_type(schema: type, array_field: str) -> type:
+    element_type = typing.get_args(typing.get_type_hints(schema)[array_field])[0]
+    if not is_dataclass(element_type):
+        raise CodecError(f"{schema.__name__}.{array_field} is not an array of structs")
+    return element_type
+
+
+@cache
+def _tail_size(schema: type, array_field: str, flexible: bool) -> int:
+    """Bytes after ``array_field``: fixed-size fields, then an empty tagged-field section."""
+    names = [f.name for f in fields(schema)]
+    size = 1 if flexible else 0
+    for f in fields(schema)[names.index(array_field) + 1:]:
+        kafka_type = f.metadata.get("kafka_type")
+        if kafka_type not in bounds.FIXED_SIZES or f.metadata.get("tag") is not None:
+            raise CodecError(f"{schema.__name__}.{f.name} after {array_field} has no fixed size")
+        size += bounds.FIXED_SIZES[kafka_type]
+    return size
 
 
 def encode_request(

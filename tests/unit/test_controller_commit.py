@@ -18,12 +18,16 @@ from pykafka_ops.config.settings import broker_defaults, topic_defaults
 from pykafka_ops.errors import ErrorCode
 
 
+async def _ignore(_image: object) -> None:
+    pass
+
+
 def _controller(directory: Path, **log_overrides: Any) -> QuorumController:
     manager = LogManager(directory, 86_400_000)
     manager.startup()
     broker = broker_defaults()
     metadata_log = manager.get_or_create(METADATA_TOPIC, 0, topic_defaults(broker) | METADATA_LOG_CONFIG | log_overrides)
-    controller = QuorumController(SingleVoterQuorum(metadata_log), broker, on_image=lambda _image: None)
+    controller = QuorumController(SingleVoterQuorum(metadata_log), broker, on_image=_ignore)
     controller.load()
     asyncio.run(controller.bootstrap(1, "127.0.0.1", 9092))
     return controller
@@ -48,3 +52,15 @@ def test_a_create_over_the_metadata_batch_limit_is_refused_with_an_error_code(tm
     assert {r.name: r.error_code for r in results} == {"wide": ErrorCode.message_too_large,
                                                        "small": ErrorCode.message_too_large}
     assert controller.quorum.end_offset == end and "wide" not in controller.image.topics
+
+
+def test_a_create_over_10_000_partitions_in_all_is_a_policy_violation_for_every_topic(tmp_path: Path) -> None:
+    controller = _controller(tmp_path)
+    end = controller.quorum.end_offset
+    results = asyncio.run(controller.create_topics([NewTopic("a", 6_000, 1), NewTopic("b", 4_001, 1),
+                                                    NewTopic("c", assignments={0: [1]})]))
+    assert {r.error_code for r in results} == {ErrorCode.policy_violation}
+    assert results[0].error_message == "Excessively large number of partitions per request."
+    assert controller.quorum.end_offset == end and not {"a", "b", "c"} & set(controller.image.topics)
+    (ok,) = asyncio.run(controller.create_topics([NewTopic("a", 10_000, 1)]))  # exactly the limit
+    assert ok.error_code == ErrorCode.none and len(controller.image.topics["a"].partitions) == 10_000

@@ -35,11 +35,14 @@ def _filled(tmp_path: Path, count: int = 20, index_interval_bytes: int = 200) ->
 
 
 def test_segment_files_are_named_by_20_digit_base_offset(tmp_path: Path) -> None:
-    segment = LogSegment(tmp_path, 42, 4096)
+    segment = LogSegment(tmp_path, 42, 0)
     assert segment_file_stem(42) == "00000000000000000042"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00000000000000000042.log"]  # indexes: with an entry
+    assert segment.size == 0 and segment.next_offset == 42
+    _append(segment, batch(42, ts=T0))
+    _append(segment, batch(43, ts=T0))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "00000000000000000042.index", "00000000000000000042.log", "00000000000000000042.timeindex"]
-    assert segment.size == 0 and segment.next_offset == 42
 
 
 def test_append_writes_batches_with_assigned_offsets(tmp_path: Path) -> None:
@@ -325,7 +328,7 @@ def test_an_index_entry_that_cannot_be_written_undoes_the_whole_append(
     real_write = os.write
 
     def index_fails(fd: int, data: object) -> int:
-        if fd != segment._fd:
+        if not os.path.samefile(f"/proc/self/fd/{fd}", segment.path):
             raise OSError(28, "No space left on device")
         return real_write(fd, data)  # type: ignore[arg-type]
 
