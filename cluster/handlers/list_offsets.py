@@ -3,7 +3,9 @@
 Timestamps: -2 earliest (log start offset), -1 latest (high watermark; the LSO for
 read_committed), -3 max timestamp (v7, KIP-734), ≥ 0 the first record at or after that time
 (offset -1 / timestamp -1 when there is none). v2: isolation level. v4: leader epochs and the
-current_leader_epoch check. v6: flexible.
+current_leader_epoch check. v6: flexible. A lookup that meets a batch whose records cannot be
+read (damaged on disk, or stored before produce walked records) answers CORRUPT_MESSAGE for that
+partition, as Kafka's CorruptRecordException does; the connection and the other partitions go on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from cluster.log.partition_log import TimestampOffset
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
+from pykafka_ops.records.batch import CorruptRecordError
 
 LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
 
@@ -41,12 +44,13 @@ def _lookup(ctx: RequestContext, topic: str, p: Any) -> dict[str, Any]:
         found: TimestampOffset | None = TimestampOffset(-1, log.log_start_offset, partition.leader_epoch)
     elif p.timestamp == LATEST:
         found = TimestampOffset(-1, log.high_watermark, partition.leader_epoch)
-    elif p.timestamp == MAX_TIMESTAMP:
-        found = log.max_timestamp_offset()
-    elif p.timestamp < 0:
+    elif p.timestamp < 0 and p.timestamp != MAX_TIMESTAMP:
         return _answer(p.partition_index, ErrorCode.invalid_request)
     else:
-        found = log.offset_for_timestamp(p.timestamp)
+        try:  # both read records
+            found = log.max_timestamp_offset() if p.timestamp == MAX_TIMESTAMP else log.offset_for_timestamp(p.timestamp)
+        except CorruptRecordError:
+            return _answer(p.partition_index, ErrorCode.corrupt_message)
     if found is None:
         return _answer(p.partition_index, ErrorCode.none)
     return _answer(p.partition_index, ErrorCode.none, found.timestamp, found.offset, found.leader_epoch)

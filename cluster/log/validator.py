@@ -1,12 +1,18 @@
 """LogValidator (Kafka's `LogValidator`): checks a produced record set and assigns its offsets.
 
-Only batch headers are read — records are never decoded on the produce path, except on
-compacted topics, where every record needs a key (``require_keys``: INVALID_RECORD, as Kafka's
-validator, which decodes them there too). Checks, with Kafka's error codes: magic 2 only and a
-whole number of batches (CORRUPT_MESSAGE), CRC-32C (CORRUPT_MESSAGE), batch size ≤
-max.message.bytes (MESSAGE_TOO_LARGE) and ≤ segment.bytes (RECORD_LIST_TOO_LARGE), record count
-consistent with the offset delta, a sequence number for every producer id, and no client-written
-control batches (INVALID_RECORD), a known compression codec (CORRUPT_MESSAGE).
+Checks, with Kafka's error codes: magic 2 only and a whole number of batches (CORRUPT_MESSAGE),
+CRC-32C (CORRUPT_MESSAGE), batch size ≤ max.message.bytes (MESSAGE_TOO_LARGE) and ≤
+segment.bytes (RECORD_LIST_TOO_LARGE), a known compression codec (CORRUPT_MESSAGE), record count
+consistent with the offset delta, a sequence number for every producer id, and no
+client-written control batches (INVALID_RECORD, ``LogValidator.validateBatch``). Then the
+records themselves, as Kafka iterates them (``DefaultRecordBatch.RecordIterator``,
+``DefaultRecord.readFrom``): a compressed batch is decompressed (bounded, see
+``pykafka_ops.records.compression``) and every batch's records are walked without decoding
+them (``pykafka_ops.records.record_walk``: C, no Python object per record) — a malformed
+record, a count that does not match, bytes after the last record or an offset delta out of
+order is INVALID_RECORD. A stream that does not decompress (or decompresses to more than the
+bound) is CORRUPT_MESSAGE (see ``DECOMPRESSION_ERROR``). Compacted topics also need a key on every record
+(``require_keys``: INVALID_RECORD, ``LogValidator.validateKey``).
 Offsets are assigned *in place*: baseOffset and partitionLeaderEpoch are outside the CRC, so
 only LogAppendTime topics need a CRC rewrite.
 """
@@ -18,7 +24,9 @@ from dataclasses import dataclass
 from cluster.log.segment import BatchInfo
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.records.batch import (
+    HEADER_SIZE,
     BatchHeader,
+    Compression,
     CorruptRecordError,
     RecordBatch,
     UnsupportedMagicError,
@@ -28,6 +36,15 @@ from pykafka_ops.records.batch import (
     set_log_append_time,
     set_partition_leader_epoch,
 )
+from pykafka_ops.records.compression import decompressed
+from pykafka_ops.records.record_walk import walk_records
+
+#: What a records section that does not decompress answers. Kafka's codecs throw a plain
+#: KafkaException there ("Failed to decompress record stream"), which ``Errors.forException``
+#: turns into UNKNOWN_SERVER_ERROR, an answer that says nothing of the cause; the bad-input table
+#: (reliability.md: "wrong size/corrupt") and the issue ask for CORRUPT_MESSAGE, which clients
+#: report as a corrupt batch and do not retry.
+DECOMPRESSION_ERROR = ErrorCode.corrupt_message
 
 
 class RecordValidationError(Exception):
@@ -75,7 +92,7 @@ def validate_record_set(
         if not crc_ok(records, pos, header):
             raise RecordValidationError(ErrorCode.corrupt_message, "record batch CRC mismatch")
         try:
-            header.compression  # raises for codec ids 5-7, which Kafka's CompressionType.forId refuses
+            codec = header.compression  # raises for codec ids 5-7, which Kafka's CompressionType.forId refuses
         except CorruptRecordError as exc:
             raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
         if from_client and header.is_control:
@@ -88,9 +105,26 @@ def validate_record_set(
         if from_client and header.producer_id >= 0 and header.base_sequence < 0:
             raise RecordValidationError(ErrorCode.invalid_record,
                                         f"invalid sequence number {header.base_sequence} for producer {header.producer_id}")
+        _validate_records(records, pos, header, codec)
         batches.append(ValidatedBatch(pos, header))
         pos += header.size
     return batches
+
+
+def _validate_records(records: memoryview, pos: int, header: BatchHeader, codec: Compression) -> None:
+    """Walk the records of the batch at ``pos`` (decompressed first): Kafka's record iteration in
+    ``LogValidator.assignOffsetsNonCompressed`` / ``validateMessagesAndAssignOffsetsCompressed``."""
+    section = records[pos + HEADER_SIZE : pos + header.size]
+    if codec == Compression.NONE:
+        problem = walk_records(section, header.records_count, header.last_offset_delta)
+    else:
+        try:
+            with decompressed(codec, section) as plain:  # a view of this thread's scratch map
+                problem = walk_records(plain, header.records_count, header.last_offset_delta)
+        except (ValueError, OSError, MemoryError) as exc:  # OSError/MemoryError: the bound's map
+            raise RecordValidationError(DECOMPRESSION_ERROR, f"Failed to decompress record stream: {exc}") from None
+    if problem is not None:
+        raise RecordValidationError(ErrorCode.invalid_record, f"Found invalid record structure: {problem}")
 
 
 def require_keys(records: memoryview, batches: list[ValidatedBatch]) -> None:

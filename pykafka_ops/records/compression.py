@@ -15,20 +15,26 @@ The codecs and their wire formats follow Kafka's ``CompressionType`` and the cla
 Decompression is bounded: a batch's records may decompress to at most ``MAX_DECOMPRESSED_BYTES``
 (a zstd frame of a few KiB can claim gigabytes). The output goes into a private anonymous map of
 that size, whose pages the kernel commits only as output lands in them, so the bound costs no
-memory up front; a stream that does not fit is refused as malformed.
+memory up front; a stream that does not fit is refused as malformed. The map is kept per thread
+and reused (``decompressed`` lends it out as a view, which the produce path walks in place), so
+a decompression costs no new map, no page faults on its first ``SCRATCH_KEEP_BYTES`` and no
+copy; pages beyond those are given back to the kernel after each use.
+
+Concurrency: any thread may call these functions; each thread has its own scratch map.
 """
 
 from __future__ import annotations
 
 import mmap
 import struct
-from collections.abc import Callable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 
 import cramjam
 
-__all__ = ["BytesLike", "Compression", "compress", "decompress"]
+__all__ = ["BytesLike", "Compression", "compress", "decompress", "decompressed"]
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -89,23 +95,62 @@ def _snappy_block(block: memoryview, limit: int) -> bytes:
     return bytes(cramjam.snappy.decompress_raw(block))
 
 
-def _bounded(decompress_into: Callable[[BytesLike, memoryview], int]) -> Callable[[BytesLike, int], bytes]:
-    """A codec's ``decompress_into`` made to stop at ``limit`` bytes of output."""
+#: Scratch bytes a thread keeps resident between decompressions (what a usual batch needs).
+SCRATCH_KEEP_BYTES = 16 * 1024 * 1024
 
-    def decompress(data: BytesLike, limit: int) -> bytes:
-        with mmap.mmap(-1, limit, flags=mmap.MAP_PRIVATE) as out:
-            view = memoryview(out)
+
+class _Scratch(threading.local):
+    """This thread's output map, and whether it is lent out right now."""
+
+    mapping: mmap.mmap | None = None
+    busy: bool = False
+
+
+_SCRATCH = _Scratch()
+
+
+@contextmanager
+def _output_map(limit: int) -> Iterator[mmap.mmap]:
+    """A map of at least ``limit`` bytes: this thread's scratch map, or (when that is lent out
+    already, or too small) a new one for this use only."""
+    scratch = _SCRATCH
+    if scratch.busy or limit > MAX_DECOMPRESSED_BYTES:
+        with mmap.mmap(-1, limit, flags=mmap.MAP_PRIVATE) as own:
+            yield own
+        return
+    if scratch.mapping is None:
+        scratch.mapping = mmap.mmap(-1, MAX_DECOMPRESSED_BYTES, flags=mmap.MAP_PRIVATE)
+    scratch.busy = True
+    try:
+        yield scratch.mapping
+    finally:
+        scratch.busy = False
+
+
+@contextmanager
+def _decompressed_into(codec: Compression, data: BytesLike, limit: int) -> Iterator[memoryview]:
+    """A codec's ``decompress_into`` made to stop at ``limit`` bytes; the output as a view."""
+    decompress_into = _DECOMPRESS_INTO[codec]
+    with _output_map(limit) as out:
+        view = memoryview(out)
+        size = 0
+        try:
             try:
-                size = decompress_into(data, view)
-                return bytes(view[:size])
+                size = decompress_into(data, view[:limit])
             except cramjam.DecompressionError as exc:
                 if "failed to write whole buffer" in str(exc):
-                    raise ValueError(f"decompresses to more than {limit} bytes") from None
-                raise
+                    size = limit
+                    raise ValueError(f"{codec.name} data decompresses to more than {limit} bytes") from None
+                raise ValueError(f"cannot decompress {codec.name} data: {exc}") from exc
+            result = view[:size]
+            try:
+                yield result
             finally:
-                view.release()
-
-    return decompress
+                result.release()
+        finally:
+            view.release()
+            if size > SCRATCH_KEEP_BYTES and out is _SCRATCH.mapping:  # give a big output's pages back
+                out.madvise(mmap.MADV_DONTNEED, SCRATCH_KEEP_BYTES, MAX_DECOMPRESSED_BYTES - SCRATCH_KEEP_BYTES)
 
 
 # Each codec returns a bytes-like object (cramjam returns its own ``Buffer``).
@@ -120,20 +165,19 @@ _COMPRESS: dict[Compression, _Codec] = {
 }
 
 _Decoder = Callable[[BytesLike, int], bytes]
+#: Codecs that return their output (snappy states its size up front; NONE is a copy).
 _DECOMPRESS: dict[Compression, _Decoder] = {
     Compression.NONE: lambda data, _limit: bytes(data),
-    Compression.GZIP: _bounded(cramjam.gzip.decompress_into),
     Compression.SNAPPY: _snappy_decompress,
-    Compression.LZ4: _bounded(cramjam.lz4.decompress_into),
-    Compression.ZSTD: _bounded(cramjam.zstd.decompress_into),
+}
+#: Codecs that write into a buffer we give them (and that we stop at the limit).
+_DECOMPRESS_INTO: dict[Compression, Callable[[BytesLike, memoryview], int]] = {
+    Compression.GZIP: cramjam.gzip.decompress_into,
+    Compression.LZ4: cramjam.lz4.decompress_into,
+    Compression.ZSTD: cramjam.zstd.decompress_into,
 }
 
 
-def _codec_table(table: dict[Compression, Any], codec: int) -> Any:
-    try:
-        return table[Compression(codec)]
-    except ValueError:
-        raise ValueError(f"unknown compression codec {codec}") from None
 
 
 def compress(codec: int, data: BytesLike) -> bytes:
@@ -141,7 +185,7 @@ def compress(codec: int, data: BytesLike) -> bytes:
 
     Raises ValueError for a codec id outside ``Compression``.
     """
-    return bytes(_codec_table(_COMPRESS, codec)(data))
+    return bytes(_COMPRESS[_known(codec)](data))
 
 
 def decompress(codec: int, data: BytesLike, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
@@ -150,8 +194,31 @@ def decompress(codec: int, data: BytesLike, limit: int = MAX_DECOMPRESSED_BYTES)
     Raises ValueError for a codec id outside ``Compression``, a malformed stream, or one that
     decompresses to more than ``limit`` bytes.
     """
-    decoder = _codec_table(_DECOMPRESS, codec)
+    with decompressed(codec, data, limit) as view:
+        return bytes(view)
+
+
+@contextmanager
+def decompressed(codec: int, data: BytesLike, limit: int = MAX_DECOMPRESSED_BYTES) -> Iterator[memoryview]:
+    """``decompress`` without a copy: the output as a view that is valid inside the ``with``
+    block only (for gzip, lz4 and zstd it is this thread's scratch map, reused by the next call).
+
+    Raises ValueError as ``decompress`` does.
+    """
+    known = _known(codec)
+    if known in _DECOMPRESS_INTO:
+        with _decompressed_into(known, data, limit) as view:
+            yield view
+        return
     try:
-        return decoder(data, limit)
+        output = _DECOMPRESS[known](data, limit)
     except cramjam.DecompressionError as exc:
-        raise ValueError(f"cannot decompress {Compression(codec).name} data: {exc}") from exc
+        raise ValueError(f"cannot decompress {known.name} data: {exc}") from exc
+    yield memoryview(output)
+
+
+def _known(codec: int) -> Compression:
+    try:
+        return Compression(codec)
+    except ValueError:
+        raise ValueError(f"unknown compression codec {codec}") from None
