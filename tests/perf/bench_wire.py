@@ -6,8 +6,8 @@ Not a test: run it by hand and read the figures.
     python tests/perf/bench_wire.py --baseline e10efc9   # and a node of that commit, same run
 
 A client built on plain sockets (no librdkafka, so client-side batching cannot vary) sends the
-same Produce requests (one partition, one uncompressed batch of 1 KiB records per request,
-acks=1, ``--in-flight`` pipelined) and then reads the partition back with Fetch requests of
+same Produce requests (one partition, one batch of 1 KiB records per request — ``--compression``
+and ``--record-bytes`` change that — acks=1, ``--in-flight`` pipelined) and then reads the partition back with Fetch requests of
 1 MiB, one at a time. Per phase: MB/s and the node's CPU seconds per GB, each the median of
 ``--rounds`` rounds on the same node. The write into the page cache is most of a Produce's cost,
 so dirty pages are synced before each node starts, and with ``--baseline`` the two nodes take
@@ -39,6 +39,7 @@ from bench_broker import baseline_node, create_topic, our_node  # noqa: E402
 from pykafka_ops.protocol import codec  # noqa: E402
 from pykafka_ops.protocol.api_keys import ApiKey  # noqa: E402
 from pykafka_ops.records.batch import RecordBatchBuilder  # noqa: E402
+from pykafka_ops.records.compression import Compression  # noqa: E402
 
 TOPIC = "wire"
 _SIZE = struct.Struct(">i")
@@ -48,11 +49,15 @@ def _framed(payload: bytes) -> bytes:
     return _SIZE.pack(len(payload)) + payload
 
 
-def produce_request(batch_kib: int) -> bytes:
-    """One Produce v9 request: acks=1, partition 0, one batch of ``batch_kib`` records of 1 KiB."""
-    builder = RecordBatchBuilder()
-    for _ in range(batch_kib):
-        builder.append(None, bytes(1000))
+def produce_request(records: int, record_bytes: int = 1000, compression: str = "none") -> bytes:
+    """One Produce v9 request: acks=1, partition 0, one batch of ``records`` records. Compressed
+    batches carry records half random, half zeros (about 2:1, as real payloads), so the node's
+    decompression and record walk cost what they would."""
+    builder = RecordBatchBuilder(compression=Compression[compression.upper()])
+    for _ in range(records):
+        value = bytes(record_bytes) if compression == "none" else (
+            os.urandom(record_bytes // 2) + bytes(record_bytes - record_bytes // 2))
+        builder.append(None, value)
     return _framed(codec.encode_request(ApiKey.PRODUCE, 9, 1, "wire", {
         "transactional_id": None, "acks": 1, "timeout": 30000,
         "topic_data": [{"name": TOPIC, "partition_data": [{"index": 0, "records": builder.build()}]}]}))
@@ -114,7 +119,7 @@ def fetch_round(address: tuple[str, int], end_offset: int) -> int:
 def measure(label: str, node: AbstractContextManager[tuple[str, psutil.Process]], args: argparse.Namespace,
             workdir: Path) -> dict[str, float]:
     """Median MB/s and node CPU-s/GB of the produce and fetch rounds on one node."""
-    request = produce_request(args.batch_kib)
+    request = produce_request(args.batch_kib, args.record_bytes, args.compression)
     results: dict[str, list[tuple[float, float]]] = {"produce": [], "fetch": []}
     os.sync()  # the previous node's dirty pages must not be written back during this one
     with node as (bootstrap, proc):
@@ -145,7 +150,10 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="also measure a node of this git commit (first)")
     parser.add_argument("--rounds", type=int, default=5, help="produce rounds per node (the median is shown)")
     parser.add_argument("--requests", type=int, default=300, help="Produce requests per round")
-    parser.add_argument("--batch-kib", type=int, default=1000, help="1 KiB records per Produce request")
+    parser.add_argument("--batch-kib", type=int, default=1000, help="records per Produce request")
+    parser.add_argument("--record-bytes", type=int, default=1000, help="bytes per record value")
+    parser.add_argument("--compression", default="none", choices=[c.name.lower() for c in Compression],
+                        help="codec of the produced batches (the node decompresses them to check the records)")
     parser.add_argument("--in-flight", type=int, default=5, help="pipelined Produce requests (librdkafka's default)")
     parser.add_argument("--turns", type=int, default=2, help="with --baseline: runs of each node, alternating")
     args = parser.parse_args()
