@@ -1,0 +1,227 @@
+"""Election rules of ``RaftNode``: Vote, BeginQuorumEpoch and EndQuorumEpoch (KIP-595).
+
+A mixin of :class:`cluster.raft.core.RaftNode`, kept apart so each file stays readable; it uses the
+node's state and transitions. The rules, as Kafka's ``KafkaRaftClient`` applies them:
+
+- a voter grants at most one vote per epoch, persisted before the answer leaves; and only to a
+  candidate whose log is at least as up to date (last epoch, then end offset);
+- any request or response with a newer epoch moves the node to that epoch (follower if the
+  leader is named, unattached otherwise) — a leader or candidate steps down;
+- a candidate that wins a majority leads; one that times out, or that a majority rejects, backs
+  off (binary exponential, at most quorum.election.backoff.max.ms) and campaigns in the next epoch;
+- a new leader announces itself with BeginQuorumEpoch until each voter acknowledged it (by answer
+  or by fetching); a resigning leader sends EndQuorumEpoch with its preferred successors, and
+  each of them starts its election after a backoff that grows with its place in that list.
+
+Not implemented: pre-vote (KIP-996) and voter-set changes (KIP-853).
+
+Concurrency: not thread-safe; part of a ``RaftNode`` driven by one caller.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cluster.raft.messages import (
+    NO_LEADER,
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    Errors,
+    Message,
+    VoteRequest,
+    VoteResponse,
+)
+from cluster.raft.roles import (
+    CandidateState,
+    FollowerState,
+    LeaderState,
+    ResignedState,
+    UnattachedState,
+)
+
+if TYPE_CHECKING:
+    from cluster.raft.core import RaftNode
+
+    _Base = RaftNode
+else:
+    _Base = object
+
+#: Kafka's ``KafkaRaftClient.RETRY_BACKOFF_BASE_MS`` for election backoff.
+RETRY_BACKOFF_BASE_MS = 100
+
+
+class ElectionRules(_Base):
+    """Vote, BeginQuorumEpoch and EndQuorumEpoch handling, and the candidate's timers."""
+
+    # ------------------------------------------------------------------ Vote
+
+    def _handle_vote_request(self, message: Message) -> None:
+        request: VoteRequest = message.payload  # type: ignore[assignment]
+        if (request.last_offset < 0 or request.last_offset_epoch < 0
+                or request.last_offset_epoch >= request.candidate_epoch):
+            self._answer_vote(message, Errors.INVALID_REQUEST, False)
+            return
+        if request.candidate_epoch < self.epoch:
+            self._answer_vote(message, Errors.FENCED_LEADER_EPOCH, False)
+            return
+        if request.candidate_epoch > self.epoch:
+            self._become_unattached(request.candidate_epoch)
+        granted = self._may_grant_vote(request.candidate_id, self._log_up_to_date(request))
+        state = self.state
+        if granted and isinstance(state, UnattachedState) and state.voted_id == NO_LEADER:
+            self._become_unattached_voted(request.candidate_id)
+        self._answer_vote(message, Errors.NONE, granted)
+
+    def _log_up_to_date(self, request: VoteRequest) -> bool:
+        """Raft's election restriction: the candidate's log ends in a later epoch, or in the same
+        epoch at an offset at least as large as ours."""
+        return (request.last_offset_epoch, request.last_offset) >= (self.log.last_epoch, self.log.end_offset)
+
+    def _may_grant_vote(self, candidate_id: int, log_up_to_date: bool) -> bool:
+        """Kafka's ``EpochState.canGrantVote``: only a voter without a leader in this epoch votes,
+        once — again for the same candidate (a retried request), never for another."""
+        if not self.is_voter or candidate_id not in self.voters:
+            return False  # observers never vote
+        state = self.state
+        if isinstance(state, UnattachedState):
+            if state.voted_id != NO_LEADER:
+                return state.voted_id == candidate_id
+            return log_up_to_date
+        return False  # a candidate voted for itself; followers, leaders, resigned know the leader
+
+    def _answer_vote(self, message: Message, error: Errors, granted: bool) -> None:
+        self._respond(message, VoteResponse(error, self.leader_id, self.epoch, granted))
+
+    def _handle_vote_response(self, message: Message) -> None:
+        if not self._take_pending(message):
+            return
+        response: VoteResponse = message.payload  # type: ignore[assignment]
+        if self._handle_common_response(response.error, response.leader_id, response.leader_epoch):
+            return
+        state = self.state
+        if not isinstance(state, CandidateState):
+            return
+        if response.vote_granted:
+            state.granted.add(message.source)
+            self._maybe_become_leader()
+        else:
+            state.rejected.add(message.source)
+            if len(self.voters) - len(state.rejected) < self._majority() and not state.backing_off:
+                # cannot win any more: back off now rather than wait for the election timeout
+                state.backoff_until_ms = self.now_ms + self._election_backoff_ms(state.retries)
+
+    def _majority(self) -> int:
+        return len(self.voters) // 2 + 1
+
+    def _maybe_become_leader(self) -> None:
+        state = self.state
+        if isinstance(state, CandidateState) and len(state.granted & self.voters) >= self._majority():
+            self._become_leader()
+
+    def _poll_candidate(self, state: CandidateState) -> None:
+        """Kafka's ``pollCandidate``: back off after a lost election, then campaign again."""
+        now = self.now_ms
+        if not state.backing_off and now >= state.election_deadline_ms:
+            state.backoff_until_ms = now + self._election_backoff_ms(state.retries)
+        if state.backing_off:
+            if now >= state.backoff_until_ms:
+                self._become_candidate()
+            return
+        request = VoteRequest(state.epoch, self.node_id, self.log.last_epoch, self.log.end_offset)
+        for voter in sorted(self.voters):
+            if voter == self.node_id or voter in state.granted or voter in state.rejected:
+                continue
+            sent = state.vote_sent.get(voter)
+            if sent is not None:
+                if now < sent[1] + self.config.request_timeout_ms:
+                    continue
+                self._pending.pop(sent[0], None)
+            state.vote_sent[voter] = (self._send_request(voter, request), now)
+
+    def _election_backoff_ms(self, retries: int) -> int:
+        """Kafka's ``binaryExponentialElectionBackoffMs``."""
+        spread = 2 << min(20, max(0, retries - 1))
+        return min(RETRY_BACKOFF_BASE_MS * self.rng.randrange(spread), self.config.election_backoff_max_ms)
+
+    # ------------------------------------------------------------------ BeginQuorumEpoch
+
+    def _announcement_error(self, leader_id: int, leader_epoch: int) -> Errors | None:
+        """Begin/EndQuorumEpoch from ``leader_id``: an error to answer, or None to accept (and
+        follow the announced leader: ``_maybe_transition``)."""
+        if leader_epoch < self.epoch:
+            return Errors.FENCED_LEADER_EPOCH
+        if leader_id not in self.voters or leader_id == self.node_id:
+            return Errors.INVALID_REQUEST
+        self._maybe_transition(leader_id, leader_epoch)
+        return None
+
+    def _acknowledged(self, message: Message, role: type[LeaderState | ResignedState]) -> None:
+        """A Begin/EndQuorumEpoch answer: the voter has heard of the epoch, if we still hold ``role``."""
+        if not self._take_pending(message):
+            return
+        response: BeginQuorumEpochResponse | EndQuorumEpochResponse = message.payload  # type: ignore[assignment]
+        if self._handle_common_response(response.error, response.leader_id, response.leader_epoch):
+            return
+        state = self.state
+        if isinstance(state, role):
+            state.unacknowledged.discard(message.source)
+
+    def _handle_begin_quorum_epoch_request(self, message: Message) -> None:
+        request: BeginQuorumEpochRequest = message.payload  # type: ignore[assignment]
+        error = self._announcement_error(request.leader_id, request.leader_epoch)
+        self._respond(message, BeginQuorumEpochResponse(error or Errors.NONE, self.leader_id, self.epoch))
+
+    def _handle_begin_quorum_epoch_response(self, message: Message) -> None:
+        self._acknowledged(message, LeaderState)
+
+    def _send_begin_quorum_epoch(self, state: LeaderState) -> None:
+        """Tell the voters that have not acknowledged this epoch, every fetch timeout / 2."""
+        if not state.unacknowledged or self.now_ms < state.begin_epoch_resend_ms:
+            return
+        request = BeginQuorumEpochRequest(self.node_id, state.epoch)
+        for voter in sorted(state.unacknowledged):
+            old = state.begin_sent.get(voter)
+            if old is not None:
+                self._pending.pop(old, None)
+            state.begin_sent[voter] = self._send_request(voter, request)
+        state.begin_epoch_resend_ms = self.now_ms + self.config.fetch_timeout_ms // 2
+
+    # ------------------------------------------------------------------ EndQuorumEpoch
+
+    def _handle_end_quorum_epoch_request(self, message: Message) -> None:
+        request: EndQuorumEpochRequest = message.payload  # type: ignore[assignment]
+        error = self._announcement_error(request.leader_id, request.leader_epoch)
+        state = self.state
+        if error is None and isinstance(state, FollowerState) and state.leader_id == request.leader_id \
+                and self.is_voter:
+            backoff = self._end_epoch_backoff_ms(request.preferred_successors)
+            state.fetch_deadline_ms = min(state.fetch_deadline_ms, self.now_ms + backoff)
+        self._respond(message, EndQuorumEpochResponse(error or Errors.NONE, self.leader_id, self.epoch))
+
+    def _end_epoch_backoff_ms(self, preferred_successors: tuple[int, ...]) -> int:
+        """Kafka's ``strictExponentialElectionBackoffMs``: the first preferred successor starts at
+        once, the next ones wait longer, voters not in the list the longest."""
+        backoff_max = self.config.election_backoff_max_ms
+        total = len(preferred_successors)
+        position = preferred_successors.index(self.node_id) if self.node_id in preferred_successors else total
+        if position == 0:
+            return 0
+        if position >= total:
+            return backoff_max
+        return min(backoff_max, (backoff_max >> (total - 1)) << (position - 1))
+
+    def _handle_end_quorum_epoch_response(self, message: Message) -> None:
+        self._acknowledged(message, ResignedState)
+
+    def _send_end_quorum_epoch(self, state: ResignedState) -> None:
+        now = self.now_ms
+        request = EndQuorumEpochRequest(self.node_id, state.epoch, state.preferred_successors)
+        for voter in sorted(state.unacknowledged):
+            sent = state.end_sent.get(voter)
+            if sent is not None:
+                if now < sent[1] + self.config.request_timeout_ms:
+                    continue
+                self._pending.pop(sent[0], None)
+            state.end_sent[voter] = (self._send_request(voter, request), now)
