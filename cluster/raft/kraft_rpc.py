@@ -1,0 +1,353 @@
+"""Raft core messages ⇄ Kafka's KRaft RPC bodies (KIP-595), as our codec (kio) spells them.
+
+The core (``cluster/raft/messages.py``) knows one partition and no cluster; the wire names
+``__cluster_metadata-0`` in every message, the Fetch topic by id (``Uuid.METADATA_TOPIC_ID``), and
+the cluster id. This module adds and checks those, as Kafka's ``RaftUtil`` builds and
+``KafkaRaftClient`` validates the messages. Bodies are plain dicts for ``codec.encode_request`` /
+``codec.encode_response_body``; decoded bodies are kio's dataclasses from ``codec.decode_request``
+/ ``codec.decode_response``.
+
+Versions (``VERSIONS``): the highest kio knows whose fields the core's values fill honestly —
+Vote v1, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v17; Fetch needs v12+ (the first with
+``diverging_epoch``/``current_leader``/``cluster_id``). Not chosen: Vote v2, whose ``pre_vote``
+(KIP-996) the core cannot answer, and Fetch v18, whose follower ``high_watermark`` (KIP-1166) the
+core's FetchRequest does not carry. Bodies built here are the same dict for every version: the
+codec drops keys a version lacks (``replica_id`` below Fetch v15, ``replica_state`` from it).
+KIP-853 directory ids are unknown to the core and sent as Kafka sends an absent one
+(``ReplicaKey.NO_DIRECTORY_ID``, the zero UUID); they are ignored when read.
+
+Inbound request, in Kafka's order: ``check_cluster_id`` (INCONSISTENT_CLUSTER_ID), then
+``payload_from_request``, which raises :class:`KraftRpcError` (INVALID_REQUEST for another topic
+or partition, UNSUPPORTED_VERSION for what the core cannot express); answer a ``KraftRpcError``
+with ``error_response_body`` (Kafka's ``RaftUtil.errorResponse``). ``payload_from_response``
+raises ``KraftRpcError`` for a top-level error or an unknown partition error: the caller treats
+the response as lost, as ``KafkaRaftClient`` does (``handleTopLevelError``), and the core retries.
+
+Concurrency: plain functions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cluster.raft.batches import decode_entries, encode_entries
+from cluster.raft.log import OffsetAndEpoch
+from cluster.raft.messages import (
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    Errors,
+    FetchRequest,
+    FetchResponse,
+    LeaderIdAndEpoch,
+    Payload,
+    VoteRequest,
+    VoteResponse,
+)
+from pykafka_ops.protocol.codec import ErrorCode
+
+__all__ = [
+    "BEGIN_QUORUM_EPOCH", "CONSUMER_REPLICA_ID", "END_QUORUM_EPOCH", "FETCH", "MAX_FETCH_SIZE_BYTES",
+    "METADATA_PARTITION", "METADATA_TOPIC", "METADATA_TOPIC_ID", "MIN_FETCH_VERSION", "MIN_VERSIONS",
+    "NO_DIRECTORY_ID", "VERSIONS", "VOTE", "KraftRpcError", "api_key_of",
+    "check_cluster_id", "check_voter_id", "error_response_body", "fetch_replica_id",
+    "is_replica_fetch", "payload_from_request", "payload_from_response", "request_body",
+    "request_sender", "response_body",
+]
+
+#: API keys, named as Kafka's ``ApiKeys``.
+FETCH, VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH = 1, 52, 53, 54
+
+#: The metadata log (Kafka's ``Topic.CLUSTER_METADATA_TOPIC_PARTITION``) and its topic id.
+METADATA_TOPIC = "__cluster_metadata"
+METADATA_PARTITION = 0
+METADATA_TOPIC_ID = uuid.UUID(int=1)  # Uuid.METADATA_TOPIC_ID (ONE_UUID): AAAAAAAAAAAAAAAAAAAAAQ
+
+#: ``ReplicaKey.NO_DIRECTORY_ID``: what Kafka sends for an unknown directory id (KIP-853).
+NO_DIRECTORY_ID = uuid.UUID(int=0)
+
+#: ``FetchRequest.CONSUMER_REPLICA_ID``: the replica id of a fetch that is not a replica's.
+CONSUMER_REPLICA_ID = -1
+
+#: ``KafkaRaftClient.MAX_FETCH_SIZE_BYTES`` (= ``MAX_BATCH_SIZE_BYTES``, 8 MiB).
+MAX_FETCH_SIZE_BYTES = 8 * 1024 * 1024
+
+#: The version each API is sent at (see the module docstring for why).
+VERSIONS: Mapping[int, int] = {VOTE: 1, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17}
+
+#: Lowest version of each API this mapping reads or writes; Fetch below v12 has no diverging epoch.
+MIN_VERSIONS: Mapping[int, int] = {VOTE: 0, BEGIN_QUORUM_EPOCH: 0, END_QUORUM_EPOCH: 0, FETCH: 12}
+MIN_FETCH_VERSION = MIN_VERSIONS[FETCH]
+
+_API_KEYS: Mapping[type, int] = {
+    VoteRequest: VOTE, VoteResponse: VOTE,
+    BeginQuorumEpochRequest: BEGIN_QUORUM_EPOCH, BeginQuorumEpochResponse: BEGIN_QUORUM_EPOCH,
+    EndQuorumEpochRequest: END_QUORUM_EPOCH, EndQuorumEpochResponse: END_QUORUM_EPOCH,
+    FetchRequest: FETCH, FetchResponse: FETCH,
+}
+
+
+class KraftRpcError(ValueError):
+    """A KRaft message the core cannot take: ``error`` is the Kafka error it amounts to."""
+
+    def __init__(self, error: ErrorCode, detail: str) -> None:
+        super().__init__(f"{error.name}: {detail}")
+        self.error = error
+
+
+def api_key_of(payload: Payload) -> int:
+    """The Kafka API key that carries a core request or response."""
+    return _API_KEYS[type(payload)]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_cluster_id(request_cluster_id: str | None, ours: str) -> ErrorCode | None:
+    """INCONSISTENT_CLUSTER_ID if the request names another cluster, else None; a request without
+    a cluster id is accepted (``KafkaRaftClient.hasValidClusterId``)."""
+    if request_cluster_id is None or request_cluster_id == ours:
+        return None
+    return ErrorCode.inconsistent_cluster_id
+
+
+def check_voter_id(kio_request: Any, local_id: int) -> ErrorCode | None:
+    """INVALID_VOTER_KEY if a Vote or BeginQuorumEpoch (v1+) is addressed to another voter than
+    ``local_id``; -1 (absent, v0) is accepted (``RaftUtil.voteRequestVoterKey`` and
+    ``KafkaRaftClient.isValidVoterKey``)."""
+    voter_id = getattr(kio_request, "voter_id", -1)
+    return None if voter_id < 0 or voter_id == local_id else ErrorCode.invalid_voter_key
+
+
+def fetch_replica_id(kio_request: Any) -> int:
+    """The fetcher's replica id: ``replica_id`` below v15, ``replica_state.replica_id`` from v15
+    (Kafka's ``FetchRequest.replicaId``)."""
+    replica_id = getattr(kio_request, "replica_id", CONSUMER_REPLICA_ID)
+    if replica_id != CONSUMER_REPLICA_ID:
+        return replica_id
+    state = getattr(kio_request, "replica_state", None)
+    return state.replica_id if state is not None else CONSUMER_REPLICA_ID
+
+
+def is_replica_fetch(kio_request: Any) -> bool:
+    """Whether a decoded Fetch is a KRaft replica's: it comes from a replica id (>= 0, Kafka's
+    ``FetchRequest.isValidBrokerId``) and asks for ``__cluster_metadata-0`` alone (by name, or by
+    ``METADATA_TOPIC_ID`` from v13). A consumer's fetch (librdkafka, Kafka clients: replica id -1)
+    is not, whatever it asks for."""
+    return fetch_replica_id(kio_request) >= 0 and _fetch_topic_ok(kio_request.topics)
+
+
+def request_sender(payload: Payload) -> int:
+    """The node id a core request names as its sender (for the ``Message`` envelope)."""
+    if isinstance(payload, VoteRequest):
+        return payload.candidate_id
+    if isinstance(payload, (BeginQuorumEpochRequest, EndQuorumEpochRequest)):
+        return payload.leader_id
+    if isinstance(payload, FetchRequest):
+        return payload.replica_id
+    raise TypeError(f"not a core request: {type(payload).__name__}")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def request_body(payload: Payload, cluster_id: str, *, destination_id: int = -1, version: int | None = None,
+                 leader_endpoints: Sequence[tuple[str, str, int]] = ()) -> tuple[int, int, dict[str, Any]]:
+    """(api key, version, body dict) of a core request, as ``RaftUtil.singleton*Request`` builds it.
+
+    ``destination_id`` is the receiving voter (Vote and BeginQuorumEpoch ``voter_id``, v1+; -1 if
+    unknown); ``leader_endpoints`` are the leader's (listener name, host, port) for
+    BeginQuorumEpoch/EndQuorumEpoch v1 (empty: receivers use their voter set's endpoints).
+    """
+    api_key = api_key_of(payload)
+    version = VERSIONS[api_key] if version is None else version
+    if not MIN_VERSIONS[api_key] <= version <= VERSIONS[api_key]:
+        raise ValueError(f"api {api_key} v{version} is outside {MIN_VERSIONS[api_key]}..{VERSIONS[api_key]}")
+    endpoints = [{"name": name, "host": host, "port": port} for name, host, port in leader_endpoints]
+    if isinstance(payload, FetchRequest):
+        partition = {"partition": METADATA_PARTITION, "current_leader_epoch": payload.current_leader_epoch,
+                     "fetch_offset": payload.fetch_offset, "last_fetched_epoch": payload.last_fetched_epoch,
+                     "log_start_offset": -1, "partition_max_bytes": MAX_FETCH_SIZE_BYTES,
+                     "replica_directory_id": None}
+        body = {"cluster_id": cluster_id, "replica_id": payload.replica_id,
+                "replica_state": {"replica_id": payload.replica_id, "replica_epoch": -1},
+                "max_wait": payload.max_wait_ms, "min_bytes": 0, "max_bytes": MAX_FETCH_SIZE_BYTES,
+                "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+                "topics": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [partition]}],
+                "forgotten_topics_data": [], "rack_id": ""}
+        return api_key, version, body
+    if isinstance(payload, VoteRequest):
+        partition = {"replica_epoch": payload.candidate_epoch, "replica_id": payload.candidate_id,
+                     "replica_directory_id": NO_DIRECTORY_ID, "voter_directory_id": NO_DIRECTORY_ID,
+                     "last_offset_epoch": payload.last_offset_epoch, "last_offset": payload.last_offset,
+                     "pre_vote": False}
+        extra: dict[str, Any] = {"voter_id": destination_id}
+    elif isinstance(payload, BeginQuorumEpochRequest):
+        partition = {"voter_directory_id": NO_DIRECTORY_ID, "leader_id": payload.leader_id,
+                     "leader_epoch": payload.leader_epoch}
+        extra = {"voter_id": destination_id, "leader_endpoints": endpoints}
+    elif isinstance(payload, EndQuorumEpochRequest):
+        partition = {"leader_id": payload.leader_id, "leader_epoch": payload.leader_epoch,
+                     "preferred_successors": list(payload.preferred_successors),
+                     "preferred_candidates": [{"candidate_id": c, "candidate_directory_id": NO_DIRECTORY_ID}
+                                              for c in payload.preferred_successors]}
+        extra = {"leader_endpoints": endpoints}
+    else:
+        raise TypeError(f"not a core request: {type(payload).__name__}")
+    return api_key, version, {"cluster_id": cluster_id, **extra, "topics": _topics(partition)}
+
+
+def payload_from_request(api_key: int, version: int, kio_request: Any, source_id: int | None = None) -> Payload:
+    """The core request in a decoded KRaft request (check the cluster id first).
+
+    ``source_id`` is the node the transport attributes the request to, if it knows one; a request
+    whose own sender id (candidate, leader, replica) differs from it is INVALID_REQUEST.
+    Raises :class:`KraftRpcError`: INVALID_REQUEST if the request is not for ``__cluster_metadata-0``
+    alone (``RaftUtil.hasValidTopicPartition``) or, for Fetch, waits a negative time;
+    UNSUPPORTED_VERSION for a version outside this mapping or a pre-vote (Vote v2, KIP-996).
+    """
+    if api_key not in MIN_VERSIONS or version < MIN_VERSIONS[api_key]:
+        raise KraftRpcError(ErrorCode.unsupported_version, f"api {api_key} v{version} is not a KRaft RPC we map")
+    payload: Payload
+    if api_key == FETCH:
+        if not _fetch_topic_ok(kio_request.topics):
+            raise KraftRpcError(ErrorCode.invalid_request, f"a KRaft Fetch must name only {METADATA_TOPIC}-0")
+        p = kio_request.topics[0].partitions[0]
+        max_wait_ms = kio_request.max_wait // datetime.timedelta(milliseconds=1)
+        if max_wait_ms < 0:
+            raise KraftRpcError(ErrorCode.invalid_request, f"negative max_wait_ms {max_wait_ms}")
+        payload = FetchRequest(fetch_replica_id(kio_request), p.fetch_offset, p.last_fetched_epoch,
+                               p.current_leader_epoch, max_wait_ms)
+    else:
+        p = _single_partition(kio_request.topics, "request")
+        if api_key == VOTE:
+            if getattr(p, "pre_vote", False):
+                raise KraftRpcError(ErrorCode.unsupported_version, "pre-vote (KIP-996) is not supported")
+            payload = VoteRequest(p.replica_epoch, p.replica_id, p.last_offset_epoch, p.last_offset)
+        elif api_key == BEGIN_QUORUM_EPOCH:
+            payload = BeginQuorumEpochRequest(p.leader_id, p.leader_epoch)
+        else:
+            successors = (tuple(c.candidate_id for c in p.preferred_candidates) if version >= 1
+                          else tuple(p.preferred_successors))
+            payload = EndQuorumEpochRequest(p.leader_id, p.leader_epoch, successors)
+    if source_id is not None and request_sender(payload) != source_id:
+        raise KraftRpcError(ErrorCode.invalid_request,
+                            f"request names sender {request_sender(payload)}, it came from {source_id}")
+    return payload
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def response_body(payload: Payload, *, leader_endpoint: tuple[str, int] | None = None) -> dict[str, Any]:
+    """The body dict of a core response, for any version of its API (``RaftUtil.singleton*Response``).
+
+    ``leader_endpoint`` (host, port) is the known leader's address on the listener the request
+    came in on; it is sent (``node_endpoints``, v1+ / Fetch v16+) only when a leader is known.
+    """
+    leader_id = payload.current_leader.leader_id if isinstance(payload, FetchResponse) else payload.leader_id
+    nodes = ([{"node_id": leader_id, "host": leader_endpoint[0], "port": leader_endpoint[1]}]
+             if leader_endpoint is not None and leader_id >= 0 else [])
+    if isinstance(payload, FetchResponse):
+        diverging = payload.diverging_epoch
+        partition = {
+            "partition_index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
+            "high_watermark": payload.high_watermark, "log_start_offset": 0,  # no snapshots: the log starts at 0
+            "diverging_epoch": ({"epoch": diverging.epoch, "end_offset": diverging.offset} if diverging is not None
+                                else {"epoch": -1, "end_offset": -1}),
+            "current_leader": {"leader_id": payload.current_leader.leader_id,
+                               "leader_epoch": payload.current_leader.leader_epoch},
+            "records": encode_entries(payload.entries) if payload.entries else b"",
+        }
+        return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "node_endpoints": nodes,
+                "responses": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [partition]}]}
+    if not isinstance(payload, (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse)):
+        raise TypeError(f"not a core response: {type(payload).__name__}")
+    partition = {"partition_index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
+                 "leader_id": payload.leader_id, "leader_epoch": payload.leader_epoch}
+    if isinstance(payload, VoteResponse):
+        partition["vote_granted"] = payload.vote_granted
+    return {"error_code": ErrorCode.none, "topics": _topics(partition), "node_endpoints": nodes}
+
+
+def error_response_body(api_key: int, error: ErrorCode) -> dict[str, Any]:
+    """A response carrying only a top-level error (Kafka's ``RaftUtil.errorResponse``)."""
+    if api_key == FETCH:
+        return {"throttle_time": 0, "error_code": error, "session_id": 0, "responses": []}
+    if api_key in (VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH):
+        return {"error_code": error, "topics": []}
+    raise ValueError(f"api {api_key} is not a KRaft RPC")
+
+
+def payload_from_response(api_key: int, version: int, kio_response: Any) -> Payload:
+    """The core response in a decoded KRaft response.
+
+    Raises :class:`KraftRpcError` for a top-level error, a response not for ``__cluster_metadata-0``
+    alone, or a partition error the core does not know (e.g. INVALID_VOTER_KEY): the caller treats
+    the response as lost.
+    """
+    if api_key not in MIN_VERSIONS or version < MIN_VERSIONS[api_key]:
+        raise KraftRpcError(ErrorCode.unsupported_version, f"api {api_key} v{version} is not a KRaft RPC we map")
+    if kio_response.error_code != ErrorCode.none:
+        raise KraftRpcError(ErrorCode(kio_response.error_code), "top-level error")
+    if api_key == FETCH:
+        if not _fetch_topic_ok(kio_response.responses):
+            raise KraftRpcError(ErrorCode.unknown_server_error, f"Fetch response is not for {METADATA_TOPIC}-0 alone")
+        p = kio_response.responses[0].partitions[0]
+        diverging = (OffsetAndEpoch(p.diverging_epoch.end_offset, p.diverging_epoch.epoch)
+                     if p.diverging_epoch.epoch >= 0 else None)  # FetchResponse.isDivergingEpoch
+        return FetchResponse(_from_wire(p.error_code), LeaderIdAndEpoch(p.current_leader.leader_id,
+                                                                        p.current_leader.leader_epoch),
+                             p.high_watermark, tuple(decode_entries(p.records or b"")), diverging)
+    p = _single_partition(kio_response.topics, "response", ErrorCode.unknown_server_error)
+    error = _from_wire(p.error_code)
+    if api_key == VOTE:
+        return VoteResponse(error, p.leader_id, p.leader_epoch, p.vote_granted)
+    if api_key == BEGIN_QUORUM_EPOCH:
+        return BeginQuorumEpochResponse(error, p.leader_id, p.leader_epoch)
+    return EndQuorumEpochResponse(error, p.leader_id, p.leader_epoch)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _topics(partition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The one topic, one partition list of Vote/BeginQuorumEpoch/EndQuorumEpoch bodies."""
+    return [{"topic_name": METADATA_TOPIC, "partitions": [{"partition_index": METADATA_PARTITION, **partition}]}]
+
+
+def _single_partition(topics: Sequence[Any], what: str, error: ErrorCode = ErrorCode.invalid_request) -> Any:
+    """The partition of a by-name single-partition message, if it is ``__cluster_metadata-0``."""
+    if (len(topics) != 1 or topics[0].topic_name != METADATA_TOPIC or len(topics[0].partitions) != 1
+            or topics[0].partitions[0].partition_index != METADATA_PARTITION):
+        raise KraftRpcError(error, f"KRaft {what} must name only {METADATA_TOPIC}-{METADATA_PARTITION}")
+    return topics[0].partitions[0]
+
+
+def _fetch_topic_ok(topics: Sequence[Any]) -> bool:
+    """Fetch request topics or response ``responses``: ``__cluster_metadata-0`` alone, by topic id
+    from v13 and by name before (``RaftUtil.hasValidTopicPartition``)."""
+    if len(topics) != 1 or len(topics[0].partitions) != 1:
+        return False
+    topic, partition = topics[0], topics[0].partitions[0]
+    index = getattr(partition, "partition", getattr(partition, "partition_index", None))
+    if hasattr(topic, "topic_id"):
+        named = topic.topic_id == METADATA_TOPIC_ID
+    else:
+        named = topic.topic == METADATA_TOPIC
+    return named and index == METADATA_PARTITION
+
+
+def _to_wire(error: Errors) -> ErrorCode:
+    return ErrorCode(int(error))
+
+
+def _from_wire(code: ErrorCode) -> Errors:
+    try:
+        return Errors(int(code))
+    except ValueError:
+        raise KraftRpcError(ErrorCode(code), "partition error the Raft core does not know") from None
