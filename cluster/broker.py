@@ -20,10 +20,10 @@ from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import (
     METADATA_LOG_CONFIG,
     METADATA_TOPIC,
-    SingleVoterQuorum,
 )
+from cluster.controller.raft_quorum import open_quorum
 from cluster.group.coordinator import GroupCoordinator
-from cluster.handlers import load_handlers
+from cluster.handlers import CONTROLLER, load_handlers
 from cluster.log.cleaner import LogCleaner
 from cluster.log.manager import LogManager
 from cluster.network.quotas import fd_connection_budget
@@ -66,9 +66,12 @@ class Broker:
         self.controller: QuorumController
         self.producer_ids: ProducerIdManager
         self.socket_server = SocketServer(self)
+        self.controller_server = SocketServer(self, CONTROLLER)
+        self.spec = node
         self._image_failure: str | None = None
         self._apply_lock = asyncio.Lock()
         self._applied_image: MetadataImage | None = None
+        self._meta_cluster_id: str | None = None
         self._maintenance: asyncio.Task[None] | None = None
 
     @property
@@ -78,8 +81,8 @@ class Broker:
 
     @property
     def controller_id(self) -> int:
-        """The active controller's node id."""
-        return self.node_id
+        """The active controller's node id (-1 while there is none)."""
+        return self.controller.quorum.node.leader_id
 
     async def start(self) -> None:
         """Open storage, replay metadata, register, create YAML topics and listen."""
@@ -88,25 +91,31 @@ class Broker:
         self.log_manager.startup()
         metadata_config = topic_defaults(self.config) | METADATA_LOG_CONFIG
         metadata_log = self.log_manager.get_or_create(METADATA_TOPIC, 0, metadata_config)
-        self.controller = QuorumController(SingleVoterQuorum(metadata_log), self.config,
-                                           on_image=self._apply_image)
+        quorum = open_quorum(self.cluster, self.node_id, metadata_log)
+        self.controller = QuorumController(quorum, self.config, on_image=self._apply_image)
         self.controller.load()
         self._check_meta_properties(self.controller.image.cluster_id)
         self.producer_ids = ProducerIdManager(self.controller)
-        await self.controller.bootstrap(self.node_id, self.host, self.port)
+        if len(self.cluster.voters) > 1:
+            await self.controller_server.start(self.host, self.spec.quorum_port)
+            quorum.on_leadership = self.controller.on_leadership
+        if self.spec.is_broker:
+            await self.controller.bootstrap(self.node_id, self.host, self.port)
+            missing = [NewTopic(t.name, t.partitions, t.replication_factor, config=t.config)
+                       for t in self.cluster.topics if t.name not in self.image.topics]
+            if missing:
+                await self.controller.create_topics(missing)
+            await self.socket_server.start(self.host, self.port)
         self._write_meta_properties()
-        missing = [NewTopic(t.name, t.partitions, t.replication_factor, config=t.config)
-                   for t in self.cluster.topics if t.name not in self.image.topics]
-        if missing:
-            await self.controller.create_topics(missing)
-        await self.socket_server.start(self.host, self.port)
         self._maintenance = asyncio.create_task(self._run_maintenance())
-        log.info("node %d serving on %s:%d (cluster id %s, %d partitions)", self.node_id, self.host, self.port,
-                 self.image.cluster_id, len(self.replica_manager.partitions))
+        log.info("node %d (%s) serving on %s:%d (cluster id %s, %d partitions)", self.node_id,
+                 "+".join(self.spec.roles), self.host, self.port, self.image.cluster_id or "not known yet",
+                 len(self.replica_manager.partitions))
 
     async def stop(self) -> None:
         """Stop serving and close every log cleanly."""
         self.socket_server.stop()
+        self.controller_server.stop()
         if self._maintenance is not None:
             self._maintenance.cancel()
             try:
@@ -114,6 +123,7 @@ class Broker:
             except asyncio.CancelledError:
                 pass
         self.group_coordinator.shutdown()
+        self.controller.quorum.close()
         self.log_manager.shutdown()
         log.info("node %d stopped cleanly", self.node_id)
 
@@ -141,6 +151,8 @@ class Broker:
                 self._image_failure = reason
                 return
             self._applied_image = image
+            if image.cluster_id != self._meta_cluster_id:  # a controller learns it from the quorum
+                self._write_meta_properties()
             if self._image_failure is not None:
                 log.info("metadata up to offset %d applied on this broker", image.offset)
             self._image_failure = None
@@ -196,10 +208,12 @@ class Broker:
                 f"this pko uses {STORAGE_FORMAT_VERSION}: use a new data_dir or `pko cluster down --purge`")
         if props.get("node.id") != str(self.node_id):
             raise StorageFormatError(f"{self.data_dir} belongs to node {props.get('node.id')}, not {self.node_id}")
-        if cluster_id and props.get("cluster.id") not in (None, cluster_id):
+        if cluster_id and props.get("cluster.id") not in (None, "", cluster_id):
             raise StorageFormatError(f"{self.data_dir} belongs to cluster {props.get('cluster.id')}")
 
     def _write_meta_properties(self) -> None:
+        """Kafka's meta.properties: node id, cluster id (once known) and our storage format."""
+        self._meta_cluster_id = self.image.cluster_id
         text = (f"# written by pko\nversion=1\nnode.id={self.node_id}\ncluster.id={self.image.cluster_id}\n"
                 f"pko.storage.format.version={STORAGE_FORMAT_VERSION}\n")
         (self.data_dir / META_PROPERTIES).write_text(text)

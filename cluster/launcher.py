@@ -6,9 +6,9 @@ in the state file ``<data_dir>/cluster.json`` (``pykafka_ops.state``), written b
 waits for readiness, so that `status`/`down`/`kill` work even on a cluster that failed to start.
 Every function returns plain dataclasses and never prints; ``commands/cluster.py`` renders them.
 
-Simplifications against a real Kafka deployment: a single node only (multi-node clusters need
-replication and the KRaft controller quorum), and processes are found by PID, not by a
-supervisor.
+Simplifications against a real Kafka deployment: one broker node (brokers on several nodes need
+broker registration and replication; a quorum of controller-only nodes runs), and processes are
+found by PID, not by a supervisor.
 """
 
 from __future__ import annotations
@@ -300,10 +300,14 @@ def _stop_running(config: ClusterConfig, grace_s: float) -> tuple[StoppedNode, .
 
 
 def _refuse_multi_node(config: ClusterConfig) -> None:
-    if len(config.nodes) > 1:
+    """Several nodes run as a quorum of controller-only nodes; brokers on several nodes need
+    broker registration and replication, which are not supported yet."""
+    brokers = [n for n in config.nodes if n.is_broker]
+    if len(config.nodes) > 1 and brokers:
         raise ConfigError(
-            "multi-node clusters need replication and the KRaft controller quorum, which are not "
-            f"supported yet: {config.source} has {len(config.nodes)} nodes"
+            "clusters of several nodes with brokers need broker registration and replication, which are "
+            f"not supported yet: {config.source} has {len(config.nodes)} nodes, {len(brokers)} with the broker "
+            "role (a quorum of controller-only nodes runs)"
         )
 
 

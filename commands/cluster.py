@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from commands import cluster_info
+from commands import cluster_info, cluster_metadata, cluster_quorum
 from commands._exit import USAGE, CliError, handle_errors
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ app = typer.Typer(
 )
 #: `pko cluster info` (kcat -L) talks to any cluster, not to a YAML one: it lives in its own module.
 app.command("info")(cluster_info.info)
+app.command("quorum")(cluster_quorum.quorum)
+app.command("metadata")(cluster_metadata.metadata)
 
 ConfigOption = Annotated[
     Path | None,

@@ -13,16 +13,18 @@ queue), so two operations never interleave their checks even though a commit awa
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
+from cluster.controller.cluster_control import ClusterControl
+from cluster.controller.event_queue import MetadataCommitError
+from cluster.controller.event_queue import queued as _queued
 from cluster.controller.metadata_image import MetadataDelta, MetadataImage
-from cluster.controller.quorum import SingleVoterQuorum
+from cluster.controller.raft_quorum import QuorumUnavailableError, RaftQuorum
 from cluster.controller.records import RECORDS_PER_TURN, MetadataRecord
 from cluster.log.validator import RecordValidationError
 from pykafka_ops.config.settings import (
@@ -42,7 +44,6 @@ PRODUCER_ID_BLOCK = 1000
 #: Most partitions one CreateTopics may ask for, all topics together (Kafka's
 #: ``QuorumController.MAX_PARTITIONS_PER_BATCH``): their records then fit one metadata batch.
 MAX_PARTITIONS_PER_BATCH = 10_000
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,6 @@ class NewTopic:
     replication_factor: int = -1
     assignments: Mapping[int, Sequence[int]] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
-
-
-class MetadataCommitError(Exception):
-    """Records that were not committed, with the Kafka error the request gets: the log could not
-    be written (KAFKA_STORAGE_ERROR), a record does not apply (UNKNOWN_SERVER_ERROR: our bug), or
-    the batch is over the metadata log's limit (MESSAGE_TOO_LARGE)."""
-
-    def __init__(self, error_code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.error_code = error_code
 
 
 @dataclass(frozen=True)
@@ -99,35 +90,46 @@ def validate_topic_name(name: str | None) -> None:
                          f"topic name {name!r} has characters other than ASCII letters, digits, '.', '_' and '-'")
 
 
-def _queued(operation: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Kafka's QuorumController event queue: one operation at a time validates against the
-    current image and commits; the listener then applies the result, outside the queue (so a
-    broker creating 10 000 partition logs does not hold up the next operation)."""
-
-    @functools.wraps(operation)
-    async def run(self: QuorumController, *args: Any, **kwargs: Any) -> T:
-        async with self._queue:
-            result = await operation(self, *args, **kwargs)
-        await self.on_image(self.image)
-        return result
-
-    return run
-
-
-class QuorumController:
+class QuorumController(ClusterControl):
     """Writes metadata records for topic, broker and producer-id operations."""
 
-    def __init__(self, quorum: SingleVoterQuorum, broker_defaults: Mapping[str, Any],
+    def __init__(self, quorum: RaftQuorum, broker_defaults: Mapping[str, Any],
                  on_image: Callable[[MetadataImage], Awaitable[None]]) -> None:
         self.quorum = quorum
         self.broker_defaults = broker_defaults
         self.on_image = on_image
         self.image = MetadataImage()
         self._queue = asyncio.Lock()
+        self._proposed: tuple[int, int, MetadataImage] | None = None
+        """(first offset, last offset, image after them) of the records being committed now."""
+        self._publishing: asyncio.Task[None] | None = None
+        self._claiming: asyncio.Task[None] | None = None
 
     def load(self) -> None:
-        """Rebuild the image from the committed log (start-up)."""
+        """Rebuild the image from the committed log (start-up); later commits arrive through
+        ``_apply_committed``."""
         self.image = self.image.apply_all(self.quorum.replay())
+        self.quorum.cluster_id = self.image.cluster_id
+        self.quorum.on_committed = self._apply_committed
+
+    def _apply_committed(self, records: list[tuple[int, MetadataRecord]]) -> None:
+        """Committed records, in order: this controller's own proposal (whose image ``_commit``
+        built already), or records another leader wrote (replayed here, then published)."""
+        fresh = [(offset, record) for offset, record in records if offset > self.image.offset]
+        if not fresh:
+            return
+        proposed = self._proposed
+        if proposed is not None and (fresh[0][0], fresh[-1][0]) == proposed[:2]:
+            self.image = proposed[2]
+        else:
+            self.image = self.image.apply_all(fresh)
+            if self._publishing is None or self._publishing.done():
+                self._publishing = asyncio.get_running_loop().create_task(self._publish())
+        self.quorum.cluster_id = self.image.cluster_id
+
+    async def _publish(self) -> None:
+        """Hand the newest image to the listener (records committed by another leader)."""
+        await self.on_image(self.image)
 
     async def _commit(self, records: Sequence[MetadataRecord]) -> None:
         """Apply ``records`` to a scratch image, append them, then make the image current (the
@@ -148,33 +150,30 @@ class QuorumController:
         except (KeyError, TypeError, ValueError) as exc:
             log.error("metadata record refused before it was written: %s", exc)
             raise MetadataCommitError(ErrorCode.unknown_server_error, f"invalid metadata record: {exc}") from exc
+        self._proposed = (first, first + len(records) - 1, image)
         try:
             await self.quorum.append(records)
+        except QuorumUnavailableError as exc:
+            log.info("metadata not committed: %s", exc)
+            raise MetadataCommitError(ErrorCode.not_controller if exc.leader_id != self.quorum.node.node_id
+                                      else ErrorCode.request_timed_out, str(exc)) from exc
         except OSError as exc:
             log.error("cannot write the metadata log: %s", exc.strerror or exc)
             raise MetadataCommitError(ErrorCode.kafka_storage_error,
                                       f"cannot write the metadata log: {exc.strerror or exc}") from exc
         except RecordValidationError as exc:
             raise MetadataCommitError(exc.error_code, f"metadata batch refused: {exc}") from exc
-        self.image = image
-
-    @_queued
-    async def bootstrap(self, broker_id: int, host: str, port: int) -> None:
-        """First start: a cluster id. Every start: (re-)register this broker if its endpoint changed."""
-        records: list[MetadataRecord] = []
-        if not self.image.cluster_id:
-            records.append({"type": "ClusterRecord", "cluster_id": _new_cluster_id()})
-        known = self.image.brokers.get(broker_id)
-        if known is None or (known.host, known.port) != (host, port):
-            records.append({"type": "RegisterBrokerRecord", "broker_id": broker_id, "host": host, "port": port})
-        if records:
-            await self._commit(records)
+        finally:
+            self._proposed = None
 
     # -- topics ----------------------------------------------------------------------------
 
     @_queued
     async def create_topics(self, topics: Sequence[NewTopic], validate_only: bool = False) -> list[TopicResult]:
         """CreateTopics: one result per requested topic; valid ones are committed together."""
+        if not self.quorum.node.is_leader:  # Kafka: only the active controller takes writes
+            return [TopicResult(topic.name, ErrorCode.not_controller, "this controller is not the active one")
+                    for topic in topics]
         if self._requested_partitions(topics) > MAX_PARTITIONS_PER_BATCH:
             return [TopicResult(topic.name, ErrorCode.policy_violation,
                                 "Excessively large number of partitions per request.") for topic in topics]
@@ -371,10 +370,3 @@ def _partition_record(topic_id: uuid.UUID, partition: int, replicas: Sequence[in
     return {"type": "PartitionRecord", "topic_id": str(topic_id), "partition": partition,
             "replicas": list(replicas), "isr": list(replicas), "leader": replicas[0],
             "leader_epoch": 0, "partition_epoch": 0}
-
-
-def _new_cluster_id() -> str:
-    """Kafka's cluster id format: a random UUID, URL-safe base64 without padding (22 chars)."""
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -58,6 +58,8 @@ class BrokerImage:
     host: str
     port: int
     rack: str | None = None
+    epoch: int = -1
+    """Kafka's broker epoch: the offset of the broker's registration record."""
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,14 @@ class MetadataDelta:
         self._maps: dict[str, dict[Any, Any]] = {}  # image field → working copy
         self._partitions: dict[str, dict[int, PartitionImage]] = {}  # topic name → working copy
         self._configs: dict[str, dict[str, Any]] = {}
+        self._offset = base.offset  # of the record being replayed
 
     def replay(self, record: Mapping[str, Any], offset: int) -> None:
         """Apply one record; ValueError for an unknown type or a record that does not apply."""
         handler = _REPLAY.get(record["type"])
         if handler is None:
             raise ValueError(f"unknown metadata record type {record['type']!r}")
+        self._offset = offset
         handler(self, record)
         self._changes["offset"] = offset
 
@@ -157,7 +161,8 @@ class MetadataDelta:
         self._changes["cluster_id"] = r["cluster_id"]
 
     def _register_broker(self, r: Mapping[str, Any]) -> None:
-        self._working("brokers")[r["broker_id"]] = BrokerImage(r["broker_id"], r["host"], r["port"], r.get("rack"))
+        self._working("brokers")[r["broker_id"]] = BrokerImage(r["broker_id"], r["host"], r["port"], r.get("rack"),
+                                                               self._offset)
 
     def _new_topic(self, r: Mapping[str, Any]) -> None:
         topic_id = uuid.UUID(r["topic_id"])

@@ -55,6 +55,9 @@ HANDLER_MODULES = (
     "describe_groups",
     "delete_groups",
     "offset_delete",
+    "raft",
+    "broker_registration",
+    "describe_quorum",
 )
 
 
@@ -74,31 +77,41 @@ class Handler:
         return self.fn.__module__.rsplit(".", 1)[-1]
 
 
-REGISTRY: dict[int, Handler] = {}
+#: Kafka's listener types: clients reach the ``broker`` listener; quorum members and brokers reach
+#: a controller on its ``controller`` listener, whose APIs (Vote, BeginQuorumEpoch, ...) clients
+#: never see in ApiVersions (Kafka's ``ApiMessageType.ListenerType``).
+BROKER, CONTROLLER = "broker", "controller"
+#: listener → api key → handler.
+REGISTRY: dict[str, dict[int, Handler]] = {BROKER: {}, CONTROLLER: {}}
 
 
 class CloseConnection(Exception):
     """Raised by a handler (or the decoder) when Kafka would close the connection."""
 
 
-def handles(api_key: ApiKey, versions: tuple[int, int], raw: bool = False) -> Callable[[HandlerFn], HandlerFn]:
-    """Register the decorated function as the handler of ``api_key`` for ``versions`` (inclusive)."""
+def handles(api_key: ApiKey, versions: tuple[int, int], raw: bool = False,
+            listeners: tuple[str, ...] = (BROKER,)) -> Callable[[HandlerFn], HandlerFn]:
+    """Register the decorated function as the handler of ``api_key`` for ``versions`` (inclusive)
+    on ``listeners``."""
 
     def register(fn: HandlerFn) -> HandlerFn:
-        if api_key in REGISTRY:
-            raise RuntimeError(f"{api_key.name} is registered twice ({REGISTRY[api_key].fn.__module__}, {fn.__module__})")
         low, high = versions
         known = known_versions(api_key)
         if known is None or low < known[0] or high > known[1]:
             raise RuntimeError(f"{api_key.name} versions {versions} are outside what the codec knows ({known})")
-        REGISTRY[api_key] = Handler(api_key, low, high, fn, raw)
+        for listener in listeners:
+            taken = REGISTRY[listener].get(api_key)
+            if taken is not None:
+                raise RuntimeError(f"{api_key.name} is registered twice on the {listener} listener "
+                                   f"({taken.fn.__module__}, {fn.__module__})")
+            REGISTRY[listener][api_key] = Handler(api_key, low, high, fn, raw)
         return fn
 
     return register
 
 
-def load_handlers() -> dict[int, Handler]:
-    """Import every handler module (filling the registry) and return the registry."""
+def load_handlers(listener: str = BROKER) -> dict[int, Handler]:
+    """Import every handler module (filling the registry) and return ``listener``'s handlers."""
     for name in HANDLER_MODULES:
         importlib.import_module(f"{__name__}.{name}")
-    return REGISTRY
+    return REGISTRY[listener]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cluster.handlers import REGISTRY, handles
+from cluster.handlers import BROKER, CONTROLLER, REGISTRY, handles
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -19,18 +19,19 @@ from pykafka_ops.protocol.codec import ErrorCode
 _SOFTWARE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$")
 
 
-def api_version_entries() -> list[dict[str, int]]:
-    """(api_key, min_version, max_version) of every registered handler, by key."""
+def api_version_entries(listener: str = BROKER) -> list[dict[str, int]]:
+    """(api_key, min_version, max_version) of every handler of ``listener``, by key."""
     return [{"api_key": h.api_key, "min_version": h.min_version, "max_version": h.max_version}
-            for h in sorted(REGISTRY.values(), key=lambda h: h.api_key)]
+            for h in sorted(REGISTRY[listener].values(), key=lambda h: h.api_key)]
 
 
-@handles(ApiKey.API_VERSIONS, versions=(0, 3))
+@handles(ApiKey.API_VERSIONS, versions=(0, 3), listeners=(BROKER, CONTROLLER))
 def handle_api_versions(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    """Answer the supported version ranges."""
+    """Answer the version ranges of the listener the request came in on."""
+    entries = api_version_entries(ctx.listener)
     if ctx.api_version >= 3:
         for value in (request.client_software_name, request.client_software_version):
             if not _SOFTWARE.match(value):
-                return {"error_code": ErrorCode.invalid_request, "api_keys": api_version_entries()}
-    return {"error_code": ErrorCode.none, "api_keys": api_version_entries(), "throttle_time": 0,
+                return {"error_code": ErrorCode.invalid_request, "api_keys": entries}
+    return {"error_code": ErrorCode.none, "api_keys": entries, "throttle_time": 0,
             "finalized_features_epoch": -1}

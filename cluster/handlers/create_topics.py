@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.controller.controller import NewTopic
-from cluster.handlers import handles
+from cluster.handlers import BROKER, CONTROLLER, handles
 from cluster.handlers.describe_configs import topic_config_entries
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
 
-@handles(ApiKey.CREATE_TOPICS, versions=(2, 7))
+@handles(ApiKey.CREATE_TOPICS, versions=(2, 7), listeners=(BROKER, CONTROLLER))
 async def handle_create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Create the requested topics through the controller."""
     new_topics = [

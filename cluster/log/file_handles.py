@@ -111,7 +111,7 @@ class LogFile:
     the node is an error, not a new empty file).
     """
 
-    __slots__ = ("_cache", "_closing", "_created", "_fd", "_pins", "dirty", "path")
+    __slots__ = ("_cache", "_closing", "_created", "_fd", "_pins", "_sync_lock", "dirty", "path")
 
     def __init__(self, path: Path, cache: FileHandleCache = FILE_HANDLES) -> None:
         self.path = path
@@ -122,6 +122,7 @@ class LogFile:
         self._closing = False
         self.dirty = False
         """Written since the last ``fsync`` (its writers set it)."""
+        self._sync_lock = threading.Lock()
 
     def __enter__(self) -> int:
         return self._cache._acquire(self)
@@ -136,16 +137,18 @@ class LogFile:
 
     def fsync(self) -> None:
         """fsync the file if it was written since the last fsync (may run in a worker thread:
-        a write during the fsync marks the file dirty again)."""
-        if not self.dirty:
-            return
-        self.dirty = False
-        try:
-            with self as fd:
-                os.fsync(fd)
-        except OSError:
-            self.dirty = True
-            raise
+        a write during the fsync marks the file dirty again; a second caller waits for an fsync
+        in progress rather than returning before the bytes are on disk)."""
+        with self._sync_lock:
+            if not self.dirty:
+                return
+            self.dirty = False
+            try:
+                with self as fd:
+                    os.fsync(fd)
+            except OSError:
+                self.dirty = True
+                raise
 
     def close(self) -> None:
         """Give the descriptor back (the file can still be used: it reopens)."""

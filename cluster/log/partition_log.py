@@ -23,7 +23,7 @@ from pathlib import Path
 from cluster.log.cleaner import complete_interrupted_swaps
 from cluster.log.config import LogConfig
 from cluster.log.producer_state import ProducerStateEntry, ProducerStateManager
-from cluster.log.segment import LogSegment, segment_file_stem
+from cluster.log.segment import BatchInfo, LogSegment, segment_file_stem
 from cluster.log.segments import LogSegments
 from cluster.log.validator import assign_offsets, require_keys, validate_record_set
 from pykafka_ops.records.batch import LENGTH, LOG_OVERHEAD, BatchHeader
@@ -36,6 +36,10 @@ _BATCH_LENGTH = struct.Struct(">i")
 
 class OffsetOutOfRangeError(Exception):
     """A fetch or delete offset outside [log_start_offset, log_end_offset]."""
+
+
+class UnexpectedAppendOffsetError(Exception):
+    """A follower append whose offsets do not continue the log (Kafka's UnexpectedAppendOffsetException)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,32 @@ class PartitionLog:
         self._records_since_flush += count
         return LogAppendInfo(first_offset, infos[-1].last_offset, max(i.max_timestamp for i in infos),
                              append_time if append_time is not None else -1, count)
+
+    def append_as_follower(self, records: memoryview, now_ms: int) -> LogAppendInfo:
+        """Write batches whose base offsets and partition leader epochs are already set, unchanged
+        (Kafka's ``UnifiedLog.appendAsFollower``; the KRaft metadata log writes its entries so).
+        Checked as a replica's batches are (CRC, sizes, records; control batches allowed), not
+        renumbered. Raises UnexpectedAppendOffsetError if the first batch starts below the log
+        end offset or the batches' offsets do not increase."""
+        batches = validate_record_set(records, self.config.max_message_bytes, self.config.segment_bytes,
+                                      from_client=False)
+        infos: list[BatchInfo] = []
+        next_offset = self.log_end_offset
+        for batch in batches:
+            if batch.header.base_offset < next_offset:
+                raise UnexpectedAppendOffsetError(f"{self.directory.name}: a batch at offset {batch.header.base_offset}"
+                                                  f" appended where offset {next_offset} is expected")
+            infos.append(BatchInfo(batch.position, batch.header.size, batch.header.last_offset,
+                                   batch.header.max_timestamp))
+            next_offset = batch.header.last_offset + 1
+        max_timestamp = max(i.max_timestamp for i in infos)
+        self._maybe_roll(len(records), infos[-1].last_offset, max_timestamp, now_ms)
+        self.segments.active.append(records, infos)
+        for batch in batches:
+            self.producer_state.update(batch.header)
+        count = sum(batch.header.records_count for batch in batches)
+        self._records_since_flush += count
+        return LogAppendInfo(batches[0].header.base_offset, infos[-1].last_offset, max_timestamp, -1, count)
 
     def _maybe_roll(self, incoming_bytes: int, last_offset: int, max_timestamp: int, now_ms: int) -> None:
         active = self.segments.active
@@ -415,4 +445,4 @@ def _with_offsets(header: BatchHeader, last_offset: int, max_timestamp: int) -> 
 
 
 __all__ = ["LogAppendInfo", "OffsetOutOfRangeError", "PartitionLog", "TimestampOffset",
-           "partition_dir_name", "segment_file_stem"]
+           "UnexpectedAppendOffsetError", "partition_dir_name", "segment_file_stem"]

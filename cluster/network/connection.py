@@ -140,7 +140,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self._release(frame)
             self.close(f"unparseable request header: {exc}")
             return
-        handler = REGISTRY.get(header.api_key)
+        handler = REGISTRY[self.server.listener].get(header.api_key)
         if handler is None or not handler.min_version <= header.api_version <= handler.max_version:
             self._release(frame)
             if header.api_key == ApiKey.API_VERSIONS:
@@ -150,7 +150,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self.close(f"unsupported request {name} v{header.api_version}")
             return
         ctx = RequestContext(header.api_key, header.api_version, header.correlation_id, header.client_id,
-                             self.peer, self.broker, asyncio.get_running_loop().time())
+                             self.peer, self.broker, asyncio.get_running_loop().time(), self.server.listener)
         slot = _Slot()
         self._slots.append(slot)
         self._update_reading()
@@ -250,7 +250,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
         return codec.encode_response(ApiKey.API_VERSIONS, 0, correlation_id, {
             "error_code": codec.ErrorCode.unsupported_version,
-            "api_keys": api_version_entries(),
+            "api_keys": api_version_entries(self.server.listener),
         })
 
     def _update_reading(self) -> None:

@@ -21,3 +21,5 @@ class RequestContext:
     broker: Broker
     received_at: float
     """Event-loop time (seconds) when the whole frame had arrived."""
+    listener: str = "broker"
+    """The listener the request came in on (``broker`` or ``controller``, cluster.handlers)."""

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from cluster.handlers import BROKER
 from cluster.network.connection import KafkaConnection
 from cluster.network.frame_reader import MapCache
 from cluster.network.memory_pool import RequestMemoryPool
@@ -33,9 +34,11 @@ SWEEP_MAX_S = 10.0
 class SocketServer:
     """One listener of one node, with its connections."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, listener: str = BROKER) -> None:
         config = broker.config
         self.broker = broker
+        self.listener = listener
+        """Which APIs it serves (``cluster.handlers``: ``broker`` for clients, ``controller``)."""
         self.pool = RequestMemoryPool(config["queued.max.request.bytes"])
         self.maps = MapCache()
         self.quotas = ConnectionQuotas(config["max.connections"], config["max.connections.per.ip"])
@@ -51,8 +54,8 @@ class SocketServer:
                                                 reuse_address=True, backlog=1024)
         if self.idle_ms >= 0:
             self._sweeper = asyncio.create_task(self._sweep_idle())
-        log.info("listening on %s:%d (max.connections %d, queued.max.request.bytes %d)", host, port,
-                 self.quotas.max_connections, self.pool.capacity)
+        log.info("%s listener on %s:%d (max.connections %d, queued.max.request.bytes %d)", self.listener, host,
+                 port, self.quotas.max_connections, self.pool.capacity)
 
     def stop(self) -> None:
         """Stop listening and close every connection."""

@@ -109,8 +109,10 @@ def api_key_of(payload: Payload) -> int:
 
 def check_cluster_id(request_cluster_id: str | None, ours: str) -> ErrorCode | None:
     """INCONSISTENT_CLUSTER_ID if the request names another cluster, else None; a request without
-    a cluster id is accepted (``KafkaRaftClient.hasValidClusterId``)."""
-    if request_cluster_id is None or request_cluster_id == ours:
+    a cluster id is accepted (``KafkaRaftClient.hasValidClusterId``), and so is any request while
+    we do not know ours: a controller learns the cluster id from the quorum (the first leader
+    names the cluster) instead of from a storage format step, so a new one sends ""."""
+    if not request_cluster_id or not ours or request_cluster_id == ours:
         return None
     return ErrorCode.inconsistent_cluster_id
 

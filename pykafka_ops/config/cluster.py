@@ -51,6 +51,8 @@ class NodeSpec:
     id: int
     port: int
     roles: tuple[str, ...] = ROLES
+    controller_port: int | None = None
+    """The controller listener of a combined node in a quorum of several controllers."""
 
     @property
     def is_broker(self) -> bool:
@@ -59,6 +61,12 @@ class NodeSpec:
     @property
     def is_controller(self) -> bool:
         return "controller" in self.roles
+
+    @property
+    def quorum_port(self) -> int:
+        """Where quorum members reach this controller: its own listener (``port``) on a
+        controller-only node, ``controller_port`` on a combined one."""
+        return self.port if not self.is_broker or self.controller_port is None else self.controller_port
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,11 @@ class ClusterConfig:
     def bootstrap_servers(self) -> str:
         """host:port of every broker node, comma-separated (a client's bootstrap.servers)."""
         return ",".join(f"{self.host}:{n.port}" for n in self.nodes if n.is_broker)
+
+    @property
+    def voters(self) -> dict[int, tuple[str, int]]:
+        """The metadata quorum's voters: node id → controller listener address."""
+        return {n.id: (self.host, n.quorum_port) for n in self.nodes if n.is_controller}
 
     def node_dir(self, node_id: int) -> Path:
         """Where node ``node_id`` keeps its logs and metadata."""
@@ -271,7 +284,7 @@ class _Validator:
         if 0 < queued < broker["socket.request.max.bytes"]:  # KafkaConfig's own check
             raise self.fail(("broker", "queued.max.request.bytes"),
                             f"{queued} is less than socket.request.max.bytes ({broker['socket.request.max.bytes']})")
-        if broker["default.replication.factor"] > broker_count:
+        if broker_count and broker["default.replication.factor"] > broker_count:  # a quorum alone: brokers register later
             raise self.fail(
                 ("broker", "default.replication.factor"),
                 f"{broker['default.replication.factor']} is more than the {broker_count} broker node(s)",
@@ -296,7 +309,7 @@ class _Validator:
         result: list[NodeSpec] = []
         for i, item in enumerate(value):
             path = ("nodes", i)
-            item = self.mapping(item, path, ("id", "port", "roles"))
+            item = self.mapping(item, path, ("id", "port", "roles", "controller_port"))
             node_id, port = item.get("id"), item.get("port")
             if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
                 raise self.fail((*path, "id"), "expected a node id (an integer ≥ 0)")
@@ -309,13 +322,24 @@ class _Validator:
                 raise self.fail((*path, "roles"), "expected a list of: broker, controller")
             if any(n.id == node_id for n in result):
                 raise self.fail((*path, "id"), f"duplicate node id {node_id}")
-            if any(n.port == port for n in result):
-                raise self.fail((*path, "port"), f"duplicate port {port}")
-            result.append(NodeSpec(node_id, port, tuple(r for r in ROLES if r in roles)))
-        if not any(n.is_controller for n in result):
+            controller_port = item.get("controller_port")
+            if controller_port is not None and (not isinstance(controller_port, int) or isinstance(controller_port, bool)
+                                                or not 1 <= controller_port <= 65535):
+                raise self.fail((*path, "controller_port"), "expected a TCP port (1-65535)")
+            taken = {p for n in result for p in (n.port, n.controller_port) if p is not None}
+            for key, number in (("port", port), ("controller_port", controller_port)):
+                if number is not None and (number in taken or (key == "controller_port" and number == port)):
+                    raise self.fail((*path, key), f"duplicate port {number}")
+            result.append(NodeSpec(node_id, port, tuple(r for r in ROLES if r in roles), controller_port))
+        controllers = [n for n in result if n.is_controller]
+        if not controllers:
             raise self.fail(("nodes",), "no node has the controller role")
-        if not any(n.is_broker for n in result):
-            raise self.fail(("nodes",), "no node has the broker role")
+        if len(controllers) not in (1, 3, 5):
+            raise self.fail(("nodes",), f"{len(controllers)} controllers: a quorum has 1, 3 or 5 voters")
+        for i, node in enumerate(result):
+            if len(controllers) > 1 and node.is_controller and node.is_broker and node.controller_port is None:
+                raise self.fail(("nodes", i, "controller_port"),
+                                "a combined node in a quorum of several controllers needs a controller_port")
         return tuple(result)
 
     def broker(self, value: Any) -> dict[str, Any]:

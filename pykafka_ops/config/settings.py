@@ -23,7 +23,10 @@ INT32_SETTINGS = frozenset({
     "message.max.bytes", "socket.request.max.bytes", "fetch.max.bytes", "max.connections",
     "max.connections.per.ip", "producer.id.expiration.ms", "offsets.topic.num.partitions",
     "offsets.retention.minutes", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms", "log.open.files.max", "segment.bytes", "index.interval.bytes", "max.message.bytes",
+    "group.max.session.timeout.ms", "log.open.files.max", "controller.quorum.election.timeout.ms",
+    "controller.quorum.fetch.timeout.ms", "controller.quorum.election.backoff.max.ms",
+    "controller.quorum.request.timeout.ms", "controller.quorum.retry.backoff.ms", "segment.bytes",
+    "index.interval.bytes", "max.message.bytes",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -81,6 +84,18 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
             "segment and index files open at once, least recently used closed first (also capped at "
             "half the fd limit)", minimum=16),
     Setting("connections.max.idle.ms", int, 600_000, "close connections idle this long (-1: never)", minimum=-1),
+    # KRaft's quorum timers (Kafka's QuorumConfig, same names and defaults)
+    Setting("controller.quorum.election.timeout.ms", int, 1_000,
+            "a voter that hears of no leader for this long (plus up to as much again at random) stands",
+            minimum=1),
+    Setting("controller.quorum.fetch.timeout.ms", int, 2_000,
+            "a follower that cannot fetch from its leader for this long stands for election", minimum=1),
+    Setting("controller.quorum.election.backoff.max.ms", int, 1_000,
+            "longest wait before a candidate that lost stands again", minimum=1),
+    Setting("controller.quorum.request.timeout.ms", int, 2_000,
+            "a quorum request (and a metadata write) unanswered for this long fails", minimum=1),
+    Setting("controller.quorum.retry.backoff.ms", int, 20, "wait before a failed quorum request is retried",
+            minimum=0),
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
             minimum=1),

@@ -303,8 +303,8 @@ def test_three_brokers_are_refused_as_not_supported_yet(tmp_path: Path, env: dic
     result = pko("cluster", "up", "-c", path, env=env)
     assert result.returncode == 2
     assert result.stderr == (
-        "pko: multi-node clusters need replication and the KRaft controller quorum, which are not supported yet: "
-        f"{path} has 3 nodes\n"
+        "pko: clusters of several nodes with brokers need broker registration and replication, which are not "
+        f"supported yet: {path} has 3 nodes, 3 with the broker role (a quorum of controller-only nodes runs)\n"
     )
     assert not (tmp_path / ".pko").exists()
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from cluster.controller.controller import MetadataCommitError, NewTopic, QuorumController
-from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC, SingleVoterQuorum
+from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC
+from cluster.controller.raft_quorum import RaftQuorum
 from cluster.log.manager import LogManager
 from pykafka_ops.config.settings import broker_defaults, topic_defaults
 from pykafka_ops.errors import ErrorCode
@@ -27,7 +28,7 @@ def _controller(directory: Path, **log_overrides: Any) -> QuorumController:
     manager.startup()
     broker = broker_defaults()
     metadata_log = manager.get_or_create(METADATA_TOPIC, 0, topic_defaults(broker) | METADATA_LOG_CONFIG | log_overrides)
-    controller = QuorumController(SingleVoterQuorum(metadata_log), broker, on_image=_ignore)
+    controller = QuorumController(RaftQuorum(1, [1], metadata_log), broker, on_image=_ignore)
     controller.load()
     asyncio.run(controller.bootstrap(1, "127.0.0.1", 9092))
     return controller

@@ -53,6 +53,7 @@ class Server:
         self.maps = MapCache()
         self.quotas = ConnectionQuotas(10, 10)
         self.connections: set[KafkaConnection] = set()
+        self.listener = "broker"
 
 
 def _api_versions_frame() -> bytes:

@@ -222,6 +222,8 @@ def test_cluster_id_check() -> None:
     assert check_cluster_id(None, CLUSTER) is None  # Kafka does not enforce an absent cluster id
     assert check_cluster_id(CLUSTER, CLUSTER) is None
     assert check_cluster_id("another", CLUSTER) == ErrorCode.inconsistent_cluster_id
+    assert check_cluster_id("", CLUSTER) is None  # a new controller that has not learnt it yet
+    assert check_cluster_id(CLUSTER, "") is None  # nor have we
     api_key, version, body = request_body(REQUESTS[3], "another")
     assert check_cluster_id(wire_request(api_key, version, body).cluster_id, CLUSTER) == ErrorCode.inconsistent_cluster_id
 

@@ -1,0 +1,31 @@
+"""BrokerRegistration (key 62), versions 0-4, on the controller listener: a broker registers its
+endpoint with the active controller (Kafka's ``ClusterControlManager.registerBroker``).
+
+The answer is the broker epoch (the offset of its registration record); a controller that does
+not lead answers NOT_CONTROLLER, a broker of another cluster INCONSISTENT_CLUSTER_ID, and a
+registration without a listener INVALID_REQUEST. Kafka also checks features, the incarnation id
+and fencing; brokers here register to be placed on, nothing more (heartbeats and fencing come
+with multi-node brokers).
+
+Concurrency: runs on the node's event loop, like every handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.handlers import CONTROLLER, handles
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
+
+
+@handles(ApiKey.BROKER_REGISTRATION, versions=(0, 4), listeners=(CONTROLLER,))
+async def handle_broker_registration(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Register ``request.broker_id`` at its first listener's address."""
+    if not request.listeners:
+        return {"throttle_time": 0, "error_code": ErrorCode.invalid_request, "broker_epoch": -1}
+    listener = request.listeners[0]
+    error, epoch = await ctx.broker.controller.register_broker(request.broker_id, listener.host, listener.port,
+                                                               request.cluster_id or "")
+    return {"throttle_time": 0, "error_code": error, "broker_epoch": epoch}
