@@ -41,6 +41,10 @@ async def _serve(cluster: ClusterConfig, node_id: int) -> None:
 
 def run_node(cluster: ClusterConfig, node_id: int) -> None:
     """Run node ``node_id`` of ``cluster`` in the foreground; exits the process on failure."""
+    from cluster.broker import StorageFormatError
+    from cluster.controller.metadata_image import MetadataReplayError
+    from cluster.raft.log import LogError
+
     _configure_logging()
     try:
         import uvloop
@@ -53,6 +57,9 @@ def run_node(cluster: ClusterConfig, node_id: int) -> None:
     except OSError as exc:  # a write with no file name (a full disk) names the node's data dir
         where = exc.filename or cluster.node_dir(node_id)
         log.error("node %d cannot start: %s (%s)", node_id, exc.strerror or exc, where)
+        sys.exit(1)
+    except (MetadataReplayError, LogError, StorageFormatError) as exc:  # data this code cannot read
+        log.error("node %d cannot start: %s", node_id, exc)
         sys.exit(1)
     except Exception as exc:
         log.error("node %d failed: %s", node_id, exc, exc_info=True)

@@ -23,7 +23,11 @@ from typing import Any
 from cluster.controller.cluster_control import ClusterControl
 from cluster.controller.event_queue import MetadataCommitError
 from cluster.controller.event_queue import queued as _queued
-from cluster.controller.metadata_image import MetadataDelta, MetadataImage
+from cluster.controller.metadata_image import (
+    RECORD_VERSIONS,
+    MetadataDelta,
+    MetadataImage,
+)
 from cluster.controller.raft_quorum import QuorumUnavailableError, RaftQuorum
 from cluster.controller.records import RECORDS_PER_TURN, MetadataRecord
 from cluster.log.validator import RecordValidationError
@@ -139,6 +143,7 @@ class QuorumController(ClusterControl):
         a log that cannot be written is left as it was (a segment append is all or nothing). Both
         raise MetadataCommitError and change nothing. The event loop gets a turn every
         ``RECORDS_PER_TURN`` records, so a 10 000-partition topic does not stall it."""
+        records = [{**record, "version": RECORD_VERSIONS[record["type"]]} for record in records]
         first = self.quorum.end_offset
         try:
             delta = MetadataDelta(self.image)

@@ -111,10 +111,18 @@ class MetadataDelta:
         self._offset = base.offset  # of the record being replayed
 
     def replay(self, record: Mapping[str, Any], offset: int) -> None:
-        """Apply one record; ValueError for an unknown type or a record that does not apply."""
-        handler = _REPLAY.get(record["type"])
+        """Apply one record; MetadataReplayError for a type or version this code does not know
+        (replay stops there: skipping it would build another image than the writer's), and
+        ValueError for a record that does not apply."""
+        kind = record.get("type")
+        handler = _REPLAY.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            raise ValueError(f"unknown metadata record type {record['type']!r}")
+            raise MetadataReplayError(f"metadata record at offset {offset} has type {kind!r}, which this pko "
+                                      f"does not know (written by a newer version?); replay stops there")
+        version = record.get("version", 0)
+        if not isinstance(version, int) or version > RECORD_VERSIONS[kind]:
+            raise MetadataReplayError(f"metadata record {kind} at offset {offset} has version {version!r}; "
+                                      f"this pko reads up to version {RECORD_VERSIONS[kind]}; replay stops there")
         self._offset = offset
         handler(self, record)
         self._changes["offset"] = offset
@@ -162,7 +170,7 @@ class MetadataDelta:
 
     def _register_broker(self, r: Mapping[str, Any]) -> None:
         self._working("brokers")[r["broker_id"]] = BrokerImage(r["broker_id"], r["host"], r["port"], r.get("rack"),
-                                                               self._offset)
+                                                               r.get("epoch", self._offset))
 
     def _new_topic(self, r: Mapping[str, Any]) -> None:
         topic_id = uuid.UUID(r["topic_id"])
@@ -203,6 +211,42 @@ class MetadataDelta:
 
     def _producer_ids(self, r: Mapping[str, Any]) -> None:
         self._changes["next_producer_id"] = r["next_producer_id"]
+
+
+class MetadataReplayError(ValueError):
+    """A metadata record this code cannot apply: an unknown type or a newer version."""
+
+
+#: The version of each metadata record type this code writes and reads (records written before
+#: versions existed have none: version 0). A record of a newer version stops the replay.
+RECORD_VERSIONS: dict[str, int] = {
+    "ClusterRecord": 0, "RegisterBrokerRecord": 0, "TopicRecord": 0, "PartitionRecord": 0,
+    "ConfigRecord": 0, "RemoveTopicRecord": 0, "ProducerIdsRecord": 0,
+}
+
+
+def image_records(image: MetadataImage) -> list[dict[str, Any]]:
+    """Records that rebuild ``image`` from an empty one (what a snapshot holds, KIP-630)."""
+    records: list[dict[str, Any]] = []
+    if image.cluster_id:
+        records.append({"type": "ClusterRecord", "cluster_id": image.cluster_id})
+    for broker in sorted(image.brokers.values(), key=lambda b: b.broker_id):
+        records.append({"type": "RegisterBrokerRecord", "broker_id": broker.broker_id, "host": broker.host,
+                        "port": broker.port, "rack": broker.rack, "epoch": broker.epoch})
+    for name, value in sorted(image.broker_configs.items()):
+        records.append({"type": "ConfigRecord", "resource_type": "broker", "resource_name": "", "name": name,
+                        "value": value})
+    for topic in sorted(image.topics.values(), key=lambda t: t.name):
+        records.append({"type": "TopicRecord", "name": topic.name, "topic_id": str(topic.topic_id)})
+        records.extend({"type": "PartitionRecord", "topic_id": str(topic.topic_id), "partition": p.partition,
+                        "replicas": list(p.replicas), "isr": list(p.isr), "leader": p.leader,
+                        "leader_epoch": p.leader_epoch, "partition_epoch": p.partition_epoch}
+                       for p in sorted(topic.partitions.values(), key=lambda p: p.partition))
+        records.extend({"type": "ConfigRecord", "resource_type": "topic", "resource_name": topic.name, "name": name,
+                        "value": value} for name, value in sorted(topic.config.items()))
+    if image.next_producer_id:
+        records.append({"type": "ProducerIdsRecord", "next_producer_id": image.next_producer_id})
+    return [{**record, "version": RECORD_VERSIONS[record["type"]]} for record in records]
 
 
 _REPLAY = {

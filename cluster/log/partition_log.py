@@ -409,6 +409,19 @@ class PartitionLog:
         self._load_producer_state()
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
 
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
+        """Drop every segment and start an empty log at ``offset`` (Kafka's
+        ``truncateFullyAndStartAt``: a replica that loads its leader's snapshot)."""
+        while len(self.segments):
+            dropped = self.segments.remove_last()
+            if dropped in self.unflushed_segments:
+                self.unflushed_segments.remove(dropped)
+            dropped.delete()
+        self.segments.add(LogSegment(self.directory, offset, self.config.index_interval_bytes, created_ms=now_ms))
+        self.producer_state.truncate_snapshots_after(-1)
+        self.producer_state.load_snapshot(offset)
+        self.log_start_offset = self.high_watermark = self.recovery_point = offset
+
     def close(self, clean: bool) -> None:
         """Close the files; a clean close snapshots the producer state at the log end (an empty
         log with no producers has nothing to snapshot: its restart scans nothing)."""

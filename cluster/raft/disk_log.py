@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cluster.durable import fsync_directory
+from cluster.durable import fsync_directory, write_durably
 from cluster.log.partition_log import PartitionLog, UnexpectedAppendOffsetError
 from cluster.log.validator import RecordValidationError
 from cluster.raft.batches import decode_entries, encode_entries
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DiskRaftLog", "LeaderEpochCache", "open_metadata_raft_log"]
 
+#: Kafka's snapshot file suffix: ``<end offset, 20 digits>-<epoch, 10 digits>.checkpoint``.
+SNAPSHOT_SUFFIX = ".checkpoint"
 #: Bytes asked of ``PartitionLog.read`` per entry wanted (the first batch is always returned whole).
 _BYTES_PER_ENTRY = 256
 _MIN_READ, _MAX_READ = 4096, 1024 * 1024
@@ -113,6 +115,16 @@ class LeaderEpochCache:
         end = self.start_offsets[higher] if higher < len(self.epochs) else log_end_offset
         return OffsetAndEpoch(end, self.epochs[higher - 1])
 
+    def truncate_from_start(self, start_offset: int) -> None:
+        """Kafka's ``truncateFromStart``: epochs that end before ``start_offset`` go, and the one
+        holding it now starts there."""
+        keep = bisect.bisect_right(self.start_offsets, start_offset) - 1
+        if keep > 0:
+            del self.epochs[:keep]
+            del self.start_offsets[:keep]
+        if self.start_offsets and self.start_offsets[0] < start_offset:
+            self.start_offsets[0] = start_offset
+
     def truncate_from_end(self, end_offset: int) -> None:
         """Kafka's ``truncateFromEnd``: forget the epochs that start at or after ``end_offset``."""
         keep = bisect.bisect_left(self.start_offsets, end_offset)
@@ -135,19 +147,33 @@ class DiskRaftLog:
         # recovery found may still be in the page cache only, so the first flush fsyncs everything.
         self._unflushed = True
         self._flushed_active_base = 0
+        self._snapshots = self._find_snapshots()
         self._load_epochs()
 
+    def _find_snapshots(self) -> list[OffsetAndEpoch]:
+        """Kafka's ``<end offset>-<epoch>.checkpoint`` files in the partition directory."""
+        found = []
+        for path in self.directory.glob(f"*{SNAPSHOT_SUFFIX}"):
+            offset, _, epoch = path.name[: -len(SNAPSHOT_SUFFIX)].partition("-")
+            if offset.isdigit() and epoch.isdigit():
+                found.append(OffsetAndEpoch(int(offset), int(epoch)))
+        return sorted(found)
+
     def _load_epochs(self) -> None:
-        """Scan every batch header once: offsets must be dense from the log start, epochs must
-        not go back."""
+        """Scan every batch header once: offsets must be dense from the first batch, epochs must
+        not go back; entries below the log start (kept in a segment that straddles it) only
+        feed the epoch cache, which then starts at the log start."""
         plog = self.partition_log
-        if plog.log_start_offset != 0:
-            raise LogError(f"{plog.directory.name}: the log starts at {plog.log_start_offset}, not 0; "
-                           "a Raft log without snapshots starts at 0")
-        cache, expected = self._cache, 0
+        snapshot = self.latest_snapshot()
+        if plog.log_start_offset > (snapshot.offset if snapshot else 0):
+            raise LogError(f"{plog.directory.name}: the log starts at {plog.log_start_offset}, after its "
+                           f"latest snapshot ({snapshot}); the entries between are lost")
+        cache, expected = self._cache, None
         for segment in plog.segments:
             for _position, header in segment.iter_headers():
                 epoch = header.partition_leader_epoch
+                if expected is None:  # the first batch must hold the log start (or precede it)
+                    expected = min(header.base_offset, plog.log_start_offset)
                 if header.base_offset != expected:
                     raise LogError(f"{plog.directory.name}: the batch at offset {header.base_offset} follows "
                                    f"offset {expected - 1}; a Raft log has no gaps")
@@ -156,6 +182,9 @@ class DiskRaftLog:
                                    f"{epoch} after epoch {cache.latest_epoch}")
                 cache.assign(epoch, header.base_offset)
                 expected = header.last_offset + 1
+        if expected is None:
+            expected = plog.log_end_offset
+        cache.truncate_from_start(plog.log_start_offset)
         if expected != plog.log_end_offset:
             raise LogError(f"{plog.directory.name}: the batches end at {expected}, the log at {plog.log_end_offset}")
 
@@ -171,25 +200,40 @@ class DiskRaftLog:
         return self.partition_log.log_end_offset
 
     @property
+    def start_offset(self) -> int:
+        """The first offset still in the log; those below are in a snapshot only."""
+        return self.partition_log.log_start_offset
+
+    @property
     def last_epoch(self) -> int:
-        return self._cache.latest_epoch
+        if self._cache.epochs:
+            return self._cache.latest_epoch
+        snapshot = self.latest_snapshot()
+        return snapshot.epoch if snapshot is not None and snapshot.offset == self.end_offset else 0
 
     def epoch_entries(self) -> list[tuple[int, int]]:
         """(epoch, start offset) of every epoch in the log (Kafka's ``epochEntries``)."""
         return list(zip(self._cache.epochs, self._cache.start_offsets, strict=True))
 
     def epoch_of(self, offset: int) -> int:
-        if not 0 <= offset < self.end_offset:
-            raise LogError(f"offset {offset} is outside the log [0, {self.end_offset})")
+        snapshot = self.latest_snapshot()
+        if snapshot is not None and offset == snapshot.offset - 1 and offset < self.start_offset:
+            return snapshot.epoch  # the last entry a snapshot covers
+        if not self.start_offset <= offset < self.end_offset:
+            raise LogError(f"offset {offset} is outside the log [{self.start_offset}, {self.end_offset})")
         return self._cache.epoch_for(offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
+        snapshot = self.latest_snapshot()
+        first = self._cache.epochs[0] if self._cache.epochs else None
+        if snapshot is not None and (first is None or epoch < first) and snapshot.offset >= self.start_offset:
+            return OffsetAndEpoch(snapshot.offset, snapshot.epoch)  # the log holds nothing older
         return self._cache.end_offset_for(epoch, self.end_offset)
 
     def read(self, start: int, max_entries: int) -> tuple[Entry, ...]:
         """Up to ``max_entries`` entries from ``start``, decoded from the segment files."""
-        if start < 0:
-            raise LogError(f"read from a negative offset {start}")
+        if start < self.start_offset:
+            raise LogError(f"read from offset {start}, below the log start {self.start_offset}")
         end = self.end_offset
         out: list[Entry] = []
         offset = start
@@ -279,6 +323,69 @@ class DiskRaftLog:
             self._durable_segments = bases
         self._flushed_active_base = plog.segments.active.base_offset
         plog.mark_flushed(self._clock_ms())
+
+    # -- snapshots (KIP-630) --------------------------------------------------------------------
+
+    def latest_snapshot(self) -> OffsetAndEpoch | None:
+        """The newest snapshot's id: (end offset, exclusive; epoch of its last entry)."""
+        return self._snapshots[-1] if self._snapshots else None
+
+    def _snapshot_path(self, snapshot_id: OffsetAndEpoch) -> Path:
+        return self.directory / f"{snapshot_id.offset:020d}-{snapshot_id.epoch:010d}{SNAPSHOT_SUFFIX}"
+
+    def snapshot_size(self, snapshot_id: OffsetAndEpoch) -> int:
+        """Bytes of the snapshot ``snapshot_id`` (LogError if there is none)."""
+        try:
+            return self._snapshot_path(snapshot_id).stat().st_size
+        except FileNotFoundError:
+            raise LogError(f"no snapshot {snapshot_id}") from None
+
+    def read_snapshot(self, snapshot_id: OffsetAndEpoch, position: int, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of the snapshot from ``position`` (LogError if there is none)."""
+        try:
+            with open(self._snapshot_path(snapshot_id), "rb") as file:
+                file.seek(position)
+                return file.read(max_bytes)
+        except FileNotFoundError:
+            raise LogError(f"no snapshot {snapshot_id}") from None
+
+    def create_snapshot(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
+        """Keep the state machine's snapshot at ``snapshot_id`` durably (written whole, renamed
+        into place); older snapshots beyond the two newest are deleted."""
+        if snapshot_id.offset > self.end_offset:
+            raise LogError(f"snapshot {snapshot_id} is past the log end {self.end_offset}")
+        write_durably(self._snapshot_path(snapshot_id), data)
+        if snapshot_id not in self._snapshots:
+            bisect.insort(self._snapshots, snapshot_id)
+        for old in self._snapshots[:-2]:
+            self._snapshot_path(old).unlink(missing_ok=True)
+        del self._snapshots[:-2]
+
+    def trim_to(self, offset: int) -> None:
+        """Move the log start up to ``offset`` (never past the latest snapshot): the segments
+        wholly below it are deleted, as Kafka's ``deleteBeforeSnapshot``."""
+        snapshot = self.latest_snapshot()
+        if snapshot is None or offset > snapshot.offset:
+            raise LogError(f"trim to {offset} without a snapshot there (latest: {snapshot})")
+        plog = self.partition_log
+        if offset <= plog.log_start_offset:
+            return
+        plog.high_watermark = plog.log_end_offset  # the Raft core, not PartitionLog, knows what is committed
+        plog.delete_records_before(offset)
+        self._cache.truncate_from_start(offset)
+        self._unflushed = True
+
+    def install_snapshot(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
+        """Replace everything with the leader's snapshot: the log restarts empty at its end
+        offset (Kafka's ``truncateToLatestSnapshot``)."""
+        write_durably(self._snapshot_path(snapshot_id), data)
+        self._snapshots = [s for s in self._snapshots if s != snapshot_id] + [snapshot_id]
+        self._snapshots.sort()
+        self.partition_log.truncate_fully_and_start_at(snapshot_id.offset, self._clock_ms())
+        self._cache = LeaderEpochCache()
+        self._unflushed = True
+        self._flushed_active_base = snapshot_id.offset
+        self.flush()
 
     def __repr__(self) -> str:
         return f"DiskRaftLog({self.directory.name}, end={self.end_offset}, epochs={self.epoch_entries()})"

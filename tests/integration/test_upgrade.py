@@ -13,6 +13,8 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from integration_helpers import create_topic, read_partition, wire
 
 from cluster.pytest_plugin import RunningCluster, start_cluster
@@ -67,3 +69,28 @@ def test_a_data_dir_of_the_single_voter_quorum_starts_without_loss(tmp_path: Pat
                 "topics": None, "allow_auto_topic_creation": False,
                 "include_topic_authorized_operations": False}).topics}
         assert {"orders", "after-upgrade"} <= names
+
+
+def test_a_record_of_an_unknown_type_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    """A metadata record from a newer version is not skipped: the node refuses to start, naming it."""
+    from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC
+    from cluster.launcher import LauncherError
+    from cluster.log.manager import LogManager
+    from cluster.raft.batches import encode_entries
+    from cluster.raft.log import Entry
+    from pykafka_ops.config.settings import broker_defaults, topic_defaults
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with tarfile.open(FIXTURE) as tar:
+        tar.extractall(data, filter="data")
+    manager = LogManager(data / "node-1", 86_400_000)
+    manager.startup()
+    metadata_log = manager.get_or_create(METADATA_TOPIC, 0, topic_defaults(broker_defaults()) | METADATA_LOG_CONFIG)
+    future = Entry(metadata_log.log_end_offset, 1, b'{"type": "FutureRecord", "version": 0}')
+    metadata_log.append_as_follower(memoryview(bytearray(encode_entries([future], 0))), 0)
+    manager.shutdown()
+    with pytest.raises(LauncherError) as refused:
+        start_cluster(YAML, tmp_path, wait_s=20)
+    assert (f"node 1 cannot start: metadata record at offset {future.offset} has type 'FutureRecord', "
+            "which this pko does not know") in str(refused.value)

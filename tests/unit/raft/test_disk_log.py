@@ -360,3 +360,40 @@ def test_the_raft_simulation_keeps_every_invariant_on_disk_logs(
             log.disk.partition_log.close(clean=True)
         shutil.rmtree(root)
     assert restarts > 0 and fsyncs[0] > 0
+
+
+# -- snapshots (KIP-630) ------------------------------------------------------------------------------
+
+
+def test_a_snapshot_lets_the_log_drop_what_it_covers_and_survives_a_restart(tmp_path: Path) -> None:
+    log = open_disk_log(tmp_path / "__cluster_metadata-0", **{"segment.bytes": 200})
+    for i in range(12):
+        log.append(_entries(i, [1 if i < 5 else 2]))
+    snapshot = OffsetAndEpoch(8, log.epoch_of(7))
+    log.create_snapshot(snapshot, b"the image at 8")
+    log.trim_to(8)
+    assert 0 < log.start_offset <= 8 and len(log.partition_log.segments) < 12  # whole segments below 8 went
+    assert [e.offset for e in log.read(8, 10)] == [8, 9, 10, 11]
+    with pytest.raises(LogError):
+        log.read(log.start_offset - 1, 1)
+    reopened = _reopen(log, clean=False, **{"segment.bytes": 200})
+    assert reopened.latest_snapshot() == snapshot
+    assert reopened.read_snapshot(snapshot, 4, 100) == b"image at 8"
+    assert reopened.snapshot_size(snapshot) == len(b"the image at 8")
+    assert [e.offset for e in reopened.read(8, 10)] == [8, 9, 10, 11] and reopened.last_epoch == 2
+    with pytest.raises(LogError):
+        reopened.trim_to(9)  # never past the latest snapshot
+
+
+def test_a_follower_installs_its_leaders_snapshot_and_goes_on_from_its_end(tmp_path: Path) -> None:
+    log = open_disk_log(tmp_path / "__cluster_metadata-0")
+    log.append(_entries(0, [1, 1, 1]))
+    snapshot = OffsetAndEpoch(50, 4)
+    log.install_snapshot(snapshot, b"leader image")
+    assert (log.start_offset, log.end_offset, log.last_epoch) == (50, 50, 4)
+    assert log.epoch_of(49) == 4 and log.read(50, 5) == ()
+    assert log.end_offset_for_epoch(3) == OffsetAndEpoch(50, 4)
+    log.append(_entries(50, [5, 5]))
+    reopened = _reopen(log, clean=False)
+    assert (reopened.start_offset, reopened.end_offset, reopened.last_epoch) == (50, 52, 5)
+    assert reopened.latest_snapshot() == snapshot and reopened.read_snapshot(snapshot, 0, 99) == b"leader image"
