@@ -17,15 +17,12 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 from integration_helpers import wait_until
+from quorum_helpers import create_on, elect, register_broker
 
 from cluster.pytest_plugin import RunningCluster, start_cluster
-from pykafka_ops.client.wire import WireClient
-from pykafka_ops.protocol.api_keys import ApiKey
 
 QUORUM_YAML = """\
 cluster: {name: quorum}
@@ -37,42 +34,7 @@ nodes:
 NOT_CONTROLLER = 41
 REQUEST_TIMED_OUT = 7
 REQUEST_TIMEOUT_S = 2.0  # controller.quorum.request.timeout.ms, Kafka's default
-BROKER_ID = 100
 PKO = str(Path(sys.executable).parent / "pko")
-
-
-def _call(cluster: RunningCluster, node: int, api_key: ApiKey, version: int, body: dict[str, Any],
-          timeout: float = 10.0) -> Any:
-    with WireClient(cluster.config.host, cluster.config.node(node).port, timeout=timeout) as client:
-        return client.request(api_key, version, body)
-
-
-def _leader(cluster: RunningCluster, alive: list[int]) -> int:
-    """The node that answers DescribeQuorum as the leader (followers answer NOT_LEADER_OR_FOLLOWER)."""
-    for node in alive:
-        try:
-            answer = _call(cluster, node, ApiKey.DESCRIBE_QUORUM, 1, {"topics": [
-                {"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}]}, timeout=2)
-        except (OSError, ConnectionError):
-            continue
-        partition = answer.topics[0].partitions[0]
-        if partition.error_code == 0 and partition.leader_id == node:
-            return node
-    raise AssertionError(f"no leader among {alive}")
-
-
-def _register_broker(cluster: RunningCluster, node: int) -> int:
-    answer = _call(cluster, node, ApiKey.BROKER_REGISTRATION, 0, {
-        "broker_id": BROKER_ID, "cluster_id": "", "incarnation_id": uuid.uuid4(), "features": [], "rack": None,
-        "listeners": [{"name": "PLAINTEXT", "host": "127.0.0.1", "port": 19092, "security_protocol": 0}]})
-    return answer.error_code
-
-
-def _create(cluster: RunningCluster, node: int, name: str) -> int:
-    answer = _call(cluster, node, ApiKey.CREATE_TOPICS, 7, {
-        "topics": [{"name": name, "num_partitions": 2, "replication_factor": 1, "assignments": [], "configs": []}],
-        "timeout": 5000, "validate_only": False})
-    return answer.topics[0].error_code
 
 
 def _metadata(cluster: RunningCluster, node: int) -> str:
@@ -81,42 +43,36 @@ def _metadata(cluster: RunningCluster, node: int) -> str:
     return result.stdout
 
 
-def _elect(cluster: RunningCluster, alive: list[int]) -> tuple[int, float]:
-    started = time.monotonic()
-    leader = wait_until(lambda: _leader(cluster, alive), 15, f"a leader among nodes {alive}")
-    return leader, time.monotonic() - started
-
-
 def test_three_controllers_elect_fail_over_and_agree(tmp_path: Path) -> None:
     with start_cluster(QUORUM_YAML, tmp_path) as cluster:
         nodes = [1, 2, 3]
-        leader, first_election_s = _elect(cluster, nodes)
-        assert _register_broker(cluster, leader) == 0
-        assert _create(cluster, leader, "before-failover") == 0
+        leader, first_election_s = elect(cluster, nodes)
+        assert register_broker(cluster, leader) == 0
+        assert create_on(cluster, leader, "before-failover") == 0
         for follower in set(nodes) - {leader}:
-            assert _create(cluster, follower, "on-a-follower") == NOT_CONTROLLER
+            assert create_on(cluster, follower, "on-a-follower") == NOT_CONTROLLER
 
         cluster.kill(leader)  # kill -9
         survivors = [n for n in nodes if n != leader]
-        new_leader, failover_s = _elect(cluster, survivors)
+        new_leader, failover_s = elect(cluster, survivors)
         assert new_leader != leader
-        assert _create(cluster, new_leader, "after-failover") == 0
+        assert create_on(cluster, new_leader, "after-failover") == 0
 
         cluster.restart(leader)  # it comes back as a follower and catches up
-        assert _create(cluster, leader, "on-a-follower") == NOT_CONTROLLER
-        assert _create(cluster, new_leader, "after-restart") == 0
+        assert create_on(cluster, leader, "on-a-follower") == NOT_CONTROLLER
+        assert create_on(cluster, new_leader, "after-restart") == 0
 
         others = [n for n in nodes if n != new_leader]
         for node in others:
             cluster.kill(node)
         started = time.monotonic()
-        assert _create(cluster, new_leader, "without-a-majority") in (REQUEST_TIMED_OUT, NOT_CONTROLLER)
+        assert create_on(cluster, new_leader, "without-a-majority") in (REQUEST_TIMED_OUT, NOT_CONTROLLER)
         refused_in_s = time.monotonic() - started
         assert refused_in_s < REQUEST_TIMEOUT_S + 2
 
         cluster.restart(others[0])  # a majority again
-        leader_again, recovery_s = _elect(cluster, [new_leader, others[0]])
-        assert _create(cluster, leader_again, "after-recovery") == 0
+        leader_again, recovery_s = elect(cluster, [new_leader, others[0]])
+        assert create_on(cluster, leader_again, "after-recovery") == 0
         cluster.restart(others[1])
 
         def same_metadata() -> bool:  # `pko cluster metadata` reads each node's committed log
