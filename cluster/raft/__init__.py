@@ -2,7 +2,8 @@
 
 ``RaftNode`` (``core.py``) takes messages, ticks and proposals and hands back what to persist, send
 and apply (``Ready``); the caller owns sockets, disks and timers. ``messages.py`` holds the RPCs,
-``log.py`` the log abstraction and an in-memory log, ``quorum_state.py`` the persisted election
+``log.py`` the log abstraction (entries and snapshots) and an in-memory log, ``snapshots.py`` the
+KIP-630 rules (FetchSnapshot), ``quorum_state.py`` the persisted election
 state (Kafka's ``quorum-state`` file). The simulation that checks it lives in ``tests/raft_sim/``.
 """
 
@@ -18,6 +19,8 @@ from cluster.raft.messages import (
     Errors,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     LeaderIdAndEpoch,
     Message,
     VoteRequest,
@@ -33,7 +36,8 @@ from cluster.raft.quorum_state import (
 
 __all__ = [
     "NO_LEADER", "BeginQuorumEpochRequest", "BeginQuorumEpochResponse", "EndQuorumEpochRequest",
-    "EndQuorumEpochResponse", "Entry", "Errors", "FetchRequest", "FetchResponse",
+    "EndQuorumEpochResponse", "Entry", "Errors", "FetchRequest", "FetchResponse", "FetchSnapshotRequest",
+    "FetchSnapshotResponse",
     "FileQuorumStateStore", "LeaderIdAndEpoch", "LogError", "MemoryQuorumStateStore", "MemoryRaftLog", "Message",
     "NotLeaderError", "OffsetAndEpoch", "QuorumDescription", "QuorumStateData", "QuorumStateError",
     "QuorumStateStore", "RaftConfig", "RaftLog", "RaftNode", "RaftStateError", "Ready", "VoteRequest",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cluster.raft.log import Entry
+from cluster.raft.log import Entry, OffsetAndEpoch
 from cluster.raft.messages import Message
 from cluster.raft.quorum_state import QuorumStateData
 
@@ -24,18 +24,23 @@ class RaftConfig:
     retry_backoff_ms: int = 20            # controller.quorum.retry.backoff.ms
     fetch_max_wait_ms: int = 500          # how long the leader parks an empty Fetch
     max_fetch_entries: int = 1000         # entries per FetchResponse
+    fetch_snapshot_max_bytes: int = 8 * 1024 * 1024  # bytes per FetchSnapshot chunk (MAX_FETCH_SIZE_BYTES)
 
 
 @dataclass(slots=True)
 class Ready:
-    """What the caller must do now, in field order: persist ``quorum_state`` (if not None), flush
-    the log (if ``flush_log``), send ``messages``, apply ``committed`` (see ``cluster.raft.core``)."""
+    """What the caller must do now, in this order: persist ``quorum_state`` (if not None), flush
+    the log (if ``flush_log``), send ``messages``, reload the state machine from the log's
+    snapshot ``snapshot`` (if not None: a snapshot was installed, or the state machine is behind
+    the log start offset), then apply ``committed`` (which continues after that snapshot) — see
+    ``cluster.raft.core``."""
 
     quorum_state: QuorumStateData | None
     flush_log: bool
     messages: list[Message]
     committed: list[Entry]
     high_watermark: int
+    snapshot: OffsetAndEpoch | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,19 +15,36 @@ Driving it (one caller, one thread or event loop)::
            before any message that depends on it leaves: persist before send)
         2. ready.flush_log: log.flush() if True (appends and truncations made by the core)
         3. ready.messages: send each; the network may lose, delay or duplicate them
-        4. ready.committed: apply to the state machine, in order (entries up to the high
-           watermark; skip ``entry.control`` records)
+        4. ready.snapshot: if not None, replace the state machine with the snapshot of that id
+           (``log.read_snapshot(ready.snapshot, 0, log.snapshot_size(ready.snapshot))``): a
+           follower installed the leader's snapshot (KIP-630), or the state machine was behind
+           the log start offset
+        5. ready.committed: apply to the state machine, in order (entries up to the high
+           watermark, continuing after ``ready.snapshot`` if there is one; skip ``entry.control``
+           records)
 
 ``Ready.quorum_state`` is the latest state only: a vote cast in an epoch the same step already
 left is covered by the newer epoch (a node never votes in an epoch older than the one it stored).
 The caller carries out each ``Ready`` completely before the next ``step``/``tick``/``propose``.
 
+Snapshots (KIP-630, ``snapshots.py``): the caller takes them itself, between two ``Ready`` calls, at
+an offset its state machine applied — ``node.create_snapshot(offset, data)`` (the log's
+``create_snapshot`` and, by default, ``trim_to``: the entries below are deleted). The leader sends
+its latest snapshot to followers its log no longer serves; they fetch it with FetchSnapshot and
+install it, and their next ``Ready.snapshot`` names it.
+
 On restart, build a new ``RaftNode`` from the same store and log: it resumes in the epoch it
 persisted (Kafka's ``QuorumState.initialize``). The high watermark is not persisted; it is learnt
-again, and ``applied_offset`` tells the node which entries the state machine already has.
+again (it starts at the latest snapshot's end offset, which is committed). ``applied_offset`` tells
+the node which entries the state machine already has: load the state machine from
+``log.latest_snapshot()`` if there is one and pass its offset (replay is then bounded by the
+snapshot); entries are handed out from there. A smaller ``applied_offset`` below the log start
+offset makes the first ``Ready.snapshot`` name the latest snapshot instead (entries below the
+start offset are never handed out).
 
 Subclass hooks: every rule is one small method (``_may_grant_vote``, ``_may_commit``,
-``_majority_end_offset``, ``_fetch_diverges``...), so a test can plant a broken rule in a subclass.
+``_majority_end_offset``, ``_fetch_diverges``, ``_fetch_snapshot_id``...), so a test can plant a
+broken rule in a subclass.
 
 Concurrency: not thread-safe; driven by one caller / event loop.
 """
@@ -51,6 +68,8 @@ from cluster.raft.messages import (
     Errors,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     Message,
     Payload,
     VoteRequest,
@@ -67,18 +86,20 @@ from cluster.raft.roles import (
     ResignedState,
     UnattachedState,
 )
+from cluster.raft.snapshots import SnapshotRules
 
 __all__ = ["NotLeaderError", "QuorumDescription", "RaftConfig", "RaftNode", "RaftStateError", "Ready"]
 
 
-class RaftNode(ElectionRules, ReplicationRules):
+class RaftNode(ElectionRules, ReplicationRules, SnapshotRules):
     """One voter or observer of the metadata quorum."""
 
     def __init__(self, node_id: int, voters: Iterable[int], log: RaftLog, store: QuorumStateStore,
                  rng: random.Random, now_ms: int, config: RaftConfig | None = None,
                  applied_offset: int = 0) -> None:
         """Resume from ``store`` and ``log`` (Kafka's ``QuorumState.initialize``).
-        ``applied_offset``: entries below it are already applied and are not handed out again."""
+        ``applied_offset``: entries below it are already applied (from the latest snapshot, if
+        the caller loaded it, and entries after it) and are not handed out again."""
         self.node_id = node_id
         self.voters: frozenset[int] = frozenset(voters)
         if not self.voters:
@@ -87,8 +108,10 @@ class RaftNode(ElectionRules, ReplicationRules):
         self.config = config or RaftConfig()
         self.rng = rng
         self.now_ms = now_ms
-        self.high_watermark = 0
+        latest_snapshot = log.latest_snapshot()
+        self.high_watermark = latest_snapshot.offset if latest_snapshot is not None else 0
         self._applied = applied_offset
+        self._snapshot_to_load: OffsetAndEpoch | None = None
         self._outbox: list[Message] = []
         self._log_dirty = False
         self._pending: dict[int, tuple[int, type]] = {}
@@ -168,16 +191,18 @@ class RaftNode(ElectionRules, ReplicationRules):
             self._poll()
 
     def ready(self) -> Ready:
-        """Drain what the caller must persist, send and apply (in that order)."""
+        """Drain what the caller must persist, send, load and apply (in that order)."""
         quorum_state = self._persisted if self._state_dirty else None
         self._state_dirty = False
         flush, self._log_dirty = self._log_dirty, False
         messages, self._outbox = self._outbox, []
+        self._catch_up_with_log_start()
+        snapshot, self._snapshot_to_load = self._snapshot_to_load, None
         committed: list[Entry] = []
         if self.high_watermark > self._applied:
             committed = list(self.log.read(self._applied, self.high_watermark - self._applied))
             self._applied += len(committed)
-        return Ready(quorum_state, flush, messages, committed, self.high_watermark)
+        return Ready(quorum_state, flush, messages, committed, self.high_watermark, snapshot)
 
     def next_deadline_ms(self) -> int:
         """When ``tick`` must be called next (Kafka's ``poll`` timeout)."""
@@ -306,27 +331,6 @@ class RaftNode(ElectionRules, ReplicationRules):
         self._transition(ResignedState(state.epoch, self.node_id, self._election_deadline(),
                                        preferred_successors, set(self.voters) - {self.node_id}))
 
-    def _maybe_transition(self, leader_id: int, epoch: int) -> None:
-        """Kafka's ``maybeTransition``: follow a newer epoch, or a leader of this epoch we did not know."""
-        self._check_consistent_leader(leader_id, epoch)
-        if epoch > self.epoch:
-            if leader_id != NO_LEADER:
-                self._become_follower(epoch, leader_id)
-            else:
-                self._become_unattached(epoch)
-        elif epoch == self.epoch and leader_id != NO_LEADER and self.leader_id == NO_LEADER:
-            self._become_follower(epoch, leader_id)
-
-    def _check_consistent_leader(self, leader_id: int, epoch: int) -> None:
-        """Kafka's ``hasConsistentLeader``: one epoch has one leader."""
-        if epoch != self.epoch or leader_id == NO_LEADER:
-            return
-        if leader_id == self.node_id and not isinstance(self.state, (LeaderState, ResignedState)):
-            raise RaftStateError(f"node {self.node_id}: told it leads epoch {epoch}, but it is {self.state!r}")
-        if self.leader_id not in (NO_LEADER, leader_id):
-            raise RaftStateError(f"node {self.node_id}: leader {leader_id} of epoch {epoch} "
-                                 f"contradicts the known leader {self.leader_id}")
-
     # ----------------------------------------------------------------- timers and sending
 
     def _poll(self) -> None:
@@ -346,36 +350,6 @@ class RaftNode(ElectionRules, ReplicationRules):
             if self.state is state:
                 return
 
-    def _poll_unattached(self, state: UnattachedState) -> None:
-        if self.is_voter:
-            if self.now_ms >= state.election_deadline_ms:
-                self._become_candidate()
-        else:
-            self._maybe_send_fetch(self._any_voter())  # an observer looks for the leader
-
-    def _poll_follower(self, state: FollowerState) -> None:
-        if self.now_ms >= state.fetch_deadline_ms:
-            if self.is_voter:
-                self._become_candidate()
-            else:
-                self._become_unattached(state.epoch)  # observers ask the voters again
-            return
-        self._maybe_send_fetch(state.leader_id)
-
-    def _poll_resigned(self, state: ResignedState) -> None:
-        if self.now_ms >= state.election_deadline_ms:
-            if self.is_voter:
-                self._become_candidate()
-            else:
-                self._become_unattached(state.epoch + 1)
-            return
-        self._send_end_quorum_epoch(state)
-
-    def _election_deadline(self) -> int:
-        """quorum.election.timeout.ms, randomized: timeout + random in [0, timeout)."""
-        timeout = self.config.election_timeout_ms
-        return self.now_ms + timeout + self.rng.randrange(timeout)
-
     def _send_request(self, destination: int, payload: Payload) -> int:
         correlation_id = self._next_correlation
         self._next_correlation += 1
@@ -393,10 +367,6 @@ class RaftNode(ElectionRules, ReplicationRules):
             return False
         del self._pending[message.correlation_id]
         return True
-
-    def _any_voter(self) -> int:
-        others = sorted(self.voters - {self.node_id})
-        return self.rng.choice(others) if others else self.node_id
 
     def _handle_common_response(self, error: Errors, leader_id: int, epoch: int) -> bool:
         """Kafka's ``maybeHandleCommonResponse``: True if the response was dealt with here (stale,
@@ -423,4 +393,6 @@ _HANDLERS: dict[type, str] = {
     EndQuorumEpochResponse: "_handle_end_quorum_epoch_response",
     FetchRequest: "_handle_fetch_request",
     FetchResponse: "_handle_fetch_response",
+    FetchSnapshotRequest: "_handle_fetch_snapshot_request",
+    FetchSnapshotResponse: "_handle_fetch_snapshot_response",
 }

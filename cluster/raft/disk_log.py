@@ -224,6 +224,8 @@ class DiskRaftLog:
         return self._cache.epoch_for(offset)
 
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
+        if epoch < 0:
+            return OffsetAndEpoch(-1, -1)
         snapshot = self.latest_snapshot()
         first = self._cache.epochs[0] if self._cache.epochs else None
         if snapshot is not None and (first is None or epoch < first) and snapshot.offset >= self.start_offset:
@@ -284,8 +286,8 @@ class DiskRaftLog:
     def truncate_to(self, offset: int) -> None:
         """Remove every entry at ``offset`` and after (``PartitionLog.truncate_to`` cuts whole
         batches; the kept head of a batch cut in the middle is written again and fsynced)."""
-        if offset < 0:
-            raise LogError(f"truncation to a negative offset {offset}")
+        if offset < self.start_offset:
+            raise LogError(f"truncation to {offset}, below the log start {self.start_offset} (in a snapshot)")
         end = self.end_offset
         if offset >= end:
             return
@@ -352,8 +354,10 @@ class DiskRaftLog:
     def create_snapshot(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
         """Keep the state machine's snapshot at ``snapshot_id`` durably (written whole, renamed
         into place); older snapshots beyond the two newest are deleted."""
-        if snapshot_id.offset > self.end_offset:
-            raise LogError(f"snapshot {snapshot_id} is past the log end {self.end_offset}")
+        if snapshot_id in self._snapshots:
+            return  # as Kafka: a snapshot that exists is kept as it is
+        if not 0 < snapshot_id.offset <= self.end_offset or snapshot_id.epoch != self.epoch_of(snapshot_id.offset - 1):
+            raise LogError(f"snapshot {snapshot_id} names no entry of the log [{self.start_offset}, {self.end_offset})")
         write_durably(self._snapshot_path(snapshot_id), data)
         if snapshot_id not in self._snapshots:
             bisect.insort(self._snapshots, snapshot_id)
@@ -379,8 +383,10 @@ class DiskRaftLog:
         """Replace everything with the leader's snapshot: the log restarts empty at its end
         offset (Kafka's ``truncateToLatestSnapshot``)."""
         write_durably(self._snapshot_path(snapshot_id), data)
-        self._snapshots = [s for s in self._snapshots if s != snapshot_id] + [snapshot_id]
-        self._snapshots.sort()
+        for old in self._snapshots:
+            if old != snapshot_id:
+                self._snapshot_path(old).unlink(missing_ok=True)
+        self._snapshots = [snapshot_id]
         self.partition_log.truncate_fully_and_start_at(snapshot_id.offset, self._clock_ms())
         self._cache = LeaderEpochCache()
         self._unflushed = True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cluster.raft.errors import RaftStateError
 from cluster.raft.messages import (
     NO_LEADER,
     BeginQuorumEpochRequest,
@@ -145,6 +146,29 @@ class ElectionRules(_Base):
         spread = 2 << min(20, max(0, retries - 1))
         return min(RETRY_BACKOFF_BASE_MS * self.rng.randrange(spread), self.config.election_backoff_max_ms)
 
+    # ------------------------------------------------------------------ epochs and leaders
+
+    def _maybe_transition(self, leader_id: int, epoch: int) -> None:
+        """Kafka's ``maybeTransition``: follow a newer epoch, or a leader of this epoch we did not know."""
+        self._check_consistent_leader(leader_id, epoch)
+        if epoch > self.epoch:
+            if leader_id != NO_LEADER:
+                self._become_follower(epoch, leader_id)
+            else:
+                self._become_unattached(epoch)
+        elif epoch == self.epoch and leader_id != NO_LEADER and self.leader_id == NO_LEADER:
+            self._become_follower(epoch, leader_id)
+
+    def _check_consistent_leader(self, leader_id: int, epoch: int) -> None:
+        """Kafka's ``hasConsistentLeader``: one epoch has one leader."""
+        if epoch != self.epoch or leader_id == NO_LEADER:
+            return
+        if leader_id == self.node_id and not isinstance(self.state, (LeaderState, ResignedState)):
+            raise RaftStateError(f"node {self.node_id}: told it leads epoch {epoch}, but it is {self.state!r}")
+        if self.leader_id not in (NO_LEADER, leader_id):
+            raise RaftStateError(f"node {self.node_id}: leader {leader_id} of epoch {epoch} "
+                                 f"contradicts the known leader {self.leader_id}")
+
     # ------------------------------------------------------------------ BeginQuorumEpoch
 
     def _announcement_error(self, leader_id: int, leader_epoch: int) -> Errors | None:
@@ -214,6 +238,20 @@ class ElectionRules(_Base):
 
     def _handle_end_quorum_epoch_response(self, message: Message) -> None:
         self._acknowledged(message, ResignedState)
+
+    def _poll_resigned(self, state: ResignedState) -> None:
+        if self.now_ms >= state.election_deadline_ms:
+            if self.is_voter:
+                self._become_candidate()
+            else:
+                self._become_unattached(state.epoch + 1)
+            return
+        self._send_end_quorum_epoch(state)
+
+    def _election_deadline(self) -> int:
+        """quorum.election.timeout.ms, randomized: timeout + random in [0, timeout)."""
+        timeout = self.config.election_timeout_ms
+        return self.now_ms + timeout + self.rng.randrange(timeout)
 
     def _send_end_quorum_epoch(self, state: ResignedState) -> None:
         now = self.now_ms

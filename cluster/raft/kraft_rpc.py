@@ -1,4 +1,4 @@
-"""Raft core messages ⇄ Kafka's KRaft RPC bodies (KIP-595), as our codec (kio) spells them.
+"""Raft core messages ⇄ Kafka's KRaft RPC bodies (KIP-595, KIP-630), as our codec (kio) spells them.
 
 The core (``cluster/raft/messages.py``) knows one partition and no cluster; the wire names
 ``__cluster_metadata-0`` in every message, the Fetch topic by id (``Uuid.METADATA_TOPIC_ID``), and
@@ -8,8 +8,9 @@ the cluster id. This module adds and checks those, as Kafka's ``RaftUtil`` build
 / ``codec.decode_response``.
 
 Versions (``VERSIONS``): the highest kio knows whose fields the core's values fill honestly —
-Vote v1, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v17; Fetch needs v12+ (the first with
-``diverging_epoch``/``current_leader``/``cluster_id``). Not chosen: Vote v2, whose ``pre_vote``
+Vote v1, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v17, FetchSnapshot v1; Fetch needs v12+ (the
+first with ``diverging_epoch``/``current_leader``/``snapshot_id``/``cluster_id``). FetchSnapshot v1
+differs from v0 only by tagged fields (the follower's directory id, the leader's endpoint). Not chosen: Vote v2, whose ``pre_vote``
 (KIP-996) the core cannot answer, and Fetch v18, whose follower ``high_watermark`` (KIP-1166) the
 core's FetchRequest does not carry. Bodies built here are the same dict for every version: the
 codec drops keys a version lacks (``replica_id`` below Fetch v15, ``replica_state`` from it).
@@ -43,6 +44,8 @@ from cluster.raft.messages import (
     Errors,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     LeaderIdAndEpoch,
     Payload,
     VoteRequest,
@@ -51,7 +54,7 @@ from cluster.raft.messages import (
 from pykafka_ops.protocol.codec import ErrorCode
 
 __all__ = [
-    "BEGIN_QUORUM_EPOCH", "CONSUMER_REPLICA_ID", "END_QUORUM_EPOCH", "FETCH", "MAX_FETCH_SIZE_BYTES",
+    "BEGIN_QUORUM_EPOCH", "CONSUMER_REPLICA_ID", "END_QUORUM_EPOCH", "FETCH", "FETCH_SNAPSHOT", "MAX_FETCH_SIZE_BYTES",
     "METADATA_PARTITION", "METADATA_TOPIC", "METADATA_TOPIC_ID", "MIN_FETCH_VERSION", "MIN_VERSIONS",
     "NO_DIRECTORY_ID", "VERSIONS", "VOTE", "KraftRpcError", "api_key_of",
     "check_cluster_id", "check_voter_id", "error_response_body", "fetch_replica_id",
@@ -60,7 +63,7 @@ __all__ = [
 ]
 
 #: API keys, named as Kafka's ``ApiKeys``.
-FETCH, VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH = 1, 52, 53, 54
+FETCH, VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH_SNAPSHOT = 1, 52, 53, 54, 59
 
 #: The metadata log (Kafka's ``Topic.CLUSTER_METADATA_TOPIC_PARTITION``) and its topic id.
 METADATA_TOPIC = "__cluster_metadata"
@@ -77,10 +80,11 @@ CONSUMER_REPLICA_ID = -1
 MAX_FETCH_SIZE_BYTES = 8 * 1024 * 1024
 
 #: The version each API is sent at (see the module docstring for why).
-VERSIONS: Mapping[int, int] = {VOTE: 1, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17}
+VERSIONS: Mapping[int, int] = {VOTE: 1, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
 
 #: Lowest version of each API this mapping reads or writes; Fetch below v12 has no diverging epoch.
-MIN_VERSIONS: Mapping[int, int] = {VOTE: 0, BEGIN_QUORUM_EPOCH: 0, END_QUORUM_EPOCH: 0, FETCH: 12}
+MIN_VERSIONS: Mapping[int, int] = {VOTE: 0, BEGIN_QUORUM_EPOCH: 0, END_QUORUM_EPOCH: 0, FETCH: 12,
+                                   FETCH_SNAPSHOT: 0}
 MIN_FETCH_VERSION = MIN_VERSIONS[FETCH]
 
 _API_KEYS: Mapping[type, int] = {
@@ -88,6 +92,7 @@ _API_KEYS: Mapping[type, int] = {
     BeginQuorumEpochRequest: BEGIN_QUORUM_EPOCH, BeginQuorumEpochResponse: BEGIN_QUORUM_EPOCH,
     EndQuorumEpochRequest: END_QUORUM_EPOCH, EndQuorumEpochResponse: END_QUORUM_EPOCH,
     FetchRequest: FETCH, FetchResponse: FETCH,
+    FetchSnapshotRequest: FETCH_SNAPSHOT, FetchSnapshotResponse: FETCH_SNAPSHOT,
 }
 
 
@@ -149,7 +154,7 @@ def request_sender(payload: Payload) -> int:
         return payload.candidate_id
     if isinstance(payload, (BeginQuorumEpochRequest, EndQuorumEpochRequest)):
         return payload.leader_id
-    if isinstance(payload, FetchRequest):
+    if isinstance(payload, (FetchRequest, FetchSnapshotRequest)):
         return payload.replica_id
     raise TypeError(f"not a core request: {type(payload).__name__}")
 
@@ -181,6 +186,13 @@ def request_body(payload: Payload, cluster_id: str, *, destination_id: int = -1,
                 "isolation_level": 0, "session_id": 0, "session_epoch": -1,
                 "topics": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [partition]}],
                 "forgotten_topics_data": [], "rack_id": ""}
+        return api_key, version, body
+    if isinstance(payload, FetchSnapshotRequest):
+        snapshot = {"partition": METADATA_PARTITION, "current_leader_epoch": payload.current_leader_epoch,
+                    "snapshot_id": {"end_offset": payload.snapshot_id.offset, "epoch": payload.snapshot_id.epoch},
+                    "position": payload.position, "replica_directory_id": NO_DIRECTORY_ID}
+        body = {"cluster_id": cluster_id, "replica_id": payload.replica_id, "max_bytes": payload.max_bytes,
+                "topics": [{"name": METADATA_TOPIC, "partitions": [snapshot]}]}
         return api_key, version, body
     if isinstance(payload, VoteRequest):
         partition = {"replica_epoch": payload.candidate_epoch, "replica_id": payload.candidate_id,
@@ -224,6 +236,11 @@ def payload_from_request(api_key: int, version: int, kio_request: Any, source_id
             raise KraftRpcError(ErrorCode.invalid_request, f"negative max_wait_ms {max_wait_ms}")
         payload = FetchRequest(fetch_replica_id(kio_request), p.fetch_offset, p.last_fetched_epoch,
                                p.current_leader_epoch, max_wait_ms)
+    elif api_key == FETCH_SNAPSHOT:
+        p = _snapshot_partition(kio_request.topics, "partition", ErrorCode.invalid_request)
+        payload = FetchSnapshotRequest(kio_request.replica_id, p.current_leader_epoch,
+                                       OffsetAndEpoch(p.snapshot_id.end_offset, p.snapshot_id.epoch),
+                                       p.position, kio_request.max_bytes)
     else:
         p = _single_partition(kio_request.topics, "request")
         if api_key == VOTE:
@@ -251,22 +268,35 @@ def response_body(payload: Payload, *, leader_endpoint: tuple[str, int] | None =
     ``leader_endpoint`` (host, port) is the known leader's address on the listener the request
     came in on; it is sent (``node_endpoints``, v1+ / Fetch v16+) only when a leader is known.
     """
-    leader_id = payload.current_leader.leader_id if isinstance(payload, FetchResponse) else payload.leader_id
+    leader_id = (payload.current_leader.leader_id if isinstance(payload, (FetchResponse, FetchSnapshotResponse))
+                 else payload.leader_id)
     nodes = ([{"node_id": leader_id, "host": leader_endpoint[0], "port": leader_endpoint[1]}]
              if leader_endpoint is not None and leader_id >= 0 else [])
     if isinstance(payload, FetchResponse):
-        diverging = payload.diverging_epoch
+        diverging, snapshot_id = payload.diverging_epoch, payload.snapshot_id
         partition = {
             "partition_index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
-            "high_watermark": payload.high_watermark, "log_start_offset": 0,  # no snapshots: the log starts at 0
+            "high_watermark": payload.high_watermark, "log_start_offset": payload.log_start_offset,
             "diverging_epoch": ({"epoch": diverging.epoch, "end_offset": diverging.offset} if diverging is not None
                                 else {"epoch": -1, "end_offset": -1}),
+            "snapshot_id": ({"end_offset": snapshot_id.offset, "epoch": snapshot_id.epoch} if snapshot_id is not None
+                            else {"end_offset": -1, "epoch": -1}),
             "current_leader": {"leader_id": payload.current_leader.leader_id,
                                "leader_epoch": payload.current_leader.leader_epoch},
             "records": encode_entries(payload.entries) if payload.entries else b"",
         }
         return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "node_endpoints": nodes,
                 "responses": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [partition]}]}
+    if isinstance(payload, FetchSnapshotResponse):
+        snapshot_id = payload.snapshot_id
+        snapshot = {"index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
+                    "snapshot_id": ({"end_offset": snapshot_id.offset, "epoch": snapshot_id.epoch}
+                                    if snapshot_id is not None else {"end_offset": -1, "epoch": -1}),
+                    "current_leader": {"leader_id": payload.current_leader.leader_id,
+                                       "leader_epoch": payload.current_leader.leader_epoch},
+                    "size": payload.size, "position": payload.position, "unaligned_records": bytes(payload.data)}
+        return {"throttle_time": 0, "error_code": ErrorCode.none, "node_endpoints": nodes,
+                "topics": [{"name": METADATA_TOPIC, "partitions": [snapshot]}]}
     if not isinstance(payload, (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse)):
         raise TypeError(f"not a core response: {type(payload).__name__}")
     partition = {"partition_index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
@@ -280,6 +310,8 @@ def error_response_body(api_key: int, error: ErrorCode) -> dict[str, Any]:
     """A response carrying only a top-level error (Kafka's ``RaftUtil.errorResponse``)."""
     if api_key == FETCH:
         return {"throttle_time": 0, "error_code": error, "session_id": 0, "responses": []}
+    if api_key == FETCH_SNAPSHOT:
+        return {"throttle_time": 0, "error_code": error, "topics": []}
     if api_key in (VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH):
         return {"error_code": error, "topics": []}
     raise ValueError(f"api {api_key} is not a KRaft RPC")
@@ -304,7 +336,13 @@ def payload_from_response(api_key: int, version: int, kio_response: Any) -> Payl
                      if p.diverging_epoch.epoch >= 0 else None)  # FetchResponse.isDivergingEpoch
         return FetchResponse(_from_wire(p.error_code), LeaderIdAndEpoch(p.current_leader.leader_id,
                                                                         p.current_leader.leader_epoch),
-                             p.high_watermark, tuple(decode_entries(p.records or b"")), diverging)
+                             p.high_watermark, tuple(decode_entries(p.records or b"")), diverging,
+                             _snapshot_id(p.snapshot_id), p.log_start_offset)
+    if api_key == FETCH_SNAPSHOT:
+        p = _snapshot_partition(kio_response.topics, "index", ErrorCode.unknown_server_error)
+        return FetchSnapshotResponse(_from_wire(p.error_code), LeaderIdAndEpoch(p.current_leader.leader_id,
+                                                                                p.current_leader.leader_epoch),
+                                     _snapshot_id(p.snapshot_id), p.size, p.position, bytes(p.unaligned_records or b""))
     p = _single_partition(kio_response.topics, "response", ErrorCode.unknown_server_error)
     error = _from_wire(p.error_code)
     if api_key == VOTE:
@@ -328,6 +366,23 @@ def _single_partition(topics: Sequence[Any], what: str, error: ErrorCode = Error
             or topics[0].partitions[0].partition_index != METADATA_PARTITION):
         raise KraftRpcError(error, f"KRaft {what} must name only {METADATA_TOPIC}-{METADATA_PARTITION}")
     return topics[0].partitions[0]
+
+
+def _snapshot_partition(topics: Sequence[Any], index_field: str, error: ErrorCode) -> Any:
+    """The partition of a FetchSnapshot request or response (``topics[].name``, partitions keyed
+    by ``partition`` / ``index``), if it is ``__cluster_metadata-0`` alone."""
+    if (len(topics) != 1 or topics[0].name != METADATA_TOPIC or len(topics[0].partitions) != 1
+            or getattr(topics[0].partitions[0], index_field) != METADATA_PARTITION):
+        raise KraftRpcError(error, f"KRaft FetchSnapshot must name only {METADATA_TOPIC}-{METADATA_PARTITION}")
+    return topics[0].partitions[0]
+
+
+def _snapshot_id(wire: Any) -> OffsetAndEpoch | None:
+    """A ``SnapshotId``; None when unset (-1, -1; Kafka's ``isPartitionSnapshotted``). A half-set
+    one is passed on: the core ignores an id with a negative part, as ``KafkaRaftClient`` does."""
+    if wire.end_offset == -1 and wire.epoch == -1:
+        return None
+    return OffsetAndEpoch(wire.end_offset, wire.epoch)
 
 
 def _fetch_topic_ok(topics: Sequence[Any]) -> bool:

@@ -4,7 +4,8 @@ Each class is named after the Kafka request or response and carries the fields t
 reads, under Kafka's field names (``candidate_epoch``, ``last_offset_epoch``, ``diverging_epoch``,
 ``current_leader``...). The single partition (``__cluster_metadata-0``), the cluster id and the
 topic id of the real messages are the network layer's business: it maps these values to and from
-the codec's Vote (52), BeginQuorumEpoch (53), EndQuorumEpoch (54) and Fetch (1) messages.
+the codec's Vote (52), BeginQuorumEpoch (53), EndQuorumEpoch (54), Fetch (1) and FetchSnapshot (59,
+KIP-630) messages.
 
 A :class:`Message` is the envelope the core emits and accepts: source and destination node ids,
 the payload, and the correlation id that pairs a response with its request (a response echoes
@@ -30,6 +31,8 @@ __all__ = [
     "Errors",
     "FetchRequest",
     "FetchResponse",
+    "FetchSnapshotRequest",
+    "FetchSnapshotResponse",
     "LeaderIdAndEpoch",
     "Message",
     "Payload",
@@ -50,6 +53,8 @@ class Errors(IntEnum):
     INVALID_REQUEST = 42
     FENCED_LEADER_EPOCH = 74
     UNKNOWN_LEADER_EPOCH = 75
+    SNAPSHOT_NOT_FOUND = 98
+    POSITION_OUT_OF_RANGE = 99
 
 
 class LeaderIdAndEpoch(NamedTuple):
@@ -126,22 +131,52 @@ class FetchRequest:
 
 @dataclass(frozen=True, slots=True)
 class FetchResponse:
-    """The leader's answer: entries from ``fetch_offset`` and its high watermark, or a
+    """The leader's answer: entries from ``fetch_offset`` and its high watermark; or a
     ``diverging_epoch`` (the end offset of the follower's last epoch in the leader's log,
-    KIP-595's replacement for OffsetForLeaderEpoch) telling the follower to truncate and refetch.
-    ``high_watermark`` is -1 when the responder is not the leader."""
+    KIP-595's replacement for OffsetForLeaderEpoch) telling the follower to truncate and refetch;
+    or a ``snapshot_id`` (KIP-630) telling a follower whose position the leader's log no longer
+    holds to load that snapshot with FetchSnapshot. ``high_watermark`` is -1 when the responder is
+    not the leader; ``log_start_offset`` is the leader's (-1 in an error answer)."""
 
     error: Errors
     current_leader: LeaderIdAndEpoch
     high_watermark: int = -1
     entries: tuple[Entry, ...] = ()
     diverging_epoch: OffsetAndEpoch | None = None
+    snapshot_id: OffsetAndEpoch | None = None
+    log_start_offset: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotRequest:
+    """A follower loads the leader's snapshot ``snapshot_id`` in chunks: up to ``max_bytes`` bytes
+    from byte ``position`` (what it already holds)."""
+
+    replica_id: int
+    current_leader_epoch: int
+    snapshot_id: OffsetAndEpoch
+    position: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotResponse:
+    """A chunk of ``snapshot_id`` (``size`` bytes in all) from ``position``; or an error
+    (SNAPSHOT_NOT_FOUND: the leader no longer keeps it; POSITION_OUT_OF_RANGE), with no snapshot."""
+
+    error: Errors
+    current_leader: LeaderIdAndEpoch
+    snapshot_id: OffsetAndEpoch | None = None
+    size: int = -1
+    position: int = -1
+    data: bytes = b""
 
 
 Payload = (VoteRequest | VoteResponse | BeginQuorumEpochRequest | BeginQuorumEpochResponse
-           | EndQuorumEpochRequest | EndQuorumEpochResponse | FetchRequest | FetchResponse)
+           | EndQuorumEpochRequest | EndQuorumEpochResponse | FetchRequest | FetchResponse
+           | FetchSnapshotRequest | FetchSnapshotResponse)
 
-REQUEST_TYPES = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+REQUEST_TYPES = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest, FetchSnapshotRequest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,11 @@ A mixin of :class:`cluster.raft.core.RaftNode`. The rules, as Kafka's ``KafkaRaf
 - a follower takes the leader's high watermark, capped at its own log end offset; nothing at or
   below the high watermark is ever truncated (a request to do so stops the node);
 - check-quorum: a leader that has not heard a Fetch from a majority of the voters for 1.5 x
-  quorum.fetch.timeout.ms resigns (a partitioned leader stops believing it leads).
+  quorum.fetch.timeout.ms resigns (a partitioned leader stops believing it leads);
+- a follower whose position the leader's log no longer holds (below its log start offset) is
+  answered with a snapshot id and loads that snapshot (``snapshots.py``).
 
-Not implemented: snapshots and FetchSnapshot (KIP-630), fetch size limits in bytes.
+Not implemented: fetch size limits in bytes.
 
 Concurrency: not thread-safe; part of a ``RaftNode`` driven by one caller.
 """
@@ -36,10 +38,11 @@ from cluster.raft.messages import (
     Errors,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
     LeaderIdAndEpoch,
     Message,
 )
-from cluster.raft.roles import FollowerState, LeaderState
+from cluster.raft.roles import FollowerState, LeaderState, UnattachedState
 
 if TYPE_CHECKING:
     from cluster.raft.core import RaftNode
@@ -51,13 +54,15 @@ else:
 
 @dataclass(slots=True)
 class FetchInFlight:
-    """The one Fetch a follower has in flight, and the log position it was sent from."""
+    """The one Fetch (or FetchSnapshot) a follower has in flight, and the log position it was sent
+    from; ``snapshot_position`` >= 0 marks a FetchSnapshot from that byte."""
 
     correlation_id: int
     destination: int
     sent_ms: int
     fetch_offset: int
     last_fetched_epoch: int
+    snapshot_position: int = -1
 
 
 class ReplicationRules(_Base):
@@ -79,10 +84,15 @@ class ReplicationRules(_Base):
         state: LeaderState = self.state  # type: ignore[assignment]
         state.parked.pop(request.replica_id, None)  # a newer fetch replaces a parked one
         state.note_voter_fetch(request.replica_id, self.now_ms)
+        snapshot_id = self._fetch_snapshot_id(request)
+        if snapshot_id is not None:
+            self._answer_fetch_with_snapshot(state, message, snapshot_id)
+            return
         end = self.log.end_offset_for_epoch(request.last_fetched_epoch)
         if self._fetch_diverges(request, end):
             self._respond(message, FetchResponse(Errors.NONE, LeaderIdAndEpoch(self.node_id, state.epoch),
-                                                 self.high_watermark, (), end))
+                                                 self.high_watermark, (), end,
+                                                 log_start_offset=self.log.start_offset))
             return
         moved = self._update_replica(state, request)
         if request.max_wait_ms > 0 and request.fetch_offset >= self.log.end_offset and not moved:
@@ -142,9 +152,13 @@ class ReplicationRules(_Base):
 
     def _answer_fetch(self, state: LeaderState, request_message: Message) -> None:
         request: FetchRequest = request_message.payload  # type: ignore[assignment]
+        if request.fetch_offset < self.log.start_offset:  # trimmed while the fetch was parked
+            self._answer_fetch_with_snapshot(state, request_message, self.log.latest_snapshot())  # type: ignore[arg-type]
+            return
         entries = self.log.read(request.fetch_offset, self.config.max_fetch_entries)
         self._respond(request_message, FetchResponse(Errors.NONE, LeaderIdAndEpoch(self.node_id, state.epoch),
-                                                     self.high_watermark, entries))
+                                                     self.high_watermark, entries,
+                                                     log_start_offset=self.log.start_offset))
 
     def _answer_fetch_error(self, request_message: Message, error: Errors) -> None:
         self._respond(request_message, FetchResponse(error, LeaderIdAndEpoch(self.leader_id, self.epoch)))
@@ -189,6 +203,26 @@ class ReplicationRules(_Base):
 
     # ------------------------------------------------------------------ follower side
 
+    def _poll_unattached(self, state: UnattachedState) -> None:
+        if self.is_voter:
+            if self.now_ms >= state.election_deadline_ms:
+                self._become_candidate()
+        else:
+            self._maybe_send_fetch(self._any_voter())  # an observer looks for the leader
+
+    def _poll_follower(self, state: FollowerState) -> None:
+        if self.now_ms >= state.fetch_deadline_ms:
+            if self.is_voter:
+                self._become_candidate()
+            else:
+                self._become_unattached(state.epoch)  # observers ask the voters again
+            return
+        self._maybe_send_fetch(state.leader_id)
+
+    def _any_voter(self) -> int:
+        others = sorted(self.voters - {self.node_id})
+        return self.rng.choice(others) if others else self.node_id
+
     def _maybe_send_fetch(self, destination: int | None) -> None:
         """Keep one Fetch in flight to ``destination`` (None: any voter, for an observer looking
         for the leader); a Fetch unanswered within quorum.request.timeout.ms is sent again."""
@@ -205,15 +239,23 @@ class ReplicationRules(_Base):
             destination = self._any_voter()
         if destination == self.node_id:
             return
-        request = FetchRequest(self.node_id, self.log.end_offset, self.log.last_epoch, self.epoch,
-                               self.config.fetch_max_wait_ms)
+        state = self.state
+        request: FetchRequest | FetchSnapshotRequest
+        if isinstance(state, FollowerState) and state.snapshot_fetch is not None:
+            request = self._fetch_snapshot_request(state.snapshot_fetch)
+            position = request.position
+        else:
+            request = FetchRequest(self.node_id, self.log.end_offset, self.log.last_epoch, self.epoch,
+                                   self.config.fetch_max_wait_ms)
+            position = -1
         correlation_id = self._send_request(destination, request)
-        self._fetch = FetchInFlight(correlation_id, destination, now, request.fetch_offset,
-                                    request.last_fetched_epoch)
+        self._fetch = FetchInFlight(correlation_id, destination, now, self.log.end_offset, self.log.last_epoch,
+                                    position)
 
     def _handle_fetch_response(self, message: Message) -> None:
         fetch = self._fetch
-        if fetch is None or fetch.correlation_id != message.correlation_id or fetch.destination != message.source:
+        if (fetch is None or fetch.correlation_id != message.correlation_id or fetch.destination != message.source
+                or fetch.snapshot_position >= 0):
             return  # not the fetch in flight: stale, duplicated, or from before a transition
         self._pending.pop(fetch.correlation_id, None)
         self._fetch = None
@@ -231,6 +273,8 @@ class ReplicationRules(_Base):
             return  # the log changed since the request (cannot happen with one fetch in flight)
         if response.diverging_epoch is not None:
             self._truncate_to_diverging(response.diverging_epoch)
+        elif response.snapshot_id is not None:
+            self._start_snapshot_fetch(state, response.snapshot_id)
         else:
             entries = response.entries
             if entries:

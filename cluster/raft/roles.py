@@ -8,7 +8,9 @@ object on every transition, so nothing leaks from one epoch or role into the nex
 - :class:`CandidateState` — asking for votes in a new epoch, then backing off if it loses;
 - :class:`LeaderState` — replica progress, the high watermark's inputs, check-quorum, the fetch
   purgatory and the voters still to be told of the new epoch;
-- :class:`FollowerState` — fetching from a known leader (a voter or an observer);
+- :class:`FollowerState` — fetching from a known leader (a voter or an observer), entries with
+  Fetch or, when the leader's log no longer holds its position, the leader's snapshot with
+  FetchSnapshot (:class:`SnapshotFetch`, Kafka's ``FollowerState.fetchingSnapshot``);
 - :class:`ResignedState` — a leader that gave up its epoch (graceful shutdown, lost quorum, or a
   restart of a former leader) and tells the voters so with EndQuorumEpoch.
 
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cluster.raft.log import OffsetAndEpoch
 from cluster.raft.messages import NO_LEADER, Message
 
 __all__ = ["CandidateState", "EpochState", "FollowerState", "LeaderState", "ReplicaState",
-           "ResignedState", "UnattachedState"]
+           "ResignedState", "SnapshotFetch", "UnattachedState"]
 
 #: Kafka's ``LeaderState.CHECK_QUORUM_TIMEOUT_FACTOR``.
 CHECK_QUORUM_TIMEOUT_FACTOR = 1.5
@@ -78,15 +81,28 @@ class CandidateState(EpochState):
         return self.backoff_until_ms >= 0
 
 
+@dataclass(slots=True)
+class SnapshotFetch:
+    """The leader's snapshot ``snapshot_id`` being loaded with FetchSnapshot: the bytes received
+    so far (the next request asks from ``len(data)``) and its total size, once known."""
+
+    snapshot_id: OffsetAndEpoch
+    data: bytearray = field(default_factory=bytearray)
+    size: int = -1
+
+
 @dataclass(repr=False, slots=True)
 class FollowerState(EpochState):
     """Fetching from ``leader_id``; a voter that hears nothing valid from it before
-    ``fetch_deadline_ms`` (quorum.fetch.timeout.ms) becomes a candidate."""
+    ``fetch_deadline_ms`` (quorum.fetch.timeout.ms) becomes a candidate. ``snapshot_fetch`` is the
+    snapshot being loaded (FetchSnapshot instead of Fetch until it is installed); a transition
+    drops it with the state."""
 
     epoch: int
     leader_id: int
     voted_id: int
     fetch_deadline_ms: int
+    snapshot_fetch: SnapshotFetch | None = None
     name = "Follower"
 
 

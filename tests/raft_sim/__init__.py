@@ -1,5 +1,6 @@
 """A deterministic, seeded simulation of the KRaft core (``cluster.raft``): many nodes in one
-process, a faulty network, crashes and restarts, safety invariants checked after every step.
+process, a faulty network, crashes and restarts, snapshots (KIP-630) taken, trimmed to and loaded
+with FetchSnapshot, safety invariants checked after every step.
 
 ``run_schedule(seed)`` runs one schedule; ``python -m tests.raft_sim --seed N`` replays one.
 """

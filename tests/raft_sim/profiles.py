@@ -46,13 +46,15 @@ def choose_profile(rng: random.Random, name: str, chaos_ms: int | None) -> tuple
     Figure 8 needs.
     """
     drop, duplicate, delay = rng.choice((0.0, 0.02, 0.1, 0.3)), rng.choice((0.0, 0.05, 0.2)), rng.choice((0.0, 0.05, 0.2))
+    # FetchSnapshot chunks: a few bytes (snapshots of hundreds of bytes arrive in many chunks) or whole
+    chunk = {"fetch_snapshot_max_bytes": rng.choice((50, 300, 1 << 20))}
     if name == "mixed":
         timers = rng.choice((_KAFKA_TIMERS, _FAST_TIMERS))
-        config = RaftConfig(**timers, max_fetch_entries=rng.choice((1, 2, 3, 1000)))
+        config = RaftConfig(**timers, **chunk, max_fetch_entries=rng.choice((1, 2, 3, 1000)))
         return Profile("mixed", drop, duplicate, delay, chaos_ms or rng.randrange(2000, 6000),
                         rng.choice((300, 800, 2000)),
                         ("crash", "crash", "partition", "partition", "resign", "crash_leader"), (100, 3000)), config
-    config = RaftConfig(**_FAST_TIMERS, max_fetch_entries=rng.choice((1, 1, 2, 1000)))
+    config = RaftConfig(**_FAST_TIMERS, **chunk, max_fetch_entries=rng.choice((1, 1, 2, 1000)))
     return Profile("leader_churn", rng.choice((0.0, 0.1, 0.3)), rng.choice((0.0, 0.05)), rng.choice((0.0, 0.05)),
                     chaos_ms or rng.randrange(3000, 8000), rng.choice((500, 1000, 2000)),
                     ("isolate_leader", "isolate_leader", "crash_leader", "crash"), (50, 1500),

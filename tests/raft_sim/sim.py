@@ -7,12 +7,19 @@ crashed and restarted with their quorum-state store and log, leaders resigning, 
 — and then a calm phase: everything healed and restarted, the network reliable, and a leader must
 commit a new proposal within ``LIVENESS_DEADLINE_MS`` of simulated time.
 
+Snapshots (KIP-630): each node's state machine (the list of entries it applied) writes a snapshot
+of itself every few committed entries (a number drawn per node) and trims its log to it, or to the
+snapshot before; a node crashed or cut off long enough falls behind the leader's log start and
+catches up with FetchSnapshot. A restarted node loads its latest snapshot, or (drawn per restart)
+passes ``applied_offset=0`` and lets the core name the snapshot to load (``Ready.snapshot``).
+
 The safety invariants (``invariants.py``) are checked after every step. A failure raises
 :class:`SimulationFailure`, whose message names the seed and the one-line command that replays it.
 
 Durability model: a node's ``Ready`` is carried out at once and completely (quorum state written,
-log flushed, messages sent, entries applied); a crash happens between steps, so the store and the
-log survive it whole, while the state machine (the applied entries) is rebuilt from offset 0.
+log flushed, messages sent, entries applied); a crash happens between steps, so the store, the
+log and its snapshots survive it whole, while the state machine (the applied entries) is rebuilt
+from the latest snapshot (or offset 0).
 Messages in flight to or from a crashed node are lost (its connections broke).
 """
 
@@ -25,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cluster.raft import (
+    FetchSnapshotRequest,
     MemoryQuorumStateStore,
     Message,
     NotLeaderError,
@@ -33,6 +41,7 @@ from cluster.raft import (
 
 from .invariants import Invariants, InvariantViolation, SimLog
 from .profiles import PROFILES, choose_profile
+from .snapshots import SnapshotTaking
 
 #: After the chaos phase, a leader must commit a new proposal within this much simulated time.
 LIVENESS_DEADLINE_MS = 30_000
@@ -73,7 +82,7 @@ class SimReport:
     liveness_ms: int = 0
 
 
-class Simulation:
+class Simulation(SnapshotTaking):
     """The cluster, the network and the clock of one schedule."""
 
     def __init__(self, seed: int, node_factory: NodeFactory = RaftNode, bug: str | None = None,
@@ -101,6 +110,9 @@ class Simulation:
         self.tick_at: dict[int, int] = {}
         self.checked_hw = dict.fromkeys(self.node_ids, 0)
         self.applied: dict[int, list] = {n: [] for n in self.node_ids}
+        #: per node: a snapshot every this many applied entries, and how many snapshots the log keeps
+        self.snapshot_every = {n: rng.randrange(2, 12) for n in self.node_ids}
+        self.snapshots_kept = {n: rng.choice((1, 1, 2)) for n in self.node_ids}
         self.partition: dict[int, int] = {}  # node -> side; empty: no partition
         self.link_seq: dict[tuple[int, int], int] = {}
         self.link_delivered: dict[tuple[int, int], int] = {}
@@ -166,6 +178,9 @@ class Simulation:
                                 "after healing")
         self._check_all()
         self.report.committed = len(self.invariants.committed)
+        installs = sum(log.installs for log in self.logs.values())
+        if installs:
+            self.report.faults["snapshot_installed"] += installs
         self.report.max_epoch = max(self.stores[n].state.leader_epoch for n in self.node_ids
                                     if self.stores[n].state is not None)
 
@@ -181,8 +196,11 @@ class Simulation:
         self.applied[node_id] = []
         self.checked_hw[node_id] = 0
         self.nodes[node_id] = None
+        latest = self.logs[node_id].latest_snapshot()
+        if latest is not None and self.rng.random() < 0.5:
+            self._load_snapshot(node_id, latest)  # the state machine starts from its snapshot
         node = self.node_factory(node_id, self.voters, self.logs[node_id], self.stores[node_id], rng,
-                                 self.now, self.config)
+                                 self.now, self.config, applied_offset=len(self.applied[node_id]))
         self.nodes[node_id] = node
         self._after(node_id)
 
@@ -210,8 +228,12 @@ class Simulation:
         if hw > self.checked_hw[node_id]:
             invariants.check_committed(node_id, self.logs[node_id], self.checked_hw[node_id], hw)
             self.checked_hw[node_id] = hw
+        if ready.snapshot is not None:
+            self.report.faults["snapshot_loaded"] += 1
+            self._load_snapshot(node_id, ready.snapshot)
         if ready.committed:
             invariants.check_applied(node_id, self.applied[node_id], ready.committed)
+            self._maybe_snapshot(node, self.applied[node_id])
         when = node.next_deadline_ms()
         if when <= self.now:
             raise self._failure(f"node {node_id} ({node.state!r}) asks for a tick at {when}, not after "
@@ -227,6 +249,8 @@ class Simulation:
         link = (src, dst)
         self.link_seq[link] = seq = self.link_seq.get(link, 0) + 1
         profile, rng, faults = self.profile, self.rng, self.report.faults
+        if isinstance(message.payload, FetchSnapshotRequest):
+            faults["fetch_snapshot"] += 1
         if self.partition and self.partition.get(src) != self.partition.get(dst):
             faults["partition_drop"] += 1
             return
@@ -372,21 +396,10 @@ class Simulation:
 
     def _check_all(self) -> None:
         """Recheck from scratch: every log against the chain registry and the committed sequence."""
-        committed = self.invariants.committed
-        for node_id in self.node_ids:
-            log = self.logs[node_id]
-            for offset, (entry, digest) in enumerate(zip(log.entries(), log.hashes, strict=True)):
-                if self.invariants.chain[(offset, entry.epoch)] != digest:
-                    raise InvariantViolation(f"log matching broken on node {node_id} at offset {offset}")
-            if log.end_offset < log.committed_floor:
-                raise InvariantViolation(f"node {node_id} lost committed entries")
-        # the leader of the newest epoch (an isolated former leader may not have heard of it yet)
         leaders = [node for node in self.nodes.values() if node is not None and node.is_leader]
-        if leaders:
-            leader = max(leaders, key=lambda node: node.epoch)
-            if self.logs[leader.node_id].entries()[:len(committed)] != tuple(committed):
-                raise InvariantViolation(f"leader {leader.node_id} of epoch {leader.epoch} does not hold "
-                                         "every committed entry")
+        # the leader of the newest epoch (an isolated former leader may not have heard of it yet)
+        leader = max(leaders, key=lambda node: node.epoch) if leaders else None
+        self.invariants.check_logs(self.logs, leader.node_id if leader else None, leader.epoch if leader else 0)
 
     def _failure(self, reason: str) -> SimulationFailure:
         return SimulationFailure(self.seed, self.bug, reason, self._trace_lines(), self.pinned)

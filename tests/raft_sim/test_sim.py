@@ -1,5 +1,9 @@
 """The KRaft core under simulation: thousands of seeded schedules in CI, planted bugs found.
 
+Every schedule also takes snapshots and trims logs (KIP-630), so nodes far behind load the
+leader's snapshot with FetchSnapshot; the report counts ``snapshot_taken``, ``fetch_snapshot``
+(requests sent), ``snapshot_installed`` and ``snapshot_loaded`` (``Ready.snapshot`` handled).
+
 ``PKO_RAFT_SIM_SCHEDULES=100000 python -m pytest tests/raft_sim -s -k schedules`` runs a longer
 sweep; every failure names its seed and the command that replays it.
 """
@@ -68,6 +72,9 @@ def test_seeded_schedules_keep_every_invariant() -> None:
     assert not failures, failures[0]
     for kind in ("drop", "duplicate", "delay", "reorder", "partition", "crash", "resign", "strike_leader"):
         assert faults[kind] > 0, f"no {kind} fault was injected"
+    # KIP-630: snapshots taken, loaded by nodes far behind with FetchSnapshot, and on restarts
+    for kind in ("snapshot_taken", "fetch_snapshot", "snapshot_installed", "snapshot_loaded"):
+        assert faults[kind] > 0, f"no {kind} happened"
 
 
 def test_a_schedule_replays_identically() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Iterable
 
@@ -10,6 +11,7 @@ from cluster.raft import (
     MemoryQuorumStateStore,
     MemoryRaftLog,
     Message,
+    OffsetAndEpoch,
     RaftConfig,
     RaftNode,
     Ready,
@@ -38,11 +40,15 @@ class Quorum:
         for n in self.ids:
             self.start(n)
 
-    def start(self, node_id: int) -> RaftNode:
-        """(Re)start a node from its store and log, as after a crash."""
-        self.nodes[node_id] = self.node_class(node_id, self.voters, self.logs[node_id], self.stores[node_id],
-                                              random.Random(self.seed * 100 + node_id), self.now, self.config)
-        self.applied[node_id] = []
+    def start(self, node_id: int, from_snapshot: bool = False) -> RaftNode:
+        """(Re)start a node from its store and log, as after a crash; its state machine starts
+        empty, or from the log's latest snapshot if ``from_snapshot``."""
+        log = self.logs[node_id]
+        latest = log.latest_snapshot() if from_snapshot else None
+        self.applied[node_id] = load_state(log, latest) if latest is not None else []
+        self.nodes[node_id] = self.node_class(node_id, self.voters, log, self.stores[node_id],
+                                              random.Random(self.seed * 100 + node_id), self.now, self.config,
+                                              applied_offset=len(self.applied[node_id]))
         self.drain(node_id)
         return self.nodes[node_id]
 
@@ -52,6 +58,8 @@ class Quorum:
         if ready.quorum_state is not None:
             self.stores[node_id].write(ready.quorum_state)
         self.sent.extend(ready.messages)
+        if ready.snapshot is not None:
+            self.applied[node_id] = load_state(self.logs[node_id], ready.snapshot)
         self.applied[node_id].extend(ready.committed)
         self.readies[node_id].append(ready)
         return ready
@@ -63,17 +71,22 @@ class Quorum:
             self.drain(n)
 
     def deliver(self, keep: Callable[[Message], bool] = lambda m: True, rounds: int = 50,
-                advance_ms: int = 1) -> None:
-        """Deliver messages (and the ones they cause) until none is left; ``keep`` filters (drops)."""
+                advance_ms: int = 1, hold: Callable[[Message], bool] = lambda m: False) -> None:
+        """Deliver messages (and the ones they cause) until none is left; ``keep`` filters (drops);
+        messages ``hold`` picks stay undelivered in ``sent``."""
+        held: list[Message] = []
         for _ in range(rounds):
             batch, self.sent = self.sent, []
+            held.extend(m for m in batch if hold(m))
+            batch = [m for m in batch if not hold(m)]
             if not batch:
-                return
+                break
             self.now += advance_ms
             for message in batch:
                 if keep(message) and message.destination in self.nodes:
                     self.nodes[message.destination].step(message, self.now)
                     self.drain(message.destination)
+        self.sent = held + self.sent
 
     def take(self, kind: type, destination: int | None = None) -> list[Message]:
         """Remove and return the undelivered messages of one type (optionally to one node)."""
@@ -100,9 +113,24 @@ class Quorum:
         assert node.is_leader, node.state
         return node
 
+    def snapshot(self, node_id: int, trim: bool = True) -> OffsetAndEpoch:
+        """The node's state machine writes a snapshot of everything it applied (and trims its log)."""
+        applied = self.applied[node_id]
+        return self.nodes[node_id].create_snapshot(len(applied), state_bytes(applied), trim=trim)
+
     def leader(self) -> RaftNode | None:
         leaders = [n for n in self.nodes.values() if n.is_leader]
         return max(leaders, key=lambda n: n.epoch) if leaders else None
+
+
+def state_bytes(entries: Iterable[Entry]) -> bytes:
+    """The snapshot of the tests' state machine (the entries it applied)."""
+    return json.dumps([[e.offset, e.epoch, e.payload.hex(), e.control] for e in entries]).encode()
+
+
+def load_state(log: MemoryRaftLog, snapshot_id: OffsetAndEpoch) -> list[Entry]:
+    data = log.read_snapshot(snapshot_id, 0, log.snapshot_size(snapshot_id))
+    return [Entry(offset, epoch, bytes.fromhex(payload), control) for offset, epoch, payload, control in json.loads(data)]
 
 
 def payloads(entries: Iterable[Entry]) -> list[bytes]:

@@ -13,6 +13,7 @@ from cluster.raft.kraft_rpc import (
     BEGIN_QUORUM_EPOCH,
     END_QUORUM_EPOCH,
     FETCH,
+    FETCH_SNAPSHOT,
     METADATA_TOPIC,
     METADATA_TOPIC_ID,
     MIN_VERSIONS,
@@ -39,6 +40,8 @@ from cluster.raft.messages import (
     Errors,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     LeaderIdAndEpoch,
     VoteRequest,
     VoteResponse,
@@ -53,6 +56,8 @@ REQUESTS = [
     BeginQuorumEpochRequest(leader_id=1, leader_epoch=7),
     EndQuorumEpochRequest(leader_id=1, leader_epoch=7, preferred_successors=(3, 2)),
     FetchRequest(replica_id=2, fetch_offset=118, last_fetched_epoch=6, current_leader_epoch=7, max_wait_ms=500),
+    FetchSnapshotRequest(replica_id=2, current_leader_epoch=7, snapshot_id=OffsetAndEpoch(100, 6), position=4096,
+                         max_bytes=8192),
 ]
 
 LEADER = LeaderIdAndEpoch(1, 7)
@@ -61,7 +66,9 @@ RESPONSES = [
     VoteResponse(Errors.NONE, leader_id=-1, leader_epoch=7, vote_granted=True),
     BeginQuorumEpochResponse(Errors.NONE, leader_id=1, leader_epoch=7),
     EndQuorumEpochResponse(Errors.NONE, leader_id=1, leader_epoch=7),
-    FetchResponse(Errors.NONE, LEADER, high_watermark=12, entries=ENTRIES),
+    FetchResponse(Errors.NONE, LEADER, high_watermark=12, entries=ENTRIES, log_start_offset=10),
+    FetchSnapshotResponse(Errors.NONE, LEADER, snapshot_id=OffsetAndEpoch(100, 6), size=10_000, position=4096,
+                          data=bytes(range(256)) * 4),
 ]
 
 
@@ -102,7 +109,7 @@ def response_round_trip(payload: Any, version: int, **kwargs: Any) -> tuple[Any,
 
 
 def test_chosen_versions_are_known_to_the_codec() -> None:
-    assert VERSIONS == {VOTE: 1, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17}
+    assert VERSIONS == {VOTE: 1, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
     for api_key, version in VERSIONS.items():
         low, high = codec.known_versions(api_key)
         assert low <= MIN_VERSIONS[api_key] <= version <= high
@@ -133,6 +140,11 @@ def test_request_round_trip(payload: Any, version: int) -> None:
             assert kio_request.replica_state.replica_id == 2 and not hasattr(kio_request, "replica_id")
         else:
             assert kio_request.replica_id == 2
+    elif isinstance(payload, FetchSnapshotRequest):
+        assert topic.name == METADATA_TOPIC and topic.partitions[0].partition == 0
+        assert kio_request.replica_id == 2 and kio_request.max_bytes == 8192
+        partition = topic.partitions[0]
+        assert (partition.snapshot_id.end_offset, partition.snapshot_id.epoch, partition.position) == (100, 6, 4096)
     else:
         assert topic.topic_name == METADATA_TOPIC and topic.partitions[0].partition_index == 0
         if isinstance(payload, (VoteRequest, BeginQuorumEpochRequest)):
@@ -154,6 +166,8 @@ def test_fetch_entries_of_two_epochs_and_a_control_entry() -> None:
     assert kio_response.responses[0].topic_id == METADATA_TOPIC_ID == uuid.UUID("00000000-0000-0000-0000-000000000001")
     assert (partition.current_leader.leader_id, partition.current_leader.leader_epoch) == (1, 7)
     assert partition.high_watermark == 12 and partition.diverging_epoch.epoch == -1
+    assert partition.log_start_offset == 10
+    assert (partition.snapshot_id.end_offset, partition.snapshot_id.epoch) == (-1, -1)
 
 
 def test_diverging_epoch_answer() -> None:
@@ -163,6 +177,34 @@ def test_diverging_epoch_answer() -> None:
         assert back == answer
         diverging = kio_response.responses[0].partitions[0].diverging_epoch
         assert (diverging.epoch, diverging.end_offset) == (5, 11)
+
+
+def test_snapshot_id_answer() -> None:
+    """A Fetch the leader's log no longer serves: the snapshot to load (KIP-630)."""
+    answer = FetchResponse(Errors.NONE, LEADER, high_watermark=120, snapshot_id=OffsetAndEpoch(100, 6),
+                           log_start_offset=100)
+    for version in _versions(FETCH):
+        back, kio_response = response_round_trip(answer, version)
+        assert back == answer
+        snapshot_id = kio_response.responses[0].partitions[0].snapshot_id
+        assert (snapshot_id.end_offset, snapshot_id.epoch) == (100, 6)
+
+
+def test_fetch_snapshot_chunk_bytes_arrive_unchanged() -> None:
+    chunk = RESPONSES[4]
+    for version in _versions(FETCH_SNAPSHOT):
+        back, kio_response = response_round_trip(chunk, version, leader_endpoint=("ctrl-1", 9093))
+        assert back.data == chunk.data and (back.size, back.position) == (10_000, 4096)
+        partition = kio_response.topics[0].partitions[0]
+        assert kio_response.topics[0].name == METADATA_TOPIC and partition.index == 0
+        assert bytes(partition.unaligned_records) == chunk.data
+        endpoints = getattr(kio_response, "node_endpoints", ())
+        assert [(n.node_id, n.port) for n in endpoints] == ([(1, 9093)] if version >= 1 else [])
+
+
+def test_fetch_snapshot_of_an_empty_snapshot() -> None:
+    empty = FetchSnapshotResponse(Errors.NONE, LEADER, OffsetAndEpoch(3, 1), size=0, position=0, data=b"")
+    assert response_round_trip(empty, 1)[0] == empty
 
 
 def test_leader_endpoint_is_sent_when_a_leader_is_known() -> None:
@@ -192,7 +234,8 @@ def test_end_quorum_epoch_successors_in_both_shapes() -> None:
 @pytest.mark.parametrize("error", list(Errors), ids=lambda e: e.name)
 def test_error_answers_round_trip(error: Errors) -> None:
     answers = [VoteResponse(error, 3, 8, False), BeginQuorumEpochResponse(error, 3, 8),
-               EndQuorumEpochResponse(error, -1, 8), FetchResponse(error, LeaderIdAndEpoch(3, 8))]
+               EndQuorumEpochResponse(error, -1, 8), FetchResponse(error, LeaderIdAndEpoch(3, 8)),
+               FetchSnapshotResponse(error, LeaderIdAndEpoch(3, 8))]
     for answer in answers:
         version = VERSIONS[kraft_rpc.api_key_of(answer)]
         back, kio_response = response_round_trip(answer, version)
@@ -201,7 +244,7 @@ def test_error_answers_round_trip(error: Errors) -> None:
         assert int(partitions[0].partitions[0].error_code) == int(error)
 
 
-@pytest.mark.parametrize("api_key", [VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH])
+@pytest.mark.parametrize("api_key", [VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH, FETCH_SNAPSHOT])
 def test_top_level_error_is_a_lost_response(api_key: int) -> None:
     kio_response = wire_response(api_key, VERSIONS[api_key],
                                  error_response_body(api_key, ErrorCode.inconsistent_cluster_id))
@@ -246,6 +289,20 @@ def test_other_topic_or_partition_is_invalid_request() -> None:
     body["topics"][0]["partitions"][0]["partition"] = 1
     with pytest.raises(KraftRpcError):
         payload_from_request(api_key, version, wire_request(api_key, version, body))
+
+
+def test_fetch_snapshot_of_another_topic_or_partition_is_invalid_request() -> None:
+    for key, value in (("name", "orders"), ("partition", 1)):
+        api_key, version, body = request_body(REQUESTS[4], CLUSTER)
+        target = body["topics"][0] if key == "name" else body["topics"][0]["partitions"][0]
+        target[key] = value
+        with pytest.raises(KraftRpcError) as raised:
+            payload_from_request(api_key, version, wire_request(api_key, version, body))
+        assert raised.value.error == ErrorCode.invalid_request
+    body = response_body(RESPONSES[4])
+    body["topics"][0]["partitions"][0]["index"] = 1
+    with pytest.raises(KraftRpcError):
+        payload_from_response(FETCH_SNAPSHOT, 1, wire_response(FETCH_SNAPSHOT, 1, body))
 
 
 def test_sender_must_match_the_transport_source() -> None:
