@@ -28,9 +28,11 @@ from cluster.controller.metadata_image import (
     MetadataDelta,
     MetadataImage,
 )
+from cluster.controller.metadata_snapshot import decode_snapshot, encode_snapshot
 from cluster.controller.raft_quorum import QuorumUnavailableError, RaftQuorum
 from cluster.controller.records import RECORDS_PER_TURN, MetadataRecord
 from cluster.log.validator import RecordValidationError
+from cluster.raft.log import OffsetAndEpoch
 from pykafka_ops.config.settings import (
     MAX_PARTITIONS_PER_TOPIC,
     TOPIC_SETTINGS,
@@ -110,11 +112,35 @@ class QuorumController(ClusterControl):
         self._claiming: asyncio.Task[None] | None = None
 
     def load(self) -> None:
-        """Rebuild the image from the committed log (start-up); later commits arrive through
-        ``_apply_committed``."""
+        """Rebuild the image from the latest snapshot and the committed log after it (start-up);
+        later commits arrive through ``_apply_committed``, snapshots from the leader through
+        ``_install_snapshot``."""
+        snapshot = self.quorum.start_snapshot
+        if snapshot is not None:
+            self.image = decode_snapshot(self.quorum.snapshot_data(snapshot), snapshot.offset)
+            log.info("metadata image loaded from the snapshot at offset %d", snapshot.offset)
         self.image = self.image.apply_all(self.quorum.replay())
         self.quorum.cluster_id = self.image.cluster_id
         self.quorum.on_committed = self._apply_committed
+        self.quorum.on_snapshot = self._install_snapshot
+
+    def _install_snapshot(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
+        """The leader's snapshot replaces the image (this node was too far behind)."""
+        self.image = decode_snapshot(data, snapshot_id.offset)
+        self.quorum.cluster_id = self.image.cluster_id
+        self._publish_soon()
+
+    def _maybe_snapshot(self) -> None:
+        """Kafka's ``metadata.log.max.record.bytes.between.snapshots``: snapshot the image (only
+        committed records are in it) once that many record bytes were committed since the last."""
+        if self.quorum.bytes_since_snapshot < self.broker_defaults["metadata.log.max.record.bytes.between.snapshots"]:
+            return
+        if self.image.offset >= 0:
+            self.quorum.take_snapshot(self.image.offset + 1, encode_snapshot(self.image))
+
+    def _publish_soon(self) -> None:
+        if self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.get_running_loop().create_task(self._publish())
 
     def _apply_committed(self, records: list[tuple[int, MetadataRecord]]) -> None:
         """Committed records, in order: this controller's own proposal (whose image ``_commit``
@@ -127,9 +153,9 @@ class QuorumController(ClusterControl):
             self.image = proposed[2]
         else:
             self.image = self.image.apply_all(fresh)
-            if self._publishing is None or self._publishing.done():
-                self._publishing = asyncio.get_running_loop().create_task(self._publish())
+            self._publish_soon()
         self.quorum.cluster_id = self.image.cluster_id
+        self._maybe_snapshot()
 
     async def _publish(self) -> None:
         """Hand the newest image to the listener (records committed by another leader)."""

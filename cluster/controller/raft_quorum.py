@@ -39,7 +39,7 @@ from cluster.raft import (
 )
 from cluster.raft.config import ReplicaDescription
 from cluster.raft.disk_log import DiskRaftLog
-from cluster.raft.log import Entry, LogError
+from cluster.raft.log import Entry, LogError, OffsetAndEpoch
 from cluster.raft.messages import Payload
 from cluster.raft.quorum_state import FileQuorumStateStore
 from pykafka_ops.config.cluster import ClusterConfig
@@ -99,7 +99,15 @@ class RaftQuorum:
         """Called when this node's leadership is committed (its epoch's first entry is)."""
         self._leading_epoch = -1
         self._timer: asyncio.TimerHandle | None = None
-        self.node = RaftNode(node_id, voters, self.raft_log, self.store, random.Random(), _now_ms(), self.config)
+        self.on_snapshot: Callable[[OffsetAndEpoch, bytes], None] | None = None
+        """Set by the controller: a snapshot installed from the leader replaces its image."""
+        self.bytes_since_snapshot = 0
+        """Bytes of the metadata records committed since the latest snapshot."""
+        self.start_snapshot = self.raft_log.latest_snapshot()
+        """The snapshot the state machine starts from (replay begins after it)."""
+        applied = self.start_snapshot.offset if self.start_snapshot is not None else 0
+        self.node = RaftNode(node_id, voters, self.raft_log, self.store, random.Random(), _now_ms(), self.config,
+                             applied_offset=applied)
         self._process_ready()
 
     # -- what the controller uses ---------------------------------------------------------
@@ -203,6 +211,8 @@ class RaftQuorum:
             answered = self._inbound.get((message.destination, message.correlation_id))
             if answered is not None and not answered.done():
                 answered.set_result(message.payload)
+        if ready.snapshot is not None:  # installed from the leader: it replaces the state machine
+            self._load_snapshot(ready.snapshot)
         if ready.committed:
             self._deliver([entry for entry in ready.committed if not entry.control])
         self._complete_waiters(ready.committed)
@@ -214,9 +224,33 @@ class RaftQuorum:
                 self.on_leadership()
         self._schedule()
 
+    def snapshot_data(self, snapshot_id: OffsetAndEpoch) -> bytes:
+        """The whole content of snapshot ``snapshot_id``."""
+        return self.raft_log.read_snapshot(snapshot_id, 0, self.raft_log.snapshot_size(snapshot_id))
+
+    def take_snapshot(self, end_offset: int, data: bytes) -> OffsetAndEpoch:
+        """Keep the state machine's image after the records below ``end_offset`` as a snapshot and
+        delete the log before it (Kafka's ``deleteBeforeSnapshot``)."""
+        snapshot_id = self.node.create_snapshot(end_offset, data)
+        self.bytes_since_snapshot = 0
+        log.info("metadata snapshot at offset %d (epoch %d, %d bytes); the log now starts at %d",
+                 snapshot_id.offset, snapshot_id.epoch, len(data), self.raft_log.start_offset)
+        return snapshot_id
+
+    def _load_snapshot(self, snapshot_id: OffsetAndEpoch) -> None:
+        log.info("installed the leader's metadata snapshot at offset %d (epoch %d)", snapshot_id.offset,
+                 snapshot_id.epoch)
+        self._committed.clear()
+        self.bytes_since_snapshot = 0
+        if self.on_snapshot is None:  # still starting: the controller loads it with the rest
+            self.start_snapshot = snapshot_id
+            return
+        self.on_snapshot(snapshot_id, self.snapshot_data(snapshot_id))
+
     def _deliver(self, entries: list[Entry]) -> None:
         """Committed records go to the controller once it listens; before, they wait for ``replay``."""
         self._committed.extend(entries)
+        self.bytes_since_snapshot += sum(len(entry.payload) for entry in entries)
         if self.on_committed is None or not self._committed:
             return
         pending, self._committed = self._committed, []

@@ -1,5 +1,6 @@
 """The KRaft RPCs on the controller listener: Vote (52), BeginQuorumEpoch (53), EndQuorumEpoch (54)
-and Fetch (1) of ``__cluster_metadata-0`` by a quorum member (KIP-595).
+and Fetch (1) of ``__cluster_metadata-0`` by a quorum member (KIP-595), and FetchSnapshot (59) by
+one too far behind the leader's log start (KIP-630).
 
 Each request is checked as Kafka's ``KafkaRaftClient`` does (cluster id, then the request's shape:
 ``cluster.raft.kraft_rpc``), handed to this node's Raft core through ``RaftQuorum.handle_request``,
@@ -70,4 +71,10 @@ async def handle_metadata_fetch(ctx: RequestContext, request: Any) -> dict[str, 
     ``__cluster_metadata-0`` are served here)."""
     if not kraft_rpc.is_replica_fetch(request):
         return kraft_rpc.error_response_body(ApiKey.FETCH, ErrorCode.invalid_request)
+    return await _serve(ctx, request)
+
+
+@handles(ApiKey.FETCH_SNAPSHOT, versions=_versions(ApiKey.FETCH_SNAPSHOT, 1), listeners=(CONTROLLER,))
+async def handle_fetch_snapshot(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """A replica too far behind reads the leader's latest snapshot, chunk by chunk."""
     return await _serve(ctx, request)

@@ -96,6 +96,9 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
             "a quorum request (and a metadata write) unanswered for this long fails", minimum=1),
     Setting("controller.quorum.retry.backoff.ms", int, 20, "wait before a failed quorum request is retried",
             minimum=0),
+    Setting("metadata.log.max.record.bytes.between.snapshots", int, 20_971_520,
+            "metadata record bytes committed before each controller snapshots its image (the log before the "
+            "snapshot is then deleted)", minimum=1),
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
             minimum=1),

@@ -207,24 +207,37 @@ def metadata_records(directory: Path) -> Iterator[tuple[int, Mapping[str, Any]]]
             return
 
 
+def _latest_snapshot(directory: Path) -> tuple[int, Path] | None:
+    """(end offset, path) of the newest ``<offset>-<epoch>.checkpoint`` snapshot, if any."""
+    found = [(int(p.name.split("-", 1)[0]), p) for p in directory.glob("*.checkpoint")
+             if p.name.split("-", 1)[0].isdigit()]
+    return max(found) if found else None
+
+
 def read_node_metadata(config: ClusterConfig, node_id: int) -> NodeMetadata:
-    """Node ``node_id``'s metadata image, replayed from its data dir without touching it."""
+    """Node ``node_id``'s metadata image — its latest snapshot, then the log after it — replayed
+    from its data dir without touching it."""
     from cluster.controller.metadata_image import MetadataImage
+    from cluster.controller.metadata_snapshot import decode_snapshot
 
     directory = config.node_dir(node_id) / METADATA_LOG_DIR
     if not directory.is_dir():
         raise MetadataLogError(f"node {node_id} has no metadata log at {directory} (has it ever started?)")
     count = 0
     offset = -1
+    snapshot = _latest_snapshot(directory)  # KIP-630: the image up to its offset, the log after it
+    start = snapshot[0] if snapshot is not None else 0
 
     def counted() -> Iterator[tuple[int, Mapping[str, Any]]]:
         nonlocal count, offset
         for offset, record in metadata_records(directory):
-            count += 1
-            yield offset, record
+            if offset >= start:
+                count += 1
+                yield offset, record
 
     try:
-        image = MetadataImage().apply_all(counted())
+        base = decode_snapshot(snapshot[1].read_bytes(), start) if snapshot is not None else MetadataImage()
+        image = base.apply_all(counted())
     except (KeyError, TypeError, ValueError) as exc:
         reason = ("a record that is not JSON" if isinstance(exc, json.JSONDecodeError)
                   else f"{type(exc).__name__}: {exc}")

@@ -58,3 +58,17 @@ def elect(cluster: RunningCluster, alive: list[int]) -> tuple[int, float]:
     started = time.monotonic()
     found = wait_until(lambda: leader(cluster, alive), 15, f"a leader among nodes {alive}")
     return found, time.monotonic() - started
+
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def create_when_led(cluster: RunningCluster, alive: list[int], name: str, timeout_s: float = 15) -> None:
+    """Create ``name`` on whichever node leads, retrying while leadership moves (a restarted
+    voter may still start an election). TOPIC_ALREADY_EXISTS counts as done: an earlier attempt
+    whose answer was lost (a timeout is an unknown outcome) did create it."""
+
+    def attempt() -> bool:
+        return create_on(cluster, leader(cluster, alive), name) in (0, TOPIC_ALREADY_EXISTS)
+
+    wait_until(attempt, timeout_s, f"topic {name} created on the active controller")
