@@ -96,9 +96,11 @@ class Broker:
         self.controller.load()
         self._check_meta_properties(self.controller.image.cluster_id)
         self.producer_ids = ProducerIdManager(self.controller)
-        if len(self.cluster.voters) > 1:
+        if self.spec.is_controller and (len(self.cluster.voters) > 1 or not self.spec.is_broker):
             await self.controller_server.start(self.host, self.spec.quorum_port)
             quorum.on_leadership = self.controller.on_leadership
+            if quorum.leading:  # a single voter leads from the start
+                self.controller.on_leadership()
         if self.spec.is_broker:
             await self.controller.bootstrap(self.node_id, self.host, self.port)
             missing = [NewTopic(t.name, t.partitions, t.replication_factor, config=t.config)

@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 
 
-def fsync_directory(directory: Path) -> None:
-    """fsync ``directory``, so that renames and new names in it are on disk."""
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory by path (fsync is per inode: it covers what every descriptor
+    wrote; on a directory it makes renames and new names in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -34,4 +35,4 @@ def write_durably(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(temp, path)
-    fsync_directory(path.parent)
+    fsync_path(path.parent)

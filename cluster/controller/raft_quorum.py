@@ -123,6 +123,11 @@ class RaftQuorum:
         return self.raft_log.end_offset
 
     @property
+    def leading(self) -> bool:
+        """Whether this node leads and its leadership is committed (it may take writes)."""
+        return self.node.is_leader and self._leading_epoch == self.node.epoch
+
+    @property
     def high_watermark(self) -> int:
         """Everything below it is committed."""
         return self.node.high_watermark

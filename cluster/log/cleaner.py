@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cluster.durable import fsync_directory
+from cluster.durable import fsync_path
 from cluster.log.segment import LogSegment, segment_file_stem
 from pykafka_ops.records.batch import (
     HEADER_SIZE,
@@ -195,7 +195,7 @@ def swap_in(partition_log: PartitionLog, group: CleanedGroup) -> LogSegment:
             partition_log.unflushed_segments.remove(segment)
         segment.delete()
     os.replace(swap_path, first.path)
-    fsync_directory(partition_log.directory)
+    fsync_path(partition_log.directory)
     cleaned = LogSegment(partition_log.directory, first.base_offset, partition_log.config.index_interval_bytes)
     cleaned.recover(partition_log.config.max_batch_bytes, lambda _header: None)  # rebuilds its indexes
     partition_log.segments.replace(old, cleaned)

@@ -44,13 +44,12 @@ truncates until it returns.
 from __future__ import annotations
 
 import bisect
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cluster.durable import fsync_directory, write_durably
+from cluster.durable import fsync_path, write_durably
 from cluster.log.partition_log import PartitionLog, UnexpectedAppendOffsetError
 from cluster.log.validator import RecordValidationError
 from cluster.raft.batches import decode_entries, encode_entries
@@ -71,15 +70,6 @@ _MIN_READ, _MAX_READ = 4096, 1024 * 1024
 
 def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _fsync_file(path: Path) -> None:
-    """fsync ``path`` through a new descriptor (fsync is per inode: it covers every writer's data)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LeaderEpochCache:
@@ -313,15 +303,15 @@ class DiskRaftLog:
         if self._unflushed:
             for segment in plog.segments:
                 if segment.base_offset >= self._flushed_active_base:
-                    _fsync_file(segment.path)
+                    fsync_path(segment.path)
                     segment.offset_index.flush()
                     segment.time_index.flush()
             self._unflushed = False
         bases = tuple(segment.base_offset for segment in plog.segments)
         if bases != self._durable_segments:
             if self._durable_segments is None:  # a new partition directory: its name too
-                fsync_directory(plog.directory.parent)
-            fsync_directory(plog.directory)
+                fsync_path(plog.directory.parent)
+            fsync_path(plog.directory)
             self._durable_segments = bases
         self._flushed_active_base = plog.segments.active.base_offset
         plog.mark_flushed(self._clock_ms())

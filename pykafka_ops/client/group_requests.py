@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 
 from pykafka_ops.client.admin import ERROR_MESSAGES
-from pykafka_ops.client.wire import WireClient, WireError
+from pykafka_ops.client.wire import WireClient, WireError, bootstrap_addresses
 from pykafka_ops.errors import error_name
 from pykafka_ops.protocol import codec
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -25,14 +25,6 @@ class GroupRequestError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def _addresses(bootstrap_servers: str) -> list[tuple[str, int]]:
-    result = []
-    for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        result.append((host.strip("[]") or "localhost", int(port)))
-    return result
 
 
 def _max_version(client: WireClient, api_key: int) -> int:
@@ -75,7 +67,7 @@ def offset_delete(bootstrap_servers: str, timeout_s: float, group_id: str,
     deadline = time.monotonic() + timeout_s
     last_error: Exception = GroupRequestError("COORDINATOR_NOT_AVAILABLE", "no bootstrap server answered")
     while time.monotonic() < deadline:
-        for host, port in _addresses(bootstrap_servers):
+        for host, port in bootstrap_addresses(bootstrap_servers):
             remaining = max(0.1, deadline - time.monotonic())
             try:
                 with WireClient(host, port, remaining) as bootstrap:

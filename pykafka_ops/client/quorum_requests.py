@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pykafka_ops.client.wire import WireClient, WireError
+from pykafka_ops.client.wire import WireClient, WireError, bootstrap_addresses
 from pykafka_ops.errors import error_name
 from pykafka_ops.protocol import codec
 
@@ -77,14 +77,6 @@ def kafka_uuid_text(value: uuid.UUID | None) -> str | None:
     if value is None or value.int == 0:
         return None
     return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
-
-
-def _addresses(bootstrap_servers: str) -> list[tuple[str, int]]:
-    result = []
-    for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        result.append((host.strip("[]") or "localhost", int(port)))
-    return result
 
 
 def _versions(client: WireClient) -> dict[int, int]:
@@ -173,7 +165,7 @@ def describe_metadata_quorum(bootstrap_servers: str, timeout_s: float) -> Quorum
     deadline = time.monotonic() + timeout_s
     last_error: Exception = WireError("no bootstrap server answered")
     while True:
-        for host, port in _addresses(bootstrap_servers):
+        for host, port in bootstrap_addresses(bootstrap_servers):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise last_error

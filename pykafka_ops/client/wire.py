@@ -24,6 +24,15 @@ MAX_RESPONSE_BYTES = 100_000_000
 _RECV_CHUNK = 1 << 20
 
 
+def bootstrap_addresses(bootstrap_servers: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` (IPv6 hosts in brackets) as (host, port) pairs."""
+    result = []
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        result.append((host.strip("[]") or "localhost", int(port)))
+    return result
+
+
 class WireError(ConnectionError):
     """The connection failed, closed, or answered something unexpected."""
 

@@ -338,7 +338,7 @@ class _Validator:
             raise self.fail(("nodes",), f"{len(controllers)} controllers: a quorum has 1, 3 or 5 voters")
         for i, node in enumerate(result):
             if len(controllers) > 1 and node.is_controller and node.is_broker and node.controller_port is None:
-                raise self.fail(("nodes", i, "controller_port"),
+                raise self.fail(("nodes", i),
                                 "a combined node in a quorum of several controllers needs a controller_port")
         return tuple(result)
 

@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 from integration_helpers import wait_until
-from quorum_helpers import create_on, create_when_led, elect, register_broker
+from quorum_helpers import call, create_on, create_when_led, elect, register_broker
 
 from cluster.pytest_plugin import RunningCluster, start_cluster
+from pykafka_ops.protocol.api_keys import ApiKey
 
 QUORUM_YAML = """\
 cluster: {name: quorum}
@@ -127,3 +128,19 @@ def test_snapshots_bound_the_replay_and_a_far_behind_node_catches_up_by_fetch_sn
         assert "topic t399 " in metadata and "topic after-snapshots " in metadata
 
     print(json.dumps({"test": "metadata_snapshots", "records": 1200, "write_s": round(write_s, 2)}))
+
+
+def test_the_raft_apis_are_on_the_controller_listener_only(tmp_path: Path) -> None:
+    """Kafka's listener types: the KRaft RPCs (Vote, BeginQuorumEpoch, EndQuorumEpoch,
+    FetchSnapshot) are offered on the controller listener and never in the client listener's
+    ApiVersions; DescribeQuorum is on both."""
+    raft_apis = {ApiKey.VOTE, ApiKey.BEGIN_QUORUM_EPOCH, ApiKey.END_QUORUM_EPOCH, ApiKey.FETCH_SNAPSHOT}
+    # the client listener of a combined node, and the controller listener of a controller-only one
+    with start_cluster("cluster: {name: listeners}\nnodes:\n  - {id: 1}\n", tmp_path / "single") as single:
+        keys = {entry.api_key for entry in call(single, 1, ApiKey.API_VERSIONS, 3, {
+            "client_software_name": "t", "client_software_version": "1"}).api_keys}
+        assert not raft_apis & keys and ApiKey.DESCRIBE_QUORUM in keys
+    with start_cluster(QUORUM_YAML, tmp_path / "quorum") as quorum:
+        keys = {entry.api_key for entry in call(quorum, 1, ApiKey.API_VERSIONS, 3, {
+            "client_software_name": "t", "client_software_version": "1"}).api_keys}
+        assert raft_apis <= keys and ApiKey.DESCRIBE_QUORUM in keys and ApiKey.PRODUCE not in keys

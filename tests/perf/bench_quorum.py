@@ -10,7 +10,10 @@ Three controller-only nodes on this machine. Election: the leader is killed with
 ``--rounds`` times (and restarted), each time timing until another node answers DescribeQuorum as
 leader. Commit latency: ``--records`` CreateTopics of one topic each, one at a time, on the leader
 (p50/p99, ms), and the same on a single combined node for comparison. Replay: a node of the
-three-node quorum is restarted after those records and timed until it answers again.
+three-node quorum is restarted after those records and timed until it answers again. Start-up
+replay: a single node with ``--replay-records`` metadata records (CreateTopics of one partition)
+restarted without a snapshot and with one (metadata.log.max.record.bytes.between.snapshots small),
+timed until it answers.
 """
 
 from __future__ import annotations
@@ -88,15 +91,38 @@ def measure_quorum(workdir: Path, rounds: int, records: int, timeouts: dict[str,
     return out
 
 
+def measure_replay(workdir: Path, topics: int) -> dict[str, Any]:
+    """Restart time of one controller after ``topics`` CreateTopics (3 records each), without and
+    with snapshots."""
+    out: dict[str, Any] = {"records": topics * 3}
+    for label, threshold in (("without_snapshot", 1 << 40), ("with_snapshot", 64 * 1024)):
+        # one controller-only node: the restart replays metadata and opens no partition log
+        yaml = ("cluster: {name: bench-replay}\nnodes:\n  - {id: 1, roles: [controller]}\n"
+                f"broker:\n  metadata.log.max.record.bytes.between.snapshots: {threshold}\n")
+        with start_cluster(yaml, workdir / label) as single:
+            if register_broker(single, 1) != 0:
+                raise RuntimeError("broker registration failed")
+            for i in range(topics):
+                create_on(single, 1, f"replay-{i}")
+            started = time.monotonic()
+            single.restart(1)
+            out[f"restart_{label}_s"] = round(time.monotonic() - started, 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="kill -9 rounds")
     parser.add_argument("--records", type=int, default=300, help="CreateTopics for the latency figures")
     parser.add_argument("--test-timeouts", action="store_true", help="shorter quorum timeouts (see TEST_TIMEOUTS)")
+    parser.add_argument("--replay-records", type=int, default=20_000,
+                        help="metadata records before the start-up replay figures (0: skip)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-quorum-") as tmp:
         figures = measure_quorum(Path(tmp), args.rounds, args.records, TEST_TIMEOUTS if args.test_timeouts else {})
+        if args.replay_records:
+            figures["replay"] = measure_replay(Path(tmp), args.replay_records // 3)
     figures["timeouts"] = TEST_TIMEOUTS if args.test_timeouts else "Kafka's defaults"
     print(json.dumps(figures))
     if args.json:

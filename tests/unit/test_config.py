@@ -102,6 +102,24 @@ BAD_FILES = {
         "topics:\n  - {name: big, partitions: 1000000}\n",
         "topics[0].partitions (line 2): at most 10000 partitions, got 1000000",
     ),
+    "an even number of controllers": (
+        "nodes:\n  - {id: 1, port: 9092}\n  - {id: 2, port: 9093, roles: [controller]}\n",
+        "nodes (line 1): 2 controllers: a quorum has 1, 3 or 5 voters",
+    ),
+    "a combined node of a larger quorum without a controller port": (
+        "nodes:\n  - {id: 1, port: 9092}\n  - {id: 2, port: 9093, roles: [controller]}\n"
+        "  - {id: 3, port: 9094, roles: [controller]}\n",
+        "nodes[0] (line 2): a combined node in a quorum of several controllers needs a controller_port",
+    ),
+    "a controller port taken by another node": (
+        "nodes:\n  - {id: 1, port: 9092, controller_port: 9093}\n  - {id: 2, port: 9093, roles: [controller]}\n"
+        "  - {id: 3, port: 9094, roles: [controller]}\n",
+        "nodes[1].port (line 3): duplicate port 9093",
+    ),
+    "a quorum timeout below 1 ms": (
+        "broker:\n  controller.quorum.fetch.timeout.ms: 0\n",
+        "broker.controller.quorum.fetch.timeout.ms (line 2): must be at least 1, got 0",
+    ),
     "an empty file": ("", EMPTY),
     "a file of comments only": ("# nothing here\n", EMPTY),
     "Kafka setting not supported yet": (
