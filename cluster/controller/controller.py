@@ -29,10 +29,14 @@ from cluster.controller.metadata_image import (
     MetadataImage,
 )
 from cluster.controller.metadata_snapshot import decode_snapshot, encode_snapshot
-from cluster.controller.raft_quorum import QuorumUnavailableError, RaftQuorum
+from cluster.controller.raft_quorum import (
+    QuorumUnavailableError,
+    RaftQuorum,
+    decode_record,
+)
 from cluster.controller.records import RECORDS_PER_TURN, MetadataRecord
 from cluster.log.validator import RecordValidationError
-from cluster.raft.log import OffsetAndEpoch
+from cluster.raft.log import Entry, OffsetAndEpoch
 from pykafka_ops.config.settings import (
     MAX_PARTITIONS_PER_TOPIC,
     TOPIC_SETTINGS,
@@ -142,17 +146,17 @@ class QuorumController(ClusterControl):
         if self._publishing is None or self._publishing.done():
             self._publishing = asyncio.get_running_loop().create_task(self._publish())
 
-    def _apply_committed(self, records: list[tuple[int, MetadataRecord]]) -> None:
+    def _apply_committed(self, entries: list[Entry]) -> None:
         """Committed records, in order: this controller's own proposal (whose image ``_commit``
         built already), or records another leader wrote (replayed here, then published)."""
-        fresh = [(offset, record) for offset, record in records if offset > self.image.offset]
+        fresh = [entry for entry in entries if entry.offset > self.image.offset]
         if not fresh:
             return
         proposed = self._proposed
-        if proposed is not None and (fresh[0][0], fresh[-1][0]) == proposed[:2]:
+        if proposed is not None and (fresh[0].offset, fresh[-1].offset) == proposed[:2]:
             self.image = proposed[2]
         else:
-            self.image = self.image.apply_all(fresh)
+            self.image = self.image.apply_all((entry.offset, decode_record(entry)) for entry in fresh)
             self._publish_soon()
         self.quorum.cluster_id = self.image.cluster_id
         self._maybe_snapshot()

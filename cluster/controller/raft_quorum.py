@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from cluster.controller.records import MetadataRecord
+from cluster.controller.records import RECORDS_PER_TURN, MetadataRecord
 from cluster.log.partition_log import PartitionLog
 from cluster.log.validator import RecordValidationError
 from cluster.network.raft_client import RaftChannels
@@ -43,6 +43,7 @@ from cluster.raft.log import Entry, LogError, OffsetAndEpoch
 from cluster.raft.messages import Payload
 from cluster.raft.quorum_state import FileQuorumStateStore
 from pykafka_ops.config.cluster import ClusterConfig
+from pykafka_ops.records.batch import RecordBatchBuilder
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class RaftQuorum:
         self.raft_log = DiskRaftLog(metadata_log)
         self.store = FileQuorumStateStore(metadata_log.directory)
         self.transport: RaftTransport = transport or NoPeers()
-        self.on_committed: Callable[[list[tuple[int, MetadataRecord]]], None] | None = None
+        self.on_committed: Callable[[list[Entry]], None] | None = None
         """Set by the controller once it has replayed: it then hears of every commit at once."""
         self._committed: list[Entry] = []
         self._waiters: list[tuple[int, int, asyncio.Future[int]]] = []  # (offset, epoch, future)
@@ -150,12 +151,18 @@ class RaftQuorum:
         """The records committed so far and not yet handed out (at start-up), in order."""
         entries, self._committed = self._committed, []
         for entry in entries:
-            yield entry.offset, _decode(entry)
+            yield entry.offset, decode_record(entry)
 
     async def append(self, records: Sequence[MetadataRecord]) -> int:
         """Propose ``records`` as one batch and wait until they are committed; returns the offset
         of the last one. Raises QuorumUnavailableError when they cannot be (see the class)."""
-        payloads = [json.dumps(record, sort_keys=True).encode() for record in records]
+        payloads = []
+        for i, record in enumerate(records):  # a turn for the event loop every RECORDS_PER_TURN records
+            payloads.append(json.dumps(record, sort_keys=True).encode())
+            if i % RECORDS_PER_TURN == RECORDS_PER_TURN - 1:
+                await asyncio.sleep(0)
+        if len(payloads) > RECORDS_PER_TURN and self.node.is_leader:
+            await self._stage(payloads)
         try:
             last = self.node.propose(payloads, _now_ms())
         except NotLeaderError as exc:
@@ -174,6 +181,18 @@ class RaftQuorum:
                 f"the metadata quorum did not commit offset {last.offset} within "
                 f"{self.config.request_timeout_ms} ms (controller.quorum.request.timeout.ms)",
                 self.node.leader_id) from None
+
+    async def _stage(self, payloads: list[bytes]) -> None:
+        """Encode a large proposal's batch a slice at a time, for the log to write as it is."""
+        first, epoch = self.raft_log.end_offset, self.node.epoch
+        builder = RecordBatchBuilder(base_offset=first, partition_leader_epoch=epoch)
+        now_ms = int(time.time() * 1000)
+        for i, payload in enumerate(payloads):
+            builder.append(None, payload, timestamp_ms=now_ms)
+            if i % RECORDS_PER_TURN == RECORDS_PER_TURN - 1:
+                await asyncio.sleep(0)
+        if (self.raft_log.end_offset, self.node.epoch) == (first, epoch):  # nothing moved meanwhile
+            self.raft_log.stage(first, epoch, payloads, builder.build())
 
     # -- driving the core -----------------------------------------------------------------
 
@@ -259,7 +278,7 @@ class RaftQuorum:
         if self.on_committed is None or not self._committed:
             return
         pending, self._committed = self._committed, []
-        self.on_committed([(entry.offset, _decode(entry)) for entry in pending])
+        self.on_committed(pending)  # decoded there only if needed (not for the leader's own proposal)
 
     def _complete_waiters(self, committed: Sequence[Entry]) -> None:
         """A proposal completes when its (offset, epoch) is committed; one whose offset was
@@ -304,7 +323,8 @@ def _wall(monotonic_ms: int, offset_ms: int) -> int:
     return monotonic_ms + offset_ms if monotonic_ms >= 0 else monotonic_ms
 
 
-def _decode(entry: Entry) -> MetadataRecord:
+def decode_record(entry: Entry) -> MetadataRecord:
+    """The metadata record an entry carries (its JSON payload)."""
     record: MetadataRecord = json.loads(entry.payload)
     return record
 
