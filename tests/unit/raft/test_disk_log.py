@@ -410,3 +410,17 @@ def test_a_follower_installs_its_leaders_snapshot_and_goes_on_from_its_end(tmp_p
     reopened = _reopen(log, clean=False)
     assert (reopened.start_offset, reopened.end_offset, reopened.last_epoch) == (50, 52, 5)
     assert reopened.latest_snapshot() == snapshot and reopened.read_snapshot(snapshot, 0, 99) == b"leader image"
+
+
+def test_a_staged_batch_is_written_as_is_only_for_the_entries_it_was_made_for(tmp_path: Path) -> None:
+    log = open_disk_log(tmp_path / "__cluster_metadata-0")
+    entries = _entries(0, [2, 2, 2])
+    staged = encode_entries(entries, 12345)  # another timestamp than append would stamp
+    log.stage(0, 2, [e.payload for e in entries], staged)
+    log.append(entries)
+    assert bytes(log.partition_log.read(0, 1 << 20, 3, min_one_batch=True)) == staged
+    other = _entries(3, [2, 2])
+    log.stage(3, 2, [b"not", b"these"], encode_entries(other, 12345))  # payloads differ: encoded anew
+    log.append(other)
+    assert log.read(0, 10) == tuple(entries + other)
+    assert bytes(log.partition_log.read(3, 1 << 20, 5, min_one_batch=True)) != encode_entries(other, 12345)
