@@ -24,6 +24,7 @@ from cluster.controller.quorum import (
 from cluster.controller.raft_quorum import open_quorum
 from cluster.group.coordinator import GroupCoordinator
 from cluster.handlers import CONTROLLER, load_handlers
+from cluster.handlers.metadata import warm_cache as warm_metadata_cache
 from cluster.log.cleaner import LogCleaner
 from cluster.log.manager import LogManager
 from cluster.network.quotas import fd_connection_budget
@@ -145,6 +146,7 @@ class Broker:
             try:
                 await _run_sliced(self.replica_manager.apply_image(image))
                 self.group_coordinator.on_metadata_update(image)
+                await _run_sliced(warm_metadata_cache(image))
             except Exception as exc:  # noqa: BLE001 - the broker must catch up, not stop
                 reason = f"{type(exc).__name__}: {exc}"
                 if reason != self._image_failure:

@@ -24,10 +24,11 @@ Concurrency: runs on the node's event loop, which alone uses the encoded-topic c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from cluster.controller.controller import NewTopic, TopicError, validate_topic_name
-from cluster.controller.metadata_image import MetadataImage, TopicImage
+from cluster.controller.metadata_image import MetadataImage, PartitionImage, TopicImage
 from cluster.group.offsets_topic import OFFSETS_TOPIC
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
@@ -45,6 +46,7 @@ TOPIC_ID_LOOKUP_VERSION = 12
 def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     """Describe brokers and the requested topics (creating missing ones when allowed)."""
     image = ctx.broker.image
+    VERSIONS_SEEN.add(ctx.api_version)
     wanted = request.topics
     if ctx.api_version < TOPIC_ID_LOOKUP_VERSION and wanted and any(
             t.name is None or getattr(t, "topic_id", NO_TOPIC_ID) != NO_TOPIC_ID for t in wanted):
@@ -95,17 +97,57 @@ def _lookup(version: int, image: MetadataImage, name: str | None, topic_id: uuid
 
 #: (topic name, version) → (the TopicImage it describes, its encoded entry).
 _ENCODED_TOPICS: dict[tuple[str, int], tuple[TopicImage, bytes]] = {}
+#: (topic name, partition, version) → (the PartitionImage it describes, its encoded entry).
+_ENCODED_PARTITIONS: dict[tuple[str, int, int], tuple[PartitionImage, bytes]] = {}
+#: The Metadata versions clients asked for: what ``warm_cache`` prepares (from the start, v12:
+#: what librdkafka 2.x and Java clients send).
+VERSIONS_SEEN: set[int] = {12}
+#: Partition entries encoded between two turns of the event loop by ``warm_cache``.
+PARTITIONS_PER_STEP = 200
 
 
 def _described(version: int, topic: TopicImage) -> bytes:
-    """The topic's encoded entry, from the cache while the image's topic object is unchanged."""
+    """The topic's encoded entry, from the cache while the image's topic object is unchanged;
+    else its header spliced with its partitions' entries (each cached the same way)."""
     key = (topic.name, version)
     cached = _ENCODED_TOPICS.get(key)
     if cached is not None and cached[0] is topic:
         return cached[1]
-    encoded = _encoded(version, _describe(topic))
+    partitions = [_partition_entry(version, topic.name, p)
+                  for p in sorted(topic.partitions.values(), key=lambda p: p.partition)]
+    encoded = b"".join(codec.encode_response_chunks(ApiKey.METADATA, version, _describe(topic), "partitions",
+                                                    partitions, path=("topics",)))
     _ENCODED_TOPICS[key] = (topic, encoded)
     return encoded
+
+
+def _partition_entry(version: int, topic: str, p: PartitionImage) -> bytes:
+    key = (topic, p.partition, version)
+    cached = _ENCODED_PARTITIONS.get(key)
+    if cached is not None and cached[0] is p:
+        return cached[1]
+    encoded = codec.encode_array_element(ApiKey.METADATA, version, ("topics", "partitions"), {
+        "error_code": ErrorCode.none, "partition_index": p.partition, "leader_id": p.leader,
+        "leader_epoch": p.leader_epoch, "replica_nodes": p.replicas, "isr_nodes": p.isr, "offline_replicas": ()})
+    _ENCODED_PARTITIONS[key] = (p, encoded)
+    return encoded
+
+
+def warm_cache(image: MetadataImage) -> Iterator[None]:
+    """Encode the entries of the topics that changed, for the versions clients use, a few
+    partitions per step: the broker runs it in slices after it applies an image, so the first
+    Metadata after a 10 000-partition topic is created is a join of cached bytes, not a stall."""
+    for version in sorted(VERSIONS_SEEN):
+        for topic in list(image.topics.values()):
+            cached = _ENCODED_TOPICS.get((topic.name, version))
+            if cached is not None and cached[0] is topic:
+                continue
+            for i, p in enumerate(topic.partitions.values()):
+                _partition_entry(version, topic.name, p)
+                if i % PARTITIONS_PER_STEP == PARTITIONS_PER_STEP - 1:
+                    yield
+            _described(version, topic)
+            yield
 
 
 def _forget_deleted_topics(image: MetadataImage) -> None:
@@ -114,10 +156,12 @@ def _forget_deleted_topics(image: MetadataImage) -> None:
     if len(_ENCODED_TOPICS) > 4 * len(image.topics) + 64:
         for key in [key for key in _ENCODED_TOPICS if key[0] not in image.topics]:
             del _ENCODED_TOPICS[key]
+        for pkey in [pkey for pkey in _ENCODED_PARTITIONS if pkey[0] not in image.topics]:
+            del _ENCODED_PARTITIONS[pkey]
 
 
 def _encoded(version: int, topic: dict[str, Any]) -> bytes:
-    return codec.encode_array_element(ApiKey.METADATA, version, "topics", topic)
+    return codec.encode_array_element(ApiKey.METADATA, version, ("topics",), topic)
 
 
 def _error(name: str | None, code: ErrorCode, topic_id: uuid.UUID = NO_TOPIC_ID) -> dict[str, Any]:
@@ -133,19 +177,9 @@ def _invalid_request(wanted: Any) -> dict[str, Any]:
 
 
 def _describe(topic: TopicImage) -> dict[str, Any]:
-    return {
-        "error_code": ErrorCode.none,
-        "name": topic.name,
-        "topic_id": topic.topic_id,
-        "is_internal": topic.is_internal,
-        "partitions": [
-            {"error_code": ErrorCode.none, "partition_index": p.partition, "leader_id": p.leader,
-             "leader_epoch": p.leader_epoch, "replica_nodes": p.replicas, "isr_nodes": p.isr,
-             "offline_replicas": ()}
-            for p in sorted(topic.partitions.values(), key=lambda p: p.partition)
-        ],
-        "topic_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN,
-    }
+    """A topic's entry without its partitions (``_described`` splices them in)."""
+    return {"error_code": ErrorCode.none, "name": topic.name, "topic_id": topic.topic_id,
+            "is_internal": topic.is_internal, "topic_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
 
 
 def _response(ctx: RequestContext, image: MetadataImage, topics: list[bytes]) -> list[bytes]:

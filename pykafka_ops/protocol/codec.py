@@ -203,30 +203,39 @@ def encode_response(api_key: int, version: int, correlation_id: int, body: Mappi
     return response_header(api_key, version, correlation_id) + encode_response_body(api_key, version, body)
 
 
-def encode_array_element(api_key: int, version: int, array_field: str, element: Mapping[str, Any]) -> bytes:
-    """One element of a response's top-level array ``array_field``, encoded on its own (for
+def encode_array_element(api_key: int, version: int, path: tuple[str, ...], element: Mapping[str, Any]) -> bytes:
+    """One element of a response's array at ``path`` (``("topics",)``, or ``("topics",
+    "partitions")`` for an element of a nested array), encoded on its own (for
     ``encode_response_chunks``: a broker caches the encoding of what has not changed)."""
-    element_type = _array_element_type(load_response_schema(api_key, version), array_field)
+    element_type = _entity_type(api_key, version, path)
     return _write(element_type, _builder(element_type)(element))
 
 
 def encode_response_chunks(api_key: int, version: int, body: Mapping[str, Any], array_field: str,
-                           elements: list[bytes]) -> list[bytes]:
-    """A response body whose top-level array ``array_field`` is given as encoded ``elements``.
+                           elements: list[bytes], path: tuple[str, ...] = ()) -> list[bytes]:
+    """A response body — or, with ``path``, one element of its arrays — whose array
+    ``array_field`` is given as encoded ``elements``.
 
-    The rest of the body is encoded with an empty array, which is then replaced by the count and
-    the elements. Only arrays followed by fixed-size fields (and the tagged fields) are supported:
-    a Metadata response's ``topics`` is one.
+    The rest is encoded with an empty array, which is then replaced by the count and the
+    elements. Only arrays followed by fixed-size fields (and the tagged fields) are supported: a
+    Metadata response's ``topics`` is one, and so is a topic's ``partitions``.
     """
-    schema = load_response_schema(api_key, version)
-    raw = encode_response_body(api_key, version, {**body, array_field: ()})
+    entity = _entity_type(api_key, version, path)
+    raw = _write(entity, _builder(entity)({**body, array_field: ()}))
     flexible = is_flexible(api_key, version)
     empty = b"\x01" if flexible else b"\x00\x00\x00\x00"
-    cut = len(raw) - _tail_size(schema, array_field, flexible) - len(empty)
+    cut = len(raw) - _tail_size(entity, array_field, flexible) - len(empty)
     if raw[cut : cut + len(empty)] != empty:
-        raise CodecError(f"{schema.__name__}: {array_field} is not where its schema puts it")
+        raise CodecError(f"{entity.__name__}: {array_field} is not where its schema puts it")
     count = fastpath.uvarint(len(elements) + 1) if flexible else struct.pack(">i", len(elements))
     return [raw[:cut], count, *elements, raw[cut + len(empty):]]
+
+
+def _entity_type(api_key: int, version: int, path: tuple[str, ...]) -> type:
+    entity = load_response_schema(api_key, version)
+    for name in path:
+        entity = _array_element_type(entity, name)
+    return entity
 
 
 @cache

@@ -26,7 +26,7 @@ def test_chunks_equal_the_whole_encoding(version: int, count: int) -> None:
     body = {"throttle_time": 0, "brokers": [{"node_id": 1, "host": "h", "port": 9092, "rack": None}],
             "cluster_id": "c", "controller_id": 1, "cluster_authorized_operations": -(2**31)}
     whole = codec.encode_response_body(ApiKey.METADATA, version, {**body, "topics": topics})
-    elements = [codec.encode_array_element(ApiKey.METADATA, version, "topics", t) for t in topics]
+    elements = [codec.encode_array_element(ApiKey.METADATA, version, ("topics",), t) for t in topics]
     chunks = codec.encode_response_chunks(ApiKey.METADATA, version, body, "topics", elements)
     assert b"".join(chunks) == whole
 
@@ -35,3 +35,14 @@ def test_an_array_followed_by_a_variable_field_is_refused() -> None:
     with pytest.raises(codec.CodecError):  # Fetch v16: node_endpoints (tagged) follows
         codec.encode_response_chunks(ApiKey.FETCH, 16, {"throttle_time": 0, "error_code": 0,
                                                         "session_id": 0}, "responses", [])
+
+
+@pytest.mark.parametrize("version", range(13))
+def test_a_topic_spliced_from_its_encoded_partitions_equals_the_whole_topic(version: int) -> None:
+    topic = _topic(3, 300)
+    whole = codec.encode_array_element(ApiKey.METADATA, version, ("topics",), topic)
+    partitions = [codec.encode_array_element(ApiKey.METADATA, version, ("topics", "partitions"), p)
+                  for p in topic["partitions"]]
+    chunks = codec.encode_response_chunks(ApiKey.METADATA, version, {**topic, "partitions": ()}, "partitions",
+                                          partitions, path=("topics",))
+    assert b"".join(chunks) == whole
