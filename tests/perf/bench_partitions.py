@@ -93,6 +93,8 @@ def measure(name: str, bootstrap: str, proc: psutil.Process, restart: Callable[[
     """Every figure of one broker (see the module docstring)."""
     out: dict[str, Any] = {"broker": name}
     try:
+        with _client(bootstrap) as client:  # as a client does on connecting (a broker may learn the version)
+            _metadata_partitions(client)
         seconds, worst, code = _worst_ping_during(bootstrap, lambda: _create(bootstrap, "wide-big", BIG))
         out.update(create_10k_s=round(seconds, 2), create_10k_worst_ping_ms=round(worst, 1), create_10k_error=code)
         for i, count in enumerate(SMALL):
