@@ -1,4 +1,5 @@
-"""Record-batch compression codecs (attribute bits 0-2), all through cramjam.
+"""Record-batch compression codecs (attribute bits 0-2), through cramjam (zstd decompression
+through ``zstandard``, faster on the produce path, where every batch is decompressed).
 
 The codecs and their wire formats follow Kafka's ``CompressionType`` and the classes in
 ``org.apache.kafka.common.compress``:
@@ -33,6 +34,7 @@ from contextlib import contextmanager
 from enum import IntEnum
 
 import cramjam
+import zstandard
 
 __all__ = ["BytesLike", "Compression", "compress", "decompress", "decompressed"]
 
@@ -100,10 +102,33 @@ SCRATCH_KEEP_BYTES = 16 * 1024 * 1024
 
 
 class _Scratch(threading.local):
-    """This thread's output map, and whether it is lent out right now."""
+    """This thread's output map, whether it is lent out right now, and its zstd decompressor
+    (a ``ZstdDecompressor`` is not to be shared between threads)."""
 
     mapping: mmap.mmap | None = None
     busy: bool = False
+    zstd: zstandard.ZstdDecompressor | None = None
+
+
+class _OutputFull(Exception):
+    """A stream that would decompress past the output's end."""
+
+
+def _zstd_decompress_into(data: BytesLike, out: memoryview) -> int:
+    """Every zstd frame of ``data`` into ``out``: the ``zstandard`` package, about 3× faster than
+    cramjam's here (59 µs against 160 µs per MB). Raises _OutputFull past ``out``'s end."""
+    if _SCRATCH.zstd is None:
+        _SCRATCH.zstd = zstandard.ZstdDecompressor()
+    reader = _SCRATCH.zstd.stream_reader(data, read_across_frames=True)
+    size = 0
+    while size < len(out):
+        read = reader.readinto(out[size:])
+        if read == 0:
+            return size
+        size += read
+    if reader.read(1):
+        raise _OutputFull
+    return size
 
 
 _SCRATCH = _Scratch()
@@ -137,10 +162,15 @@ def _decompressed_into(codec: Compression, data: BytesLike, limit: int) -> Itera
         try:
             try:
                 size = decompress_into(data, view[:limit])
+            except _OutputFull:
+                size = limit
+                raise ValueError(f"{codec.name} data decompresses to more than {limit} bytes") from None
             except cramjam.DecompressionError as exc:
                 if "failed to write whole buffer" in str(exc):
                     size = limit
                     raise ValueError(f"{codec.name} data decompresses to more than {limit} bytes") from None
+                raise ValueError(f"cannot decompress {codec.name} data: {exc}") from exc
+            except zstandard.ZstdError as exc:
                 raise ValueError(f"cannot decompress {codec.name} data: {exc}") from exc
             result = view[:size]
             try:
@@ -174,7 +204,7 @@ _DECOMPRESS: dict[Compression, _Decoder] = {
 _DECOMPRESS_INTO: dict[Compression, Callable[[BytesLike, memoryview], int]] = {
     Compression.GZIP: cramjam.gzip.decompress_into,
     Compression.LZ4: cramjam.lz4.decompress_into,
-    Compression.ZSTD: cramjam.zstd.decompress_into,
+    Compression.ZSTD: _zstd_decompress_into,
 }
 
 
