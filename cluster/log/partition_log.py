@@ -14,7 +14,6 @@ a worker thread (``LogManager``) on segments that are no longer written.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import struct
 from dataclasses import dataclass
@@ -23,8 +22,10 @@ from pathlib import Path
 from cluster.log.cleaner import complete_interrupted_swaps
 from cluster.log.config import LogConfig
 from cluster.log.producer_state import ProducerStateEntry, ProducerStateManager
+from cluster.log.retention import LogRetention, OffsetOutOfRangeError
 from cluster.log.segment import BatchInfo, LogSegment, segment_file_stem
 from cluster.log.segments import LogSegments
+from cluster.log.timestamp_lookup import TimestampLookup, TimestampOffset
 from cluster.log.validator import assign_offsets, require_keys, validate_record_set
 from pykafka_ops.records.batch import LENGTH, LOG_OVERHEAD, BatchHeader
 
@@ -32,10 +33,6 @@ log = logging.getLogger(__name__)
 
 INT32_MAX = 2**31 - 1
 _BATCH_LENGTH = struct.Struct(">i")
-
-
-class OffsetOutOfRangeError(Exception):
-    """A fetch or delete offset outside [log_start_offset, log_end_offset]."""
 
 
 class UnexpectedAppendOffsetError(Exception):
@@ -55,21 +52,12 @@ class LogAppendInfo:
     duplicate: bool = False
 
 
-@dataclass(frozen=True)
-class TimestampOffset:
-    """An answer to a ListOffsets lookup."""
-
-    timestamp: int
-    offset: int
-    leader_epoch: int
-
-
 def partition_dir_name(topic: str, partition: int) -> str:
     """Kafka's directory name for a partition: ``<topic>-<partition>``."""
     return f"{topic}-{partition}"
 
 
-class PartitionLog:
+class PartitionLog(TimestampLookup, LogRetention):
     """Segments, offsets and producer state of one partition (see module docstring)."""
 
     def __init__(self, directory: Path, config: LogConfig, producer_expiration_ms: int) -> None:
@@ -299,103 +287,6 @@ class PartitionLog:
                 return _whole_batches(segment.read(position, length)) if length > 0 else b""
             i += 1
         return b""
-
-    def offset_for_timestamp(self, timestamp: int) -> TimestampOffset | None:
-        """The first batch whose max timestamp is ≥ ``timestamp`` (ListOffsets by time). The
-        offset is that batch's first record at or after the time (records decoded only here)."""
-        from pykafka_ops.records.batch import RecordBatch
-
-        for segment in self.segments:
-            if segment.max_timestamp < timestamp and segment is not self.segments.active:
-                continue
-            floor = segment.time_index.floor(timestamp)
-            start = segment.offset_index.lookup(floor[1]) if floor else 0
-            for position, header in segment.iter_headers(start):
-                if header.max_timestamp < timestamp or header.last_offset < self.log_start_offset:
-                    continue
-                if header.base_offset >= self.high_watermark:
-                    return None
-                batch = RecordBatch(segment.read(position, header.size))
-                for record in batch.records():
-                    if record.timestamp >= timestamp and record.offset >= self.log_start_offset:
-                        return TimestampOffset(record.timestamp, record.offset, header.partition_leader_epoch)
-        return None
-
-    def max_timestamp_offset(self) -> TimestampOffset | None:
-        """The record with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734)."""
-        from pykafka_ops.records.batch import RecordBatch
-
-        best: tuple[int, LogSegment, int, BatchHeader] | None = None
-        for segment in self.segments:
-            for position, header in segment.iter_headers():
-                if header.base_offset >= self.high_watermark or header.last_offset < self.log_start_offset:
-                    continue
-                if best is None or header.max_timestamp > best[0]:
-                    best = (header.max_timestamp, segment, position, header)
-        if best is None:
-            return None
-        max_ts, segment, position, header = best
-        for record in RecordBatch(segment.read(position, header.size)).records():
-            if record.timestamp == max_ts:
-                return TimestampOffset(max_ts, record.offset, header.partition_leader_epoch)
-        return TimestampOffset(max_ts, header.last_offset, header.partition_leader_epoch)
-
-    # -- retention and deletion ------------------------------------------------------------
-
-    def delete_records_before(self, offset: int) -> int:
-        """DeleteRecords: move the log start offset up to ``offset`` (≤ high watermark)."""
-        if offset > self.high_watermark or offset < 0:
-            raise OffsetOutOfRangeError(f"offset {offset} is above the high watermark {self.high_watermark}")
-        if offset > self.log_start_offset:
-            self.log_start_offset = offset
-            self._delete_segments_below_start()
-        return self.log_start_offset
-
-    def apply_retention(self, now_ms: int) -> int:
-        """Delete segments past retention.ms / retention.bytes (cleanup.policy with "delete"
-        only); returns how many were deleted."""
-        deleted = 0
-        if not self.config.delete:
-            return self._delete_segments_below_start()
-        if self.config.retention_ms >= 0:
-            horizon = now_ms - self.config.retention_ms
-            while len(self.segments) and self._segment_time(self.segments.first) < horizon:
-                if self.segments.first is self.segments.active:
-                    if self.segments.active.size == 0 or self.high_watermark < self.log_end_offset:
-                        break
-                    self.roll(now_ms)
-                if not self._delete_oldest():
-                    break  # the oldest segment holds offsets at or above the high watermark
-                deleted += 1
-        if self.config.retention_bytes >= 0:
-            total = self.size_bytes
-            while len(self.segments) > 1 and total - self.segments.first.size >= self.config.retention_bytes:
-                total -= self.segments.first.size
-                if not self._delete_oldest():
-                    break
-                deleted += 1
-        return deleted + self._delete_segments_below_start()
-
-    def _segment_time(self, segment: LogSegment) -> int:
-        if segment.max_timestamp >= 0:
-            return segment.max_timestamp
-        return int(os.stat(segment.path).st_mtime * 1000)
-
-    def _delete_oldest(self) -> int:
-        if len(self.segments) < 2 or self.segments.first.next_offset > self.high_watermark:
-            return 0
-        segment = self.segments.remove_first()
-        if segment in self.unflushed_segments:
-            self.unflushed_segments.remove(segment)
-        segment.delete()
-        self.log_start_offset = max(self.log_start_offset, self.segments.first.base_offset)
-        return 1
-
-    def _delete_segments_below_start(self) -> int:
-        deleted = 0
-        while len(self.segments) > 1 and self.segments[1].base_offset <= self.log_start_offset:
-            deleted += self._delete_oldest()
-        return deleted
 
     def truncate_to(self, offset: int) -> None:
         """Remove every record at or after ``offset`` (a follower diverged from its leader)."""

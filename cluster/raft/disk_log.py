@@ -313,9 +313,9 @@ class DiskRaftLog:
     def flush(self) -> None:
         """fsync what was written since the last flush: the segment that was active then and every
         one rolled since, and, when segments were created or deleted, the partition directory.
-        Each segment file is fsynced through a descriptor of its own: ``LogManager.flush`` may be
-        fsyncing a rolled segment in a worker thread, and the segment's dirty flag, which it has
-        already cleared, would make ``LogSegment.flush`` return before that fsync ends."""
+        Segment files are fsynced by path, not through ``LogSegment.flush``, whose dirty flags only
+        know of this process's writes: after a kill -9 what recovery kept may be in the page cache
+        only, and the first flush after opening must cover it too."""
         plog = self.partition_log
         if self._unflushed:
             for segment in plog.segments:
