@@ -53,6 +53,8 @@ class NodeSpec:
     roles: tuple[str, ...] = ROLES
     controller_port: int | None = None
     """The controller listener of a combined node in a quorum of several controllers."""
+    host: str | None = None
+    """The address this node listens on and is reached at (``None``: the cluster's ``host``)."""
 
     @property
     def is_broker(self) -> bool:
@@ -104,15 +106,19 @@ class ClusterConfig:
                 return node
         raise KeyError(f"no node {node_id} in {self.source}")
 
+    def host_of(self, node_id: int) -> str:
+        """The address node ``node_id`` listens on (its own ``host``, else the cluster's)."""
+        return self.node(node_id).host or self.host
+
     @property
     def bootstrap_servers(self) -> str:
         """host:port of every broker node, comma-separated (a client's bootstrap.servers)."""
-        return ",".join(f"{self.host}:{n.port}" for n in self.nodes if n.is_broker)
+        return ",".join(f"{n.host or self.host}:{n.port}" for n in self.nodes if n.is_broker)
 
     @property
     def voters(self) -> dict[int, tuple[str, int]]:
         """The metadata quorum's voters: node id → controller listener address."""
-        return {n.id: (self.host, n.quorum_port) for n in self.nodes if n.is_controller}
+        return {n.id: (n.host or self.host, n.quorum_port) for n in self.nodes if n.is_controller}
 
     def node_dir(self, node_id: int) -> Path:
         """Where node ``node_id`` keeps its logs and metadata."""

@@ -26,6 +26,7 @@ INT32_SETTINGS = frozenset({
     "group.max.session.timeout.ms", "log.open.files.max", "controller.quorum.election.timeout.ms",
     "controller.quorum.fetch.timeout.ms", "controller.quorum.election.backoff.max.ms",
     "controller.quorum.request.timeout.ms", "controller.quorum.retry.backoff.ms", "segment.bytes",
+    "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
     "index.interval.bytes", "max.message.bytes",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
@@ -96,6 +97,11 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
             "a quorum request (and a metadata write) unanswered for this long fails", minimum=1),
     Setting("controller.quorum.retry.backoff.ms", int, 20, "wait before a failed quorum request is retried",
             minimum=0),
+    # broker registration and fencing (Kafka's KRaft broker settings, same names and defaults)
+    Setting("broker.session.timeout.ms", int, 9_000,
+            "the active controller fences a broker that sends no heartbeat for this long", minimum=1),
+    Setting("broker.heartbeat.interval.ms", int, 2_000, "time between two heartbeats of a broker to the controller",
+            minimum=1),
     Setting("metadata.log.max.record.bytes.between.snapshots", int, 20_971_520,
             "metadata record bytes committed before each controller snapshots its image (the log before the "
             "snapshot is then deleted)", minimum=1),
