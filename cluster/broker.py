@@ -1,50 +1,62 @@
-"""Broker: one node's broker (and, in combined mode, controller) — wiring and lifecycle.
+"""Broker: one node's broker (and controller, on a node with that role) — wiring and lifecycle.
 
-Start-up order: check the data dir's format → open the metadata log and replay it into the
-controller's image → register this broker (which publishes the image, opening every local
-partition log, recovering after a crash) → create the YAML's topics → listen. Shutdown: stop
-listening, close connections, then close logs cleanly (snapshots + clean-shutdown marker).
+Start-up order: check the data dir's identity → open the metadata log and replay what it holds
+as committed → join the quorum (a voter listens on its controller listener; a broker-only node
+is an observer) → a broker registers with the active controller, catches up with the metadata
+log and is unfenced (``BrokerLifecycleManager``) → only then does it open its client listener
+and create the cluster file's topics. Shutdown: controlled shutdown (the controller moves this
+broker's leadership away), stop listening, close connections, then close logs cleanly
+(snapshots + clean-shutdown marker).
+
+Concurrency: everything runs on the node's one event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from cluster.controller.controller import NewTopic, QuorumController
+from cluster.broker_lifecycle import BrokerLifecycleManager
+from cluster.controller.controller import QuorumController
 from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import (
     METADATA_LOG_CONFIG,
     METADATA_TOPIC,
 )
 from cluster.controller.raft_quorum import open_quorum
+from cluster.controller.topics import NewTopic
+from cluster.controller_requests import ControllerRequests
 from cluster.group.coordinator import GroupCoordinator
 from cluster.handlers import CONTROLLER, load_handlers
 from cluster.handlers.metadata import warm_cache as warm_metadata_cache
 from cluster.log.cleaner import LogCleaner
 from cluster.log.manager import LogManager
+from cluster.meta_properties import (
+    MetaProperties,
+    check_meta_properties,
+    read_meta_properties,
+    write_meta_properties,
+)
 from cluster.network.quotas import fd_connection_budget
 from cluster.network.server import SocketServer
 from cluster.producer_ids import ProducerIdManager
 from cluster.replication.replica_manager import ReplicaManager
 from pykafka_ops.config.cluster import ClusterConfig
 from pykafka_ops.config.settings import topic_defaults
-from pykafka_ops.state import STORAGE_FORMAT_VERSION
+from pykafka_ops.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
-META_PROPERTIES = "meta.properties"
 MAINTENANCE_INTERVAL_S = 1.0
+#: Longest wait for every broker of the cluster file before creating its topics, in seconds.
+CONFIG_TOPICS_WAIT_S = 10.0
 #: Longest run of metadata application (creating partition logs) between two event-loop turns.
 APPLY_SLICE_S = 0.02
-
-
-class StorageFormatError(RuntimeError):
-    """The data dir was written by an incompatible version or belongs to another node."""
 
 
 class Broker:
@@ -53,7 +65,7 @@ class Broker:
     def __init__(self, cluster: ClusterConfig, node_id: int) -> None:
         node = cluster.node(node_id)
         self.node_id = node_id
-        self.host = cluster.host
+        self.host = cluster.host_of(node_id)
         self.port = node.port
         self.config: Mapping[str, Any] = cluster.broker
         self.cluster = cluster
@@ -73,7 +85,15 @@ class Broker:
         self._apply_lock = asyncio.Lock()
         self._applied_image: MetadataImage | None = None
         self._meta_cluster_id: str | None = None
+        """The cluster id meta.properties was last checked or written with ("" if it has none, None
+        if there is no file)."""
+        self.formatted_cluster_id = ""
+        """The cluster id the launcher formatted this node's storage with while its metadata log
+        names none yet: the one the first active controller writes."""
         self._maintenance: asyncio.Task[None] | None = None
+        self._creating_topics: asyncio.Task[None] | None = None
+        self.requests: ControllerRequests
+        self.lifecycle: BrokerLifecycleManager
 
     @property
     def image(self) -> MetadataImage:
@@ -82,11 +102,23 @@ class Broker:
 
     @property
     def controller_id(self) -> int:
-        """The active controller's node id (-1 while there is none)."""
-        return self.controller.quorum.node.leader_id
+        """What Metadata and DescribeCluster name as the controller: as Kafka's KRaft brokers, a
+        live broker (clients send it their admin requests, and it forwards them to the active
+        controller, which DescribeQuorum names) — this one while it is live, as the client
+        reached it already (Kafka picks one at random); -1 while no broker is live."""
+        live = self.image.live_brokers
+        if any(b.broker_id == self.node_id for b in live):
+            return self.node_id
+        return random.choice(live).broker_id if live else -1
+
+    @property
+    def applied_offset(self) -> int:
+        """The offset of the last metadata record this broker has applied (-1: none yet)."""
+        return self._applied_image.offset if self._applied_image is not None else -1
 
     async def start(self) -> None:
-        """Open storage, replay metadata, register, create YAML topics and listen."""
+        """Open storage, replay metadata, join the quorum; a broker then registers with the
+        active controller and listens once it is unfenced, and creates the YAML's topics."""
         load_handlers()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_manager.startup()
@@ -96,37 +128,72 @@ class Broker:
         self.controller = QuorumController(quorum, self.config, on_image=self._apply_image)
         self.controller.load()
         self._check_meta_properties(self.controller.image.cluster_id)
-        self.producer_ids = ProducerIdManager(self.controller)
-        if self.spec.is_controller and (len(self.cluster.voters) > 1 or not self.spec.is_broker):
-            await self.controller_server.start(self.host, self.spec.quorum_port)
+        self.controller.formatted_cluster_id = self.formatted_cluster_id
+        quorum.cluster_id = quorum.cluster_id or self.formatted_cluster_id  # checked in every KRaft RPC
+        self.requests = ControllerRequests(self)
+        self.lifecycle = BrokerLifecycleManager(self)
+        self.producer_ids = ProducerIdManager(self.requests)
+        if self.spec.is_controller:
             quorum.on_leadership = self.controller.on_leadership
+            if len(self.cluster.voters) > 1 or not self.spec.is_broker:
+                await self.controller_server.start(self.host, self.spec.quorum_port)
             if quorum.leading:  # a single voter leads from the start
                 self.controller.on_leadership()
         if self.spec.is_broker:
-            await self.controller.bootstrap(self.node_id, self.host, self.port)
-            missing = [NewTopic(t.name, t.partitions, t.replication_factor, config=t.config)
-                       for t in self.cluster.topics if t.name not in self.image.topics]
-            if missing:
-                await self.controller.create_topics(missing)
+            self.lifecycle.start()
+            await self.lifecycle.wait_unfenced()  # the controller saw it catch up with the metadata
+            if self._applied_image is not None:
+                self.replica_manager.delete_orphan_dirs(self._applied_image)
             await self.socket_server.start(self.host, self.port)
+            self._creating_topics = asyncio.create_task(self._create_config_topics())
         self._write_meta_properties()
         self._maintenance = asyncio.create_task(self._run_maintenance())
         log.info("node %d (%s) serving on %s:%d (cluster id %s, %d partitions)", self.node_id,
                  "+".join(self.spec.roles), self.host, self.port, self.image.cluster_id or "not known yet",
                  len(self.replica_manager.partitions))
 
+    async def _create_config_topics(self) -> None:
+        """Create the cluster file's topics that do not exist, once every broker of the file is
+        live (so that their partitions are spread over all of them) or after
+        ``CONFIG_TOPICS_WAIT_S``; every broker tries, the first one creates them. A request
+        that fails (no controller yet) is tried again every second; a refusal is logged once."""
+        brokers = {n.id for n in self.cluster.nodes if n.is_broker}
+        deadline = time.monotonic() + CONFIG_TOPICS_WAIT_S
+        while time.monotonic() < deadline and not brokers <= {b.broker_id for b in self.image.live_brokers}:
+            await asyncio.sleep(0.05)
+        retriable = {ErrorCode.request_timed_out, ErrorCode.not_controller}
+        while True:
+            missing = [NewTopic(t.name, t.partitions, t.replication_factor, config=t.config)
+                       for t in self.cluster.topics if t.name not in self.image.topics]
+            if not missing:
+                return
+            results = await self.requests.create_topics(missing)
+            for result in results:
+                if result.error_code not in (ErrorCode.none, ErrorCode.topic_already_exists, *retriable):
+                    log.error("cannot create topic %s of %s: %s", result.name, self.cluster.source,
+                              result.error_message or result.error_code.name)
+            if not any(result.error_code in retriable for result in results):
+                return
+            await asyncio.sleep(1.0)
+
     async def stop(self) -> None:
-        """Stop serving and close every log cleanly."""
+        """Controlled shutdown (leadership moved away), then stop serving and close every log cleanly."""
+        if self.spec.is_broker:
+            # as long as one metadata write may take: a quorum that lost its majority (the last
+            # nodes of a cluster going down) cannot fence anyone, and the wait would be wasted
+            await self.lifecycle.controlled_shutdown(self.config["controller.quorum.request.timeout.ms"] / 1000)
         self.socket_server.stop()
         self.controller_server.stop()
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            try:
-                await self._maintenance
-            except asyncio.CancelledError:
-                pass
+        for task in (self._maintenance, self._creating_topics):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         self.group_coordinator.shutdown()
         self.controller.quorum.close()
+        self.requests.close()
         self.log_manager.shutdown()
         log.info("node %d stopped cleanly", self.node_id)
 
@@ -195,32 +262,29 @@ class Broker:
 
     # -- data dir identity --------------------------------------------------------------------
 
-    def _read_meta_properties(self) -> dict[str, str]:
-        path = self.data_dir / META_PROPERTIES
-        if not path.exists():
-            return {}
-        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-        return {k.strip(): v.strip() for k, v in pairs}
-
-    def _check_meta_properties(self, cluster_id: str) -> None:
-        props = self._read_meta_properties()
-        if not props:
-            return
-        if props.get("pko.storage.format.version") != str(STORAGE_FORMAT_VERSION):
-            raise StorageFormatError(
-                f"{self.data_dir} uses storage format {props.get('pko.storage.format.version')}, "
-                f"this pko uses {STORAGE_FORMAT_VERSION}: use a new data_dir or `pko cluster down --purge`")
-        if props.get("node.id") != str(self.node_id):
-            raise StorageFormatError(f"{self.data_dir} belongs to node {props.get('node.id')}, not {self.node_id}")
-        if cluster_id and props.get("cluster.id") not in (None, "", cluster_id):
-            raise StorageFormatError(f"{self.data_dir} belongs to cluster {props.get('cluster.id')}")
+    def _check_meta_properties(self, log_cluster_id: str) -> None:
+        """Refuse (StorageFormatError) a data dir of another storage format, node or cluster than
+        its metadata log's (``log_cluster_id``, "" while it names none)."""
+        found = read_meta_properties(self.data_dir)
+        check_meta_properties(self.data_dir, found, self.node_id, log_cluster_id)
+        self._meta_cluster_id = None if found is None else found.cluster_id
+        if found is not None and not log_cluster_id:
+            self.formatted_cluster_id = found.cluster_id
 
     def _write_meta_properties(self) -> None:
-        """Kafka's meta.properties: node id, cluster id (once known) and our storage format."""
-        self._meta_cluster_id = self.image.cluster_id
-        text = (f"# written by pko\nversion=1\nnode.id={self.node_id}\ncluster.id={self.image.cluster_id}\n"
-                f"pko.storage.format.version={STORAGE_FORMAT_VERSION}\n")
-        (self.data_dir / META_PROPERTIES).write_text(text)
+        """Record the metadata log's cluster id in meta.properties once it is known (the migration
+        of a data dir from before formatting), and write the file of a dir that has none. A
+        formatted id is never replaced: another one from the quorum is logged, and the next start
+        refuses the dir."""
+        cluster_id = self.image.cluster_id
+        if cluster_id == self._meta_cluster_id or (not cluster_id and self._meta_cluster_id is not None):
+            return
+        if cluster_id and self._meta_cluster_id:
+            log.error("%s belongs to cluster %s (meta.properties), but the metadata quorum names cluster %s",
+                      self.data_dir, self._meta_cluster_id, cluster_id)
+        else:
+            write_meta_properties(self.data_dir, MetaProperties(self.node_id, cluster_id))
+        self._meta_cluster_id = cluster_id
 
 
 async def _run_sliced(steps: Iterator[None]) -> None:

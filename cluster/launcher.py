@@ -6,9 +6,11 @@ in the state file ``<data_dir>/cluster.json`` (``pykafka_ops.state``), written b
 waits for readiness, so that `status`/`down`/`kill` work even on a cluster that failed to start.
 Every function returns plain dataclasses and never prints; ``commands/cluster.py`` renders them.
 
-Simplifications against a real Kafka deployment: one broker node (brokers on several nodes need
-broker registration and replication; a quorum of controller-only nodes runs), and processes are
-found by PID, not by a supervisor.
+Every node of the cluster file runs on this machine (each on its own ``host`` when it names one,
+which must then be an address of this machine; on separate machines run ``pko node`` on each).
+All nodes are spawned before any is waited for: a broker serves clients only once the quorum
+has a leader and has registered it. Simplification against a real Kafka deployment: processes
+are found by PID, not by a supervisor.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -27,24 +29,25 @@ import psutil
 from cluster.launcher_process import (
     BUILTIN_SOURCE,
     LauncherError,
-    has_exited,
     log_path,
-    owned_process,
     port_problem,
+    process_state,
+    running_nodes,
     send_signal,
     spawn,
     stop,
     wait_until,
 )
-from pykafka_ops.config.cluster import ClusterConfig, ConfigError, NodeSpec
+from cluster.launcher_status import NodeStatus, status
+from pykafka_ops.config.cluster import ClusterConfig, NodeSpec
 from pykafka_ops.state import ClusterState, NodeState, read_state, write_state
 
 if TYPE_CHECKING:
     from cluster.launcher_probe import StartingNode
 
 __all__ = [
-    "DownResult", "KillResult", "LauncherError", "NodeStatus", "RestartResult", "SIGNALS",
-    "StoppedNode", "UpResult", "down", "kill", "logs", "restart", "status", "up",
+    "SIGNALS", "DownResult", "KillResult", "LauncherError", "NodeStatus", "RestartResult", "StoppedNode",
+    "UpResult", "down", "kill", "logs", "pause", "restart", "resume", "status", "up",
 ]
 
 #: Signals `pko cluster kill` may send, by their Kafka-ops names.
@@ -60,8 +63,6 @@ FAILED_START_GRACE_S = 5.0
 FOREGROUND_POLL_S = 0.2
 #: How long every node must have been down before a foreground launcher detaches, in seconds.
 FOREGROUND_DOWN_S = 1.0
-#: Seconds over which `status` measures CPU usage (all nodes during the same interval).
-CPU_INTERVAL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -82,21 +83,6 @@ class UpResult:
     nodes: tuple[NodeState, ...]
     ready_after_s: float
     stopped: tuple[StoppedNode, ...] = ()
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    """One node as `pko cluster status` shows it; process figures are None unless it is alive."""
-
-    id: int
-    roles: tuple[str, ...]
-    port: int
-    state: str
-    """running, paused (SIGSTOPped) or down."""
-    pid: int | None
-    uptime_s: float | None
-    rss_bytes: int | None
-    cpu_percent: float | None
 
 
 @dataclass(frozen=True)
@@ -141,7 +127,6 @@ def up(
     (or until every node is down), stop the nodes and return what was stopped. Nodes already
     started are stopped again when start-up fails.
     """
-    _refuse_multi_node(config)
     _refuse_if_running(config)
     for node in config.nodes:
         _refuse_busy_port(config, node)
@@ -157,14 +142,6 @@ def up(
         except KeyboardInterrupt:
             pass
         return replace(result, stopped=_stop_running(config, DEFAULT_GRACE_S))
-
-
-def status(config: ClusterConfig, cpu_interval_s: float = CPU_INTERVAL_S) -> list[NodeStatus]:
-    """Every node of the cluster file with its state, PID, uptime, RSS and CPU% (measured for all
-    nodes over the same ``cpu_interval_s`` seconds)."""
-    procs = {node_id: proc for node_id, (_state, proc) in _running(config).items()}
-    cpu = _cpu_percent(procs, cpu_interval_s)
-    return [_node_status(node, procs.get(node.id), cpu.get(node.id)) for node in config.nodes]
 
 
 def down(config: ClusterConfig, grace_s: float = DEFAULT_GRACE_S, purge: bool = False) -> DownResult:
@@ -207,15 +184,26 @@ def logs(config: ClusterConfig, node: int | None = None, follow: bool = False) -
 def kill(config: ClusterConfig, node: int, signal_name: str = "KILL", timeout_s: float = 5.0) -> KillResult:
     """Send ``signal_name`` (KILL, TERM, STOP or CONT) to node ``node``, then wait up to
     ``timeout_s`` seconds for it to take effect (down, paused or running again)."""
-    entry = _running(config).get(node)
+    entry = running_nodes(config).get(node)
     if entry is None:
         raise LauncherError(f"node {node} of cluster {config.name!r} is not running")
     proc = entry[1]
     sig = SIGNALS[signal_name]
     send_signal(proc, sig)
     expected = {signal.SIGSTOP: "paused", signal.SIGCONT: "running"}.get(sig, "down")
-    wait_until(lambda: _process_state(proc) == expected, timeout_s)
-    return KillResult(node, proc.pid, sig.name, _process_state(proc))
+    wait_until(lambda: process_state(proc) == expected, timeout_s)
+    return KillResult(node, proc.pid, sig.name, process_state(proc))
+
+
+def pause(config: ClusterConfig, node: int) -> KillResult:
+    """Freeze node ``node`` (SIGSTOP): it answers nothing, sends no heartbeat, and a broker is
+    fenced once ``broker.session.timeout.ms`` has passed, as a long GC pause would do."""
+    return kill(config, node, "STOP")
+
+
+def resume(config: ClusterConfig, node: int) -> KillResult:
+    """Let a paused node ``node`` run again (SIGCONT): a fenced broker heartbeats and is unfenced."""
+    return kill(config, node, "CONT")
 
 
 def restart(
@@ -228,25 +216,33 @@ def restart(
         raise LauncherError(f"cluster {config.name!r} was never started (no {config.state_file})")
     spec = config.node(node)
     stopped = None
-    entry = _running(config, state).get(node)
+    entry = running_nodes(config, state).get(node)
     if entry is not None:
         stopped = StoppedNode(node, entry[1].pid, stop({node: entry[1]}, grace_s)[node])
     _refuse_busy_port(config, spec)
     began = time.monotonic()
-    (started,) = _launch(config, [spec], state, wait_s)
+    (started,) = _launch(config, [spec], state, wait_s, brokers=[node] if spec.is_broker else [])
     return RestartResult(node, stopped, started.proc.pid, time.monotonic() - began)
 
 
 def _start(config: ClusterConfig, wait_s: float) -> UpResult:
+    from cluster.meta_properties import StorageFormatError, format_storage
+
     began = time.monotonic()
+    try:
+        format_storage(config)  # kafka-storage format: the cluster id, chosen once
+    except StorageFormatError as exc:
+        raise LauncherError(str(exc)) from None
     state = ClusterState(config.name, str(config.source), str(config.data_dir), config.host)
-    _launch(config, config.nodes, state, wait_s)
+    _launch(config, config.nodes, state, wait_s, brokers=[n.id for n in config.nodes if n.is_broker])
     nodes = tuple(state.nodes.values())
     return UpResult(config.name, config.bootstrap_servers, nodes, time.monotonic() - began)
 
 
-def _launch(config: ClusterConfig, nodes: Sequence[NodeSpec], state: ClusterState, wait_s: float) -> list[StartingNode]:
-    """Spawn ``nodes``, record them in the state file, wait until ready; stop them on any failure."""
+def _launch(config: ClusterConfig, nodes: Sequence[NodeSpec], state: ClusterState, wait_s: float,
+            brokers: Sequence[int]) -> list[StartingNode]:
+    """Spawn ``nodes``, record them in the state file, wait until they are ready and their
+    Metadata lists ``brokers`` (registered and unfenced); stop them on any failure."""
     # Imported here: the probe needs the codec (kio), 0.3 s of imports that status/down/kill skip.
     from cluster.launcher_probe import StartingNode, wait_ready
 
@@ -257,9 +253,10 @@ def _launch(config: ClusterConfig, nodes: Sequence[NodeSpec], state: ClusterStat
             offset = path.stat().st_size if path.exists() else 0
             proc = spawn(config, node.id)
             starting.append(StartingNode(node, proc, path, offset))
-            state.nodes[node.id] = NodeState(node.id, proc.pid, node.port, list(node.roles), time.time(), str(path))
+            state.nodes[node.id] = NodeState(node.id, proc.pid, node.port, list(node.roles), time.time(), str(path),
+                                             node.host, node.controller_port)
         write_state(config.state_file, state)
-        wait_ready(config, starting, wait_s)
+        wait_ready(config, starting, wait_s, brokers)
     except BaseException:
         stop({item.node.id: psutil.Process(item.proc.pid) for item in starting if item.proc.poll() is None},
              FAILED_START_GRACE_S)
@@ -272,58 +269,45 @@ def _wait_until_all_down(config: ClusterConfig) -> None:
     terminal ends a foreground launcher, a `restart` (down for a moment) does not."""
     down_since = None
     while down_since is None or time.monotonic() - down_since < FOREGROUND_DOWN_S:
-        if _running(config):
+        if running_nodes(config):
             down_since = None
         elif down_since is None:
             down_since = time.monotonic()
         time.sleep(FOREGROUND_POLL_S)
 
 
-def _running(config: ClusterConfig, state: ClusterState | None = None) -> dict[int, tuple[NodeState, psutil.Process]]:
-    """The nodes of the state file whose PID is alive and still runs that node."""
-    if state is None:
-        state = read_state(config.state_file)
-    if state is None:
-        return {}
-    running = {}
-    for node_id, node_state in sorted(state.nodes.items()):
-        proc = owned_process(config, node_id, node_state.pid)
-        if proc is not None:
-            running[node_id] = (node_state, proc)
-    return running
-
-
 def _stop_running(config: ClusterConfig, grace_s: float) -> tuple[StoppedNode, ...]:
-    procs = {node_id: proc for node_id, (_state, proc) in _running(config).items()}
-    signals = stop(procs, grace_s)
+    """Stop the broker-only nodes first, so that their controlled shutdown still finds an active
+    controller, then the others (each wave at once)."""
+    procs = {node_id: proc for node_id, (_state, proc) in running_nodes(config).items()}
+    broker_only = {n.id for n in config.nodes if not n.is_controller}
+    signals: dict[int, str] = {}
+    for wave in (procs.keys() & broker_only, procs.keys() - broker_only):
+        signals |= stop({node_id: procs[node_id] for node_id in wave}, grace_s)
     return tuple(StoppedNode(node_id, procs[node_id].pid, signals[node_id]) for node_id in procs)
 
 
-def _refuse_multi_node(config: ClusterConfig) -> None:
-    """Several nodes run as a quorum of controller-only nodes; brokers on several nodes need
-    broker registration and replication, which are not supported yet."""
-    brokers = [n for n in config.nodes if n.is_broker]
-    if len(config.nodes) > 1 and brokers:
-        raise ConfigError(
-            "clusters of several nodes with brokers need broker registration and replication, which are "
-            f"not supported yet: {config.source} has {len(config.nodes)} nodes, {len(brokers)} with the broker "
-            "role (a quorum of controller-only nodes runs)"
-        )
-
-
 def _refuse_if_running(config: ClusterConfig) -> None:
-    running = _running(config)
+    running = running_nodes(config)
     if running:
         node_id, (_state, proc) = next(iter(running.items()))
-        raise LauncherError(f"cluster {config.name!r} is already running (node {node_id} pid {proc.pid})")
+        stopped = [n.id for n in config.nodes if n.id not in running]
+        hint = f"; start node {stopped[0]} with `pko cluster restart --node {stopped[0]}`" if stopped else ""
+        raise LauncherError(f"cluster {config.name!r} is already running (node {node_id} pid {proc.pid}){hint}")
 
 
 def _refuse_busy_port(config: ClusterConfig, node: NodeSpec) -> None:
-    problem = port_problem(config.host, node.port)
-    if problem is not None:
-        index = config.nodes.index(node)
-        key = ("cluster", "host") if problem.startswith("cannot resolve host") else ("nodes", index, "port")
-        raise LauncherError(f"cannot start node {node.id}: {config.where(key)}: {problem}")
+    index = config.nodes.index(node)
+    host = config.host_of(node.id)
+    for key, port in (("port", node.port), ("controller_port", node.controller_port)):
+        problem = None if port is None else port_problem(host, port)
+        if problem is None:
+            continue
+        if problem.startswith("cannot resolve host") or " is not an address of this machine" in problem:
+            path: tuple[object, ...] = ("nodes", index, "host") if node.host else ("cluster", "host")
+        else:
+            path = ("nodes", index, key)
+        raise LauncherError(f"cannot start node {node.id}: {config.where(path)}: {problem}")
 
 
 def _prepare_data_dir(config: ClusterConfig) -> None:
@@ -343,42 +327,6 @@ def _refuse_unsafe_purge(config: ClusterConfig) -> None:
     for path in precious:
         if path == data_dir or data_dir in path.parents:
             raise LauncherError(f"refusing to purge {data_dir}: it contains {path}")
-
-
-def _process_state(proc: psutil.Process) -> str:
-    try:
-        if has_exited(proc):
-            return "down"
-        return "paused" if proc.status() == psutil.STATUS_STOPPED else "running"
-    except psutil.NoSuchProcess:
-        return "down"
-
-
-def _node_status(node: NodeSpec, proc: psutil.Process | None, cpu_percent: float | None) -> NodeStatus:
-    state = "down" if proc is None else _process_state(proc)
-    if proc is not None and state != "down":
-        try:
-            with proc.oneshot():
-                uptime_s = round(time.time() - proc.create_time(), 1)
-                return NodeStatus(node.id, node.roles, node.port, state, proc.pid, uptime_s,
-                                  proc.memory_info().rss, cpu_percent)
-        except psutil.NoSuchProcess:  # exited while we looked
-            pass
-    return NodeStatus(node.id, node.roles, node.port, "down", None, None, None, None)
-
-
-def _cpu_percent(procs: dict[int, psutil.Process], interval_s: float) -> dict[int, float]:
-    """CPU% of each process over one shared interval (psutil measures between two calls)."""
-    for proc in procs.values():
-        with suppress(psutil.Error):
-            proc.cpu_percent(None)
-    if procs:
-        time.sleep(interval_s)
-    result = {}
-    for node_id, proc in procs.items():
-        with suppress(psutil.Error):
-            result[node_id] = round(proc.cpu_percent(None), 1)
-    return result
 
 
 def _read_lines(handle: IO[str], carry: str, final: bool) -> tuple[list[str], str]:

@@ -1,9 +1,15 @@
 """Readiness of freshly started nodes: what `pko cluster up` and `restart` wait for.
 
 A node is ready when it answers ApiVersions (key 18, v0) and, for a broker, Metadata (key 3, v1,
-all topics) lists every topic of the cluster file with a leader (``leader_id`` ≥ 0) for every
-partition: from then on a client can produce. The probe opens a fresh connection each time, so a
-listener that accepts but never answers cannot wedge the wait, and each attempt is bounded.
+all topics) lists the expected brokers — each registered with the active controller and unfenced,
+which needs a quorum leader — and every topic of the cluster file, with a leader (``leader_id``
+≥ 0) for every partition that has a replica on an expected broker: from then on a client can
+produce. `up` expects every broker of the cluster file, so it returns once the whole cluster
+serves; `restart` expects the restarted broker (the others may be down on purpose). A broker
+opens its client listener only once it is registered and unfenced, so all nodes of a cluster are
+spawned before any is waited for. A controller-only node is ready once it answers ApiVersions.
+The probe opens a fresh connection each time, so a listener that accepts but never answers
+cannot wedge the wait, and each attempt is bounded.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +44,10 @@ class StartingNode:
     log_offset: int
 
 
-def probe(host: str, port: int, is_broker: bool, topics: Iterable[str], timeout_s: float) -> str | None:
-    """None when the node at ``host:port`` is ready, else why not (one line)."""
+def probe(host: str, port: int, is_broker: bool, topics: Iterable[str], brokers: Collection[int],
+          timeout_s: float) -> str | None:
+    """None when the node at ``host:port`` is ready (a broker: its Metadata lists ``brokers`` and
+    ``topics``, led), else why not (one line)."""
     try:
         with WireClient(host, port, timeout=timeout_s) as client:
             versions = client.request(ApiKey.API_VERSIONS, 0, {})
@@ -48,13 +56,19 @@ def probe(host: str, port: int, is_broker: bool, topics: Iterable[str], timeout_
             if not is_broker:
                 return None
             metadata = client.request(ApiKey.METADATA, 1, {"topics": None})
-    except Exception as exc:  # a node still starting may refuse, close, time out or answer garbage
+    except Exception as exc:  # noqa: BLE001 - a node still starting may refuse, close, time out or answer garbage
         return str(exc) or type(exc).__name__
-    return metadata_problem(metadata, topics)
+    return metadata_problem(metadata, topics, brokers)
 
 
-def metadata_problem(metadata: Any, topics: Iterable[str]) -> str | None:
-    """Why a Metadata response does not show a usable cluster yet, or None."""
+def metadata_problem(metadata: Any, topics: Iterable[str], brokers: Collection[int]) -> str | None:
+    """Why a Metadata response does not show a usable cluster yet, or None: a broker of
+    ``brokers`` missing (not registered, or fenced), a topic missing, or a partition with a replica
+    on one of ``brokers`` (or with no replica listed) and no leader."""
+    registered = {broker.node_id for broker in metadata.brokers}
+    absent = sorted(set(brokers) - registered)
+    if absent:
+        return f"broker {absent[0]} is not in Metadata yet (not registered, or fenced)"
     listed = {topic.name for topic in metadata.topics}
     missing = sorted(set(topics) - listed)
     if missing:
@@ -63,14 +77,17 @@ def metadata_problem(metadata: Any, topics: Iterable[str]) -> str | None:
         if topic.error_code != 0:
             return f"Metadata answered {_error_name(topic.error_code)} for topic {topic.name!r}"
         for partition in topic.partitions:
-            if partition.leader_id < 0:
+            on_expected = not partition.replica_nodes or not set(brokers).isdisjoint(partition.replica_nodes)
+            if partition.leader_id < 0 and on_expected:
                 return f"partition {topic.name}-{partition.partition_index} has no leader yet"
     return None
 
 
-def wait_ready(config: ClusterConfig, starting: Sequence[StartingNode], wait_s: float) -> None:
-    """Return once every node in ``starting`` is ready; raise LauncherError as soon as one exits,
-    or after ``wait_s`` seconds, quoting the last probe error and the tail of the node's log."""
+def wait_ready(config: ClusterConfig, starting: Sequence[StartingNode], wait_s: float,
+               brokers: Collection[int]) -> None:
+    """Return once every node in ``starting`` is ready, its Metadata listing ``brokers`` (broker
+    ids); raise LauncherError as soon as one exits, or after ``wait_s`` seconds, quoting the last
+    probe error and the tail of the node's log."""
     deadline = time.monotonic() + wait_s
     topics = [topic.name for topic in config.topics]
     pending = list(starting)
@@ -81,7 +98,8 @@ def wait_ready(config: ClusterConfig, starting: Sequence[StartingNode], wait_s: 
             if code is not None:
                 raise LauncherError(f"node {item.node.id} {_describe_exit(code)} during start-up{log_tail(item)}")
             timeout_s = min(PROBE_TIMEOUT_S, max(deadline - time.monotonic(), POLL_S))
-            problem = probe(config.host, item.node.port, item.node.is_broker, topics, timeout_s)
+            host = config.host_of(item.node.id)
+            problem = probe(host, item.node.port, item.node.is_broker, topics, brokers, timeout_s)
             if problem is None:
                 pending.remove(item)
             else:

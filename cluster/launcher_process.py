@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from pykafka_ops.config.cluster import ClusterConfig
+from pykafka_ops.state import ClusterState, NodeState, read_state
 
 #: ``ClusterConfig.source`` of the built-in default config (see ``config.cluster.load_default``).
 BUILTIN_SOURCE = "<built-in default>"
@@ -95,6 +96,30 @@ def owned_process(config: ClusterConfig, node_id: int, pid: int) -> psutil.Proce
     return proc if cmdline[-len(expected):] == expected else None
 
 
+def running_nodes(config: ClusterConfig, state: ClusterState | None = None) -> dict[int, tuple[NodeState, psutil.Process]]:
+    """The nodes of the state file (read unless given) whose PID is alive and still runs that node."""
+    if state is None:
+        state = read_state(config.state_file)
+    if state is None:
+        return {}
+    running = {}
+    for node_id, node_state in sorted(state.nodes.items()):
+        proc = owned_process(config, node_id, node_state.pid)
+        if proc is not None:
+            running[node_id] = (node_state, proc)
+    return running
+
+
+def process_state(proc: psutil.Process) -> str:
+    """``running``, ``paused`` (SIGSTOPped) or ``down`` (gone, or a zombie)."""
+    try:
+        if has_exited(proc):
+            return "down"
+        return "paused" if proc.status() == psutil.STATUS_STOPPED else "running"
+    except psutil.NoSuchProcess:
+        return "down"
+
+
 def has_exited(proc: psutil.Process) -> bool:
     """True once ``proc`` is gone or a zombie (reaping it if it is our child).
 
@@ -162,5 +187,7 @@ def port_problem(host: str, port: int) -> str | None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 return f"port {port} on {host} is already in use"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"{host} is not an address of this machine: run this node with `pko node` where it is"
             return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     return None

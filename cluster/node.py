@@ -8,6 +8,7 @@ Logs go to stderr; the launcher sends them to ``<data_dir>/logs/node-N.log``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -33,16 +34,26 @@ async def _serve(cluster: ClusterConfig, node_id: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     broker = Broker(cluster, node_id)
-    await broker.start()
-    await stop.wait()
+    # a broker may wait long in start (for the quorum, for the controller to unfence it): a
+    # signal meanwhile stops it there
+    starting = asyncio.create_task(broker.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done():
+        starting.result()  # a failure to start ends the process (run_node)
+        await stopping
+    else:
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
     log.info("stopping node %d", node_id)
     await broker.stop()
 
 
 def run_node(cluster: ClusterConfig, node_id: int) -> None:
     """Run node ``node_id`` of ``cluster`` in the foreground; exits the process on failure."""
-    from cluster.broker import StorageFormatError
     from cluster.controller.metadata_image import MetadataReplayError
+    from cluster.meta_properties import StorageFormatError
     from cluster.raft.log import LogError
 
     _configure_logging()

@@ -27,6 +27,16 @@ Broker overrides are Kafka config names; as keyword arguments, write ``_`` for `
         cluster.kill(1, "KILL")
         cluster.restart(1)          # returns once the node answers again
 
+Several nodes work the same way (``nodes:`` of the spec; every ``port`` and the ``controller_port``
+of each combined node of a multi-voter quorum get free ports, on the node's own ``host`` if it
+names one, e.g. 127.0.0.2). A cluster of several nodes also gets ``MULTI_NODE_TEST_SETTINGS``
+(short broker session and quorum timeouts) unless the spec or the overrides set them::
+
+    def test_fenced_after_pause(pko_cluster_factory):
+        cluster = pko_cluster_factory(THREE_NODES_YAML)
+        cluster.pause(2)            # SIGSTOP: fenced after broker.session.timeout.ms
+        cluster.resume(2)
+
 Each cluster lives in its own temp dir: ``<tmp_dir>/cluster.yaml`` (the generated file, so
 ``pko cluster status -c <tmp_dir>/cluster.yaml`` works while a test runs) and ``<tmp_dir>/data``.
 Nodes are stopped by PID at teardown: SIGTERM, then SIGKILL after ``STOP_GRACE_S``.
@@ -46,6 +56,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from pykafka_ops.config.cluster import ROLES
+
 if TYPE_CHECKING:
     from cluster.launcher import KillResult, NodeStatus
     from pykafka_ops.config.cluster import ClusterConfig
@@ -62,6 +74,17 @@ broker:
   auto.create.topics.enable: true
   log.retention.check.interval.ms: 1000   # retention tests need not wait 5 minutes
 """
+#: Broker settings of every test cluster of several nodes, unless the spec or the overrides set
+#: them: a broker is fenced 2 s after its last heartbeat, and the quorum elects a new leader within
+#: about a second of losing one (the timeouts of tests/perf/bench_quorum.py --test-timeouts).
+MULTI_NODE_TEST_SETTINGS = {
+    "broker.session.timeout.ms": 2000,
+    "broker.heartbeat.interval.ms": 200,
+    "controller.quorum.election.timeout.ms": 300,
+    "controller.quorum.fetch.timeout.ms": 600,
+    "controller.quorum.election.backoff.max.ms": 300,
+    "controller.quorum.request.timeout.ms": 1000,
+}
 #: Seconds a node gets to stop after SIGTERM at teardown before SIGKILL.
 STOP_GRACE_S = 5.0
 #: Seconds a cluster gets to become ready.
@@ -103,6 +126,18 @@ class RunningCluster:
 
         return launcher.kill(self.config, node, sig)
 
+    def pause(self, node: int) -> KillResult:
+        """SIGSTOP ``node``: a broker is fenced once broker.session.timeout.ms has passed."""
+        from cluster import launcher
+
+        return launcher.pause(self.config, node)
+
+    def resume(self, node: int) -> KillResult:
+        """SIGCONT a paused ``node``."""
+        from cluster import launcher
+
+        return launcher.resume(self.config, node)
+
     def restart(self, node: int) -> None:
         """Stop ``node`` gracefully if it runs, start it again, return once it answers."""
         from cluster import launcher
@@ -134,9 +169,12 @@ def start_cluster(
     """Start a real cluster from a cluster file (a path, or YAML text: a str with a line break)
     in ``tmp_dir``.
 
-    Node ports are replaced by free ports on 127.0.0.1, the data dir is ``<tmp_dir>/data``, and
+    Node ports (``port``, and ``controller_port`` where a combined node of a quorum of several
+    needs one) are replaced by free ports on 127.0.0.1 (or the node's own ``host``), the data dir
+    is ``<tmp_dir>/data``, a cluster of several nodes gets ``MULTI_NODE_TEST_SETTINGS``, and
     ``broker_overrides`` (``num_partitions=3`` or ``**{"num.partitions": 3}``) are merged into
-    the ``broker`` section. Returns once every node answers (at most ``wait_s`` seconds).
+    the ``broker`` section. Returns once every node answers, every broker is registered and
+    unfenced and every partition has a leader (at most ``wait_s`` seconds).
     """
     from cluster import launcher
     from pykafka_ops.config.cluster import load
@@ -165,12 +203,29 @@ def _read_yaml(yaml_text_or_path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _with_test_overrides(spec: dict[str, Any], directory: Path, broker_overrides: dict[str, Any]) -> dict[str, Any]:
     nodes = [dict(node) for node in spec.get("nodes") or [{"id": 1}]]
-    for node, port in zip(nodes, free_ports(len(nodes)), strict=True):
-        node["port"] = port
-    broker = dict(spec.get("broker") or {})
+    _assign_free_ports(nodes)
+    broker = dict(MULTI_NODE_TEST_SETTINGS) if len(nodes) > 1 else {}
+    broker.update(spec.get("broker") or {})
     broker.update({key.replace("_", "."): value for key, value in broker_overrides.items()})
     cluster = {**(spec.get("cluster") or {}), "data_dir": str(directory / "data"), "host": "127.0.0.1"}
     return {**spec, "cluster": cluster, "nodes": nodes, "broker": broker}
+
+
+def _assign_free_ports(nodes: list[dict[str, Any]]) -> None:
+    """A free ``port`` for every node, and a free ``controller_port`` for every node that has one
+    or needs one (a combined node of a quorum of several controllers), on each node's host."""
+    roles = [{node["roles"]} if isinstance(node.get("roles"), str) else set(node.get("roles", ROLES)) for node in nodes]
+    several_controllers = sum(1 for r in roles if "controller" in r) > 1
+    keys = [("port", "controller_port") if "controller_port" in node or (several_controllers and r >= set(ROLES))
+            else ("port",) for node, r in zip(nodes, roles, strict=True)]
+    per_host: dict[str, int] = {}
+    for node, node_keys in zip(nodes, keys, strict=True):
+        host = node.get("host", "127.0.0.1")
+        per_host[host] = per_host.get(host, 0) + len(node_keys)
+    ports = {host: iter(free_ports(count, host)) for host, count in per_host.items()}
+    for node, node_keys in zip(nodes, keys, strict=True):
+        for key in node_keys:
+            node[key] = next(ports[node.get("host", "127.0.0.1")])
 
 
 @pytest.fixture(scope="session")

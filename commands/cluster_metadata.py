@@ -7,7 +7,7 @@ nothing node-specific, so two nodes compare with ``diff``::
     offset 12
     cluster.id q1Sh-9_ISia_zwGINzRvyQ
     next.producer.id 1000
-    broker 1 host=127.0.0.1 port=9092 rack=-
+    broker 1 host=127.0.0.1 port=9092 rack=- epoch=3 fenced=false
     topic orders id=Qm8rX3n2TXqkY0yBkNlxVQ internal=false partitions=2
     topic orders config retention.ms=86400000
     topic orders partition 0 leader=1 leaderEpoch=0 partitionEpoch=0 replicas=1 isr=1
@@ -44,7 +44,8 @@ def _ids(values: tuple[int, ...]) -> str:
 def _text(image: MetadataImage) -> str:
     lines = [f"offset {image.offset}", f"cluster.id {image.cluster_id}", f"next.producer.id {image.next_producer_id}"]
     for broker in sorted(image.brokers.values(), key=lambda b: b.broker_id):
-        lines.append(f"broker {broker.broker_id} host={broker.host} port={broker.port} rack={broker.rack or '-'}")
+        lines.append(f"broker {broker.broker_id} host={broker.host} port={broker.port} rack={broker.rack or '-'} "
+                     f"epoch={broker.epoch} fenced={str(broker.fenced).lower()}")
     lines += [f"broker.config {name}={value}" for name, value in sorted(image.broker_configs.items())]
     for name in sorted(image.topics):
         topic = image.topics[name]
@@ -61,7 +62,8 @@ def _text(image: MetadataImage) -> str:
 def _payload(image: MetadataImage) -> dict[str, Any]:
     return {
         "offset": image.offset, "cluster_id": image.cluster_id, "next_producer_id": image.next_producer_id,
-        "brokers": [{"id": b.broker_id, "host": b.host, "port": b.port, "rack": b.rack}
+        "brokers": [{"id": b.broker_id, "host": b.host, "port": b.port, "rack": b.rack, "epoch": b.epoch,
+                     "fenced": b.fenced}
                     for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)],
         "broker_configs": dict(sorted(image.broker_configs.items())),
         "topics": [{"name": name, "topic_id": _topic_id(t), "internal": t.is_internal,
@@ -74,8 +76,8 @@ def _payload(image: MetadataImage) -> dict[str, Any]:
 
 
 def _tables(image: MetadataImage) -> list[Table]:
-    brokers = Table(["BROKER", "HOST", "PORT", "RACK"],
-                    [[b.broker_id, b.host, b.port, b.rack] for b in sorted(image.brokers.values(),
+    brokers = Table(["BROKER", "HOST", "PORT", "RACK", "EPOCH", "FENCED"],
+                    [[b.broker_id, b.host, b.port, b.rack, b.epoch, b.fenced] for b in sorted(image.brokers.values(),
                                                                            key=lambda b: b.broker_id)],
                     title=f"cluster {image.cluster_id} at metadata offset {image.offset}",
                     numeric=frozenset({"BROKER", "PORT"}))

@@ -28,6 +28,10 @@ class NodeState:
     started_at: float
     """Unix time (seconds) when the launcher spawned the process."""
     log_file: str
+    host: str | None = None
+    """The node's own address when the cluster file names one (else the cluster's ``host``)."""
+    controller_port: int | None = None
+    """The controller listener of a combined node in a quorum of several controllers."""
 
 
 @dataclass
@@ -46,7 +50,7 @@ class ClusterState:
     @property
     def bootstrap_servers(self) -> str:
         """host:port of every broker node."""
-        return ",".join(f"{self.host}:{n.port}" for n in self.nodes.values() if "broker" in n.roles)
+        return ",".join(f"{n.host or self.host}:{n.port}" for n in self.nodes.values() if "broker" in n.roles)
 
 
 class StateFileError(ValueError):

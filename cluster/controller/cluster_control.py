@@ -1,24 +1,32 @@
-"""ClusterControl (Kafka's ``ClusterControlManager``): the cluster id and broker registration.
+"""ClusterControl (Kafka's ``ClusterControlManager``): the cluster id, broker registration,
+heartbeats and fencing.
 
-A mixin of ``QuorumController``: the first active controller of a new cluster names it (a
-``ClusterRecord``), and brokers register their endpoint (``RegisterBrokerRecord``) — the local
-broker of a combined node at start-up, any broker through BrokerRegistration (key 62) sent to the
-active controller. A broker's epoch is the offset of its registration record, as in Kafka.
+A mixin of ``QuorumController``. The first active controller of a new cluster writes its id (a
+``ClusterRecord``: the id the launcher formatted the storage with, else a new one). Brokers send
+BrokerRegistration (key 62) to the active controller: a ``RegisterBrokerRecord`` with a new
+broker epoch (the record's offset), fenced. They then send BrokerHeartbeat (key 63) every
+``broker.heartbeat.interval.ms``; once a broker's metadata has reached its registration record
+it is unfenced (``UnfenceBrokerRecord``, and it leads again the partitions that wait for it). A
+broker not heard from for ``broker.session.timeout.ms`` is fenced (``FenceBrokerRecord``, its
+leadership moved: ``ReplicationControl._leader_changes``); so is one that asks to shut down
+(controlled shutdown), at once.
 
-Concurrency: part of the controller, on the node's event loop; writes go through its event queue.
+Concurrency: part of the controller, on the node's event loop; writes go through its event
+queue; the session watch runs only while this node is the active controller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import uuid
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cluster.controller.event_queue import MetadataCommitError
 from cluster.controller.event_queue import queued as _queued
 from cluster.controller.records import MetadataRecord
+from cluster.meta_properties import new_cluster_id
 from pykafka_ops.errors import ErrorCode
 
 if TYPE_CHECKING:
@@ -31,52 +39,133 @@ else:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    """What a BrokerRegistration says about the broker."""
+
+    broker_id: int
+    incarnation_id: str
+    host: str
+    port: int
+    rack: str | None = None
+    cluster_id: str = ""
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    """A BrokerHeartbeat's answer."""
+
+    error_code: ErrorCode
+    is_caught_up: bool = False
+    is_fenced: bool = True
+    should_shut_down: bool = False
+
+
+def _now_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
 class ClusterControl(_Base):
-    """Cluster id and broker registrations (see module docstring)."""
+    """Cluster id, registrations, heartbeats and fencing (see module docstring)."""
 
     def on_leadership(self) -> None:
-        """This node became the active controller: the first one of a new cluster names it."""
+        """This node became the active controller: name a new cluster, give every unfenced broker
+        a fresh session and watch the sessions while it leads."""
         if not self.image.cluster_id:
             self._claiming = asyncio.get_running_loop().create_task(self._claim_cluster_id())
+        self.heartbeats.activate((b.broker_id for b in self.image.live_brokers), _now_ms())
+        if self._watching is None or self._watching.done():
+            self._watching = asyncio.get_running_loop().create_task(self._watch_sessions())
 
     @_queued
     async def _claim_cluster_id(self) -> None:
         if self.image.cluster_id:
             return
         try:
-            await self._commit([{"type": "ClusterRecord", "cluster_id": _new_cluster_id()}])
+            await self._commit([{"type": "ClusterRecord", "cluster_id": self.formatted_cluster_id or new_cluster_id()}])
         except MetadataCommitError as exc:  # leadership lost meanwhile: the next leader names it
             log.warning("cluster id not written: %s", exc)
 
     @_queued
-    async def bootstrap(self, broker_id: int, host: str, port: int) -> None:
-        """First start: a cluster id. Every start: (re-)register this broker if its endpoint changed."""
-        records: list[MetadataRecord] = []
-        if not self.image.cluster_id:
-            records.append({"type": "ClusterRecord", "cluster_id": _new_cluster_id()})
-        known = self.image.brokers.get(broker_id)
-        if known is None or (known.host, known.port) != (host, port):
-            records.append({"type": "RegisterBrokerRecord", "broker_id": broker_id, "host": host, "port": port})
-        if records:
-            await self._commit(records)
-
-    @_queued
-    async def register_broker(self, broker_id: int, host: str, port: int, cluster_id: str) -> tuple[ErrorCode, int]:
-        """BrokerRegistration on the active controller: (error, broker epoch). A broker of another
-        cluster gets INCONSISTENT_CLUSTER_ID; a node that does not lead, NOT_CONTROLLER."""
-        if cluster_id and self.image.cluster_id and cluster_id != self.image.cluster_id:
+    async def register_broker(self, endpoint: BrokerEndpoint) -> tuple[ErrorCode, int]:
+        """BrokerRegistration on the active controller: (error, broker epoch). Errors as Kafka:
+        NOT_CONTROLLER, INCONSISTENT_CLUSTER_ID, DUPLICATE_BROKER_REGISTRATION (another process
+        registered as this broker and still heartbeats)."""
+        if not self.quorum.node.is_leader:
+            return ErrorCode.not_controller, -1
+        if endpoint.cluster_id and self.image.cluster_id and endpoint.cluster_id != self.image.cluster_id:
             return ErrorCode.inconsistent_cluster_id, -1
-        known = self.image.brokers.get(broker_id)
-        if known is not None and (known.host, known.port) == (host, port) and self.quorum.node.is_leader:
-            return ErrorCode.none, known.epoch
+        known = self.image.brokers.get(endpoint.broker_id)
+        now_ms = _now_ms()
+        if known is not None and known.incarnation_id == endpoint.incarnation_id:
+            self.heartbeats.touch(endpoint.broker_id, now_ms)
+            return ErrorCode.none, known.epoch  # the same process asking again (a lost answer)
+        if known is not None and self.heartbeats.has_valid_session(endpoint.broker_id, now_ms):
+            return ErrorCode.duplicate_broker_registration, -1
         try:
-            await self._commit([{"type": "RegisterBrokerRecord", "broker_id": broker_id, "host": host, "port": port}])
+            await self._commit([{"type": "RegisterBrokerRecord", "broker_id": endpoint.broker_id,
+                                 "incarnation_id": endpoint.incarnation_id, "host": endpoint.host,
+                                 "port": endpoint.port, "rack": endpoint.rack, "fenced": True}])
         except MetadataCommitError as exc:
             return exc.error_code, -1
-        log.info("registered broker %d at %s:%d", broker_id, host, port)
-        return ErrorCode.none, self.image.brokers[broker_id].epoch
+        self.heartbeats.touch(endpoint.broker_id, _now_ms())
+        epoch = self.image.brokers[endpoint.broker_id].epoch
+        log.info("registered broker %d at %s:%d (epoch %d)", endpoint.broker_id, endpoint.host, endpoint.port, epoch)
+        return ErrorCode.none, epoch
 
+    @_queued
+    async def broker_heartbeat(self, broker_id: int, broker_epoch: int, metadata_offset: int, want_fence: bool,
+                               want_shut_down: bool) -> HeartbeatResult:
+        """BrokerHeartbeat on the active controller: unfence a caught-up broker, fence one that
+        asks to be (or to shut down), answer its state."""
+        if not self.quorum.node.is_leader:
+            return HeartbeatResult(ErrorCode.not_controller)
+        broker = self.image.brokers.get(broker_id)
+        if broker is None:
+            return HeartbeatResult(ErrorCode.broker_id_not_registered)
+        if broker.epoch != broker_epoch:
+            return HeartbeatResult(ErrorCode.stale_broker_epoch)
+        caught_up = metadata_offset >= broker.epoch
+        try:
+            if want_shut_down or want_fence:
+                self.heartbeats.end_session(broker_id)
+                if not broker.fenced:
+                    await self._commit(self._fence_records(broker_id, broker.epoch))
+                    log.info("fenced broker %d: %s", broker_id, "controlled shutdown" if want_shut_down else "asked")
+                return HeartbeatResult(ErrorCode.none, caught_up, True, want_shut_down)
+            self.heartbeats.touch(broker_id, _now_ms())
+            if broker.fenced and caught_up:
+                await self._commit([{"type": "UnfenceBrokerRecord", "id": broker_id, "epoch": broker.epoch},
+                                    *self._leader_changes(self.image, broker_id, fenced=False)])
+                log.info("unfenced broker %d (epoch %d)", broker_id, broker.epoch)
+        except MetadataCommitError as exc:
+            return HeartbeatResult(exc.error_code)
+        return HeartbeatResult(ErrorCode.none, caught_up, self.image.brokers[broker_id].fenced)
 
-def _new_cluster_id() -> str:
-    """Kafka's cluster id format: a random UUID, URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    def _fence_records(self, broker_id: int, epoch: int) -> list[MetadataRecord]:
+        return [{"type": "FenceBrokerRecord", "id": broker_id, "epoch": epoch},
+                *self._leader_changes(self.image, broker_id, fenced=True)]
+
+    async def _watch_sessions(self) -> None:
+        """While this node leads: fence the unfenced brokers whose session expired."""
+        interval_s = min(max(self.heartbeats.session_timeout_ms / 8000, 0.02), 0.5)
+        while self.quorum.node.is_leader:
+            await asyncio.sleep(interval_s)
+            expired = self.heartbeats.expired(_now_ms())
+            if expired:
+                await self._fence_expired(expired)
+
+    @_queued
+    async def _fence_expired(self, broker_ids: list[int]) -> None:
+        for broker_id in broker_ids:
+            self.heartbeats.end_session(broker_id)
+            broker = self.image.brokers.get(broker_id)
+            if broker is None or broker.fenced or not self.quorum.node.is_leader:
+                continue
+            try:
+                await self._commit(self._fence_records(broker_id, broker.epoch))
+            except MetadataCommitError as exc:
+                log.warning("broker %d not fenced: %s", broker_id, exc)
+                continue
+            log.warning("fenced broker %d: no heartbeat for %d ms (broker.session.timeout.ms)", broker_id,
+                        self.heartbeats.session_timeout_ms)

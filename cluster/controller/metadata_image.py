@@ -7,7 +7,8 @@ consistent version even across awaits.
 
 Metadata records (``cluster.controller.records``) are plain dicts with a ``type`` key; their
 fields follow Kafka's metadata record schemas (TopicRecord, PartitionRecord, ConfigRecord,
-RemoveTopicRecord, RegisterBrokerRecord, ProducerIdsRecord), encoded as JSON.
+RemoveTopicRecord, RegisterBrokerRecord, FenceBrokerRecord, UnfenceBrokerRecord,
+PartitionChangeRecord, ProducerIdsRecord), encoded as JSON.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class BrokerImage:
     rack: str | None = None
     epoch: int = -1
     """Kafka's broker epoch: the offset of the broker's registration record."""
+    fenced: bool = False
+    """A fenced broker leads nothing and is not shown to clients (Kafka's ``BrokerRegistration``):
+    brokers register fenced and are unfenced once caught up with the metadata log."""
+    incarnation_id: str = ""
+    """The broker process's random id: a new process re-registers with a new one."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,11 @@ class MetadataImage:
     topic_names_by_id: Mapping[uuid.UUID, str] = field(default_factory=lambda: _EMPTY)
     broker_configs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     next_producer_id: int = 0
+
+    @property
+    def live_brokers(self) -> list[BrokerImage]:
+        """The unfenced brokers by id: what clients are told about (Kafka's alive brokers)."""
+        return [b for _, b in sorted(self.brokers.items()) if not b.fenced]
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         """The topic with ``topic_id``, if any."""
@@ -169,8 +180,21 @@ class MetadataDelta:
         self._changes["cluster_id"] = r["cluster_id"]
 
     def _register_broker(self, r: Mapping[str, Any]) -> None:
-        self._working("brokers")[r["broker_id"]] = BrokerImage(r["broker_id"], r["host"], r["port"], r.get("rack"),
-                                                               r.get("epoch", self._offset))
+        # version 0 records (before fencing) registered a broker that was serving: unfenced
+        self._working("brokers")[r["broker_id"]] = BrokerImage(
+            r["broker_id"], r["host"], r["port"], r.get("rack"), r.get("epoch", self._offset),
+            r.get("fenced", False), r.get("incarnation_id", ""))
+
+    def _fence_broker(self, r: Mapping[str, Any], fenced: bool = True) -> None:
+        brokers = self._working("brokers")
+        broker = brokers.get(r["id"])
+        if broker is None or broker.epoch != r["epoch"]:
+            raise ValueError(f"{'Fence' if fenced else 'Unfence'}BrokerRecord for broker {r['id']} epoch "
+                             f"{r['epoch']}, which is not registered")
+        brokers[r["id"]] = replace(broker, fenced=fenced)
+
+    def _unfence_broker(self, r: Mapping[str, Any]) -> None:
+        self._fence_broker(r, fenced=False)
 
     def _new_topic(self, r: Mapping[str, Any]) -> None:
         topic_id = uuid.UUID(r["topic_id"])
@@ -186,6 +210,20 @@ class MetadataDelta:
         self._topic_part(self._partitions, name, "partitions")[r["partition"]] = PartitionImage(
             r["partition"], tuple(r["replicas"]), tuple(r["isr"]), r["leader"], r["leader_epoch"],
             r["partition_epoch"])
+
+    def _partition_change(self, r: Mapping[str, Any]) -> None:
+        """Kafka's PartitionChangeRecord: the fields it carries change; the partition epoch, and
+        the leader epoch when the leader changes, go up by one."""
+        name = self._topic_name(uuid.UUID(r["topic_id"]))
+        partitions = self._topic_part(self._partitions, name, "partitions") if name is not None else {}
+        current = partitions.get(r["partition"])
+        if current is None:
+            raise ValueError(f"PartitionChangeRecord for unknown partition {r['topic_id']}-{r['partition']}")
+        leader = r.get("leader", current.leader)
+        partitions[r["partition"]] = replace(
+            current, leader=leader, isr=tuple(r.get("isr", current.isr)),
+            replicas=tuple(r.get("replicas", current.replicas)), partition_epoch=current.partition_epoch + 1,
+            leader_epoch=current.leader_epoch + (leader != current.leader))
 
     def _config(self, r: Mapping[str, Any]) -> None:
         if r["resource_type"] == "broker":
@@ -220,8 +258,9 @@ class MetadataReplayError(ValueError):
 #: The version of each metadata record type this code writes and reads (records written before
 #: versions existed have none: version 0). A record of a newer version stops the replay.
 RECORD_VERSIONS: dict[str, int] = {
-    "ClusterRecord": 0, "RegisterBrokerRecord": 0, "TopicRecord": 0, "PartitionRecord": 0,
-    "ConfigRecord": 0, "RemoveTopicRecord": 0, "ProducerIdsRecord": 0,
+    "ClusterRecord": 0, "RegisterBrokerRecord": 1, "TopicRecord": 0, "PartitionRecord": 0,
+    "ConfigRecord": 0, "RemoveTopicRecord": 0, "ProducerIdsRecord": 0, "FenceBrokerRecord": 0,
+    "UnfenceBrokerRecord": 0, "PartitionChangeRecord": 0,
 }
 
 
@@ -232,7 +271,8 @@ def image_records(image: MetadataImage) -> list[dict[str, Any]]:
         records.append({"type": "ClusterRecord", "cluster_id": image.cluster_id})
     for broker in sorted(image.brokers.values(), key=lambda b: b.broker_id):
         records.append({"type": "RegisterBrokerRecord", "broker_id": broker.broker_id, "host": broker.host,
-                        "port": broker.port, "rack": broker.rack, "epoch": broker.epoch})
+                        "port": broker.port, "rack": broker.rack, "epoch": broker.epoch, "fenced": broker.fenced,
+                        "incarnation_id": broker.incarnation_id})
     for name, value in sorted(image.broker_configs.items()):
         records.append({"type": "ConfigRecord", "resource_type": "broker", "resource_name": "", "name": name,
                         "value": value})
@@ -252,6 +292,9 @@ def image_records(image: MetadataImage) -> list[dict[str, Any]]:
 _REPLAY = {
     "ClusterRecord": MetadataDelta._cluster,
     "RegisterBrokerRecord": MetadataDelta._register_broker,
+    "FenceBrokerRecord": MetadataDelta._fence_broker,
+    "UnfenceBrokerRecord": MetadataDelta._unfence_broker,
+    "PartitionChangeRecord": MetadataDelta._partition_change,
     "TopicRecord": MetadataDelta._new_topic,
     "PartitionRecord": MetadataDelta._partition,
     "ConfigRecord": MetadataDelta._config,

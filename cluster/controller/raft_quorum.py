@@ -339,6 +339,9 @@ def open_quorum(cluster: ClusterConfig, node_id: int, metadata_log: PartitionLog
         election_backoff_max_ms=settings["controller.quorum.election.backoff.max.ms"],
         request_timeout_ms=settings["controller.quorum.request.timeout.ms"],
         retry_backoff_ms=settings["controller.quorum.retry.backoff.ms"],
+        # an empty fetch parks at most half the fetch timeout, so that a follower whose fetch
+        # timeout is short (test settings) is answered well before it would stand for election
+        fetch_max_wait_ms=min(RaftConfig().fetch_max_wait_ms, settings["controller.quorum.fetch.timeout.ms"] // 2),
     )
     voters = cluster.voters
     channels = RaftChannels(node_id, voters) if set(voters) != {node_id} else None

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cluster.controller.controller import NewTopic
 from cluster.controller.metadata_image import BrokerImage, MetadataImage
+from cluster.controller.topics import NewTopic
 from cluster.group.group import (
     CONSUMER_PROTOCOL_TYPE,
     ClassicGroup,
@@ -35,9 +35,18 @@ from cluster.group.group import (
     SyncGroupResult,
     TopicPartition,
 )
-from cluster.group.membership import GroupMembership, LeavingMember, MemberJoin, completed
+from cluster.group.membership import (
+    GroupMembership,
+    LeavingMember,
+    MemberJoin,
+    completed,
+)
 from cluster.group.metadata_manager import GroupMetadataManager
-from cluster.group.offsets_topic import OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIG, OffsetCommitValue
+from cluster.group.offsets_topic import (
+    OFFSETS_TOPIC,
+    OFFSETS_TOPIC_CONFIG,
+    OffsetCommitValue,
+)
 from pykafka_ops.errors import ErrorCode
 
 if TYPE_CHECKING:
@@ -45,8 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Kafka's default offsets.topic.replication.factor (capped at the number of brokers here).
-OFFSETS_TOPIC_REPLICATION_FACTOR = 3
+#: Kafka's default offsets.topic.replication.factor is 3 (capped at the live brokers); 1 until
+#: partitions are replicated (issue "Replication").
+OFFSETS_TOPIC_REPLICATION_FACTOR = 1
 #: Kafka's default offset.metadata.max.bytes: longer commit metadata gets OFFSET_METADATA_TOO_LARGE.
 OFFSET_METADATA_MAX_BYTES = 4096
 #: The group type every group here has (ListGroups v5 types filter, KIP-848).
@@ -76,14 +86,14 @@ class GroupCoordinator:
 
     def offsets_topic(self) -> NewTopic:
         """How ``__consumer_offsets`` is created (also when Metadata auto-creates it)."""
-        replication_factor = min(OFFSETS_TOPIC_REPLICATION_FACTOR, max(len(self.broker.image.brokers), 1))
+        replication_factor = min(OFFSETS_TOPIC_REPLICATION_FACTOR, max(len(self.broker.image.live_brokers), 1))
         return NewTopic(OFFSETS_TOPIC, int(self.broker.config["offsets.topic.num.partitions"]),
                         replication_factor, config=OFFSETS_TOPIC_CONFIG)
 
     async def find_coordinator(self, group_id: str) -> Coordinator:
         """The broker leading the group's partition, creating ``__consumer_offsets`` if needed."""
         if OFFSETS_TOPIC not in self.broker.image.topics:
-            results = await self.broker.controller.create_topics([self.offsets_topic()])
+            results = await self.broker.requests.create_topics([self.offsets_topic()])
             if results[0].error_code not in (ErrorCode.none, ErrorCode.topic_already_exists):
                 return Coordinator(ErrorCode.coordinator_not_available, error_message=results[0].error_message)
         image = self.broker.image

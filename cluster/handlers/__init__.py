@@ -57,6 +57,8 @@ HANDLER_MODULES = (
     "offset_delete",
     "raft",
     "broker_registration",
+    "broker_heartbeat",
+    "allocate_producer_ids",
     "describe_quorum",
 )
 

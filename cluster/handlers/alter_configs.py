@@ -3,7 +3,8 @@
 v0: replace a resource's overrides. v1: same as v0. v2: flexible. As in Kafka, the given
 configs become the topic's whole set of overrides: names not given lose their override. TOPIC
 resources only; BROKER resources are refused (no dynamic broker configs yet). validate_only is
-supported. ``alter_resources`` is shared with IncrementalAlterConfigs.
+supported. ``alter_resources`` is shared with IncrementalAlterConfigs. Both are forwarded to the
+active controller from any other broker (``forwarding``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cluster.handlers import handles
+from cluster.handlers import BROKER as BROKER_LISTENER
+from cluster.handlers import CONTROLLER, handles
+from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -23,6 +26,11 @@ def _resource_result(resource: Any, error: ErrorCode = ErrorCode.none, message: 
     """One entry of the response's ``responses`` array."""
     return {"error_code": error, "error_message": message, "resource_type": resource.resource_type,
             "resource_name": resource.resource_name}
+
+
+def error_response(request: Any, code: ErrorCode, message: str) -> dict[str, Any]:
+    """Every resource answered ``code`` (no controller answered the forwarded request)."""
+    return {"throttle_time": 0, "responses": [_resource_result(r, code, message) for r in request.resources]}
 
 
 def _duplicate_name(resource: Any) -> str | None:
@@ -85,7 +93,8 @@ def _replacement(ctx: RequestContext, resource: Any) -> dict[str, Any]:
     return changes
 
 
-@handles(ApiKey.ALTER_CONFIGS, versions=(0, 2))
+@handles(ApiKey.ALTER_CONFIGS, versions=(0, 2), listeners=(BROKER_LISTENER, CONTROLLER))
+@forwarded(error_response)
 async def handle_alter_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Replace the overrides of each topic resource."""
     return await alter_resources(ctx, request, _replacement)

@@ -1,11 +1,12 @@
-"""BrokerRegistration (key 62), versions 0-4, on the controller listener: a broker registers its
-endpoint with the active controller (Kafka's ``ClusterControlManager.registerBroker``).
+"""BrokerRegistration (key 62), versions 0-4, on the controller listener: a broker registers with
+the active controller (Kafka's ``ClusterControlManager.registerBroker``).
 
-The answer is the broker epoch (the offset of its registration record); a controller that does
-not lead answers NOT_CONTROLLER, a broker of another cluster INCONSISTENT_CLUSTER_ID, and a
-registration without a listener INVALID_REQUEST. Kafka also checks features, the incarnation id
-and fencing; brokers here register to be placed on, nothing more (heartbeats and fencing come
-with multi-node brokers).
+The answer is the broker epoch (the offset of its registration record; the broker starts fenced);
+a controller that does not lead answers NOT_CONTROLLER, a broker of another cluster
+INCONSISTENT_CLUSTER_ID, a second process registering as a broker that still heartbeats
+DUPLICATE_BROKER_REGISTRATION, and a registration without a listener INVALID_REQUEST. The first
+listener is the broker's client endpoint. Not checked: features (every node runs this code);
+v3+ log dirs and v4 ``previous_broker_epoch`` are read and ignored.
 
 Concurrency: runs on the node's event loop, like every handler.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cluster.controller.cluster_control import BrokerEndpoint
 from cluster.handlers import CONTROLLER, handles
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -26,6 +28,7 @@ async def handle_broker_registration(ctx: RequestContext, request: Any) -> dict[
     if not request.listeners:
         return {"throttle_time": 0, "error_code": ErrorCode.invalid_request, "broker_epoch": -1}
     listener = request.listeners[0]
-    error, epoch = await ctx.broker.controller.register_broker(request.broker_id, listener.host, listener.port,
-                                                               request.cluster_id or "")
+    endpoint = BrokerEndpoint(request.broker_id, str(request.incarnation_id), listener.host, listener.port,
+                              request.rack, request.cluster_id or "")
+    error, epoch = await ctx.broker.controller.register_broker(endpoint)
     return {"throttle_time": 0, "error_code": error, "broker_epoch": epoch}

@@ -1,19 +1,28 @@
 """CreatePartitions (key 37), versions 0-3.
 
 v1: same as v0. v2: flexible. v3: same as v2. INVALID_PARTITIONS when the count does not grow,
-INVALID_REPLICA_ASSIGNMENT for a bad manual assignment, validate_only supported.
+INVALID_REPLICA_ASSIGNMENT for a bad manual assignment, validate_only supported. Forwarded to
+the active controller from any other broker (``forwarding``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cluster.handlers import handles
+from cluster.handlers import BROKER, CONTROLLER, handles
+from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
 
 
-@handles(ApiKey.CREATE_PARTITIONS, versions=(0, 3))
+def _error_response(request: Any, code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"throttle_time": 0, "results": [{"name": t.name, "error_code": code, "error_message": message}
+                                            for t in request.topics]}
+
+
+@handles(ApiKey.CREATE_PARTITIONS, versions=(0, 3), listeners=(BROKER, CONTROLLER))
+@forwarded(_error_response)
 async def handle_create_partitions(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Grow each topic to its requested partition count."""
     results = []

@@ -2,7 +2,7 @@
 
 v2: validate_only. v4: partitions/replication factor may be -1 (broker defaults). v5: flexible;
 the answer carries partitions, replication factor and the topic's configs. v7: topic ids.
-Errors as Kafka: TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS,
+Sent to any broker, it is forwarded to the active controller (``forwarding``). Errors as Kafka: TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS,
 INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG (with a message).
 """
 
@@ -10,15 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.controller.controller import NewTopic
+from cluster.controller.metadata_image import MetadataImage
+from cluster.controller.topics import NewTopic
 from cluster.handlers import BROKER, CONTROLLER, handles
 from cluster.handlers.describe_configs import topic_config_entries
+from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
 
+def _error_response(request: Any, code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"throttle_time": 0, "topics": [{"name": t.name, "error_code": code, "error_message": message,
+                                            "num_partitions": -1, "replication_factor": -1} for t in request.topics]}
+
+
+def _settled(answer: Any, image: MetadataImage) -> bool:
+    return all(t.name in image.topics for t in answer.topics if t.error_code == ErrorCode.none)
+
+
 @handles(ApiKey.CREATE_TOPICS, versions=(2, 7), listeners=(BROKER, CONTROLLER))
+@forwarded(_error_response, _settled)
 async def handle_create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Create the requested topics through the controller."""
     new_topics = [

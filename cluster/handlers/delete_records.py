@@ -26,7 +26,7 @@ def handle_delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
             partition = ctx.broker.replica_manager.partition(topic.name, p.partition_index)
             code, low = ErrorCode.none, -1
             if partition is None:
-                code = ErrorCode.unknown_topic_or_partition
+                code = ctx.broker.replica_manager.absent_error(topic.name, p.partition_index)
             elif not partition.is_leader:
                 code = ErrorCode.not_leader_or_follower
             else:

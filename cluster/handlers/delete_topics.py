@@ -1,7 +1,8 @@
 """DeleteTopics (key 20), versions 1-6.
 
 v1-5: topics by name. v4: flexible. v6: topics by name or id (UNKNOWN_TOPIC_ID for an unknown
-id). TOPIC_DELETION_DISABLED when ``delete.topic.enable`` is false.
+id). TOPIC_DELETION_DISABLED when ``delete.topic.enable`` is false. Forwarded to the active
+controller from any other broker (``forwarding``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cluster.handlers import handles
+from cluster.controller.metadata_image import MetadataImage
+from cluster.handlers import BROKER, CONTROLLER, handles
+from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -17,7 +20,19 @@ from pykafka_ops.protocol.codec import ErrorCode
 NO_TOPIC_ID = uuid.UUID(int=0)
 
 
-@handles(ApiKey.DELETE_TOPICS, versions=(1, 6))
+def _error_response(request: Any, code: ErrorCode, message: str) -> dict[str, Any]:
+    named = ([(t.name, t.topic_id or NO_TOPIC_ID) for t in request.topics] if hasattr(request, "topics")
+             else [(name, NO_TOPIC_ID) for name in request.topic_names])
+    return {"throttle_time": 0, "responses": [{"name": name, "topic_id": topic_id, "error_code": code,
+                                               "error_message": message} for name, topic_id in named]}
+
+
+def _settled(answer: Any, image: MetadataImage) -> bool:
+    return not any(r.name in image.topics for r in answer.responses if r.error_code == ErrorCode.none and r.name)
+
+
+@handles(ApiKey.DELETE_TOPICS, versions=(1, 6), listeners=(BROKER, CONTROLLER))
+@forwarded(_error_response, _settled)
 async def handle_delete_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Delete topics through the controller."""
     image = ctx.broker.image

@@ -13,7 +13,12 @@ from typing import Any
 from cluster.controller.metadata_image import TopicImage
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
-from pykafka_ops.config.settings import BROKER_SETTINGS, TOPIC_DEFAULT_FROM_BROKER, TOPIC_SETTINGS, Setting
+from pykafka_ops.config.settings import (
+    BROKER_SETTINGS,
+    TOPIC_DEFAULT_FROM_BROKER,
+    TOPIC_SETTINGS,
+    Setting,
+)
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 

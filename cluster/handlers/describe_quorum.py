@@ -5,7 +5,8 @@ exactly ``__cluster_metadata`` partition 0 gets UNKNOWN_TOPIC_OR_PARTITION on ev
 names (``DescribeQuorumRequest.getPartitionLevelErrorResponse``); a node that is not the leader
 answers NOT_LEADER_OR_FOLLOWER for the metadata partition (``singletonErrorResponse``); the leader
 answers its id, epoch, high watermark and each voter's and observer's log end offset. Kafka's
-brokers forward the request to the active controller; here every node answers from its own quorum.
+brokers forward the request to the active controller, and so do ours (``forwarding``): on the
+controller listener every node answers from its own quorum.
 
 v1: + last fetch and last caught-up timestamps (the leader reports "now" for itself, -1 where
 unknown). v2 (flexible): + replica directory ids (KIP-853; unknown here: the zero UUID, Kafka's
@@ -20,6 +21,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from cluster.handlers import BROKER, CONTROLLER, handles
+from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
 from cluster.raft.config import QuorumDescription, ReplicaDescription
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -61,7 +63,7 @@ def _nodes(broker: Broker, description: QuorumDescription) -> list[dict[str, Any
         own_listener = getattr(node, "controller_port", None) is not None or not node.is_broker
         name, port = ("CONTROLLER" if own_listener else "PLAINTEXT"), getattr(node, "quorum_port", node.port)
         nodes.append({"node_id": voter.replica_id,
-                      "listeners": [{"name": name, "host": broker.cluster.host, "port": port}]})
+                      "listeners": [{"name": name, "host": broker.cluster.host_of(voter.replica_id), "port": port}]})
     return nodes
 
 
@@ -81,7 +83,12 @@ def _names_metadata_partition(request: Any) -> bool:
             and topics[0].partitions[0].partition_index == METADATA_PARTITION)
 
 
+def _unanswered(request: Any, code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"error_code": code, "error_message": message, "topics": [], "nodes": []}
+
+
 @handles(ApiKey.DESCRIBE_QUORUM, versions=(0, 2), listeners=(BROKER, CONTROLLER))
+@forwarded(_unanswered)
 def handle_describe_quorum(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Describe the metadata quorum."""
     if not _names_metadata_partition(request):

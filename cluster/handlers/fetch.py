@@ -72,7 +72,11 @@ def _read_all(ctx: RequestContext, request: Any) -> tuple[list[Any], int, list[P
         results = []
         for p in topic.partitions:
             partition = ctx.broker.replica_manager.partition(topic.topic, p.partition)
-            result = _read_partition(partition, p, min(p.partition_max_bytes, remaining), total == 0, read_committed)
+            if partition is None:
+                result = _error(p.partition, ctx.broker.replica_manager.absent_error(topic.topic, p.partition))
+            else:
+                result = _read_partition(partition, p, min(p.partition_max_bytes, remaining), total == 0,
+                                         read_committed)
             results.append(result)
             total += result.records_size
             remaining = max(remaining - result.records_size, 0)
@@ -84,10 +88,8 @@ def _read_all(ctx: RequestContext, request: Any) -> tuple[list[Any], int, list[P
     return topics, total, [] if failed else watched
 
 
-def _read_partition(partition: Partition | None, p: Any, max_bytes: int, first: bool,
+def _read_partition(partition: Partition, p: Any, max_bytes: int, first: bool,
                     read_committed: bool) -> FetchPartitionResult:
-    if partition is None:
-        return _error(p.partition, ErrorCode.unknown_topic_or_partition)
     refusal = partition.leader_error(getattr(p, "current_leader_epoch", -1))
     if refusal is not None:
         return _error(p.partition, refusal)

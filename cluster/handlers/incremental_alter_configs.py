@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.handlers import handles
-from cluster.handlers.alter_configs import Refused, alter_resources
+from cluster.handlers import BROKER, CONTROLLER, handles
+from cluster.handlers.alter_configs import Refused, alter_resources, error_response
+from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -53,7 +54,8 @@ def _changes(ctx: RequestContext, resource: Any) -> dict[str, Any]:
     return changes
 
 
-@handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
+@handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1), listeners=(BROKER, CONTROLLER))
+@forwarded(error_response)
 async def handle_incremental_alter_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Apply each topic resource's config operations."""
     return await alter_resources(ctx, request, _changes)

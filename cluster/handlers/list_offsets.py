@@ -35,7 +35,7 @@ def handle_list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
 def _lookup(ctx: RequestContext, topic: str, p: Any) -> dict[str, Any]:
     partition = ctx.broker.replica_manager.partition(topic, p.partition_index)
     if partition is None:
-        return _answer(p.partition_index, ErrorCode.unknown_topic_or_partition)
+        return _answer(p.partition_index, ctx.broker.replica_manager.absent_error(topic, p.partition_index))
     refusal = partition.leader_error(getattr(p, "current_leader_epoch", -1))
     if refusal is not None:
         return _answer(p.partition_index, refusal)

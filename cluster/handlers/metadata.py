@@ -24,11 +24,16 @@ Concurrency: runs on the node's event loop, which alone uses the encoded-topic c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cluster.controller.controller import NewTopic, TopicError, validate_topic_name
-from cluster.controller.metadata_image import MetadataImage, PartitionImage, TopicImage
+from cluster.controller.metadata_image import (
+    BrokerImage,
+    MetadataImage,
+    PartitionImage,
+    TopicImage,
+)
+from cluster.controller.topics import NewTopic, TopicError, validate_topic_name
 from cluster.group.offsets_topic import OFFSETS_TOPIC
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
@@ -52,8 +57,8 @@ def handle_metadata(ctx: RequestContext, request: Any) -> Any:
             t.name is None or getattr(t, "topic_id", NO_TOPIC_ID) != NO_TOPIC_ID for t in wanted):
         return _invalid_request(wanted)
     if wanted is None or (ctx.api_version == 0 and not wanted):
-        return _response(ctx, image, [_described(ctx.api_version, t) for t in sorted(image.topics.values(),
-                                                                                    key=lambda t: t.name)])
+        return _response(ctx, image, [_described(ctx.api_version, t, image.brokers)
+                                      for t in sorted(image.topics.values(), key=lambda t: t.name)])
     allow_create = getattr(request, "allow_auto_topic_creation", True) and ctx.broker.config["auto.create.topics.enable"]
     missing = [t.name for t in wanted if t.name and t.name not in image.topics and _valid(t.name)]
     if allow_create and missing:
@@ -63,7 +68,7 @@ def handle_metadata(ctx: RequestContext, request: Any) -> Any:
 
 
 async def _create_then_describe(ctx: RequestContext, request: Any, missing: list[str]) -> list[bytes]:
-    await ctx.broker.controller.create_topics([_new_topic(ctx, name) for name in dict.fromkeys(missing)])
+    await ctx.broker.requests.create_topics([_new_topic(ctx, name) for name in dict.fromkeys(missing)])
     image = ctx.broker.image
     return _response(ctx, image, [_lookup(ctx.api_version, image, t.name, getattr(t, "topic_id", None))
                                   for t in request.topics])
@@ -87,18 +92,19 @@ def _lookup(version: int, image: MetadataImage, name: str | None, topic_id: uuid
         topic = image.topic_by_id(topic_id)
         if topic is None:
             return _encoded(version, _error(None, ErrorCode.unknown_topic_id, topic_id))
-        return _described(version, topic)
+        return _described(version, topic, image.brokers)
     topic = image.topics.get(name or "")
     if topic is not None:
-        return _described(version, topic)
+        return _described(version, topic, image.brokers)
     code = ErrorCode.unknown_topic_or_partition if _valid(name or "") else ErrorCode.invalid_topic_exception
     return _encoded(version, _error(name, code))
 
 
-#: (topic name, version) → (the TopicImage it describes, its encoded entry).
-_ENCODED_TOPICS: dict[tuple[str, int], tuple[TopicImage, bytes]] = {}
-#: (topic name, partition, version) → (the PartitionImage it describes, its encoded entry).
-_ENCODED_PARTITIONS: dict[tuple[str, int, int], tuple[PartitionImage, bytes]] = {}
+Brokers = Mapping[int, BrokerImage]
+#: (topic name, version) → (the TopicImage and brokers it describes, its encoded entry).
+_ENCODED_TOPICS: dict[tuple[str, int], tuple[TopicImage, Brokers, bytes]] = {}
+#: (topic name, partition, version) → (the PartitionImage and brokers it describes, its encoded entry).
+_ENCODED_PARTITIONS: dict[tuple[str, int, int], tuple[PartitionImage, Brokers, bytes]] = {}
 #: The Metadata versions clients asked for: what ``warm_cache`` prepares (from the start, v12:
 #: what librdkafka 2.x and Java clients send).
 VERSIONS_SEEN: set[int] = {12}
@@ -106,30 +112,36 @@ VERSIONS_SEEN: set[int] = {12}
 PARTITIONS_PER_STEP = 200
 
 
-def _described(version: int, topic: TopicImage) -> bytes:
-    """The topic's encoded entry, from the cache while the image's topic object is unchanged;
-    else its header spliced with its partitions' entries (each cached the same way)."""
+def _described(version: int, topic: TopicImage, brokers: Brokers) -> bytes:
+    """The topic's encoded entry, from the cache while the image's topic and brokers objects are
+    unchanged; else its header spliced with its partitions' entries (each cached the same way)."""
     key = (topic.name, version)
     cached = _ENCODED_TOPICS.get(key)
-    if cached is not None and cached[0] is topic:
-        return cached[1]
-    partitions = [_partition_entry(version, topic.name, p)
+    if cached is not None and cached[0] is topic and cached[1] is brokers:
+        return cached[2]
+    partitions = [_partition_entry(version, topic.name, p, brokers)
                   for p in sorted(topic.partitions.values(), key=lambda p: p.partition)]
     encoded = b"".join(codec.encode_response_chunks(ApiKey.METADATA, version, _describe(topic), "partitions",
                                                     partitions, path=("topics",)))
-    _ENCODED_TOPICS[key] = (topic, encoded)
+    _ENCODED_TOPICS[key] = (topic, brokers, encoded)
     return encoded
 
 
-def _partition_entry(version: int, topic: str, p: PartitionImage) -> bytes:
+def _partition_entry(version: int, topic: str, p: PartitionImage, brokers: Brokers) -> bytes:
+    """As Kafka's KRaftMetadataCache: a partition whose leader is not a live broker has no leader
+    (-1, LEADER_NOT_AVAILABLE); replicas on fenced or unknown brokers are offline."""
     key = (topic, p.partition, version)
     cached = _ENCODED_PARTITIONS.get(key)
-    if cached is not None and cached[0] is p:
-        return cached[1]
+    if cached is not None and cached[0] is p and cached[1] is brokers:
+        return cached[2]
+    leader = brokers.get(p.leader)
+    led = leader is not None and not leader.fenced
+    offline = tuple(r for r in p.replicas if r not in brokers or brokers[r].fenced)
     encoded = codec.encode_array_element(ApiKey.METADATA, version, ("topics", "partitions"), {
-        "error_code": ErrorCode.none, "partition_index": p.partition, "leader_id": p.leader,
-        "leader_epoch": p.leader_epoch, "replica_nodes": p.replicas, "isr_nodes": p.isr, "offline_replicas": ()})
-    _ENCODED_PARTITIONS[key] = (p, encoded)
+        "error_code": ErrorCode.none if led else ErrorCode.leader_not_available, "partition_index": p.partition,
+        "leader_id": p.leader if led else -1, "leader_epoch": p.leader_epoch, "replica_nodes": p.replicas,
+        "isr_nodes": p.isr, "offline_replicas": offline})
+    _ENCODED_PARTITIONS[key] = (p, brokers, encoded)
     return encoded
 
 
@@ -140,13 +152,13 @@ def warm_cache(image: MetadataImage) -> Iterator[None]:
     for version in sorted(VERSIONS_SEEN):
         for topic in list(image.topics.values()):
             cached = _ENCODED_TOPICS.get((topic.name, version))
-            if cached is not None and cached[0] is topic:
+            if cached is not None and cached[0] is topic and cached[1] is image.brokers:
                 continue
             for i, p in enumerate(topic.partitions.values()):
-                _partition_entry(version, topic.name, p)
+                _partition_entry(version, topic.name, p, image.brokers)
                 if i % PARTITIONS_PER_STEP == PARTITIONS_PER_STEP - 1:
                     yield
-            _described(version, topic)
+            _described(version, topic, image.brokers)
             yield
 
 
@@ -187,7 +199,7 @@ def _response(ctx: RequestContext, image: MetadataImage, topics: list[bytes]) ->
     return codec.encode_response_chunks(ApiKey.METADATA, ctx.api_version, {
         "throttle_time": 0,
         "brokers": [{"node_id": b.broker_id, "host": b.host, "port": b.port, "rack": b.rack}
-                    for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)],
+                    for b in image.live_brokers],
         "cluster_id": image.cluster_id,
         "controller_id": ctx.broker.controller_id,
         "cluster_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN,

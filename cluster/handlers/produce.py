@@ -62,7 +62,7 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
         return _failed(index, ErrorCode.invalid_topic_exception, f"cannot append to internal topic {topic}")
     partition = ctx.broker.replica_manager.partition(topic, index)
     if partition is None:
-        return _failed(index, ErrorCode.unknown_topic_or_partition)
+        return _failed(index, ctx.broker.replica_manager.absent_error(topic, index))
     if records is None:
         return _failed(index, ErrorCode.invalid_record, "null record set")
     refused = _request_rules(ctx.api_version, records)

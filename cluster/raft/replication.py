@@ -5,7 +5,8 @@ A mixin of :class:`cluster.raft.core.RaftNode`. The rules, as Kafka's ``KafkaRaf
 
 - followers (voters and observers) send ``Fetch(fetch_offset, last_fetched_epoch)`` to the
   leader, one at a time; an empty fetch waits in the leader's purgatory for up to
-  ``fetch_max_wait_ms`` and is answered as soon as the leader appends or its high watermark moves;
+  ``fetch_max_wait_ms`` and is answered as soon as the leader appends or its high watermark moves
+  (a fetch from a replica not yet told the current high watermark is answered at once);
 - the leader checks the follower's position against its own log (``validateOffsetAndEpoch``): if
   the follower's last epoch does not end where the follower thinks it does, the answer is a
   ``diverging_epoch`` (the leader's end offset for that epoch) and the follower truncates
@@ -95,7 +96,10 @@ class ReplicationRules(_Base):
                                                  log_start_offset=self.log.start_offset))
             return
         moved = self._update_replica(state, request)
-        if request.max_wait_ms > 0 and request.fetch_offset >= self.log.end_offset and not moved:
+        # park only a fetch with nothing to tell: no entries, and a high watermark the replica knows
+        # (another replica's fetch may have moved it since this one's last answer: KIP-1166)
+        told = state.replica(request.replica_id).sent_high_watermark >= self.high_watermark
+        if request.max_wait_ms > 0 and request.fetch_offset >= self.log.end_offset and not moved and told:
             state.parked[request.replica_id] = (message, self.now_ms + request.max_wait_ms)
             return
         self._answer_fetch(state, message)
@@ -156,6 +160,7 @@ class ReplicationRules(_Base):
             self._answer_fetch_with_snapshot(state, request_message, self.log.latest_snapshot())  # type: ignore[arg-type]
             return
         entries = self.log.read(request.fetch_offset, self.config.max_fetch_entries)
+        state.replica(request.replica_id).sent_high_watermark = self.high_watermark
         self._respond(request_message, FetchResponse(Errors.NONE, LeaderIdAndEpoch(self.node_id, state.epoch),
                                                      self.high_watermark, entries,
                                                      log_start_offset=self.log.start_offset))

@@ -113,6 +113,8 @@ class ReplicaState:
     end_offset: int = -1
     last_fetch_ms: int = -1
     last_caught_up_ms: int = -1
+    sent_high_watermark: int = -1
+    """The high watermark last told to this replica (a fetch is not parked while it is behind)."""
 
 
 @dataclass(repr=False, slots=True)

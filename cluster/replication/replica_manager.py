@@ -2,7 +2,8 @@
 
 ``apply_image`` is called with every new MetadataImage: it opens (or creates) the logs of
 partitions placed on this broker, applies leadership and config changes, and deletes the logs
-of deleted topics — also those deleted while the node was down. It visits only the topics that
+of deleted topics (those deleted while the node was down: ``delete_orphan_dirs``, once the
+broker has caught up). It visits only the topics that
 changed, and yields between partitions so that its caller can spread a large change over
 several turns of the event loop.
 
@@ -20,6 +21,7 @@ from cluster.controller.quorum import METADATA_TOPIC
 from cluster.log.manager import LogManager
 from cluster.replication.partition import Partition
 from pykafka_ops.config.settings import topic_defaults
+from pykafka_ops.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ class ReplicaManager:
         self._topic_configs: dict[str, dict[str, Any]] = {}
         self._applied: dict[str, TopicImage] = {}
         """Each topic as last applied here (the same object while the topic is unchanged)."""
-        self._orphans_checked = False
 
     def effective_topic_config(self, topic: TopicImage) -> dict[str, Any]:
         """Broker-derived defaults overlaid with the topic's overrides."""
@@ -46,6 +47,14 @@ class ReplicaManager:
     def partition(self, topic: str, index: int) -> Partition | None:
         """The partition if this broker holds it."""
         return self.partitions.get((topic, index))
+
+    def absent_error(self, topic: str, index: int) -> ErrorCode:
+        """Why a partition this broker does not hold cannot be served here: it exists on another
+        broker (NOT_LEADER_OR_FOLLOWER: the client refreshes its metadata) or not at all."""
+        applied = self._applied.get(topic)
+        if applied is not None and index in applied.partitions:
+            return ErrorCode.not_leader_or_follower
+        return ErrorCode.unknown_topic_or_partition
 
     def apply_image(self, image: MetadataImage) -> Iterator[None]:
         """Reconcile local partitions with ``image`` (see module docstring), one step per yield.
@@ -68,9 +77,6 @@ class ReplicaManager:
                 continue
             yield from self._apply_topic(topic)
             self._applied[topic.name] = topic
-        if not self._orphans_checked:  # topics deleted while this node was down
-            self._delete_orphan_dirs(image)
-            self._orphans_checked = True
 
     def _apply_topic(self, topic: TopicImage) -> Iterator[None]:
         config = self.effective_topic_config(topic)
@@ -99,7 +105,11 @@ class ReplicaManager:
         self.log_manager.delete(topic, index)
         log.info("deleted the log of %s-%d", topic, index)
 
-    def _delete_orphan_dirs(self, image: MetadataImage) -> None:
+    def delete_orphan_dirs(self, image: MetadataImage) -> None:
+        """Delete the logs of partitions that ``image`` no longer has (deleted while this node was
+        down). Only with an image that has caught up with the quorum: the metadata a node replays
+        at start-up is what it knew was committed, which may be far behind (a voter learns the
+        high watermark from the leader), and its topics must not be taken for deleted ones."""
         for topic, index in self.log_manager.partition_dirs_on_disk():
             if topic == METADATA_TOPIC or (topic, index) in self.partitions:
                 continue

@@ -129,7 +129,8 @@ class KafkaAdmin:
         """Every consumer group with its state (ListGroups)."""
         result = await self._result(self._client.list_consumer_groups(request_timeout=self._timeout))
         if result.errors and not result.valid:
-            raise self._translate(result.errors[0].args[0])
+            error = result.errors[0]  # a KafkaError (a KafkaException wraps one in older releases)
+            raise self._translate(error.args[0] if isinstance(error, BaseException) else error)
         return [GroupListing(g.group_id, _STATES.get(g.state.name, "Unknown") if g.state else "Unknown")
                 for g in result.valid]
 

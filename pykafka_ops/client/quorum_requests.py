@@ -9,6 +9,11 @@ a leader is elected) and unreachable servers are retried, server after server, u
 DescribeCluster on the same connection gives the cluster id, as ``kafka-metadata-quorum
 describe --status`` shows it.
 
+``describe_cluster_nodes`` is what `pko monitor` asks at every poll: DescribeCluster (v2 with
+``include_fenced_brokers``, so fenced brokers are listed too) and DescribeQuorum on one
+connection, once, each answer standing alone (a broker without one of the APIs still answers
+the other).
+
 Blocking; the service runs it in a thread. Plaintext listeners only (as ``group_requests``).
 """
 
@@ -188,3 +193,129 @@ def _retriable(code: str) -> bool:
         return bool(codec.ErrorCode[code.lower()].retriable)
     except KeyError:
         return False
+
+
+# -- the nodes as `pko monitor` polls them ---------------------------------------------------
+
+#: DescribeCluster v2 (KIP-1073): ``include_fenced_brokers`` lists fenced brokers too, with ``is_fenced``.
+INCLUDE_FENCED_VERSION = 2
+#: DescribeCluster ``endpoint_type`` (v1+): the brokers' listeners.
+BROKERS_ENDPOINT = 1
+#: The least time ``describe_cluster_nodes`` gives one server (s).
+MIN_SERVER_TIMEOUT_S = 0.5
+
+
+@dataclass(frozen=True)
+class DescribedBroker:
+    """A broker of a DescribeCluster answer. ``is_fenced`` can only be true in a v2 answer to
+    ``include_fenced_brokers``: older versions list unfenced brokers only, as Metadata does."""
+
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None = None
+    is_fenced: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterDescription:
+    """Kafka's ``DescribeClusterResult``; ``includes_fenced`` says whether fenced brokers are listed
+    (a v2 answer), so that an absent broker can be told from one the version could not name."""
+
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: tuple[DescribedBroker, ...]
+    includes_fenced: bool
+
+
+@dataclass(frozen=True)
+class ClusterNodes:
+    """DescribeCluster and DescribeQuorum, asked on one connection: each is the answer or the error
+    (``QuorumRequestError``, ``UNSUPPORTED_VERSION`` for a broker without the API) that replaced it."""
+
+    cluster: ClusterDescription | QuorumRequestError
+    quorum: QuorumInfo | QuorumRequestError
+    answered_by: str
+
+
+def _request_error(api: str, code: int, message: str | None) -> QuorumRequestError:
+    from pykafka_ops.client.admin import ERROR_MESSAGES
+
+    name = error_name(code)
+    text = message or ERROR_MESSAGES.get(name)
+    return QuorumRequestError(name, f"{api}: {name}: {text}" if text else f"{api}: {name}")
+
+
+def _unsupported(client: WireClient, api: str, key: int) -> QuorumRequestError:
+    return QuorumRequestError("UNSUPPORTED_VERSION",
+                              f"the broker at {client.address} does not support {api} (key {key})")
+
+
+def _describe_cluster(client: WireClient, versions: dict[int, int]) -> ClusterDescription:
+    """DescribeCluster at the highest common version, with ``include_fenced_brokers`` from v2 on."""
+    version = versions.get(DESCRIBE_CLUSTER)
+    if version is None:
+        raise _unsupported(client, "DescribeCluster", DESCRIBE_CLUSTER)
+    includes_fenced = version >= INCLUDE_FENCED_VERSION
+    response = client.request(DESCRIBE_CLUSTER, version, {"include_cluster_authorized_operations": False,
+                                                          "endpoint_type": BROKERS_ENDPOINT,
+                                                          "include_fenced_brokers": includes_fenced})
+    if response.error_code != 0:
+        raise _request_error("DescribeCluster", response.error_code, getattr(response, "error_message", None))
+    brokers = tuple(DescribedBroker(b.broker_id, b.host, b.port, b.rack, bool(getattr(b, "is_fenced", False)))
+                    for b in response.brokers)
+    return ClusterDescription(response.cluster_id or None,
+                              response.controller_id if response.controller_id >= 0 else None,
+                              tuple(sorted(brokers, key=lambda b: b.broker_id)), includes_fenced)
+
+
+def _describe_quorum(client: WireClient, versions: dict[int, int]) -> QuorumInfo:
+    """DescribeQuorum at the highest common version, checked as ``_ask`` checks it."""
+    version = versions.get(DESCRIBE_QUORUM)
+    if version is None:
+        raise _unsupported(client, "DescribeQuorum", DESCRIBE_QUORUM)
+    body = {"topics": [{"topic_name": METADATA_TOPIC, "partitions": [{"partition_index": METADATA_PARTITION}]}]}
+    response = client.request(DESCRIBE_QUORUM, version, body)
+    partition = _check(response)
+    nodes = tuple(QuorumNode(n.node_id, tuple(map(_endpoint, n.listeners))) for n in getattr(response, "nodes", ()))
+    return QuorumInfo(partition.leader_id, partition.leader_epoch, partition.high_watermark,
+                      tuple(map(_replica, partition.current_voters)), tuple(map(_replica, partition.observers)),
+                      nodes, None, client.address)
+
+
+def describe_cluster_nodes(bootstrap_servers: str, timeout_s: float) -> ClusterNodes:
+    """Every registered broker, fenced ones included when the broker speaks DescribeCluster v2
+    (Kafka 4.0, KIP-1073), and the metadata quorum (DescribeQuorum), asked once — no retries: a
+    monitor asks again at its next poll — of the first of ``bootstrap_servers`` that answers.
+
+    Each server gets an equal share of ``timeout_s`` (at least ``MIN_SERVER_TIMEOUT_S``): a stopped
+    broker (SIGSTOP) accepts connections but never answers, and must not use up the time of the
+    servers after it. A Kafka error or a missing API (Apache Kafka before 4.0, ZooKeeper mode,
+    Redpanda, Tansu) becomes that half's ``QuorumRequestError``; the other half is still
+    answered. Raises ``WireError`` when no server answered at all. Plaintext listeners only.
+    """
+    deadline = time.monotonic() + timeout_s
+    last_error = WireError("no bootstrap server answered")
+    addresses = bootstrap_addresses(bootstrap_servers)
+    share = max(timeout_s / len(addresses), MIN_SERVER_TIMEOUT_S)
+    for host, port in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            with WireClient(host, port, min(share, remaining)) as client:
+                versions = _versions(client)
+                cluster: ClusterDescription | QuorumRequestError
+                quorum: QuorumInfo | QuorumRequestError
+                try:
+                    cluster = _describe_cluster(client, versions)
+                except QuorumRequestError as exc:
+                    cluster = exc
+                try:
+                    quorum = _describe_quorum(client, versions)
+                except QuorumRequestError as exc:
+                    quorum = exc
+                return ClusterNodes(cluster, quorum, client.address)
+        except WireError as exc:
+            last_error = exc
+    raise last_error

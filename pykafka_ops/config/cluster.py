@@ -2,9 +2,11 @@
 
 A bad file raises ``ConfigError`` whose message names the file, the key, its line and the
 reason, e.g. ``configs/x.yaml: broker.num.partitions (line 9): expected an integer, got 'three'``.
-Beyond the schema, the file must be UTF-8, not empty, free of duplicate keys (YAML would keep the
-last one silently), and its aliases may not expand past ``MAX_YAML_NODES`` nodes (an alias bomb
-is refused before anything walks it).
+Beyond the schema, the file must be UTF-8 and strict YAML (``strict_yaml``: not empty, no
+duplicate keys, no alias bomb). A Kafka setting that says who a node is or where it listens
+(``node.id``, ``listeners``, ``process.roles``, ``controller.quorum.voters`` …) is refused in
+``broker:`` with where this file says it: each entry of ``nodes:`` is one node, as one Kafka
+``server.properties``.
 ``data_dir`` is resolved relative to the YAML file; the built-in default config keeps its data
 under ``$XDG_STATE_HOME/pko/<name>``.
 """
@@ -20,8 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pykafka_ops.config import strict_yaml
 from pykafka_ops.config.settings import (
     BROKER_SETTINGS,
     MAX_PARTITIONS_PER_TOPIC,
@@ -33,11 +34,26 @@ from pykafka_ops.config.settings import (
 )
 
 ROLES = ("broker", "controller")
-#: Most YAML nodes a file may expand to once aliases are followed (a real config has hundreds).
-MAX_YAML_NODES = 100_000
 DEFAULT_CONFIG_NAME = "single.yaml"
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
+#: Addresses a node can listen on but nobody can connect to (Kafka refuses them as advertised listeners).
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]"})
+
+#: Kafka settings of one node's identity, roles and listeners, and where this file says them
+#: (``broker:`` holds what every node shares).
+SET_PER_NODE: dict[str, str] = {
+    "node.id": "nodes[].id",
+    "broker.id": "nodes[].id",
+    "process.roles": "nodes[].roles",
+    "listeners": "nodes[].host and nodes[].port (and nodes[].controller_port)",
+    "advertised.listeners": "nodes[].host and nodes[].port (a node listens where it is reached)",
+    "controller.quorum.voters": "the nodes with the controller role and their controller_port",
+    "controller.quorum.bootstrap.servers": "the nodes with the controller role and their controller_port",
+    "controller.listener.names": "nodes[].controller_port (a controller-only node's port)",
+    "inter.broker.listener.name": "nodes[].host and nodes[].port (brokers reach each other there)",
+    "listener.security.protocol.map": "nodes[].host and nodes[].port (every listener is PLAINTEXT)",
+}
 
 
 class ConfigError(ValueError):
@@ -97,7 +113,7 @@ class ClusterConfig:
 
     def where(self, path: tuple[Any, ...]) -> str:
         """``<file>: <key> (line N)`` for a key path such as ``("nodes", 0, "port")``."""
-        return _where(self.source, self.lines, path)
+        return strict_yaml.where(self.source, self.lines, path)
 
     def node(self, node_id: int) -> NodeSpec:
         """The node with ``node_id``; KeyError if there is none."""
@@ -172,82 +188,11 @@ def _replace_data_dir(config: ClusterConfig, data_dir: Path) -> ClusterConfig:
 
 def parse(text: str, source: Path, base_dir: Path) -> ClusterConfig:
     """Validate YAML text; ``source`` names the file in error messages."""
-    loader = _StrictLoader(text)
     try:
-        root = loader.get_single_node()
-        if root is None:
-            raise ConfigError(f"{source}: the file is empty (a cluster file has at least `nodes:` or `cluster:`)")
-        if _expanded_size(root, {}) > MAX_YAML_NODES:
-            raise ConfigError(f"{source}: its aliases expand to more than {MAX_YAML_NODES} YAML nodes")
-        data = loader.construct_document(root)
-    except _DuplicateKey as exc:
-        raise ConfigError(f"{source}: {exc.key} (line {exc.line}): duplicate key (first at line {exc.first})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
-    finally:
-        loader.dispose()
-    return _Validator(source, base_dir, _line_index(root)).validate(data)
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str, line: int, first: int) -> None:
-        super().__init__(key)
-        self.key, self.line, self.first = key, line, first
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader, refusing a key given twice in one mapping (merged keys aside)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _value in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            line = key_node.start_mark.line + 1
-            if key_node.value in seen:
-                raise _DuplicateKey(key_node.value, line, seen[key_node.value])
-            seen[key_node.value] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """How many nodes ``node`` stands for with every alias followed (linear: shared nodes are
-    counted once each, then multiplied, never walked again)."""
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    sizes[id(node)] = MAX_YAML_NODES + 1  # a cycle (an alias to an enclosing node) is too big
-    size = 1
-    if isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(item, sizes) for item in node.value)
-    sizes[id(node)] = size = min(size, MAX_YAML_NODES + 1)
-    return size
-
-
-def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map each key path (e.g. ('broker', 'num.partitions') or ('nodes', 1, 'port')) to its line."""
-    lines: dict[tuple[Any, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key_path = (*path, key_node.value)
-            lines[key_path] = key_node.start_mark.line + 1
-            lines.update(_line_index(value_node, key_path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            lines.update(_line_index(item, (*path, i)))
-    return lines
-
-
-def _where(source: Path, lines: Mapping[tuple[Any, ...], int], path: tuple[Any, ...]) -> str:
-    key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
-    line = lines.get(path)
-    return f"{source}: {key or '<top level>'}" + (f" (line {line})" if line else "")
+        data, lines = strict_yaml.read(text)
+    except strict_yaml.YamlProblem as exc:
+        raise ConfigError(f"{source}{exc}") from None
+    return _Validator(source, base_dir, lines).validate(data)
 
 
 class _Validator:
@@ -259,7 +204,7 @@ class _Validator:
         self.lines = lines
 
     def fail(self, path: tuple[Any, ...], reason: str) -> ConfigError:
-        return ConfigError(f"{_where(self.source, self.lines, path)}: {reason}")
+        return ConfigError(f"{strict_yaml.where(self.source, self.lines, path)}: {reason}")
 
     def mapping(self, value: Any, path: tuple[Any, ...], allowed: tuple[str, ...]) -> dict[str, Any]:
         if value is None:
@@ -280,21 +225,16 @@ class _Validator:
         data_dir = cluster.get("data_dir", f".pko/{name}")
         if not isinstance(data_dir, str) or not data_dir:
             raise self.fail(("cluster", "data_dir"), "expected a path")
-        host = cluster.get("host", "127.0.0.1")
-        if not isinstance(host, str) or not host:
-            raise self.fail(("cluster", "host"), "expected a host name or address")
-        nodes = self.nodes(top.get("nodes"))
+        host = self.host(cluster.get("host", "127.0.0.1"), ("cluster", "host"))
+        nodes = self.nodes(top.get("nodes"), host)
         broker = self.broker(top.get("broker"))
         broker_count = sum(1 for n in nodes if n.is_broker)
         queued = broker["queued.max.request.bytes"]
         if 0 < queued < broker["socket.request.max.bytes"]:  # KafkaConfig's own check
             raise self.fail(("broker", "queued.max.request.bytes"),
                             f"{queued} is less than socket.request.max.bytes ({broker['socket.request.max.bytes']})")
-        if broker_count and broker["default.replication.factor"] > broker_count:  # a quorum alone: brokers register later
-            raise self.fail(
-                ("broker", "default.replication.factor"),
-                f"{broker['default.replication.factor']} is more than the {broker_count} broker node(s)",
-            )
+        self.replication_factor(broker["default.replication.factor"], ("broker", "default.replication.factor"),
+                                broker_count)
         topics = self.topics(top.get("topics"), broker, broker_count)
         return ClusterConfig(
             name=name,
@@ -307,7 +247,22 @@ class _Validator:
             lines=self.lines,
         )
 
-    def nodes(self, value: Any) -> tuple[NodeSpec, ...]:
+    def host(self, value: Any, path: tuple[Any, ...]) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, "expected a host name or address")
+        if value in _WILDCARD_HOSTS:
+            raise self.fail(path, f"{value} listens everywhere but cannot be connected to: name the address "
+                                  "clients and the other nodes reach this node at")
+        return value
+
+    def port(self, item: dict[str, Any], path: tuple[Any, ...], key: str) -> int | None:
+        number = item.get(key)
+        if number is not None and (not isinstance(number, int) or isinstance(number, bool)
+                                   or not 1 <= number <= 65535):
+            raise self.fail((*path, key), "expected a TCP port (1-65535)")
+        return number
+
+    def nodes(self, value: Any, cluster_host: str) -> tuple[NodeSpec, ...]:
         if value is None:
             return (NodeSpec(1, 9092),)
         if not isinstance(value, list) or not value:
@@ -315,11 +270,12 @@ class _Validator:
         result: list[NodeSpec] = []
         for i, item in enumerate(value):
             path = ("nodes", i)
-            item = self.mapping(item, path, ("id", "port", "roles", "controller_port"))
-            node_id, port = item.get("id"), item.get("port")
+            item = self.mapping(item, path, ("id", "port", "roles", "controller_port", "host"))
+            node_id = item.get("id")
             if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
                 raise self.fail((*path, "id"), "expected a node id (an integer ≥ 0)")
-            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            port, controller_port = self.port(item, path, "port"), self.port(item, path, "controller_port")
+            if port is None:
                 raise self.fail((*path, "port"), "expected a TCP port (1-65535)")
             roles = item.get("roles", list(ROLES))
             if isinstance(roles, str):
@@ -328,15 +284,13 @@ class _Validator:
                 raise self.fail((*path, "roles"), "expected a list of: broker, controller")
             if any(n.id == node_id for n in result):
                 raise self.fail((*path, "id"), f"duplicate node id {node_id}")
-            controller_port = item.get("controller_port")
-            if controller_port is not None and (not isinstance(controller_port, int) or isinstance(controller_port, bool)
-                                                or not 1 <= controller_port <= 65535):
-                raise self.fail((*path, "controller_port"), "expected a TCP port (1-65535)")
-            taken = {p for n in result for p in (n.port, n.controller_port) if p is not None}
-            for key, number in (("port", port), ("controller_port", controller_port)):
-                if number is not None and (number in taken or (key == "controller_port" and number == port)):
-                    raise self.fail((*path, key), f"duplicate port {number}")
-            result.append(NodeSpec(node_id, port, tuple(r for r in ROLES if r in roles), controller_port))
+            host = self.host(item["host"], (*path, "host")) if "host" in item else None
+            node = NodeSpec(node_id, port, tuple(r for r in ROLES if r in roles), controller_port, host)
+            if controller_port is not None and not (node.is_broker and node.is_controller):
+                raise self.fail((*path, "controller_port"), "only a node with both roles has a controller_port "
+                                                            "(a controller-only node's port is its controller listener)")
+            self.check_address_free(node, path, result, cluster_host)
+            result.append(node)
         controllers = [n for n in result if n.is_controller]
         if not controllers:
             raise self.fail(("nodes",), "no node has the controller role")
@@ -348,6 +302,22 @@ class _Validator:
                                 "a combined node in a quorum of several controllers needs a controller_port")
         return tuple(result)
 
+    def check_address_free(self, node: NodeSpec, path: tuple[Any, ...], earlier: list[NodeSpec],
+                           cluster_host: str) -> None:
+        """Refuse a port that ``node`` or an earlier node already listens on, on the same host."""
+        host = node.host or cluster_host
+        taken = {(n.host or cluster_host, p) for n in earlier for p in (n.port, n.controller_port) if p is not None}
+        for key, number in (("port", node.port), ("controller_port", node.controller_port)):
+            if number is not None and ((host, number) in taken or (key == "controller_port" and number == node.port)):
+                raise self.fail((*path, key), f"duplicate port {number}" + (f" on {host}" if node.host else ""))
+
+    def replication_factor(self, rf: int, path: tuple[Any, ...], broker_count: int) -> None:
+        if broker_count and rf > broker_count:  # a quorum alone: brokers register later
+            raise self.fail(path, f"{rf} is more than the {broker_count} broker node(s)")
+        if rf > 1:
+            raise self.fail(path, f"replication factor {rf} is not supported yet: partitions have one replica "
+                                  "until replication lands (use 1)")
+
     def broker(self, value: Any) -> dict[str, Any]:
         if value is None:
             value = {}
@@ -357,6 +327,8 @@ class _Validator:
         for key, raw in value.items():
             path = ("broker", key)
             setting = BROKER_SETTINGS.get(key)
+            if key in SET_PER_NODE:
+                raise self.fail(path, f"{key} is set per node: {SET_PER_NODE[key]}")
             if setting is None:
                 raise self.fail(path, _unknown_key_reason(str(key), tuple(BROKER_SETTINGS)))
             try:
@@ -388,8 +360,7 @@ class _Validator:
             rf = item.get("replication.factor", broker["default.replication.factor"])
             if not isinstance(rf, int) or isinstance(rf, bool) or rf < 1:
                 raise self.fail((*path, "replication.factor"), "expected a replication factor ≥ 1")
-            if rf > broker_count:
-                raise self.fail((*path, "replication.factor"), f"{rf} is more than the {broker_count} broker node(s)")
+            self.replication_factor(rf, (*path, "replication.factor"), broker_count)
             overrides = self.mapping(item.get("config"), (*path, "config"), tuple(item.get("config") or ()))
             try:
                 config = check_topic_overrides(overrides)

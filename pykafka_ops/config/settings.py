@@ -150,9 +150,7 @@ TOPIC_DEFAULT_FROM_BROKER: dict[str, str] = {
 
 NOT_SUPPORTED_YET: frozenset[str] = frozenset(
     {
-        "listeners", "advertised.listeners", "listener.security.protocol.map", "inter.broker.listener.name",
-        "controller.listener.names", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
-        "process.roles", "node.id", "broker.id", "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
+        "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
         "unclean.leader.election.enable", "replica.lag.time.max.ms", "replica.fetch.max.bytes",
         "num.replica.fetchers", "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor", "transaction.state.log.min.isr",

@@ -1,10 +1,11 @@
 """What `pko monitor` and `pko lag` show: one poll of a cluster and the views built from the polls.
 
 ``ClusterSnapshot`` is what one poll reads (``services.snapshot``): metadata, watermarks, every
-consumer group's committed offsets and lag rows, topic retention, node processes. The monitor
-(``services.monitor``) keeps bounded history across polls and turns each snapshot into a
-``MonitorFrame``: views with rates (records/s from offset deltas), time lag, lag trends and a
-Burrow-style ``Status`` per partition and group. Both the TUI and `pko lag` render frames.
+consumer group's committed offsets and lag rows, topic retention, node processes, fenced
+brokers and the metadata quorum. The monitor (``services.monitor``) keeps bounded history across
+polls and turns each snapshot into a ``MonitorFrame``: views with rates (records/s from offset
+deltas), time lag, lag trends and a Burrow-style ``Status`` per partition and group, and each
+node's state (running / fenced / down) and part in the quorum. Both the TUI and `pko lag` render frames.
 
 Rates are records per second; times are seconds; ``None`` means unknown (shown as ``-``).
 """
@@ -12,7 +13,7 @@ Rates are records per second; times are seconds; ``None`` means unknown (shown a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import NamedTuple
 
 from pykafka_ops.models.groups import GroupDescription, GroupLag, TopicPartition
@@ -96,9 +97,30 @@ class NodeProcess:
 
 
 @dataclass(frozen=True)
+class MetadataQuorum:
+    """The KRaft metadata quorum as DescribeQuorum answers it (Kafka's ``QuorumInfo``, by node id)."""
+
+    leader_id: int | None
+    """The quorum leader, i.e. the active controller; None while an election runs (Kafka answers -1)."""
+    leader_epoch: int
+    voters: tuple[int, ...]
+    """The controllers that vote, the leader included."""
+    observers: tuple[int, ...] = ()
+    """Nodes that replicate the metadata log without voting: the brokers."""
+    voter_endpoints: tuple[BrokerInfo, ...] = ()
+    """Where each voter listens (DescribeQuorum v2 ``nodes``, its first listener): how a
+    controller-only node, which Metadata never lists, gets an address."""
+
+
+@dataclass(frozen=True)
 class ClusterSnapshot:
     """Everything one poll reads. ``retention_ms`` maps a topic to its ``retention.ms`` when
-    records are deleted by time (None: compacted only, or unlimited)."""
+    records are deleted by time (None: compacted only, or unlimited).
+
+    ``brokers`` are Metadata's: the registered, unfenced brokers. ``fenced_brokers`` are the
+    registered brokers that are fenced (DescribeCluster v2 with ``include_fenced_brokers``), None
+    when the cluster could not say (an older broker, an error, a TLS or SASL listener); ``quorum``
+    is None when DescribeQuorum was not answered (no KRaft quorum, an older broker, an error)."""
 
     cluster_id: str | None
     controller_id: int | None
@@ -110,6 +132,8 @@ class ClusterSnapshot:
     nodes: tuple[NodeProcess, ...] = ()
     errors: tuple[str, ...] = ()
     """What could not be read this poll (the rest of the snapshot is still valid)."""
+    fenced_brokers: tuple[BrokerInfo, ...] | None = None
+    quorum: MetadataQuorum | None = None
 
 
 class PartitionView(NamedTuple):
@@ -209,20 +233,52 @@ class TopicView:
     rate_history: tuple[float, ...] = ()
 
 
+class BrokerState(StrEnum):
+    """What a node is doing, as `pko cluster status` names it."""
+
+    RUNNING = "running"
+    """A broker in Metadata (registered and unfenced), or a controller whose process runs."""
+    FENCED = "fenced"
+    """Registered but fenced by the active controller (missed heartbeats, or still catching up):
+    it leads nothing and clients do not see it. Known only from DescribeCluster v2."""
+    DOWN = "down"
+    """Its process is gone, or a broker that a state file or an earlier poll knows is in neither
+    Metadata nor the fenced brokers (without DescribeCluster v2, a fenced broker looks like this)."""
+
+
+#: A node's part in the metadata quorum, as ``kafka-metadata-quorum describe --replication`` names it.
+QUORUM_LEADER, QUORUM_FOLLOWER, QUORUM_OBSERVER = "Leader", "Follower", "Observer"
+
+
 @dataclass(frozen=True)
 class BrokerView:
-    """A broker: address, partitions it leads or replicates, and its process when we know it."""
+    """A node (broker, controller or both): address, state, roles, part in the metadata quorum,
+    partitions it leads or replicates, and its process when we know it. ``host``/``port`` and
+    ``state`` are None when unknown (a controller known only as a voter of an older quorum)."""
 
     id: int
-    host: str
-    port: int
-    up: bool
-    controller: bool
+    host: str | None
+    port: int | None
+    state: BrokerState | None
+    roles: tuple[str, ...]
+    """``broker`` and/or ``controller``: from the state file, else from Metadata and the quorum's voters."""
+    quorum_role: str | None
+    """``Leader``, ``Follower`` (another voter) or ``Observer``; None when not in the quorum or unknown."""
     leaders: int
     replicas: int
     under_replicated: int
     """Under-replicated partitions this broker leads (Kafka's UnderReplicatedPartitions)."""
     node: NodeProcess | None = None
+
+    @property
+    def up(self) -> bool:
+        """Running."""
+        return self.state is BrokerState.RUNNING
+
+    @property
+    def is_broker(self) -> bool:
+        """Has the broker role."""
+        return "broker" in self.roles
 
 
 @dataclass(frozen=True)
@@ -243,7 +299,11 @@ class Overview:
 
     cluster_id: str | None
     controller_id: int | None
-    brokers_up: int
+    """Metadata's controller id: on KRaft, a live broker Kafka picks (the active controller is
+    ``quorum.leader_id``); on ZooKeeper-mode Kafka, the controller."""
+    brokers_running: int
+    brokers_fenced: int | None
+    """None when the cluster could not say (no DescribeCluster v2): fenced brokers count as down."""
     brokers_down: int
     topics: int
     partitions: int
@@ -253,6 +313,7 @@ class Overview:
     produce_rate: float | None
     consume_rate: float | None
     nodes: tuple[NodeProcess, ...]
+    quorum: MetadataQuorum | None = None
 
 
 @dataclass(frozen=True)

@@ -260,9 +260,11 @@ def _tail_size(schema: type, array_field: str, flexible: bool) -> int:
 
 
 def encode_request(
-    api_key: int, version: int, correlation_id: int, client_id: str | None, body: Mapping[str, Any]
+    api_key: int, version: int, correlation_id: int, client_id: str | None, body: Mapping[str, Any] | Any
 ) -> bytes:
-    """Header plus body of a request, without the size prefix (used by our admin client and tests)."""
+    """Header plus body of a request, without the size prefix (used by our admin client, tests and
+    the broker forwarding a decoded request to the controller): ``body`` is a dict, or a request
+    kio decoded for this very version."""
     schema = load_request_schema(api_key, version)
     header_type = schema.__header_schema__
     header = header_type(
@@ -271,7 +273,8 @@ def encode_request(
         correlation_id=correlation_id,
         client_id=client_id,
     )
-    return _write(header_type, header) + _write(schema, _builder(schema)(body))
+    entity = body if isinstance(body, schema) else _builder(schema)(body)
+    return _write(header_type, header) + _write(schema, entity)
 
 
 def _write(schema: type, value: Any) -> bytes:

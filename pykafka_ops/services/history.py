@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from pykafka_ops.models.monitor import ClusterSnapshot, MonitorOptions, Status, TimeLagMethod
+from pykafka_ops.models.topics import BrokerInfo
 
 NAN = math.nan
 
@@ -264,11 +265,17 @@ class MonitorHistory:
         self.topic_rates: dict[str, Ring] = {}
         self.group_status: dict[str, Status] = {}
         """Each group's status at the previous poll (to tell status changes)."""
+        self.brokers: dict[int, BrokerInfo] = {}
+        """Every broker a poll has listed (running or fenced), by id, at its latest address: a
+        broker that leaves the metadata is still shown, as down. Never pruned (a cluster has a
+        handful of broker ids; one decommissioned stays listed until the monitor restarts)."""
 
     def record(self, now: float, snapshot: ClusterSnapshot) -> None:
         """Add one poll; forget what the snapshot no longer has."""
         options = self.options
         self.polls += 1
+        self.brokers.update((b.id, b) for b in snapshot.fenced_brokers or ())
+        self.brokers.update((b.id, b) for b in snapshot.brokers)
         times = self.times
         times.append(now)
         log_ends = self.log_ends

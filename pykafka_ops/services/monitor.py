@@ -94,7 +94,7 @@ class MonitorServices:
         self._time_lag.end_poll()
         lags = partition_lags(groups)
         topics = topic_views(snapshot, history, lags)
-        brokers = broker_views(snapshot)
+        brokers = broker_views(snapshot, history.brokers)
         changes = self._changes(groups)
         errors = snapshot.errors + ((read_error,) if read_error else ())
         return MonitorFrame(now, history.polls, self.options.window, overview(snapshot, topics, groups, brokers),

@@ -12,10 +12,13 @@ from collections.abc import Sequence
 
 from pykafka_ops.models.groups import MemberDescription, TopicPartition
 from pykafka_ops.models.monitor import (
+    BrokerState,
     BrokerView,
     GroupView,
     HotPartition,
+    MetadataQuorum,
     NodeProcess,
+    Overview,
     PartitionView,
     TimeLagMethod,
     TopicPartitionView,
@@ -132,16 +135,41 @@ def topic_partition_cells(p: TopicPartitionView) -> tuple[Cell, ...]:
             p.log_end_offset, p.records, rate_text(p.produce_rate), f"{p.z_score:.2f}", "HOT" if p.hot else "")
 
 
-BROKER_COLUMNS = ("ID", "HOST:PORT", "UP", "CONTROLLER", "LEADERS", "REPLICAS", "URP", "PID", "CPU%", "RSS")
+BROKER_COLUMNS = ("ID", "HOST:PORT", "STATE", "ROLES", "QUORUM", "LEADERS", "REPLICAS", "URP", "PID", "CPU%",
+                  "RSS")
+#: How a node's state is shown: trouble in capitals, as ``DOWN`` always was.
+_STATES = {BrokerState.RUNNING: "running", BrokerState.FENCED: "FENCED", BrokerState.DOWN: "DOWN"}
+
+
+def address_text(host: str | None, port: int | None) -> str | None:
+    """``host:port`` (IPv6 hosts in brackets), None when unknown."""
+    if host is None or port is None:
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def broker_cells(b: BrokerView) -> tuple[Cell, ...]:
-    """A broker's row (PID, CPU% and RSS only for a `pko cluster up` cluster)."""
+    """A node's row: QUORUM is its part in the metadata quorum (Leader = the active controller);
+    PID, CPU% and RSS only for a `pko cluster up` cluster."""
     node = b.node
-    return (b.id, f"{b.host}:{b.port}", "up" if b.up else "DOWN", "yes" if b.controller else "", b.leaders, b.replicas,
-            b.under_replicated, node.pid if node else None,
-            None if node is None or node.cpu_percent is None else f"{node.cpu_percent:.1f}",
+    return (b.id, address_text(b.host, b.port), None if b.state is None else _STATES[b.state],
+            ",".join(b.roles) or None, b.quorum_role, b.leaders, b.replicas, b.under_replicated,
+            node.pid if node else None, None if node is None or node.cpu_percent is None else f"{node.cpu_percent:.1f}",
             bytes_text(node.rss_bytes) if node else None)
+
+
+def quorum_text(quorum: MetadataQuorum | None) -> str:
+    """``leader 2, epoch 7``; ``no leader, epoch 7`` during an election; ``-`` when unknown."""
+    if quorum is None:
+        return "-"
+    leader = "no leader" if quorum.leader_id is None else f"leader {quorum.leader_id}"
+    return f"{leader}, epoch {quorum.leader_epoch}"
+
+
+def brokers_text(o: Overview) -> str:
+    """``2 running, 1 fenced, 1 down`` (no fenced count when the cluster cannot say)."""
+    fenced = f"{o.brokers_fenced} fenced, " if o.brokers_fenced is not None else ""
+    return f"{o.brokers_running} running, {fenced}{o.brokers_down} down"
 
 
 NODE_COLUMNS = ("NODE", "ROLES", "PID", "RUNNING", "CPU%", "RSS")

@@ -7,20 +7,26 @@ first because topics use their lag (retention risk) and the overview their rates
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 
 from pykafka_ops.models.groups import GroupLag
 from pykafka_ops.models.monitor import (
+    QUORUM_FOLLOWER,
+    QUORUM_LEADER,
+    QUORUM_OBSERVER,
+    BrokerState,
     BrokerView,
     ClusterSnapshot,
     GroupView,
     HotPartition,
+    MetadataQuorum,
+    NodeProcess,
     Overview,
     PartitionView,
     TopicPartitionView,
     TopicView,
 )
-from pykafka_ops.models.topics import TopicDescription
+from pykafka_ops.models.topics import BrokerInfo, TopicDescription
 from pykafka_ops.services.history import MonitorHistory, known
 from pykafka_ops.services.skew_stats import z_scores
 from pykafka_ops.services.status import group_status, partition_status
@@ -135,8 +141,38 @@ def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory, lags: Partit
                  for t in sorted(snapshot.topics, key=lambda t: t.name))
 
 
-def broker_views(snapshot: ClusterSnapshot) -> tuple[BrokerView, ...]:
-    """Brokers in the metadata (up) and broker nodes of the state file missing from it (down)."""
+def quorum_role(quorum: MetadataQuorum | None, node_id: int) -> str | None:
+    """``Leader``, ``Follower`` or ``Observer`` (kafka-metadata-quorum's names); None when the
+    node is not in the quorum's answer or there is no answer."""
+    if quorum is None:
+        return None
+    if node_id == quorum.leader_id:
+        return QUORUM_LEADER
+    if node_id in quorum.voters:
+        return QUORUM_FOLLOWER
+    return QUORUM_OBSERVER if node_id in quorum.observers else None
+
+
+def _state(node_id: int, node: NodeProcess | None, is_broker: bool, running: Container[int],
+           fenced: Container[int]) -> BrokerState | None:
+    """First match wins: a dead process is down (a killed broker stays registered and unfenced
+    until its session times out); a fenced broker is fenced; a broker in Metadata runs; any other
+    broker is down; a controller runs when its process does, and is unknown without one."""
+    if node is not None and not node.running:
+        return BrokerState.DOWN
+    if node_id in fenced:
+        return BrokerState.FENCED
+    if node_id in running:
+        return BrokerState.RUNNING
+    if is_broker:
+        return BrokerState.DOWN
+    return BrokerState.RUNNING if node is not None else None
+
+
+def broker_views(snapshot: ClusterSnapshot, seen: Mapping[int, BrokerInfo] | None = None) -> tuple[BrokerView, ...]:
+    """Every node this poll knows of, by id: Metadata's brokers, the fenced brokers (DescribeCluster
+    v2), brokers of an earlier poll (``seen``) and the nodes of the state file, broker or not, and
+    the quorum's voters (controllers), each with its state (``_state``), roles and quorum role."""
     leaders: Counter[int] = Counter()
     replicas: Counter[int] = Counter()
     urp: Counter[int] = Counter()
@@ -147,23 +183,40 @@ def broker_views(snapshot: ClusterSnapshot) -> tuple[BrokerView, ...]:
                 leaders[p.leader] += 1
                 urp[p.leader] += p.under_replicated
     nodes = {n.node_id: n for n in snapshot.nodes}
-    views = [BrokerView(b.id, b.host, b.port, True, b.id == snapshot.controller_id, leaders[b.id], replicas[b.id],
-                        urp[b.id], nodes.get(b.id)) for b in snapshot.brokers]
-    up = {b.id for b in snapshot.brokers}
-    views += [BrokerView(n.node_id, n.host, n.port, False, False, 0, replicas[n.node_id], 0, n)
-              for n in snapshot.nodes if "broker" in n.roles and n.node_id not in up]
-    return tuple(sorted(views, key=lambda b: b.id))
+    running = {b.id: b for b in snapshot.brokers}
+    fenced = {b.id: b for b in snapshot.fenced_brokers or ()}
+    quorum = snapshot.quorum
+    voters = set(quorum.voters) if quorum is not None else set()
+    endpoints = {e.id: e for e in quorum.voter_endpoints} if quorum is not None else {}
+    brokers = {**(seen or {}), **fenced, **running}  # the freshest address wins
+    views = []
+    for node_id in sorted(brokers.keys() | nodes.keys() | voters):
+        node = nodes.get(node_id)
+        if node is not None:
+            roles = node.roles
+        else:
+            roles = tuple(role for role, has in (("broker", node_id in brokers), ("controller", node_id in voters))
+                          if has)
+        address: BrokerInfo | NodeProcess | None = brokers.get(node_id) or node or endpoints.get(node_id)
+        views.append(BrokerView(node_id, address.host if address else None, address.port if address else None,
+                                _state(node_id, node, "broker" in roles or node_id in brokers, running, fenced),
+                                roles, quorum_role(quorum, node_id), leaders[node_id], replicas[node_id],
+                                urp[node_id], node))
+    return tuple(views)
 
 
 def overview(snapshot: ClusterSnapshot, topics: Sequence[TopicView], groups: Sequence[GroupView],
              brokers: Sequence[BrokerView]) -> Overview:
-    """Cluster-wide counts and rates (produce rate over non-internal topics)."""
+    """Cluster-wide counts and rates (produce rate over non-internal topics); brokers are the nodes
+    with the broker role."""
     states = Counter(g.state for g in groups)
-    return Overview(snapshot.cluster_id, snapshot.controller_id, sum(b.up for b in brokers),
-                    sum(not b.up for b in brokers), len(topics), sum(len(t.partitions) for t in topics),
+    counts = Counter(b.state for b in brokers if b.is_broker)
+    fenced = counts[BrokerState.FENCED] if snapshot.fenced_brokers is not None else None
+    return Overview(snapshot.cluster_id, snapshot.controller_id, counts[BrokerState.RUNNING], fenced,
+                    counts[BrokerState.DOWN], len(topics), sum(len(t.partitions) for t in topics),
                     sum(t.under_replicated for t in topics), sum(t.offline for t in topics),
                     tuple(sorted(states.items())), _total([t.produce_rate for t in topics if not t.internal]),
-                    _total([g.consume_rate for g in groups]), snapshot.nodes)
+                    _total([g.consume_rate for g in groups]), snapshot.nodes, snapshot.quorum)
 
 
 def hot_partitions(topics: Sequence[TopicView], lags: PartitionLags) -> tuple[HotPartition, ...]:

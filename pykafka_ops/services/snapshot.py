@@ -2,13 +2,22 @@
 
 A poll sends: Metadata (brokers, controller, topics, partitions, ISR); then at once ListGroups,
 DescribeGroups + OffsetFetch per group (``lag.group_offsets``), ListOffsets(earliest) of every
-partition, and DescribeConfigs for topics whose retention is not cached yet; then one
-ListOffsets(latest) for every partition — after the committed offsets, so lag is never
-understated. Topic retention is re-read every ``CONFIG_REFRESH_POLLS`` polls. The clients stay
-open between polls (one AdminClient for metadata and configs, one ``KafkaAdmin`` for groups).
+partition, DescribeConfigs for topics whose retention is not cached yet, and DescribeCluster +
+DescribeQuorum (``cluster_nodes``); then one ListOffsets(latest) for every partition — after the
+committed offsets, so lag is never understated. Topic retention is re-read every
+``CONFIG_REFRESH_POLLS`` polls. The clients stay open between polls (one AdminClient for metadata
+and configs, one ``KafkaAdmin`` for groups).
 
-A partial failure (configs, one group's offsets) is reported in the snapshot; a cluster that
-does not answer raises ``ClusterUnreachableError``.
+DescribeCluster is asked at v2 with ``include_fenced_brokers`` (KIP-1073, Kafka 4.0), the only way
+a client learns of fenced brokers: Metadata and older DescribeCluster versions list unfenced
+brokers only. DescribeQuorum names the quorum leader, the active controller (Metadata's
+controller id is, on KRaft, a live broker chosen for clients). Neither is in librdkafka, so both
+go through our wire client, on one connection, once per poll; a cluster that answers neither
+(Apache Kafka before 4.0 for the first, ZooKeeper mode, Redpanda, Tansu), an error, or a TLS or
+SASL listener leaves them unknown (None): the monitor shows less, the poll does not fail.
+
+A partial failure (configs, one group's offsets, ListGroups) is reported in the snapshot; a
+cluster that does not answer raises ``ClusterUnreachableError``.
 """
 
 from __future__ import annotations
@@ -19,16 +28,25 @@ from pathlib import Path
 from typing import Any
 
 from pykafka_ops.client.admin import AdminError, KafkaAdmin, ListedOffset
-from pykafka_ops.client.connection import ClientSettings
+from pykafka_ops.client.connection import ClientSettings, ClusterUnreachableError
 from pykafka_ops.client.librdkafka import admin_client, in_thread, metadata
+from pykafka_ops.client.quorum_requests import (
+    ClusterDescription,
+    QuorumInfo,
+    QuorumRequestError,
+    describe_cluster_nodes,
+)
+from pykafka_ops.client.wire import WireError
 from pykafka_ops.models.groups import TopicPartition
-from pykafka_ops.models.monitor import ClusterSnapshot, PartitionOffsets
+from pykafka_ops.models.monitor import ClusterSnapshot, MetadataQuorum, PartitionOffsets
 from pykafka_ops.models.records import ConsumeReport
 from pykafka_ops.models.skew import SkewReport
+from pykafka_ops.models.topics import BrokerInfo
 from pykafka_ops.services.configs import resource_configs
 from pykafka_ops.services.consume import ConsumeRequest, RecordSink, StartOffset, consume
 from pykafka_ops.services.groups import list_groups
 from pykafka_ops.services.lag import group_offsets, with_log_end
+from pykafka_ops.services.monitor_rows import address_text
 from pykafka_ops.services.processes import NodeSampler
 from pykafka_ops.services.skew_scan import Progress
 from pykafka_ops.services.topics import metadata_info
@@ -37,6 +55,30 @@ from pykafka_ops.services.topics import metadata_info
 CONFIG_REFRESH_POLLS = 30
 #: Records per partition a tail starts with.
 TAIL_BACKLOG = 20
+
+
+def fenced_of(cluster: ClusterDescription | QuorumRequestError) -> tuple[BrokerInfo, ...] | None:
+    """The fenced brokers of a DescribeCluster answer; None unless the answer could list them (v2)."""
+    if isinstance(cluster, QuorumRequestError) or not cluster.includes_fenced:
+        return None
+    return tuple(BrokerInfo(b.broker_id, b.host, b.port) for b in cluster.brokers if b.is_fenced)
+
+
+def _listener(node_id: int, endpoint: str) -> BrokerInfo | None:
+    """``NAME://host:port`` (``[v6]:port``) as an address; None if it does not parse."""
+    host, _, port = endpoint.partition("://")[2].rpartition(":")
+    return BrokerInfo(node_id, host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
+def quorum_of(answer: QuorumInfo | QuorumRequestError) -> MetadataQuorum | None:
+    """The quorum of a DescribeQuorum answer; None for an error."""
+    if isinstance(answer, QuorumRequestError):
+        return None
+    endpoints = tuple(e for e in (_listener(n.node_id, n.endpoints[0]) for n in answer.nodes if n.endpoints)
+                      if e is not None)
+    return MetadataQuorum(answer.leader_id if answer.leader_id >= 0 else None, answer.leader_epoch,
+                          tuple(v.replica_id for v in answer.voters), tuple(o.replica_id for o in answer.observers),
+                          endpoints)
 
 
 def _offset(answer: ListedOffset | AdminError | None) -> int | None:
@@ -67,6 +109,8 @@ class KafkaClusterSource:
         self._client = admin_client(settings)
         self._nodes = NodeSampler(state_file) if state_file is not None else None
         self._retention: dict[str, int | None] = {}
+        self._listed: list[str] | None = None
+        """The groups ListGroups named at the last poll it answered."""
         self._polls = 0
 
     async def collect(self) -> ClusterSnapshot:
@@ -77,11 +121,12 @@ class KafkaClusterSource:
         if self._polls % CONFIG_REFRESH_POLLS == 0:
             self._retention = {}
         names = [t.name for t in info.topics if t.name not in self._retention]
-        drafts, earliest, configs = await asyncio.gather(
-            self._group_offsets(), self._admin.list_offsets(tps, "earliest"), self._configs(names))
+        (drafts, groups_error), earliest, configs, (fenced, quorum) = await asyncio.gather(
+            self._group_offsets(), self._admin.list_offsets(tps, "earliest"), self._configs(names),
+            self.cluster_nodes(info.brokers))
         committed = {TopicPartition(r.topic, r.partition) for g in drafts for r in g.partitions}
         latest = await self._admin.list_offsets(set(tps) | committed, "latest")
-        errors = []
+        errors = [groups_error] if groups_error else []
         if isinstance(configs, Exception):
             errors.append(f"topic configs: {configs}")
         else:
@@ -92,11 +137,44 @@ class KafkaClusterSource:
                         for tp in tps)
         nodes = await in_thread(self._nodes.sample) if self._nodes is not None else ()
         return ClusterSnapshot(info.cluster_id, info.controller_id, info.brokers, info.topics, offsets,
-                               tuple(with_log_end(drafts, latest)), dict(self._retention), nodes, tuple(errors))
+                               tuple(with_log_end(drafts, latest)), dict(self._retention), nodes, tuple(errors),
+                               fenced, quorum)
 
-    async def _group_offsets(self) -> list[Any]:
-        ids = self._groups or [g.group_id for g in await list_groups(self._admin)]
-        return await group_offsets(self._admin, ids)
+    async def cluster_nodes(self, brokers: Sequence[BrokerInfo]) -> tuple[tuple[BrokerInfo, ...] | None,
+                                                                           MetadataQuorum | None]:
+        """The fenced brokers and the metadata quorum (see the module docstring), each None when
+        unknown. Asked of ``brokers`` (Metadata's: the live ones, by the cluster's own account),
+        then of the bootstrap servers, so that a bootstrap server that is stopped or gone does not
+        hide them."""
+        if self.settings.properties.get("security.protocol", "plaintext").lower() != "plaintext":
+            return None, None  # our wire client speaks neither TLS nor SASL
+        servers = dict.fromkeys([address_text(b.host, b.port) or "" for b in brokers] +
+                                [s.strip() for s in self.bootstrap_servers.split(",")])
+        try:
+            answer = await in_thread(describe_cluster_nodes, ",".join(s for s in servers if s), self.settings.timeout_s)
+        except (WireError, ValueError):  # no server answered (or an address that does not parse)
+            return None, None
+        return fenced_of(answer.cluster), quorum_of(answer.quorum)
+
+    async def _group_offsets(self) -> tuple[list[Any], str | None]:
+        """Every group's offsets, and why the groups could not be listed if they could not: then
+        the groups an earlier poll listed are read (ListGroups goes to every broker, and one that
+        is stopped or fenced must not hide the groups the others coordinate). With no earlier
+        listing the error is raised, as before: `pko lag` must not pass on an empty list."""
+        error = None
+        if self._groups:
+            ids = list(self._groups)
+        else:
+            try:
+                ids = self._listed = [g.group_id for g in await list_groups(self._admin)]
+            except ClusterUnreachableError:
+                raise
+            except Exception as exc:  # AdminError, or whatever a half-answered ListGroups raises
+                if self._listed is None:
+                    raise
+                ids = self._listed
+                error = f"consumer groups: {exc or type(exc).__name__} (showing the groups listed before)"
+        return await group_offsets(self._admin, ids), error
 
     async def _configs(self, names: list[str]) -> dict[str, int | None] | Exception:
         """Retention of the ``names`` topics, or the error (reported, not raised)."""

@@ -23,8 +23,8 @@ from typing import Any
 import psutil
 import pytest
 
-from pykafka_ops.client.wire import WireClient
 from cluster.pytest_plugin import ClusterFactory, RunningCluster, free_ports
+from pykafka_ops.client.wire import WireClient
 
 REPO = Path(__file__).resolve().parents[2]
 _SCRIPT = Path(sys.executable).parent / "pko"
@@ -129,7 +129,7 @@ def test_help_lists_the_command_groups(env: dict[str, str]) -> None:
     assert result.returncode == 0
     assert "cluster" in result.stdout and "node" in result.stdout
     sub = pko("cluster", "--help", env=env)
-    for command in ("up", "status", "down", "logs", "kill", "restart"):
+    for command in ("up", "status", "down", "logs", "kill", "pause", "resume", "restart"):
         assert f"  {command} " in sub.stdout
 
 
@@ -142,9 +142,12 @@ def test_version_prints_the_package_version(env: dict[str, str]) -> None:
 
 def test_status_json_shows_the_running_node(running: ClusterFile, env: dict[str, str]) -> None:
     node = status(running, env)
-    assert set(node) == {"id", "roles", "pid", "port", "state", "uptime_s", "rss_bytes", "cpu_percent"}
-    assert (node["id"], node["roles"], node["port"]) == (1, ["broker", "controller"], running.port)
-    assert node["state"] == "running"
+    assert set(node) == {"id", "roles", "host", "pid", "port", "controller_port", "state", "fenced", "leader_count",
+                         "quorum_leader", "uptime_s", "rss_bytes", "cpu_percent"}
+    assert (node["id"], node["roles"], node["host"], node["port"], node["controller_port"]) == (
+        1, ["broker", "controller"], "127.0.0.1", running.port, None)
+    assert (node["state"], node["fenced"], node["quorum_leader"]) == ("running", False, True)
+    assert isinstance(node["leader_count"], int)
     assert pid_alive(node["pid"])
     assert node["uptime_s"] >= 0 and node["rss_bytes"] > 0 and node["cpu_percent"] >= 0
 
@@ -152,9 +155,21 @@ def test_status_json_shows_the_running_node(running: ClusterFile, env: dict[str,
 def test_status_is_aligned_plain_text_when_piped(running: ClusterFile, env: dict[str, str]) -> None:
     result = pko("cluster", "status", "-c", running.path, env=env)
     header, row = result.stdout.splitlines()
-    assert header.split() == ["NODE", "ROLES", "PID", "PORT", "STATE", "UPTIME", "RSS", "CPU%"]
-    assert row.split()[:5] == ["1", "broker,controller", str(status(running, env)["pid"]), str(running.port), "running"]
+    assert header.split() == ["NODE", "ROLES", "HOST", "PID", "PORT", "CONTROLLER-PORT", "STATE", "LEADERS", "QUORUM",
+                              "UPTIME", "RSS", "CPU%"]
+    node = status(running, env)
+    assert row.split()[:9] == ["1", "broker,controller", "127.0.0.1", str(node["pid"]), str(running.port), "-",
+                               "running", str(node["leader_count"]), "leader"]
     assert "\x1b[" not in result.stdout  # no colours when piped
+
+
+def test_status_yaml_is_the_json_data(running: ClusterFile, env: dict[str, str]) -> None:
+    import yaml
+
+    result = pko("cluster", "status", "-c", running.path, "--output", "yaml", env=env)
+    assert result.returncode == 0, result.stderr
+    (node,) = yaml.safe_load(result.stdout)
+    assert set(node) == set(status(running, env)) and node["state"] == "running"
 
 
 def test_the_node_answers_api_versions_and_metadata(running: ClusterFile) -> None:
@@ -192,7 +207,8 @@ def test_kill_then_status_down_then_up_again(running: ClusterFile, env: dict[str
     result = pko("cluster", "kill", "-c", running.path, "--node", "1", "--signal", "KILL", env=env)
     assert (result.returncode, result.stdout) == (0, f"sent SIGKILL to node 1 (pid {pid}): it is down\n")
     assert status(running, env) == {
-        "id": 1, "roles": ["broker", "controller"], "pid": None, "port": running.port, "state": "down",
+        "id": 1, "roles": ["broker", "controller"], "host": "127.0.0.1", "pid": None, "port": running.port,
+        "controller_port": None, "state": "down", "fenced": None, "leader_count": None, "quorum_leader": None,
         "uptime_s": None, "rss_bytes": None, "cpu_percent": None,
     }
     again = pko("cluster", "up", "-c", running.path, env=env)
@@ -207,6 +223,25 @@ def test_stop_pauses_and_cont_resumes_a_node(running: ClusterFile, env: dict[str
         assert result.returncode == 0, result.stderr
         assert result.stdout.endswith(f": it is {state}\n")
         assert status(running, env)["state"] == state
+
+
+def test_pause_and_resume_a_node(running: ClusterFile, env: dict[str, str]) -> None:
+    pid = status(running, env)["pid"]
+    paused = pko("cluster", "pause", "-c", running.path, "--node", "1", env=env)
+    assert (paused.returncode, paused.stdout) == (0, f"paused node 1 (pid {pid})\n"), paused.stderr
+    node = status(running, env)  # a paused node answers nothing: status does not wait for it
+    assert (node["state"], node["pid"], node["quorum_leader"], node["fenced"]) == ("paused", pid, None, None)
+    resumed = pko("cluster", "resume", "-c", running.path, "--node", "1", env=env)
+    assert (resumed.returncode, resumed.stdout) == (0, f"resumed node 1 (pid {pid})\n"), resumed.stderr
+    assert status(running, env)["state"] == "running"
+    with WireClient("127.0.0.1", running.port, timeout=5) as client:
+        assert client.request(18, 0, {}).error_code == 0
+
+
+def test_pause_of_a_node_that_is_not_running_is_refused(cluster_file: ClusterFile, env: dict[str, str]) -> None:
+    for command in ("pause", "resume"):
+        result = pko("cluster", command, "-c", cluster_file.path, "--node", "1", env=env)
+        assert (result.returncode, result.stderr) == (1, f"pko: node 1 of cluster {NAME!r} is not running\n")
 
 
 def test_restart_replaces_the_process_and_it_answers_again(running: ClusterFile, env: dict[str, str]) -> None:
@@ -250,8 +285,9 @@ def test_up_times_out_with_the_probe_error_and_stops_the_node(cluster_file: Clus
 
 
 def test_node_dying_during_start_up_is_reported_at_once(cluster_file: ClusterFile, env: dict[str, str]) -> None:
-    cluster_file.data_dir.mkdir()
-    (cluster_file.data_dir / "node-1").write_text("a file where the node's directory belongs\n")
+    node_dir = cluster_file.data_dir / "node-1"
+    node_dir.mkdir(parents=True)
+    (node_dir / "__cluster_metadata-0").write_text("a file where the metadata log's directory belongs\n")
     result = pko("cluster", "up", "-c", cluster_file.path, env=env)
     assert result.returncode == 1
     assert result.stderr.startswith("pko: node 1 exited with code ")
@@ -297,16 +333,34 @@ def test_bad_yaml_is_a_usage_error_and_starts_nothing(cluster_file: ClusterFile,
     assert not cluster_file.data_dir.exists()
 
 
-def test_three_brokers_are_refused_as_not_supported_yet(tmp_path: Path, env: dict[str, str]) -> None:
-    path = tmp_path / "three-brokers.yaml"
-    shutil.copy(REPO / "configs" / "three-brokers.yaml", path)
-    result = pko("cluster", "up", "-c", path, env=env)
-    assert result.returncode == 2
-    assert result.stderr == (
-        "pko: clusters of several nodes with brokers need broker registration and replication, which are not "
-        f"supported yet: {path} has 3 nodes, 3 with the broker role (a quorum of controller-only nodes runs)\n"
-    )
+@pytest.mark.parametrize("name", ["three-brokers.yaml", "dedicated-controllers.yaml"])
+def test_the_multi_node_configs_are_accepted(tmp_path: Path, env: dict[str, str], name: str) -> None:
+    path = tmp_path / name
+    shutil.copy(REPO / "configs" / name, path)
+    result = pko("cluster", "status", "-c", path, "--output", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    nodes = json.loads(result.stdout)
+    assert {n["state"] for n in nodes} == {"down"}
+    if name == "three-brokers.yaml":
+        assert [(n["id"], n["roles"], n["port"], n["controller_port"]) for n in nodes] == [
+            (1, ["broker", "controller"], 9092, 9192), (2, ["broker", "controller"], 9093, 9193),
+            (3, ["broker", "controller"], 9094, 9194)]
+    else:
+        assert [(n["id"], n["roles"]) for n in nodes] == [(1, ["controller"]), (2, ["controller"]), (3, ["controller"]),
+                                                          (4, ["broker"]), (5, ["broker"])]
     assert not (tmp_path / ".pko").exists()
+
+
+def test_a_node_host_that_is_not_on_this_machine_is_refused_by_up(tmp_path: Path, env: dict[str, str]) -> None:
+    (port,) = free_ports(1)
+    path = tmp_path / "remote.yaml"
+    path.write_text(f"cluster: {{name: {NAME}, data_dir: data}}\n"  # 192.0.2.1: TEST-NET-1, only bound, never sent to
+                    f"nodes:\n  - {{id: 1, port: {port}, host: 192.0.2.1}}\n")
+    result = pko("cluster", "up", "-c", path, env=env)
+    assert result.returncode == 1
+    assert result.stderr == (f"pko: cannot start node 1: {path}: nodes[0].host (line 3): 192.0.2.1 is not an address "
+                             "of this machine: run this node with `pko node` where it is\n")
+    assert not (tmp_path / "data").exists()
 
 
 def test_node_flags_are_checked_against_the_cluster_file(cluster_file: ClusterFile, env: dict[str, str]) -> None:

@@ -38,11 +38,17 @@ def leader(cluster: RunningCluster, alive: list[int]) -> int:
 
 
 def register_broker(cluster: RunningCluster, node: int) -> int:
-    """BrokerRegistration of broker ``BROKER_ID`` on ``node``: the error code."""
+    """BrokerRegistration of broker ``BROKER_ID`` on ``node``, then one BrokerHeartbeat that has
+    it unfenced (so that topics can be placed on it): the first error code, or 0."""
     answer = call(cluster, node, ApiKey.BROKER_REGISTRATION, 0, {
         "broker_id": BROKER_ID, "cluster_id": "", "incarnation_id": uuid.uuid4(), "features": [], "rack": None,
         "listeners": [{"name": "PLAINTEXT", "host": "127.0.0.1", "port": 19092, "security_protocol": 0}]})
-    return answer.error_code
+    if answer.error_code:
+        return answer.error_code
+    heartbeat = call(cluster, node, ApiKey.BROKER_HEARTBEAT, 0, {
+        "broker_id": BROKER_ID, "broker_epoch": answer.broker_epoch, "current_metadata_offset": 2**62,
+        "want_fence": False, "want_shut_down": False})
+    return heartbeat.error_code or (0 if not heartbeat.is_fenced else -1)
 
 
 def create_on(cluster: RunningCluster, node: int, name: str) -> int:

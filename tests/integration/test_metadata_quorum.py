@@ -31,6 +31,12 @@ nodes:
   - {id: 1, roles: [controller]}
   - {id: 2, roles: [controller]}
   - {id: 3, roles: [controller]}
+broker:
+  broker.session.timeout.ms: 600000           # the test's broker registers once, never heartbeats
+  controller.quorum.election.timeout.ms: 1000  # Kafka's quorum defaults, not the test cluster's
+  controller.quorum.fetch.timeout.ms: 2000
+  controller.quorum.election.backoff.max.ms: 1000
+  controller.quorum.request.timeout.ms: 2000
 """
 NOT_CONTROLLER = 41
 REQUEST_TIMED_OUT = 7
@@ -89,7 +95,7 @@ def test_three_controllers_elect_fail_over_and_agree(tmp_path: Path) -> None:
                       round(refused_in_s, 2), "recovery_s": round(recovery_s, 2)}))
 
 
-SNAPSHOT_YAML = QUORUM_YAML + "broker:\n  metadata.log.max.record.bytes.between.snapshots: 20000\n"
+SNAPSHOT_YAML = QUORUM_YAML + "  metadata.log.max.record.bytes.between.snapshots: 20000\n"
 
 
 def _log(cluster: RunningCluster, node: int) -> str:

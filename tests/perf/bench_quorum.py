@@ -37,12 +37,17 @@ TEST_TIMEOUTS = {"controller.quorum.election.timeout.ms": 300, "controller.quoru
                  "controller.quorum.request.timeout.ms": 1000, "controller.quorum.election.backoff.max.ms": 300}
 
 
+KAFKA_TIMEOUTS = {"controller.quorum.election.timeout.ms": 1000, "controller.quorum.fetch.timeout.ms": 2000,
+                  "controller.quorum.request.timeout.ms": 2000, "controller.quorum.election.backoff.max.ms": 1000}
+
+
 def _yaml(nodes: int, timeouts: dict[str, int]) -> str:
     roles = "[controller]" if nodes > 1 else "[broker, controller]"
     lines = ["cluster: {name: bench-quorum}", "nodes:"]
     lines += [f"  - {{id: {i}, roles: {roles}}}" for i in range(1, nodes + 1)]
-    if timeouts:
-        lines += ["broker:"] + [f"  {key}: {value}" for key, value in timeouts.items()]
+    if nodes > 1:  # Kafka's quorum defaults unless told (start_cluster's test settings otherwise)
+        settings = {**KAFKA_TIMEOUTS, **timeouts, "broker.session.timeout.ms": 600_000}  # a broker, once
+        lines += ["broker:"] + [f"  {key}: {value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ from pykafka_ops.models.groups import (
 )
 from pykafka_ops.models.monitor import (
     ClusterSnapshot,
+    MetadataQuorum,
     MonitorOptions,
     NodeProcess,
     PartitionOffsets,
@@ -65,7 +66,8 @@ class FakeGroup:
 
 
 class FakeCluster:
-    """A one-broker cluster held in memory; ``clock`` stamps the records produced."""
+    """A one-broker cluster held in memory (tests may add brokers, fenced brokers and a quorum);
+    ``clock`` stamps the records produced."""
 
     bootstrap_servers = "fake:9092"
 
@@ -79,6 +81,11 @@ class FakeCluster:
         self.groups: dict[str, FakeGroup] = {}
         self.retention_ms: dict[str, int | None] = {}
         self.nodes: tuple[NodeProcess, ...] = ()
+        self.brokers: tuple[BrokerInfo, ...] = (BROKER,)
+        """Metadata's brokers (registered, unfenced)."""
+        self.fenced_brokers: tuple[BrokerInfo, ...] | None = None
+        """DescribeCluster v2's fenced brokers; None: a cluster that cannot say."""
+        self.quorum: MetadataQuorum | None = None
         self.tail_records: list[ConsumedRecord] = []
         self.skew_report: SkewReport | None = None
         self.reads: list[dict[TopicPartition, int]] = []
@@ -138,8 +145,8 @@ class FakeCluster:
         offsets = tuple(PartitionOffsets(tp.topic, tp.partition, self.log_start[tp], self.log_end[tp])
                         for tp in sorted(self.log_end))
         groups = tuple(self._group(g, fg) for g, fg in sorted(self.groups.items()))
-        return ClusterSnapshot("fake-cluster", 1, (BROKER,), topics, offsets, groups, dict(self.retention_ms),
-                               self.nodes)
+        return ClusterSnapshot("fake-cluster", 1, self.brokers, topics, offsets, groups, dict(self.retention_ms),
+                               self.nodes, fenced_brokers=self.fenced_brokers, quorum=self.quorum)
 
     async def record_timestamps(self, positions: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | str]:
         self.reads.append(dict(positions))

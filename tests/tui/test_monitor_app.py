@@ -11,8 +11,9 @@ from rich.text import Text
 from textual.widgets import Input, Static
 
 from pykafka_ops.client.connection import ClusterUnreachableError
-from pykafka_ops.models.monitor import NodeProcess
+from pykafka_ops.models.monitor import MetadataQuorum, NodeProcess
 from pykafka_ops.models.records import ConsumedRecord
+from pykafka_ops.models.topics import BrokerInfo
 from tui.app import MonitorApp
 from tui.screens.brokers import BrokersScreen
 from tui.screens.group_detail import GroupDetailScreen
@@ -92,7 +93,8 @@ async def test_overview_counts_brokers_topics_groups_and_rates(groups: FakeClust
         step(groups)
         await poll(app, pilot)
         cluster_text = text_of(app, "#cluster")
-        assert "brokers     1 up, 0 down" in cluster_text
+        assert "brokers     1 running, 0 down" in cluster_text  # no fenced count: the fake cannot say
+        assert "quorum      -" in cluster_text  # no DescribeQuorum answer
         assert "topics      3 (8 partitions)" in cluster_text
         assert "produce     20.0 records/s" in cluster_text
         assert "Stable              1" in text_of(app, "#states")
@@ -245,10 +247,41 @@ async def test_brokers_screen_lists_brokers_and_a_node_that_is_down(cluster: Fak
     async with app.run_test(size=SIZE) as pilot:
         await poll(app, pilot)
         await pilot.press("4")
-        assert column(app, "#brokers", "UP") == ["up", "DOWN"]
-        assert column(app, "#brokers", "CONTROLLER") == ["yes", ""]
+        assert column(app, "#brokers", "STATE") == ["running", "DOWN"]
+        assert column(app, "#brokers", "QUORUM") == [None, None]  # the cluster did not answer DescribeQuorum
         assert column(app, "#brokers", "LEADERS") == [8, 0]
-        assert "1 up, 1 down" in str(app.screen.query_one("#brokers", LagTable).border_title)
+        assert "1 running, 1 down · quorum - · controller 1" in str(
+            app.screen.query_one("#brokers", LagTable).border_title)
+
+
+async def test_brokers_screen_shows_fenced_brokers_and_the_quorum_leader(cluster: FakeCluster) -> None:
+    """Three combined nodes, the quorum led by node 2, node 3 fenced (DescribeCluster v2), and a
+    dedicated controller known only from the quorum's answer."""
+    cluster.brokers = (BrokerInfo(1, "10.0.0.1", 9092), BrokerInfo(2, "10.0.0.2", 9092))
+    cluster.fenced_brokers = (BrokerInfo(3, "10.0.0.3", 9092),)
+    cluster.quorum = MetadataQuorum(2, 7, (1, 2, 3, 9), (4,), (BrokerInfo(9, "10.0.0.9", 9093),))
+    app = app_for(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(app, pilot)
+        assert "quorum      leader 2, epoch 7" in text_of(app, "#cluster")
+        assert "brokers     2 running, 1 fenced, 0 down" in text_of(app, "#cluster")
+        await pilot.press("4")
+        assert keys(app, "#brokers") == ["1", "2", "3", "9"]
+        assert column(app, "#brokers", "STATE") == ["running", "running", "FENCED", None]
+        assert column(app, "#brokers", "ROLES") == ["broker,controller", "broker,controller", "broker,controller",
+                                                    "controller"]
+        assert column(app, "#brokers", "QUORUM") == ["Follower", "Leader", "Follower", "Follower"]
+        assert column(app, "#brokers", "HOST:PORT") == ["10.0.0.1:9092", "10.0.0.2:9092", "10.0.0.3:9092",
+                                                        "10.0.0.9:9093"]
+        title = str(app.screen.query_one("#brokers", LagTable).border_title)
+        assert "2 running, 1 fenced, 0 down · quorum leader 2, epoch 7" in title
+
+        # node 3 leaves the metadata altogether (unregistered): still listed, as down; no quorum answer now
+        cluster.fenced_brokers, cluster.quorum = (), None
+        await poll(app, pilot)
+        assert column(app, "#brokers", "STATE") == ["running", "running", "DOWN"]
+        assert column(app, "#brokers", "QUORUM") == [None, None, None]
+        assert "2 running, 0 fenced, 1 down · quorum -" in str(app.screen.query_one("#brokers", LagTable).border_title)
 
 
 def record(partition: int, offset: int, value: str) -> ConsumedRecord:

@@ -1,5 +1,6 @@
 """The monitor's service layer with a fake cluster and a fake clock: status transitions (Burrow's
-rules over a window of polls), rates, time lag and its methods, bounded history."""
+rules over a window of polls), rates, time lag and its methods, bounded history, and each
+node's state (running / fenced / down), roles and part in the metadata quorum."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import pytest
 from monitor_fakes import FakeClock, FakeCluster, services
 
 from pykafka_ops.models.groups import TopicPartition
-from pykafka_ops.models.monitor import GroupView, MonitorFrame, Status, TimeLagMethod
+from pykafka_ops.models.monitor import (
+    BrokerState,
+    GroupView,
+    MetadataQuorum,
+    MonitorFrame,
+    NodeProcess,
+    Status,
+    TimeLagMethod,
+)
+from pykafka_ops.models.topics import BrokerInfo
 from pykafka_ops.services.history import LogEndTrack, Ring
 from pykafka_ops.services.monitor import MonitorServices
 
@@ -188,3 +198,66 @@ def test_ring_finds_the_first_value_at_least_a_bound_wrapped_or_not(appends: int
         assert ring.first_at_least(bound) == expected
         if expected < len(values):
             assert ring.at(expected) == values[expected]
+
+
+# -- brokers: state, roles, quorum ---------------------------------------------------------------
+
+
+def _brokers(frame: MonitorFrame) -> dict[int, tuple[BrokerState | None, tuple[str, ...], str | None]]:
+    return {b.id: (b.state, b.roles, b.quorum_role) for b in frame.brokers}
+
+
+def test_a_dead_process_is_down_even_while_the_metadata_still_lists_it(cluster: FakeCluster) -> None:
+    """kill -9 of a broker: Metadata lists it (unfenced) until its session times out, then
+    DescribeCluster v2 lists it fenced; its process is gone all along, so it is down. A stopped
+    (SIGSTOP) broker's process is still there: fenced once the controller fences it."""
+    cluster.brokers = (BrokerInfo(1, "h", 1), BrokerInfo(2, "h", 2))
+    cluster.fenced_brokers = ()
+    cluster.nodes = (NodeProcess(1, "h", 1, 11, ("broker", "controller"), True),
+                     NodeProcess(2, "h", 2, 12, ("broker",), False),
+                     NodeProcess(3, "h", 3, 13, ("broker",), True),
+                     NodeProcess(4, "h", 4, 14, ("controller",), True),
+                     NodeProcess(5, "h", 5, 15, ("controller",), False))
+    cluster.quorum = MetadataQuorum(4, 3, (1, 4, 5), (2, 3))
+    monitor = services(cluster)
+    frame = asyncio.run(monitor.poll())
+    assert _brokers(frame) == {1: (BrokerState.RUNNING, ("broker", "controller"), "Follower"),
+                               2: (BrokerState.DOWN, ("broker",), "Observer"),
+                               3: (BrokerState.DOWN, ("broker",), "Observer"),  # not registered (yet)
+                               4: (BrokerState.RUNNING, ("controller",), "Leader"),
+                               5: (BrokerState.DOWN, ("controller",), "Follower")}
+    assert (frame.overview.brokers_running, frame.overview.brokers_fenced, frame.overview.brokers_down) == (1, 0, 2)
+
+    cluster.brokers = (BrokerInfo(1, "h", 1),)  # the session timed out: 2 and 3 are fenced
+    cluster.fenced_brokers = (BrokerInfo(2, "h", 2), BrokerInfo(3, "h", 3))
+    frame = asyncio.run(monitor.poll())
+    assert [b.state for b in frame.brokers] == [BrokerState.RUNNING, BrokerState.DOWN, BrokerState.FENCED,
+                                                BrokerState.RUNNING, BrokerState.DOWN]
+    assert (frame.overview.brokers_running, frame.overview.brokers_fenced, frame.overview.brokers_down) == (1, 1, 1)
+    assert frame.overview.quorum == cluster.quorum
+
+
+def test_without_describe_cluster_v2_a_fenced_broker_is_down_and_not_forgotten(cluster: FakeCluster) -> None:
+    """Apache Kafka before 4.0, no state file: a fenced broker just leaves Metadata. The monitor
+    remembers it from the earlier poll and shows it down; no fenced count, no quorum roles."""
+    cluster.brokers = (BrokerInfo(1, "a", 9092), BrokerInfo(2, "b", 9092))
+    monitor = services(cluster)
+    asyncio.run(monitor.poll())
+    cluster.brokers = (BrokerInfo(1, "a", 9092),)
+    frame = asyncio.run(monitor.poll())
+    assert [(b.id, b.host, b.state, b.roles, b.quorum_role) for b in frame.brokers] == [
+        (1, "a", BrokerState.RUNNING, ("broker",), None), (2, "b", BrokerState.DOWN, ("broker",), None)]
+    assert (frame.overview.brokers_running, frame.overview.brokers_fenced, frame.overview.brokers_down) == (1, None, 1)
+    assert frame.overview.quorum is None
+
+
+def test_a_voter_known_only_from_the_quorum_is_a_controller_of_unknown_state(cluster: FakeCluster) -> None:
+    """Dedicated controllers of a cluster we did not start: DescribeQuorum v2 gives their listener,
+    nothing gives their state; they are not counted as brokers."""
+    cluster.quorum = MetadataQuorum(None, 12, (7, 8), (1,), (BrokerInfo(7, "ctl-7", 9093),))
+    frame = asyncio.run(services(cluster).poll())
+    assert [(b.id, b.host, b.port, b.state, b.roles, b.quorum_role) for b in frame.brokers] == [
+        (1, "127.0.0.1", 9092, BrokerState.RUNNING, ("broker",), "Observer"),
+        (7, "ctl-7", 9093, None, ("controller",), "Follower"),  # no leader: an election is running
+        (8, None, None, None, ("controller",), "Follower")]
+    assert (frame.overview.brokers_running, frame.overview.brokers_down) == (1, 0)

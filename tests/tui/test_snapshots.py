@@ -7,23 +7,25 @@ look at the SVGs in ``__snapshots__/`` before committing them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 from monitor_fakes import FakeClock, ReplaySource, services
 from recorded import SKEW_REPORT, SNAPSHOTS, TAIL_RECORDS, TAKEN_AT, TIMESTAMPS
+from recorded_nodes import SNAPSHOTS_FOUR_NODES
 from textual.pilot import Pilot
 
+from pykafka_ops.models.monitor import ClusterSnapshot
 from tui.app import MonitorApp
 from tui.screens.tail import TailScreen
 
 SIZE = (120, 40)
 
 
-def replay_app() -> MonitorApp:
+def replay_app(snapshots: Sequence[ClusterSnapshot] = SNAPSHOTS) -> MonitorApp:
     """The app over the recorded polls (manual refresh, alerts off: no timers, no toasts)."""
-    source = ReplaySource(FakeClock(TAKEN_AT[0]), SNAPSHOTS, TIMESTAMPS)
+    source = ReplaySource(FakeClock(TAKEN_AT[0]), snapshots, TIMESTAMPS)
     source.skew_report = SKEW_REPORT
     source.tail_records = list(TAIL_RECORDS)
     return MonitorApp(services(source), refresh_s=0, alerts=False)
@@ -57,6 +59,12 @@ def replayed(then: Callable[[MonitorApp], Any] | None = None) -> Callable[[Pilot
                          ids=["overview", "groups", "topics", "brokers", "help"])
 def test_mode_screens(snap_compare: Any, keys: tuple[str, ...]) -> None:
     assert snap_compare(replay_app(), press=keys, terminal_size=SIZE, run_before=replayed())
+
+
+@pytest.mark.parametrize("keys", [(), ("4",)], ids=["overview", "brokers"])
+def test_four_node_cluster(snap_compare: Any, keys: tuple[str, ...]) -> None:
+    """Running, fenced and down nodes, roles, the quorum leader (``recorded_nodes``)."""
+    assert snap_compare(replay_app(SNAPSHOTS_FOUR_NODES), press=keys, terminal_size=SIZE, run_before=replayed())
 
 
 def test_group_detail(snap_compare: Any) -> None:

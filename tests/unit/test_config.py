@@ -64,6 +64,59 @@ BAD_FILES = {
         "nodes:\n  - {id: 1, port: 9092}\n  - {id: 2, port: 9092}\n",
         "nodes[1].port (line 3): duplicate port 9092",
     ),
+    "the same port on the same host, one of them named per node": (
+        "cluster: {host: 127.0.0.2}\nnodes:\n  - {id: 1, port: 9092}\n  - {id: 2, port: 9092, host: 127.0.0.2}\n",
+        "nodes[1].port (line 4): duplicate port 9092 on 127.0.0.2",
+    ),
+    "a node host that is not a string": (
+        "nodes:\n  - {id: 1, port: 9092, host: 7}\n",
+        "nodes[0].host (line 2): expected a host name or address",
+    ),
+    "a wildcard node host": (
+        "nodes:\n  - {id: 1, port: 9092, host: 0.0.0.0}\n",
+        ("nodes[0].host (line 2): 0.0.0.0 listens everywhere but cannot be connected to: name the address clients "
+        "and the other nodes reach this node at"),
+    ),
+    "a wildcard cluster host": (
+        "cluster: {host: '::'}\n",
+        ("cluster.host (line 1): :: listens everywhere but cannot be connected to: name the address clients and the "
+        "other nodes reach this node at"),
+    ),
+    "a controller port on a controller-only node": (
+        "nodes:\n  - {id: 1, port: 9092, controller_port: 9093, roles: [controller]}\n",
+        ("nodes[0].controller_port (line 2): only a node with both roles has a controller_port (a controller-only "
+        "node's port is its controller listener)"),
+    ),
+    "a default replication factor above 1": (
+        ("nodes:\n  - {id: 1, port: 9092, controller_port: 9192}\n  - {id: 2, port: 9093, controller_port: 9193}\n"
+        "  - {id: 3, port: 9094, controller_port: 9194}\nbroker:\n  default.replication.factor: 3\n"),
+        ("broker.default.replication.factor (line 6): replication factor 3 is not supported yet: partitions have one "
+        "replica until replication lands (use 1)"),
+    ),
+    "a topic replication factor above 1": (
+        ("nodes:\n  - {id: 1, port: 9092, roles: [broker]}\n  - {id: 2, port: 9093, roles: [broker]}\n"
+        "  - {id: 3, port: 9094, roles: [controller]}\ntopics:\n  - {name: t, replication.factor: 2}\n"),
+        ("topics[0].replication.factor (line 6): replication factor 2 is not supported yet: partitions have one "
+        "replica until replication lands (use 1)"),
+    ),
+    "node.id in the broker section": (
+        "broker:\n  node.id: 1\n",
+        "broker.node.id (line 2): node.id is set per node: nodes[].id",
+    ),
+    "listeners in the broker section": (
+        "broker:\n  listeners: PLAINTEXT://:9092\n",
+        ("broker.listeners (line 2): listeners is set per node: nodes[].host and nodes[].port "
+        "(and nodes[].controller_port)"),
+    ),
+    "process.roles in the broker section": (
+        "broker:\n  process.roles: broker,controller\n",
+        "broker.process.roles (line 2): process.roles is set per node: nodes[].roles",
+    ),
+    "controller.quorum.voters in the broker section": (
+        "broker:\n  controller.quorum.voters: 1@localhost:9093\n",
+        ("broker.controller.quorum.voters (line 2): controller.quorum.voters is set per node: the nodes with the "
+        "controller role and their controller_port"),
+    ),
     "replication factor above the broker count": (
         "nodes:\n  - {id: 1, port: 9092}\nbroker:\n  default.replication.factor: 3\n",
         "broker.default.replication.factor (line 4): 3 is more than the 1 broker node(s)",
@@ -82,13 +135,13 @@ BAD_FILES = {
     ),
     "an INT setting beyond int32": (
         "broker:\n  log.segment.bytes: 99999999999999999999999\n",
-        "broker.log.segment.bytes (line 2): must be at most 2147483647 (an INT (int32) in Kafka), "
-        "got 99999999999999999999999",
+        ("broker.log.segment.bytes (line 2): must be at most 2147483647 (an INT (int32) in Kafka), "
+        "got 99999999999999999999999"),
     ),
     "a LONG setting beyond int64": (
         "broker:\n  log.retention.bytes: 9223372036854775808\n",
-        "broker.log.retention.bytes (line 2): must be at most 9223372036854775807 (a LONG (int64) in Kafka), "
-        "got 9223372036854775808",
+        ("broker.log.retention.bytes (line 2): must be at most 9223372036854775807 (a LONG (int64) in Kafka), "
+        "got 9223372036854775808"),
     ),
     "a key given twice in a flow mapping": (
         "nodes:\n  - {id: 1, port: 31401, port: 31402}\n",
@@ -107,13 +160,13 @@ BAD_FILES = {
         "nodes (line 1): 2 controllers: a quorum has 1, 3 or 5 voters",
     ),
     "a combined node of a larger quorum without a controller port": (
-        "nodes:\n  - {id: 1, port: 9092}\n  - {id: 2, port: 9093, roles: [controller]}\n"
-        "  - {id: 3, port: 9094, roles: [controller]}\n",
+        ("nodes:\n  - {id: 1, port: 9092}\n  - {id: 2, port: 9093, roles: [controller]}\n"
+        "  - {id: 3, port: 9094, roles: [controller]}\n"),
         "nodes[0] (line 2): a combined node in a quorum of several controllers needs a controller_port",
     ),
     "a controller port taken by another node": (
-        "nodes:\n  - {id: 1, port: 9092, controller_port: 9093}\n  - {id: 2, port: 9093, roles: [controller]}\n"
-        "  - {id: 3, port: 9094, roles: [controller]}\n",
+        ("nodes:\n  - {id: 1, port: 9092, controller_port: 9093}\n  - {id: 2, port: 9093, roles: [controller]}\n"
+        "  - {id: 3, port: 9094, roles: [controller]}\n"),
         "nodes[1].port (line 3): duplicate port 9093",
     ),
     "a quorum timeout below 1 ms": (
@@ -188,3 +241,33 @@ def test_aliases_that_stay_small_are_fine(tmp_path: Path) -> None:
     path.write_text("cluster: {name: dev}\ntopics:\n  - {name: a, config: &cfg {retention.ms: 1000}}\n"
                     "  - {name: b, config: *cfg}\n")
     assert [t.config for t in load(path).topics] == [{"retention.ms": 1000}, {"retention.ms": 1000}]
+
+
+def test_nodes_may_name_their_own_host_and_share_a_port(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yaml"
+    path.write_text(
+        "cluster: {name: spread, host: 127.0.0.1}\n"
+        "nodes:\n"
+        "  - {id: 1, port: 9092, controller_port: 9093, host: 127.0.0.2}\n"
+        "  - {id: 2, port: 9092, controller_port: 9093, host: 127.0.0.3}\n"
+        "  - {id: 3, port: 9092, controller_port: 9093}\n"
+    )
+    config = load(path)
+    assert [n.host for n in config.nodes] == ["127.0.0.2", "127.0.0.3", None]
+    assert [config.host_of(n) for n in (1, 2, 3)] == ["127.0.0.2", "127.0.0.3", "127.0.0.1"]
+    assert config.bootstrap_servers == "127.0.0.2:9092,127.0.0.3:9092,127.0.0.1:9092"
+    assert config.voters == {1: ("127.0.0.2", 9093), 2: ("127.0.0.3", 9093), 3: ("127.0.0.1", 9093)}
+
+
+@pytest.mark.parametrize("name", ["listeners", "advertised.listeners", "node.id", "broker.id", "process.roles",
+                                  "controller.quorum.voters", "controller.quorum.bootstrap.servers",
+                                  "controller.listener.names", "inter.broker.listener.name",
+                                  "listener.security.protocol.map"])
+def test_node_settings_are_no_longer_not_supported_yet_but_set_per_node(tmp_path: Path, name: str) -> None:
+    from pykafka_ops.config.settings import NOT_SUPPORTED_YET
+
+    assert name not in NOT_SUPPORTED_YET
+    path = tmp_path / "node-setting.yaml"
+    path.write_text(f"broker:\n  {name}: x\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: broker\.{name} \(line 2\): {name} is set per node: nodes|the nodes"):
+        load(path)

@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
-from cluster.controller.controller import MetadataCommitError, NewTopic, QuorumController
+from cluster.controller.cluster_control import BrokerEndpoint
+from cluster.controller.controller import QuorumController
+from cluster.controller.event_queue import MetadataCommitError
+from cluster.controller.topics import NewTopic
 from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC
 from cluster.controller.raft_quorum import RaftQuorum
 from cluster.log.manager import LogManager
@@ -23,6 +26,13 @@ async def _ignore(_image: object) -> None:
     pass
 
 
+async def _register_and_unfence(controller: QuorumController) -> None:
+    controller.on_leadership()
+    _, epoch = await controller.register_broker(BrokerEndpoint(1, "incarnation", "127.0.0.1", 9092))
+    await controller.broker_heartbeat(1, epoch, epoch, want_fence=False, want_shut_down=False)
+    controller._watching.cancel()
+
+
 def _controller(directory: Path, **log_overrides: Any) -> QuorumController:
     manager = LogManager(directory, 86_400_000)
     manager.startup()
@@ -30,7 +40,7 @@ def _controller(directory: Path, **log_overrides: Any) -> QuorumController:
     metadata_log = manager.get_or_create(METADATA_TOPIC, 0, topic_defaults(broker) | METADATA_LOG_CONFIG | log_overrides)
     controller = QuorumController(RaftQuorum(1, [1], metadata_log), broker, on_image=_ignore)
     controller.load()
-    asyncio.run(controller.bootstrap(1, "127.0.0.1", 9092))
+    asyncio.run(_register_and_unfence(controller))
     return controller
 
 

@@ -1,17 +1,21 @@
-"""Brokers: id, host:port, up or down, controller, leaders, replicas, under-replicated partitions
-led, and for a `pko cluster up` cluster the node's PID, CPU and RSS."""
+"""Brokers: every node — id, host:port, state (running / FENCED / DOWN), roles, its part in the
+metadata quorum (Leader = the active controller, Follower, Observer), partitions it leads and
+replicates, under-replicated partitions led, and for a `pko cluster up` cluster the node's PID,
+CPU and RSS. The title counts the brokers by state and names the quorum leader and Metadata's
+controller; a cluster that cannot tell fenced brokers or the quorum shows no count or ``-``."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 
 from pykafka_ops.models.monitor import MonitorFrame
+from pykafka_ops.services.monitor_rows import brokers_text, quorum_text
 from tui.screens.base import MonitorScreen
 from tui.widgets.broker_panel import BrokerPanel
 
 
 class BrokersScreen(MonitorScreen):
-    """The broker list."""
+    """The node list."""
 
     def body(self) -> ComposeResult:
         yield BrokerPanel(id="brokers")
@@ -20,5 +24,5 @@ class BrokersScreen(MonitorScreen):
         panel = self.query_one(BrokerPanel)
         panel.brokers = frame.brokers
         o = frame.overview
-        panel.border_title = (f"Brokers · {o.brokers_up} up, {o.brokers_down} down · "
+        panel.border_title = (f"Brokers · {brokers_text(o)} · quorum {quorum_text(o.quorum)} · "
                               f"controller {o.controller_id if o.controller_id is not None else '-'}")

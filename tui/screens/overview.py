@@ -1,6 +1,7 @@
-"""Overview: cluster id and controller, brokers up and down, topics and partitions, under-replicated
-and offline partitions, groups by state, total produce and consume rates; node processes (PID, CPU,
-RSS) of a `pko cluster up` cluster; hot partitions; the groups that are not OK, worst first."""
+"""Overview: cluster id and controller, the metadata quorum's leader and epoch, brokers running,
+fenced and down, topics and partitions, under-replicated and offline partitions, groups by state,
+total produce and consume rates; node processes (PID, CPU, RSS) of a `pko cluster up` cluster;
+hot partitions; the groups that are not OK, worst first."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from pykafka_ops.models.monitor import MonitorFrame, Overview, Status
-from pykafka_ops.services.monitor_rows import GROUP_COLUMNS, NODE_COLUMNS, group_cells, node_cells, rate_text
+from pykafka_ops.services.monitor_rows import (
+    GROUP_COLUMNS,
+    NODE_COLUMNS,
+    brokers_text,
+    group_cells,
+    node_cells,
+    quorum_text,
+    rate_text,
+)
 from tui.screens.base import MonitorScreen
 from tui.screens.groups import GROUP_SORTS, SHOWN
 from tui.widgets.hot_partitions import HotPartitions
@@ -22,7 +31,8 @@ def cluster_text(o: Overview) -> str:
     return "\n".join([
         f"cluster     {o.cluster_id or '-'}",
         f"controller  {o.controller_id if o.controller_id is not None else '-'}",
-        f"brokers     {o.brokers_up} up, {o.brokers_down} down",
+        f"quorum      {quorum_text(o.quorum)}",
+        f"brokers     {brokers_text(o)}",
         f"topics      {o.topics} ({o.partitions} partitions)",
         f"partitions  {o.under_replicated} under-replicated, {o.offline} offline",
         f"produce     {rate_text(o.produce_rate) or '-'} records/s",

@@ -1,5 +1,6 @@
-"""Brokers at a glance: address, up/down, controller, leaders, replicas, URP and, for a cluster
-started by `pko cluster up`, each node's PID, CPU and RSS."""
+"""Nodes at a glance: address, state (running / FENCED / DOWN), roles, part in the metadata
+quorum, leaders, replicas, URP and, for a cluster started by `pko cluster up`, each node's PID,
+CPU and RSS."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tui.widgets.lag_table import LagTable
 
 
 class BrokerPanel(LagTable):
-    """Set ``brokers`` to show them; Enter posts ``LagTable.Chosen`` with the broker id."""
+    """Set ``brokers`` to show them; Enter posts ``LagTable.Chosen`` with the node id."""
 
     brokers: reactive[tuple[BrokerView, ...]] = reactive((), always_update=True)
 
@@ -19,5 +20,5 @@ class BrokerPanel(LagTable):
         super().__init__(BROKER_COLUMNS, id=id)
 
     def watch_brokers(self, brokers: tuple[BrokerView, ...]) -> None:
-        """One row per broker."""
+        """One row per node."""
         self.entries = tuple((str(b.id), broker_cells(b)) for b in brokers)

@@ -157,6 +157,26 @@ def test_an_empty_fetch_waits_for_data_or_for_max_wait() -> None:
     assert answer.payload.entries == () and answer.payload.error == Errors.NONE
 
 
+def test_a_fetch_is_not_parked_while_its_replica_has_not_been_told_the_high_watermark() -> None:
+    """KIP-1166: once follower 2's fetch has moved the high watermark, follower 3 (which holds the
+    same entries, but whose last answer had the old high watermark) must learn it at once, not
+    after fetch_max_wait_ms — else an idle quorum leaves it a commit behind for that long."""
+    quorum = Quorum()
+    leader = quorum.elect(1)
+    quorum.sent.clear()
+    end = quorum.logs[1].end_offset
+    leader.propose([b"x"], quorum.now)
+    quorum.drain(1)
+    for follower in (2, 3):  # both fetch the new entry; the high watermark does not cover it yet
+        answer = _fetch(quorum, follower, end, 1, 1, wait=500)
+        assert answer is not None and [e.payload for e in answer.entries] == [b"x"]
+    moved = _fetch(quorum, 2, end + 1, 1, 1, wait=500)  # follower 2 moves it
+    assert moved is not None and moved.high_watermark == end + 1
+    told = _fetch(quorum, 3, end + 1, 1, 1, wait=500)  # answered at once: it did not know
+    assert told is not None and told.high_watermark == end + 1 and told.entries == ()
+    assert _fetch(quorum, 3, end + 1, 1, 1, wait=500) is None  # now it knows: parked
+
+
 def test_a_duplicated_or_stale_fetch_response_is_ignored() -> None:
     quorum = Quorum()
     leader = quorum.elect(1)

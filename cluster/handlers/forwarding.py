@@ -1,0 +1,53 @@
+"""Forwarding of admin requests to the active controller (Kafka's ``ForwardingManager``, KIP-590).
+
+A handler decorated with ``@forwarded`` runs here only on the node that is the active controller
+(or on the controller listener, where the controller answers NOT_CONTROLLER if it does not lead);
+on any other broker the request goes unchanged to the active controller and its answer goes
+back to the client as it came. If no controller answers within the request timeout, the client
+gets the API's error answer with REQUEST_TIMED_OUT, as from Kafka.
+
+Concurrency: runs on the node's event loop, like every handler.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from cluster.controller.metadata_image import MetadataImage
+from cluster.handlers import BROKER, HandlerFn
+from cluster.network.controller_channel import ControllerUnreachableError
+from cluster.network.request import RequestContext
+from pykafka_ops.protocol.codec import ErrorCode
+
+ErrorResponse = Callable[[Any, ErrorCode, str], dict[str, Any]]
+Settled = Callable[[Any, MetadataImage], bool]
+
+
+def forwarded(error_response: ErrorResponse, settled: Settled | None = None) -> Callable[[HandlerFn], HandlerFn]:
+    """Serve the decorated handler on the active controller only (see module docstring).
+    ``error_response(request, code, message)`` is the API's answer when no controller answers;
+    ``settled(answer, image)`` tells when a forwarded change has reached this broker's metadata
+    (the answer waits for it, briefly, so that the client's next Metadata request sees it)."""
+
+    def wrap(fn: HandlerFn) -> HandlerFn:
+        @functools.wraps(fn)
+        async def handler(ctx: RequestContext, request: Any) -> Any:
+            requests = ctx.broker.requests
+            if ctx.listener == BROKER and not requests.local:
+                try:
+                    forwarded_answer = await requests.forward(ctx.api_key, ctx.api_version, request)
+                except ControllerUnreachableError as exc:
+                    return error_response(request, ErrorCode.request_timed_out, str(exc))
+                if forwarded_answer is not None:
+                    answer, body = forwarded_answer
+                    if settled is not None:
+                        await requests.settle(lambda image: settled(answer, image))
+                    return [body]
+            result = fn(ctx, request)
+            return await result if hasattr(result, "__await__") else result
+
+        return handler
+
+    return wrap

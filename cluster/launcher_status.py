@@ -1,0 +1,175 @@
+"""`pko cluster status`: each node's process (from the state file and psutil) and its place in
+the cluster (from the running nodes, over the wire).
+
+The process side — PID, running or paused (SIGSTOPped) or down, uptime, RSS, CPU% — needs no
+node to answer. The cluster side is asked of the nodes that run and are not paused, with short
+timeouts, while the CPU is being measured: DescribeCluster v2 (``include_fenced_brokers``) says
+which brokers are fenced, Metadata v1 (all topics) how many partitions each broker leads, and
+DescribeQuorum which node leads the metadata quorum. It is best-effort: when no node answers
+(the cluster is down, starting, or a request fails) those fields are None and the rest is shown.
+Returns dataclasses; never prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+
+import psutil
+
+from cluster.launcher_process import process_state, running_nodes
+from pykafka_ops.config.cluster import ClusterConfig, NodeSpec
+
+#: Seconds over which `status` measures CPU usage (all nodes during the same interval).
+CPU_INTERVAL_S = 0.2
+#: Bound of each connection and request that asks the cluster about itself, in seconds.
+VIEW_TIMEOUT_S = 1.0
+#: DescribeCluster's endpoint type of brokers (v1+), and the version that can list fenced brokers.
+_BROKER_ENDPOINTS, _FENCED_LISTED_FROM = 1, 2
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One node as `pko cluster status` shows it; process figures are None unless it is alive,
+    cluster figures None when no running node could tell them."""
+
+    id: int
+    roles: tuple[str, ...]
+    host: str
+    port: int
+    controller_port: int | None
+    state: str
+    """running, paused (SIGSTOPped), fenced (running, but not an unfenced broker) or down."""
+    pid: int | None
+    uptime_s: float | None
+    rss_bytes: int | None
+    cpu_percent: float | None
+    fenced: bool | None = None
+    """A broker: whether the cluster has it fenced (or not registered). None: not a broker, or not known."""
+    leader_count: int | None = None
+    """A broker: the partitions it leads (Kafka's LeaderCount). None: not a broker, or not known."""
+    quorum_leader: bool | None = None
+    """Whether it leads the metadata quorum (is the active controller). None: not known."""
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What the running nodes say about the cluster; a field is None when no node told it."""
+
+    unfenced: frozenset[int] | None = None
+    leader_counts: Mapping[int, int] | None = None
+    quorum_leader: int | None = None
+
+
+def status(config: ClusterConfig, cpu_interval_s: float = CPU_INTERVAL_S) -> list[NodeStatus]:
+    """Every node of the cluster file with its process figures (CPU% measured for all nodes over
+    the same ``cpu_interval_s`` seconds) and, meanwhile asked of the running nodes, whether it is
+    fenced, the partitions it leads and whether it leads the quorum."""
+    procs = {node_id: proc for node_id, (_state, proc) in running_nodes(config).items()}
+    answering = [config.node(node_id) for node_id, proc in procs.items()
+                 if _known(config, node_id) and process_state(proc) == "running"]
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(cluster_view, config, answering, VIEW_TIMEOUT_S)
+        cpu = _cpu_percent(procs, cpu_interval_s)
+        view = asked.result()
+    return [_node_status(config, node, procs.get(node.id), cpu.get(node.id), view) for node in config.nodes]
+
+
+def cluster_view(config: ClusterConfig, nodes: Sequence[NodeSpec], timeout_s: float) -> ClusterView:
+    """Ask ``nodes`` (running, not paused) about the cluster: the first broker that answers for
+    the brokers and leaders, any node for the quorum leader. Never raises."""
+    answers = (_ask_broker(config.host_of(n.id), n.port, timeout_s) for n in nodes if n.is_broker)
+    unfenced, leader_counts = next((answer for answer in answers if answer is not None), (None, None))
+    return ClusterView(unfenced, leader_counts, _quorum_leader(config, nodes, timeout_s))
+
+
+def _ask_broker(host: str, port: int, timeout_s: float) -> tuple[frozenset[int], dict[int, int]] | None:
+    """(unfenced broker ids, partitions led per broker id) as the broker at ``host:port`` says;
+    None when it does not answer (starting, stopping, or garbage)."""
+    try:
+        return _brokers_and_leaders(host, port, timeout_s)
+    except Exception:  # noqa: BLE001 - any failure only means: ask the next broker
+        return None
+
+
+def _brokers_and_leaders(host: str, port: int, timeout_s: float) -> tuple[frozenset[int], dict[int, int]]:
+    # Imported here: the codec (kio) costs 0.3 s of imports that a cluster that is down never needs.
+    from pykafka_ops.client.wire import WireClient
+    from pykafka_ops.protocol import codec
+    from pykafka_ops.protocol.api_keys import ApiKey
+
+    with WireClient(host, port, timeout=timeout_s) as client:
+        versions = {e.api_key: e.max_version for e in client.request(ApiKey.API_VERSIONS, 0, {}).api_keys}
+        metadata = client.request(ApiKey.METADATA, 1, {"topics": None})
+        unfenced = frozenset(b.node_id for b in metadata.brokers)
+        ours = codec.known_versions(ApiKey.DESCRIBE_CLUSTER)
+        version = min(versions.get(ApiKey.DESCRIBE_CLUSTER, -1), ours[1] if ours else -1)
+        if version >= _FENCED_LISTED_FROM:
+            described = client.request(ApiKey.DESCRIBE_CLUSTER, version, {
+                "include_cluster_authorized_operations": False, "endpoint_type": _BROKER_ENDPOINTS,
+                "include_fenced_brokers": True})
+            if described.error_code == 0:
+                unfenced = frozenset(b.broker_id for b in described.brokers if not b.is_fenced)
+    leaders = Counter(p.leader_id for t in metadata.topics for p in t.partitions if p.leader_id >= 0)
+    return unfenced, dict(leaders)
+
+
+def _quorum_leader(config: ClusterConfig, nodes: Sequence[NodeSpec], timeout_s: float) -> int | None:
+    """The quorum leader as DescribeQuorum through any of ``nodes`` names it, or None."""
+    if not nodes:
+        return None
+    from pykafka_ops.client.quorum_requests import describe_metadata_quorum
+
+    servers = ",".join(f"{_bracketed(config.host_of(n.id))}:{n.port}" for n in nodes)
+    try:
+        leader = describe_metadata_quorum(servers, timeout_s).leader_id
+    except Exception:  # noqa: BLE001 - no leader yet, nobody answered, or an error: not known
+        return None
+    return leader if leader >= 0 else None
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _known(config: ClusterConfig, node_id: int) -> bool:
+    """Whether the cluster file (perhaps edited since `up`) still has this node."""
+    return any(n.id == node_id for n in config.nodes)
+
+
+def _node_status(config: ClusterConfig, node: NodeSpec, proc: psutil.Process | None, cpu_percent: float | None,
+                 view: ClusterView) -> NodeStatus:
+    fenced = None if not node.is_broker or view.unfenced is None else node.id not in view.unfenced
+    leaders = None if not node.is_broker or view.leader_counts is None else view.leader_counts.get(node.id, 0)
+    quorum_leader = None if view.quorum_leader is None else view.quorum_leader == node.id
+    cluster_side = {"fenced": fenced, "leader_count": leaders, "quorum_leader": quorum_leader}
+    where = (node.id, node.roles, config.host_of(node.id), node.port, node.controller_port)
+    state = "down" if proc is None else process_state(proc)
+    if proc is not None and state != "down":
+        try:
+            with proc.oneshot():
+                uptime_s = round(time.time() - proc.create_time(), 1)
+                shown = "fenced" if state == "running" and fenced else state
+                return NodeStatus(*where, shown, proc.pid, uptime_s, proc.memory_info().rss, cpu_percent,
+                                  **cluster_side)
+        except psutil.NoSuchProcess:  # exited while we looked
+            pass
+    return NodeStatus(*where, "down", None, None, None, None, **cluster_side)
+
+
+def _cpu_percent(procs: dict[int, psutil.Process], interval_s: float) -> dict[int, float]:
+    """CPU% of each process over one shared interval (psutil measures between two calls)."""
+    for proc in procs.values():
+        with suppress(psutil.Error):
+            proc.cpu_percent(None)
+    if procs:
+        time.sleep(interval_s)
+    result = {}
+    for node_id, proc in procs.items():
+        with suppress(psutil.Error):
+            result[node_id] = round(proc.cpu_percent(None), 1)
+    return result

@@ -1,0 +1,127 @@
+"""ControllerChannel (Kafka's ``NodeToControllerChannelManager``): requests from this node to the
+active controller, on that controller's controller listener.
+
+One connection per controller, opened on first use and again after it breaks; requests on it are
+matched to answers by correlation id, so several may be in flight (a heartbeat beside a forwarded
+CreateTopics). A request whose connection breaks, or that is not answered in time, fails with
+``ControllerUnreachableError``; retrying (and finding the new active controller) is the caller's
+choice (``cluster.controller_requests``).
+
+Concurrency: owned by the node's event loop; every method runs on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from pykafka_ops.protocol import codec
+
+log = logging.getLogger(__name__)
+
+_SIZE = struct.Struct(">i")
+#: Largest answer accepted from a controller.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class ControllerUnreachableError(ConnectionError):
+    """The request got no answer: the controller is down, unreachable or too slow."""
+
+
+class _Connection:
+    """One controller's connection and the requests waiting for their answer on it."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.pending: dict[int, asyncio.Future[bytes]] = {}
+        self.reading: asyncio.Task[None] | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.writer.is_closing()
+
+    def fail(self, reason: str) -> None:
+        self.writer.close()
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ControllerUnreachableError(reason))
+        self.pending.clear()
+
+
+class ControllerChannel:
+    """Sends requests to a controller by node id and returns its answers."""
+
+    def __init__(self, node_id: int, controllers: Mapping[int, tuple[str, int]]) -> None:
+        self.node_id = node_id
+        self.controllers = dict(controllers)
+        self._connections: dict[int, _Connection] = {}
+        self._connecting: dict[int, asyncio.Lock] = {}
+        self._correlation = itertools.count(1)
+
+    async def send(self, controller_id: int, api_key: int, version: int, body: Any,
+                   timeout_s: float) -> tuple[Any, bytes]:
+        """Send ``body`` (a dict, or a request decoded for ``version``) to ``controller_id``; returns
+        the decoded answer and its body bytes (what a forwarding broker passes on)."""
+        connection = await asyncio.wait_for(self._connection(controller_id), timeout_s)
+        correlation_id = next(self._correlation) & 0x7FFFFFFF
+        frame = codec.encode_request(api_key, version, correlation_id, f"broker-{self.node_id}", body)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        connection.pending[correlation_id] = future
+        connection.writer.write(_SIZE.pack(len(frame)) + frame)
+        try:
+            answer = await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            connection.pending.pop(correlation_id, None)
+            raise ControllerUnreachableError(f"controller {controller_id} did not answer within {timeout_s:g} s") from None
+        header = codec.response_header_size(api_key, version)
+        try:
+            return codec.decode_response(api_key, version, answer, header), answer[header:]
+        except (codec.CodecError, ValueError) as exc:
+            raise ControllerUnreachableError(f"controller {controller_id} sent a malformed answer: {exc}") from None
+
+    async def _connection(self, controller_id: int) -> _Connection:
+        address = self.controllers.get(controller_id)
+        if address is None:
+            raise ControllerUnreachableError(f"node {controller_id} is not a controller of this cluster")
+        lock = self._connecting.setdefault(controller_id, asyncio.Lock())
+        async with lock:
+            connection = self._connections.get(controller_id)
+            if connection is not None and connection.usable:
+                return connection
+            try:
+                reader, writer = await asyncio.open_connection(*address)
+            except OSError as exc:
+                raise ControllerUnreachableError(f"cannot connect to controller {controller_id} at "
+                                                 f"{address[0]}:{address[1]}: {exc.strerror or exc}") from None
+            connection = self._connections[controller_id] = _Connection(writer)
+            connection.reading = asyncio.get_running_loop().create_task(self._read(controller_id, connection, reader))
+            return connection
+
+    async def _read(self, controller_id: int, connection: _Connection, reader: asyncio.StreamReader) -> None:
+        reason = "connection closed"
+        try:
+            while True:
+                (size,) = _SIZE.unpack(await reader.readexactly(4))
+                if not 4 <= size <= MAX_RESPONSE_BYTES:
+                    raise ValueError(f"answer of {size} bytes")
+                frame = await reader.readexactly(size)
+                (correlation_id,) = _SIZE.unpack_from(frame, 0)
+                future = connection.pending.pop(correlation_id, None)
+                if future is not None and not future.done():
+                    future.set_result(frame)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            reason = f"connection to controller {controller_id} lost: {exc or type(exc).__name__}"
+        finally:
+            connection.fail(reason)
+
+    def close(self) -> None:
+        """Close every connection (the node is stopping)."""
+        for connection in self._connections.values():
+            connection.fail("the node is stopping")
+            if connection.reading is not None:
+                connection.reading.cancel()
+        self._connections.clear()
