@@ -77,7 +77,6 @@ class Broker:
         self.group_coordinator = GroupCoordinator(self)
         self.log_cleaner = LogCleaner(self.log_manager)
         self.controller: QuorumController
-        self.producer_ids: ProducerIdManager
         self.socket_server = SocketServer(self)
         self.controller_server = SocketServer(self, CONTROLLER)
         self.spec = node
@@ -92,8 +91,9 @@ class Broker:
         names none yet: the one the first active controller writes."""
         self._maintenance: asyncio.Task[None] | None = None
         self._creating_topics: asyncio.Task[None] | None = None
-        self.requests: ControllerRequests
-        self.lifecycle: BrokerLifecycleManager
+        self.requests = ControllerRequests(self)
+        self.lifecycle = BrokerLifecycleManager(self)
+        self.producer_ids = ProducerIdManager(self.requests)
 
     @property
     def image(self) -> MetadataImage:
@@ -130,9 +130,6 @@ class Broker:
         self._check_meta_properties(self.controller.image.cluster_id)
         self.controller.formatted_cluster_id = self.formatted_cluster_id
         quorum.cluster_id = quorum.cluster_id or self.formatted_cluster_id  # checked in every KRaft RPC
-        self.requests = ControllerRequests(self)
-        self.lifecycle = BrokerLifecycleManager(self)
-        self.producer_ids = ProducerIdManager(self.requests)
         if self.spec.is_controller:
             quorum.on_leadership = self.controller.on_leadership
             if len(self.cluster.voters) > 1 or not self.spec.is_broker:

@@ -158,6 +158,8 @@ class ClusterControl(_Base):
     @_queued
     async def _fence_expired(self, broker_ids: list[int]) -> None:
         for broker_id in broker_ids:
+            if broker_id not in self.heartbeats.expired(_now_ms()):
+                continue  # a heartbeat came while this waited for its turn
             self.heartbeats.end_session(broker_id)
             broker = self.image.brokers.get(broker_id)
             if broker is None or broker.fenced or not self.quorum.node.is_leader:
