@@ -49,7 +49,8 @@ async def _serve(ctx: RequestContext, request: Any) -> dict[str, Any]:
 
 @handles(ApiKey.VOTE, versions=_versions(ApiKey.VOTE, 2), listeners=(CONTROLLER,))
 async def handle_vote(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    """A candidate asks for this voter's vote."""
+    """A candidate asks for this voter's vote (or, Vote v2 ``PreVote``, a prospective asks whether
+    this voter would vote for it: KIP-996; v0/v1 requests are real votes)."""
     return await _serve(ctx, request)
 
 

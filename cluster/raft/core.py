@@ -42,9 +42,8 @@ snapshot); entries are handed out from there. A smaller ``applied_offset`` below
 offset makes the first ``Ready.snapshot`` name the latest snapshot instead (entries below the
 start offset are never handed out).
 
-Subclass hooks: every rule is one small method (``_may_grant_vote``, ``_may_commit``,
-``_majority_end_offset``, ``_fetch_diverges``, ``_fetch_snapshot_id``...), so a test can plant a
-broken rule in a subclass.
+Subclass hooks: every rule is one small method (``_may_grant_vote``, ``_may_grant_pre_vote``,
+``_may_commit``, ``_fetch_diverges``...), so a test can plant a broken rule in a subclass.
 
 Concurrency: not thread-safe; driven by one caller / event loop.
 """
@@ -75,6 +74,7 @@ from cluster.raft.messages import (
     VoteRequest,
     VoteResponse,
 )
+from cluster.raft.prevote import PreVoteRules
 from cluster.raft.quorum_state import QuorumStateData, QuorumStateStore
 from cluster.raft.replication import FetchInFlight, ReplicationRules
 from cluster.raft.roles import (
@@ -83,6 +83,7 @@ from cluster.raft.roles import (
     EpochState,
     FollowerState,
     LeaderState,
+    ProspectiveState,
     ResignedState,
     UnattachedState,
 )
@@ -91,15 +92,14 @@ from cluster.raft.snapshots import SnapshotRules
 __all__ = ["NotLeaderError", "QuorumDescription", "RaftConfig", "RaftNode", "RaftStateError", "Ready"]
 
 
-class RaftNode(ElectionRules, ReplicationRules, SnapshotRules):
+class RaftNode(ElectionRules, PreVoteRules, ReplicationRules, SnapshotRules):
     """One voter or observer of the metadata quorum."""
 
     def __init__(self, node_id: int, voters: Iterable[int], log: RaftLog, store: QuorumStateStore,
                  rng: random.Random, now_ms: int, config: RaftConfig | None = None,
                  applied_offset: int = 0) -> None:
-        """Resume from ``store`` and ``log`` (Kafka's ``QuorumState.initialize``).
-        ``applied_offset``: entries below it are already applied (from the latest snapshot, if
-        the caller loaded it, and entries after it) and are not handed out again."""
+        """Resume from ``store`` and ``log`` (Kafka's ``QuorumState.initialize``). ``applied_offset``:
+        entries below it are already applied (from the latest snapshot, if loaded, and after)."""
         self.node_id = node_id
         self.voters: frozenset[int] = frozenset(voters)
         if not self.voters:
@@ -134,7 +134,7 @@ class RaftNode(ElectionRules, ReplicationRules, SnapshotRules):
 
     @property
     def role(self) -> str:
-        """Unattached, Candidate, Leader, Follower or Resigned."""
+        """Unattached, Prospective, Candidate, Leader, Follower or Resigned."""
         return self.state.name
 
     @property
@@ -215,7 +215,7 @@ class RaftNode(ElectionRules, ReplicationRules, SnapshotRules):
             deadlines.extend(deadline for _, deadline in state.parked.values())
             if state.unacknowledged:
                 deadlines.append(state.begin_epoch_resend_ms)
-        elif isinstance(state, CandidateState):
+        elif isinstance(state, (CandidateState, ProspectiveState)):
             if state.backing_off:
                 deadlines.append(state.backoff_until_ms)
             else:
@@ -280,11 +280,11 @@ class RaftNode(ElectionRules, ReplicationRules, SnapshotRules):
                 self._answer_fetch_error(request, Errors.NOT_LEADER_OR_FOLLOWER)
 
     def _become_unattached(self, epoch: int) -> None:
-        """A newer epoch without a known leader. An unattached node or a candidate keeps its
+        """A newer epoch without a known leader. An unattached node, prospective or candidate keeps its
         election timer (Kafka's ``transitionToUnattached``): a candidate that keeps losing must
         not hold the other voters' elections off by resetting their timers with each epoch."""
         old = self.state
-        if isinstance(old, (UnattachedState, CandidateState)):
+        if isinstance(old, (UnattachedState, CandidateState, ProspectiveState)):
             deadline = old.election_deadline_ms
         else:
             deadline = self._election_deadline()
@@ -299,7 +299,7 @@ class RaftNode(ElectionRules, ReplicationRules, SnapshotRules):
 
     def _become_candidate(self) -> None:
         old = self.state
-        retries = old.retries + 1 if isinstance(old, CandidateState) else 1
+        retries = old.retries + 1 if isinstance(old, (CandidateState, ProspectiveState)) else 1
         epoch = old.epoch + 1
         self._persist(epoch, NO_LEADER, self.node_id)
         self._transition(CandidateState(epoch, self.node_id, self._election_deadline(), retries,
@@ -341,6 +341,8 @@ class RaftNode(ElectionRules, ReplicationRules, SnapshotRules):
                 self._poll_leader(state)
             elif isinstance(state, CandidateState):
                 self._poll_candidate(state)
+            elif isinstance(state, ProspectiveState):
+                self._poll_prospective(state)
             elif isinstance(state, FollowerState):
                 self._poll_follower(state)
             elif isinstance(state, ResignedState):

@@ -1,4 +1,5 @@
-"""Election rules of ``RaftNode``: Vote, BeginQuorumEpoch and EndQuorumEpoch (KIP-595).
+"""Election rules of ``RaftNode``: Vote, BeginQuorumEpoch and EndQuorumEpoch (KIP-595), with
+pre-vote (KIP-996, ``prevote.py``).
 
 A mixin of :class:`cluster.raft.core.RaftNode`, kept apart so each file stays readable; it uses the
 node's state and transitions. The rules, as Kafka's ``KafkaRaftClient`` applies them:
@@ -6,14 +7,22 @@ node's state and transitions. The rules, as Kafka's ``KafkaRaftClient`` applies 
 - a voter grants at most one vote per epoch, persisted before the answer leaves; and only to a
   candidate whose log is at least as up to date (last epoch, then end offset);
 - any request or response with a newer epoch moves the node to that epoch (follower if the
-  leader is named, unattached otherwise) — a leader or candidate steps down;
+  leader is named, unattached otherwise) — a leader or candidate steps down; a pre-vote request
+  (``VoteRequest.pre_vote``) is the exception: it moves nothing (``prevote.py``);
+- a voter whose leader went silent (fetch timeout) or whose election timeout expired first asks
+  for pre-votes in its own epoch as a prospective, and campaigns only once a majority would vote
+  for it: a voter that was paused, cut off or restarted does not depose a working leader;
 - a candidate that wins a majority leads; one that times out, or that a majority rejects, backs
-  off (binary exponential, at most quorum.election.backoff.max.ms) and campaigns in the next epoch;
+  off (binary exponential, at most quorum.election.backoff.max.ms) and then asks for pre-votes
+  again before campaigning in the next epoch; a resigned leader campaigns directly (it knows the
+  leader is gone);
 - a new leader announces itself with BeginQuorumEpoch until each voter acknowledged it (by answer
   or by fetching); a resigning leader sends EndQuorumEpoch with its preferred successors, and
   each of them starts its election after a backoff that grows with its place in that list.
 
-Not implemented: pre-vote (KIP-996) and voter-set changes (KIP-853).
+Pre-vote follows KIP-996 (Vote v2's ``PreVote``). Not done: treating UNSUPPORTED_VERSION from an
+older voter as a granted pre-vote (every node runs this code; a top-level error reaches the core as
+a lost response). Not implemented: voter-set changes (KIP-853).
 
 Concurrency: not thread-safe; part of a ``RaftNode`` driven by one caller.
 """
@@ -38,6 +47,7 @@ from cluster.raft.roles import (
     CandidateState,
     FollowerState,
     LeaderState,
+    ProspectiveState,
     ResignedState,
     UnattachedState,
 )
@@ -61,17 +71,22 @@ class ElectionRules(_Base):
     def _handle_vote_request(self, message: Message) -> None:
         request: VoteRequest = message.payload  # type: ignore[assignment]
         if (request.last_offset < 0 or request.last_offset_epoch < 0
-                or request.last_offset_epoch >= request.candidate_epoch):
+                or request.last_offset_epoch > request.candidate_epoch
+                or (request.last_offset_epoch == request.candidate_epoch and not request.pre_vote)):
             self._answer_vote(message, Errors.INVALID_REQUEST, False)
             return
         if request.candidate_epoch < self.epoch:
             self._answer_vote(message, Errors.FENCED_LEADER_EPOCH, False)
             return
+        if request.pre_vote:  # answered in our own epoch, and nothing changes (KIP-996)
+            self._answer_vote(message, Errors.NONE,
+                              self._may_grant_pre_vote(request.candidate_id, self._log_up_to_date(request)))
+            return
         if request.candidate_epoch > self.epoch:
             self._become_unattached(request.candidate_epoch)
         granted = self._may_grant_vote(request.candidate_id, self._log_up_to_date(request))
         state = self.state
-        if granted and isinstance(state, UnattachedState) and state.voted_id == NO_LEADER:
+        if granted and isinstance(state, (UnattachedState, ProspectiveState)) and state.voted_id == NO_LEADER:
             self._become_unattached_voted(request.candidate_id)
         self._answer_vote(message, Errors.NONE, granted)
 
@@ -86,11 +101,12 @@ class ElectionRules(_Base):
         if not self.is_voter or candidate_id not in self.voters:
             return False  # observers never vote
         state = self.state
-        if isinstance(state, UnattachedState):
+        if isinstance(state, UnattachedState) or (isinstance(state, ProspectiveState)
+                                                  and state.last_leader == NO_LEADER):
             if state.voted_id != NO_LEADER:
                 return state.voted_id == candidate_id
             return log_up_to_date
-        return False  # a candidate voted for itself; followers, leaders, resigned know the leader
+        return False  # a candidate voted for itself; the others know (or knew) this epoch's leader
 
     def _answer_vote(self, message: Message, error: Errors, granted: bool) -> None:
         self._respond(message, VoteResponse(error, self.leader_id, self.epoch, granted))
@@ -99,9 +115,20 @@ class ElectionRules(_Base):
         if not self._take_pending(message):
             return
         response: VoteResponse = message.payload  # type: ignore[assignment]
+        state = self.state
+        if isinstance(state, ProspectiveState) and response.error == Errors.NONE and (
+                response.leader_epoch < state.epoch or (response.leader_epoch == state.epoch
+                                                        and response.leader_id in (NO_LEADER, state.last_leader))):
+            # an answer to our pre-vote that teaches nothing new: from a voter still in an older
+            # epoch (pre-votes move no epoch), or naming no leader or the one we knew
+            self._count_pre_vote(state, message.source, response.vote_granted)
+            return
         if self._handle_common_response(response.error, response.leader_id, response.leader_epoch):
             return
         state = self.state
+        if isinstance(state, ProspectiveState):
+            self._count_pre_vote(state, message.source, response.vote_granted)
+            return
         if not isinstance(state, CandidateState):
             return
         if response.vote_granted:
@@ -128,9 +155,14 @@ class ElectionRules(_Base):
             state.backoff_until_ms = now + self._election_backoff_ms(state.retries)
         if state.backing_off:
             if now >= state.backoff_until_ms:
-                self._become_candidate()
+                self._become_prospective()
             return
-        request = VoteRequest(state.epoch, self.node_id, self.log.last_epoch, self.log.end_offset)
+        self._send_vote_requests(state, VoteRequest(state.epoch, self.node_id, self.log.last_epoch,
+                                                    self.log.end_offset))
+
+    def _send_vote_requests(self, state: CandidateState | ProspectiveState, request: VoteRequest) -> None:
+        """Ask every voter that has not answered; again after quorum.request.timeout.ms."""
+        now = self.now_ms
         for voter in sorted(self.voters):
             if voter == self.node_id or voter in state.granted or voter in state.rejected:
                 continue
@@ -220,6 +252,7 @@ class ElectionRules(_Base):
         state = self.state
         if error is None and isinstance(state, FollowerState) and state.leader_id == request.leader_id \
                 and self.is_voter:
+            state.fetched_from_leader = False  # the leader is going: grant pre-votes (KIP-996)
             backoff = self._end_epoch_backoff_ms(request.preferred_successors)
             state.fetch_deadline_ms = min(state.fetch_deadline_ms, self.now_ms + backoff)
         self._respond(message, EndQuorumEpochResponse(error or Errors.NONE, self.leader_id, self.epoch))

@@ -8,14 +8,14 @@ the cluster id. This module adds and checks those, as Kafka's ``RaftUtil`` build
 / ``codec.decode_response``.
 
 Versions (``VERSIONS``): the highest kio knows whose fields the core's values fill honestly —
-Vote v1, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v17, FetchSnapshot v1; Fetch needs v12+ (the
+Vote v2, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v17, FetchSnapshot v1; Fetch needs v12+ (the
 first with ``diverging_epoch``/``current_leader``/``snapshot_id``/``cluster_id``). FetchSnapshot v1
-differs from v0 only by tagged fields (the follower's directory id, the leader's endpoint). Not chosen: Vote v2, whose ``pre_vote``
-(KIP-996) the core cannot answer, and Fetch v18, whose follower ``high_watermark`` (KIP-1166) the
-core's FetchRequest does not carry. Bodies built here are the same dict for every version: the
-codec drops keys a version lacks (``replica_id`` below Fetch v15, ``replica_state`` from it).
-KIP-853 directory ids are unknown to the core and sent as Kafka sends an absent one
-(``ReplicaKey.NO_DIRECTORY_ID``, the zero UUID); they are ignored when read.
+differs from v0 only by tagged fields (the follower's directory id, the leader's endpoint). Vote v2
+carries ``pre_vote`` (KIP-996); a v0/v1 Vote is a real vote. Not chosen: Fetch v18, whose follower
+``high_watermark`` (KIP-1166) the core's FetchRequest does not carry. Bodies built here are the same
+dict for every version: the codec drops keys a version lacks (``replica_id`` below Fetch v15,
+``replica_state`` from it). KIP-853 directory ids are unknown to the core and sent as Kafka sends an
+absent one (``ReplicaKey.NO_DIRECTORY_ID``, the zero UUID); they are ignored when read.
 
 Inbound request, in Kafka's order: ``check_cluster_id`` (INCONSISTENT_CLUSTER_ID), then
 ``payload_from_request``, which raises :class:`KraftRpcError` (INVALID_REQUEST for another topic
@@ -80,7 +80,7 @@ CONSUMER_REPLICA_ID = -1
 MAX_FETCH_SIZE_BYTES = 8 * 1024 * 1024
 
 #: The version each API is sent at (see the module docstring for why).
-VERSIONS: Mapping[int, int] = {VOTE: 1, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
+VERSIONS: Mapping[int, int] = {VOTE: 2, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
 
 #: Lowest version of each API this mapping reads or writes; Fetch below v12 has no diverging epoch.
 MIN_VERSIONS: Mapping[int, int] = {VOTE: 0, BEGIN_QUORUM_EPOCH: 0, END_QUORUM_EPOCH: 0, FETCH: 12,
@@ -198,7 +198,9 @@ def request_body(payload: Payload, cluster_id: str, *, destination_id: int = -1,
         partition = {"replica_epoch": payload.candidate_epoch, "replica_id": payload.candidate_id,
                      "replica_directory_id": NO_DIRECTORY_ID, "voter_directory_id": NO_DIRECTORY_ID,
                      "last_offset_epoch": payload.last_offset_epoch, "last_offset": payload.last_offset,
-                     "pre_vote": False}
+                     "pre_vote": payload.pre_vote}
+        if payload.pre_vote and version < 2:
+            raise ValueError(f"a pre-vote needs Vote v2, not v{version}")
         extra: dict[str, Any] = {"voter_id": destination_id}
     elif isinstance(payload, BeginQuorumEpochRequest):
         partition = {"voter_directory_id": NO_DIRECTORY_ID, "leader_id": payload.leader_id,
@@ -222,7 +224,7 @@ def payload_from_request(api_key: int, version: int, kio_request: Any, source_id
     whose own sender id (candidate, leader, replica) differs from it is INVALID_REQUEST.
     Raises :class:`KraftRpcError`: INVALID_REQUEST if the request is not for ``__cluster_metadata-0``
     alone (``RaftUtil.hasValidTopicPartition``) or, for Fetch, waits a negative time;
-    UNSUPPORTED_VERSION for a version outside this mapping or a pre-vote (Vote v2, KIP-996).
+    UNSUPPORTED_VERSION for a version outside this mapping.
     """
     if api_key not in MIN_VERSIONS or version < MIN_VERSIONS[api_key]:
         raise KraftRpcError(ErrorCode.unsupported_version, f"api {api_key} v{version} is not a KRaft RPC we map")
@@ -244,9 +246,8 @@ def payload_from_request(api_key: int, version: int, kio_request: Any, source_id
     else:
         p = _single_partition(kio_request.topics, "request")
         if api_key == VOTE:
-            if getattr(p, "pre_vote", False):
-                raise KraftRpcError(ErrorCode.unsupported_version, "pre-vote (KIP-996) is not supported")
-            payload = VoteRequest(p.replica_epoch, p.replica_id, p.last_offset_epoch, p.last_offset)
+            payload = VoteRequest(p.replica_epoch, p.replica_id, p.last_offset_epoch, p.last_offset,
+                                  version >= 2 and bool(p.pre_vote))  # v0/v1: a real vote
         elif api_key == BEGIN_QUORUM_EPOCH:
             payload = BeginQuorumEpochRequest(p.leader_id, p.leader_epoch)
         else:

@@ -66,12 +66,15 @@ class LeaderIdAndEpoch(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class VoteRequest:
-    """A candidate asks for a vote in ``candidate_epoch`` (Kafka's VoteRequest)."""
+    """A candidate asks for a vote in ``candidate_epoch`` (Kafka's VoteRequest). With ``pre_vote``
+    (Vote v2, KIP-996) a prospective asks, in its current epoch, whether the voter would vote for
+    it: the voter answers without changing its epoch or its vote."""
 
     candidate_epoch: int
     candidate_id: int
     last_offset_epoch: int
     last_offset: int
+    pre_vote: bool = False
 
 
 @dataclass(frozen=True, slots=True)

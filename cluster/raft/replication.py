@@ -211,14 +211,14 @@ class ReplicationRules(_Base):
     def _poll_unattached(self, state: UnattachedState) -> None:
         if self.is_voter:
             if self.now_ms >= state.election_deadline_ms:
-                self._become_candidate()
+                self._become_prospective()
         else:
             self._maybe_send_fetch(self._any_voter())  # an observer looks for the leader
 
     def _poll_follower(self, state: FollowerState) -> None:
         if self.now_ms >= state.fetch_deadline_ms:
             if self.is_voter:
-                self._become_candidate()
+                self._become_prospective()
             else:
                 self._become_unattached(state.epoch)  # observers ask the voters again
             return
@@ -288,7 +288,7 @@ class ReplicationRules(_Base):
                 self.log.append(entries)
                 self._log_dirty = True
             self._update_follower_high_watermark(response.high_watermark)
-        state.fetch_deadline_ms = self.now_ms + self.config.fetch_timeout_ms
+        state.heard_from_leader(self.now_ms, self.config.fetch_timeout_ms)
 
     def _update_follower_high_watermark(self, leader_high_watermark: int) -> None:
         """The leader's high watermark, capped at our end offset; it never goes back."""

@@ -5,6 +5,9 @@ object on every transition, so nothing leaks from one epoch or role into the nex
 
 - :class:`UnattachedState` — an epoch without a known leader, possibly with a vote cast in it
   (Kafka's ``UnattachedState``; its ``votedKey`` was Kafka's former ``VotedState``);
+- :class:`ProspectiveState` — a voter that lost its leader (or its election) asking the voters
+  whether they would vote for it, without leaving its epoch (pre-vote, KIP-996; Kafka's
+  ``ProspectiveState``);
 - :class:`CandidateState` — asking for votes in a new epoch, then backing off if it loses;
 - :class:`LeaderState` — replica progress, the high watermark's inputs, check-quorum, the fetch
   purgatory and the voters still to be told of the new epoch;
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from cluster.raft.log import OffsetAndEpoch
 from cluster.raft.messages import NO_LEADER, Message
 
-__all__ = ["CandidateState", "EpochState", "FollowerState", "LeaderState", "ReplicaState",
+__all__ = ["CandidateState", "EpochState", "FollowerState", "LeaderState", "ProspectiveState", "ReplicaState",
            "ResignedState", "SnapshotFetch", "UnattachedState"]
 
 #: Kafka's ``LeaderState.CHECK_QUORUM_TIMEOUT_FACTOR``.
@@ -56,6 +59,29 @@ class UnattachedState(EpochState):
     election_deadline_ms: int
     name = "Unattached"
     leader_id = NO_LEADER
+
+
+@dataclass(repr=False, slots=True)
+class ProspectiveState(EpochState):
+    """Pre-vote (KIP-996): asking the voters, in ``epoch`` itself, whether they would vote for us.
+    Nothing is persisted and no epoch changes; a majority of grants (ours included) makes a
+    candidate of ``epoch`` + 1. ``voted_id`` is the vote held in ``epoch``; ``last_leader`` the leader
+    of ``epoch`` we followed (it is not assumed alive: ``leader_id`` is -1), followed again after a
+    lost pre-vote. ``retries`` is the lost elections so far (for the candidate's backoff)."""
+
+    epoch: int
+    voted_id: int
+    last_leader: int
+    election_deadline_ms: int
+    retries: int
+    granted: set[int] = field(default_factory=set)
+    rejected: set[int] = field(default_factory=set)
+    #: voter -> (correlation id, sent at) of the last pre-vote request to it
+    vote_sent: dict[int, tuple[int, int]] = field(default_factory=dict)
+    name = "Prospective"
+    leader_id = NO_LEADER
+    backing_off = False
+    backoff_until_ms = -1
 
 
 @dataclass(repr=False, slots=True)
@@ -94,16 +120,24 @@ class SnapshotFetch:
 @dataclass(repr=False, slots=True)
 class FollowerState(EpochState):
     """Fetching from ``leader_id``; a voter that hears nothing valid from it before
-    ``fetch_deadline_ms`` (quorum.fetch.timeout.ms) becomes a candidate. ``snapshot_fetch`` is the
+    ``fetch_deadline_ms`` (quorum.fetch.timeout.ms) becomes a prospective. ``snapshot_fetch`` is the
     snapshot being loaded (FetchSnapshot instead of Fetch until it is installed); a transition
-    drops it with the state."""
+    drops it with the state. ``fetched_from_leader``: the leader answered a fetch in this state
+    (Kafka's ``hasFetchedFromLeader``), and has not resigned since: such a follower rejects
+    pre-votes, the leader being alive."""
 
     epoch: int
     leader_id: int
     voted_id: int
     fetch_deadline_ms: int
     snapshot_fetch: SnapshotFetch | None = None
+    fetched_from_leader: bool = False
     name = "Follower"
+
+    def heard_from_leader(self, now_ms: int, fetch_timeout_ms: int) -> None:
+        """A valid answer from the leader: restart the fetch timer."""
+        self.fetch_deadline_ms = now_ms + fetch_timeout_ms
+        self.fetched_from_leader = True
 
 
 @dataclass(slots=True)

@@ -182,7 +182,7 @@ class SnapshotRules(_Base):
             return  # not the chunk asked for
         else:
             self._append_snapshot_chunk(state, snapshot, response)
-        state.fetch_deadline_ms = self.now_ms + self.config.fetch_timeout_ms
+        state.heard_from_leader(self.now_ms, self.config.fetch_timeout_ms)
 
     def _append_snapshot_chunk(self, state: FollowerState, snapshot: SnapshotFetch,
                                response: FetchSnapshotResponse) -> None:

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     factory = BUGS[args.bug] if args.bug else RaftNode
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.schedules)
     faults: Counter[str] = Counter()
+    liveness: list[int] = []
+    epochs: list[int] = []
     started = time.perf_counter()
     for seed in seeds:
         try:
@@ -37,9 +39,15 @@ def main(argv: list[str] | None = None) -> int:
             print(failure if args.trace else str(failure).splitlines()[0] + "\n" + failure.replay, file=sys.stderr)
             return 1
         faults.update(report.faults)
+        liveness.append(report.liveness_ms)
+        epochs.append(report.max_epoch)
         if args.seed is not None:
             print(json.dumps(report.__dict__ | {"faults": dict(report.faults)}))
+    liveness.sort()
     print(json.dumps({"schedules": len(seeds), "wall_s": round(time.perf_counter() - started, 2),
+                      "liveness_ms": {"mean": round(sum(liveness) / len(liveness)),
+                                      "p99": liveness[len(liveness) * 99 // 100], "max": liveness[-1]},
+                      "max_epoch_mean": round(sum(epochs) / len(epochs), 2),
                       "faults": dict(sorted(faults.items()))}))
     return 0
 

@@ -6,7 +6,9 @@ rule methods a subclass can replace.
 
 from __future__ import annotations
 
-from cluster.raft import RaftNode
+import dataclasses
+
+from cluster.raft import Message, RaftNode
 from cluster.raft.roles import LeaderState
 
 
@@ -26,4 +28,18 @@ class Figure8Node(RaftNode):
         return True
 
 
-BUGS: dict[str, type[RaftNode]] = {"double_vote": DoubleVoteNode, "figure8": Figure8Node}
+class PreVoteAsVoteNode(RaftNode):
+    """A voter that takes a pre-vote (KIP-996) for a real vote in the next epoch: it moves to that
+    epoch and persists its vote — the churn pre-vote exists to prevent."""
+
+    def _handle_vote_request(self, message: Message) -> None:
+        request = message.payload
+        if getattr(request, "pre_vote", False):
+            real = dataclasses.replace(request, pre_vote=False,  # type: ignore[type-var]
+                                       candidate_epoch=request.candidate_epoch + 1)  # type: ignore[union-attr]
+            message = dataclasses.replace(message, payload=real)
+        super()._handle_vote_request(message)
+
+
+BUGS: dict[str, type[RaftNode]] = {"double_vote": DoubleVoteNode, "figure8": Figure8Node,
+                                   "pre_vote_as_vote": PreVoteAsVoteNode}

@@ -40,6 +40,7 @@ from cluster.raft import (
 )
 
 from .invariants import Invariants, InvariantViolation, SimLog
+from .prevote import PreVoteWatch
 from .profiles import PROFILES, choose_profile
 from .snapshots import SnapshotTaking
 
@@ -82,7 +83,7 @@ class SimReport:
     liveness_ms: int = 0
 
 
-class Simulation(SnapshotTaking):
+class Simulation(SnapshotTaking, PreVoteWatch):
     """The cluster, the network and the clock of one schedule."""
 
     def __init__(self, seed: int, node_factory: NodeFactory = RaftNode, bug: str | None = None,
@@ -286,8 +287,7 @@ class Simulation(SnapshotTaking):
         else:
             self.link_delivered[link] = stamp[2]
         self.trace.append((self.now, "deliver", message))
-        node.step(message, self.now)
-        self._after(dst)
+        self._step_delivered(node, message)
 
     # ------------------------------------------------------------------ clients
 

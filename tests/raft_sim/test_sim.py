@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cluster.raft import RaftNode
 
-from .bugs import BUGS, DoubleVoteNode, Figure8Node
+from .bugs import BUGS, DoubleVoteNode, Figure8Node, PreVoteAsVoteNode
 from .sim import SimulationFailure, run_schedule
 
 CI_SCHEDULES = 3000
@@ -111,6 +111,14 @@ def test_a_leader_that_commits_old_epoch_entries_by_counting_replicas_is_caught(
     assert "--voters 5 --profile leader_churn --bug figure8" in failure.replay
 
 
+def test_a_voter_that_takes_a_pre_vote_for_a_vote_is_caught() -> None:
+    started = time.perf_counter()
+    tried, failure = _first_failure(PreVoteAsVoteNode, "pre_vote_as_vote", seeds=100)
+    print(json.dumps({"raft_sim": "planted_bug", "bug": "pre_vote_as_vote", "schedules_until_caught": tried,
+                      "wall_s": round(time.perf_counter() - started, 2), "reason": failure.reason}))
+    assert "answering a pre-vote" in failure.reason
+
+
 def test_the_replay_command_reproduces_a_failure() -> None:
     _, failure = _first_failure(DoubleVoteNode, "double_vote", seeds=300)
     command = failure.replay.split()
@@ -122,4 +130,4 @@ def test_the_replay_command_reproduces_a_failure() -> None:
 
 
 def test_the_bug_table_names_every_planted_bug() -> None:
-    assert BUGS == {"double_vote": DoubleVoteNode, "figure8": Figure8Node}
+    assert BUGS == {"double_vote": DoubleVoteNode, "figure8": Figure8Node, "pre_vote_as_vote": PreVoteAsVoteNode}

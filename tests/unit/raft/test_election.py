@@ -19,6 +19,8 @@ from cluster.raft import (
 
 from .helpers import CONFIG, Quorum
 
+SEED_WITH_BACKOFF = 1
+
 
 def _vote(candidate: int, voter: int, epoch: int, last_epoch: int = 0, last_offset: int = 0) -> Message:
     return Message(candidate, voter, VoteRequest(epoch, candidate, last_epoch, last_offset), correlation_id=1)
@@ -54,6 +56,15 @@ def test_a_candidate_persists_its_new_epoch_and_own_vote_in_the_ready_that_asks_
     assert node.role == "Unattached"
     quorum.tick(node.next_deadline_ms(), nodes=[1])
     ready = quorum.readies[1][-1]
+    assert node.role == "Prospective" and ready.quorum_state is None  # pre-vote: nothing persisted
+    assert sorted(m.destination for m in ready.messages) == [2, 3]
+    assert {m.payload for m in ready.messages} == {VoteRequest(0, 1, 0, 0, pre_vote=True)}
+    (pre_vote,) = quorum.take(VoteRequest, destination=2)
+    quorum.step(pre_vote)
+    (grant,) = quorum.take(VoteResponse, destination=1)
+    assert grant.payload == VoteResponse(Errors.NONE, -1, 0, True)
+    assert quorum.stores[2].state is None  # answering a pre-vote persists nothing
+    ready = quorum.step(grant)
     assert node.role == "Candidate"
     assert ready.quorum_state == QuorumStateData(leader_epoch=1, leader_id=-1, voted_id=1)
     assert sorted(m.destination for m in ready.messages) == [2, 3]
@@ -121,22 +132,23 @@ def test_a_leader_steps_down_on_a_newer_epoch() -> None:
 
 
 def test_a_candidate_rejected_by_a_majority_backs_off_then_campaigns_in_the_next_epoch() -> None:
-    quorum = Quorum(seed=1)  # a seed whose first backoff is not 0 ms (it is 0 or 100 ms)
-    quorum.logs[2].append([Entry(0, 1, b"a")])
-    quorum.logs[3].append([Entry(0, 1, b"a")])
-    quorum.stores[2].write(QuorumStateData(1, -1, -1))
-    quorum.stores[3].write(QuorumStateData(1, -1, -1))
+    quorum = Quorum(seed=SEED_WITH_BACKOFF)  # a seed whose first backoff is not 0 ms (it is 0 or 100 ms)
     candidate = quorum.nodes[1]
-    quorum.now = candidate.next_deadline_ms() - 1
-    quorum.start(2)  # restarted just now: their election timers fire well after node 1's
-    quorum.start(3)
     quorum.tick(candidate.next_deadline_ms(), nodes=[1])
+    quorum.deliver(rounds=2)  # the pre-votes are granted
+    assert (candidate.role, candidate.epoch) == ("Candidate", 1)
+    quorum.step(_vote(3, 2, epoch=1))  # meanwhile 2 and 3 vote for each other in epoch 1
+    quorum.step(_vote(2, 3, epoch=1))
+    quorum.take(VoteResponse)
     quorum.deliver(rounds=2)  # both rejections arrive
     assert candidate.epoch == 1 and candidate.state.backing_off  # type: ignore[attr-defined]
     assert quorum.take(VoteRequest) == []  # no more requests while backing off
     backoff_end = candidate.next_deadline_ms()
     assert 0 < backoff_end - quorum.now <= CONFIG.election_backoff_max_ms
     quorum.tick(backoff_end, nodes=[1])
+    assert (candidate.role, candidate.epoch) == ("Prospective", 1)  # pre-vote again (KIP-996)
+    assert {(m.destination, m.payload.pre_vote) for m in quorum.sent} == {(2, True), (3, True)}
+    quorum.deliver(rounds=2)  # 2 and 3 voted in epoch 1, yet grant the pre-vote: no leader there
     assert candidate.role == "Candidate" and candidate.epoch == 2
     assert {m.destination for m in quorum.take(VoteRequest)} == {2, 3}
 
@@ -155,7 +167,7 @@ def test_unattached_voters_keep_their_election_timer_when_a_losing_candidate_bum
         quorum.step(_vote(1, 2, epoch=epoch))  # stale log: rejected, but the epoch moves
         assert voter.epoch == epoch and voter.next_deadline_ms() == deadline
     quorum.tick(deadline, nodes=[2])
-    assert voter.role == "Candidate"
+    assert voter.role == "Prospective"
 
 
 def test_an_observer_never_votes_and_never_campaigns() -> None:
@@ -228,7 +240,8 @@ def test_a_resigning_leader_hands_over_to_its_most_caught_up_voter_at_once() -> 
     for message in requests:
         quorum.step(message)
     first = quorum.nodes[successors[0]]
-    assert first.role == "Candidate"  # backoff 0 for the first preferred successor
+    assert first.role == "Prospective"  # backoff 0 for the first preferred successor
+    # the others still follow the resigned leader, but grant the pre-vote: it told them it goes
     assert all(quorum.nodes[n].role == "Follower" for n in successors[1:])
     quorum.deliver()
     assert first.is_leader

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import uuid
 from typing import Any
@@ -109,7 +110,7 @@ def response_round_trip(payload: Any, version: int, **kwargs: Any) -> tuple[Any,
 
 
 def test_chosen_versions_are_known_to_the_codec() -> None:
-    assert VERSIONS == {VOTE: 1, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
+    assert VERSIONS == {VOTE: 2, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
     for api_key, version in VERSIONS.items():
         low, high = codec.known_versions(api_key)
         assert low <= MIN_VERSIONS[api_key] <= version <= high
@@ -117,7 +118,7 @@ def test_chosen_versions_are_known_to_the_codec() -> None:
 
 def test_request_body_refuses_versions_outside_the_mapping() -> None:
     with pytest.raises(ValueError):
-        request_body(REQUESTS[0], CLUSTER, version=2)  # Vote v2 is pre-vote (KIP-996)
+        request_body(REQUESTS[0], CLUSTER, version=3)  # beyond Vote v2 (pre-vote, KIP-996)
     with pytest.raises(ValueError):
         request_body(REQUESTS[3], CLUSTER, version=11)  # no diverging epoch below Fetch v12
 
@@ -314,13 +315,18 @@ def test_sender_must_match_the_transport_source() -> None:
     assert raised.value.error == ErrorCode.invalid_request
 
 
-def test_pre_vote_is_unsupported_but_a_plain_v2_vote_is_read() -> None:
-    body = request_body(REQUESTS[0], CLUSTER)[2]
-    assert payload_from_request(VOTE, 2, wire_request(VOTE, 2, body)) == REQUESTS[0]
-    body["topics"][0]["partitions"][0]["pre_vote"] = True
-    with pytest.raises(KraftRpcError) as raised:
-        payload_from_request(VOTE, 2, wire_request(VOTE, 2, body))
-    assert raised.value.error == ErrorCode.unsupported_version
+def test_a_pre_vote_is_sent_and_read_as_vote_v2_and_older_votes_are_real_votes() -> None:
+    assert VERSIONS[VOTE] == 2
+    pre_vote = dataclasses.replace(REQUESTS[0], pre_vote=True)
+    api_key, version, body = request_body(pre_vote, CLUSTER)
+    assert (api_key, version, body["topics"][0]["partitions"][0]["pre_vote"]) == (VOTE, 2, True)
+    assert payload_from_request(VOTE, 2, wire_request(VOTE, 2, body)) == pre_vote
+    plain = request_body(REQUESTS[0], CLUSTER)[2]
+    assert payload_from_request(VOTE, 2, wire_request(VOTE, 2, plain)) == REQUESTS[0]
+    for old in (0, 1):  # no PreVote field: a real vote, whatever the dict said
+        assert payload_from_request(VOTE, old, wire_request(VOTE, old, body)).pre_vote is False
+    with pytest.raises(ValueError):
+        request_body(pre_vote, CLUSTER, version=1)
 
 
 def test_fetch_v18_is_read_and_fetch_below_v12_is_not() -> None:

@@ -207,7 +207,7 @@ def test_a_follower_never_truncates_below_its_high_watermark() -> None:
         follower.step(Message(1, 2, bogus, fetch.correlation_id), quorum.now)
 
 
-def test_a_follower_that_hears_nothing_from_its_leader_campaigns_after_the_fetch_timeout() -> None:
+def test_a_follower_that_hears_nothing_from_its_leader_asks_for_pre_votes_after_the_fetch_timeout() -> None:
     quorum = Quorum()
     quorum.elect(1)
     follower = quorum.nodes[2]
@@ -216,7 +216,7 @@ def test_a_follower_that_hears_nothing_from_its_leader_campaigns_after_the_fetch
     quorum.tick(quorum.now + CONFIG.fetch_timeout_ms - 10, nodes=[2])
     assert follower.role == "Follower"
     quorum.tick(quorum.now + 20, nodes=[2])
-    assert follower.role == "Candidate" and follower.epoch == 2
+    assert follower.role == "Prospective" and follower.epoch == 1  # pre-vote first (KIP-996)
 
 
 def test_check_quorum_a_leader_without_fetches_from_a_majority_resigns() -> None:

@@ -240,12 +240,12 @@ def test_a_follower_loading_a_snapshot_campaigns_only_after_the_fetch_timeout() 
         assert follower.role == "Follower"
     state = follower.state
     assert isinstance(state, FollowerState) and state.snapshot_fetch is not None
-    # unanswered FetchSnapshot requests are resent every request timeout, then it campaigns
+    # unanswered FetchSnapshot requests are resent every request timeout, then it asks for pre-votes
     quorum.sent.clear()
     quorum.tick(quorum.now + config.request_timeout_ms, nodes=[3])
     assert [type(m.payload) for m in quorum.sent] == [FetchSnapshotRequest]
     quorum.tick(quorum.now + config.fetch_timeout_ms, nodes=[3])
-    assert follower.role == "Candidate"
+    assert follower.role == "Prospective"
 
 
 def test_a_stale_or_duplicated_chunk_is_ignored() -> None:
@@ -309,8 +309,8 @@ def test_a_restart_behind_the_log_start_is_told_to_load_the_snapshot() -> None:
     (first, *rest) = quorum.readies[1]
     assert first.snapshot == snapshot and all(r.snapshot is None for r in rest)
     assert quorum.applied[1] == before[:snapshot.offset]
-    quorum.settle()
-    assert quorum.applied[1] == before
+    quorum.settle()  # (node 2 may take over meanwhile: its LeaderChangeMessage may follow)
+    assert quorum.applied[1][:len(before)] == before
 
 
 def test_a_restart_with_an_untrimmed_snapshot_knows_its_entries_are_committed() -> None:
