@@ -18,11 +18,20 @@ SASL listener leaves them unknown (None): the monitor shows less, the poll does 
 
 A partial failure (configs, one group's offsets, ListGroups) is reported in the snapshot; a
 cluster that does not answer raises ``ClusterUnreachableError``.
+
+A broker that stops answering without closing its connections (SIGSTOP, a long GC pause, a
+hung host) must not blind the monitor: librdkafka sends Metadata to the connected broker it used
+last, and keeps a connection whose requests go unanswered until ``socket.timeout.ms`` (60 s by
+default), so every poll would ask the stopped broker again and time out. The two clients get
+``socket.timeout.ms`` = the poll's timeout (``polling_settings``): a request not answered in
+time drops that connection, as Kafka's own clients do at ``request.timeout.ms``, and the next
+poll is answered by a broker that is up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +64,21 @@ from pykafka_ops.services.topics import metadata_info
 CONFIG_REFRESH_POLLS = 30
 #: Records per partition a tail starts with.
 TAIL_BACKLOG = 20
+
+
+#: librdkafka's bounds for ``socket.timeout.ms``.
+SOCKET_TIMEOUT_MS_RANGE = (10, 300_000)
+
+
+def polling_settings(settings: ClientSettings) -> ClientSettings:
+    """``settings`` with ``socket.timeout.ms`` = the request timeout (unless the properties set it):
+    a broker that does not answer a poll's request in time is disconnected, so that librdkafka
+    asks another broker next time (see the module docstring)."""
+    if "socket.timeout.ms" in settings.properties:
+        return settings
+    low, high = SOCKET_TIMEOUT_MS_RANGE
+    timeout_ms = min(max(round(settings.timeout_s * 1000), low), high)
+    return dataclasses.replace(settings, properties={**settings.properties, "socket.timeout.ms": str(timeout_ms)})
 
 
 def fenced_of(cluster: ClusterDescription | QuorumRequestError) -> tuple[BrokerInfo, ...] | None:
@@ -105,8 +129,9 @@ class KafkaClusterSource:
         self.settings = settings
         self.bootstrap_servers = settings.bootstrap_servers
         self._groups = tuple(groups)
-        self._admin = KafkaAdmin(settings)
-        self._client = admin_client(settings)
+        polling = polling_settings(settings)
+        self._admin = KafkaAdmin(polling)
+        self._client = admin_client(polling)
         self._nodes = NodeSampler(state_file) if state_file is not None else None
         self._retention: dict[str, int | None] = {}
         self._listed: list[str] | None = None
@@ -122,7 +147,7 @@ class KafkaClusterSource:
             self._retention = {}
         names = [t.name for t in info.topics if t.name not in self._retention]
         (drafts, groups_error), earliest, configs, (fenced, quorum) = await asyncio.gather(
-            self._group_offsets(), self._admin.list_offsets(tps, "earliest"), self._configs(names),
+            self._group_offsets(metadata_answered=True), self._admin.list_offsets(tps, "earliest"), self._configs(names),
             self.cluster_nodes(info.brokers))
         committed = {TopicPartition(r.topic, r.partition) for g in drafts for r in g.partitions}
         latest = await self._admin.list_offsets(set(tps) | committed, "latest")
@@ -156,11 +181,16 @@ class KafkaClusterSource:
             return None, None
         return fenced_of(answer.cluster), quorum_of(answer.quorum)
 
-    async def _group_offsets(self) -> tuple[list[Any], str | None]:
+    async def _group_offsets(self, metadata_answered: bool = False) -> tuple[list[Any], str | None]:
         """Every group's offsets, and why the groups could not be listed if they could not: then
         the groups an earlier poll listed are read (ListGroups goes to every broker, and one that
         is stopped or fenced must not hide the groups the others coordinate). With no earlier
-        listing the error is raised, as before: `pko lag` must not pass on an empty list."""
+        listing the error is raised, as before: `pko lag` must not pass on an empty list.
+
+        No answer at all (``ClusterUnreachableError``) is raised too, unless ``metadata_answered``:
+        the cluster answered this poll's Metadata, so the broker that let ListGroups time out is
+        one that is stopped, not the cluster (librdkafka reports a timeout of one broker of a
+        fanned-out ListGroups as the whole call's error when no broker listed a group)."""
         error = None
         if self._groups:
             ids = list(self._groups)
@@ -168,7 +198,11 @@ class KafkaClusterSource:
             try:
                 ids = self._listed = [g.group_id for g in await list_groups(self._admin)]
             except ClusterUnreachableError:
-                raise
+                if not metadata_answered or self._listed is None:
+                    raise
+                ids = self._listed
+                error = (f"consumer groups: a broker did not answer ListGroups within {self.settings.timeout_s:g} s "
+                         "(showing the groups listed before)")
             except Exception as exc:  # AdminError, or whatever a half-answered ListGroups raises
                 if self._listed is None:
                     raise

@@ -261,3 +261,19 @@ def test_a_voter_known_only_from_the_quorum_is_a_controller_of_unknown_state(clu
         (7, "ctl-7", 9093, None, ("controller",), "Follower"),  # no leader: an election is running
         (8, None, None, None, ("controller",), "Follower")]
     assert (frame.overview.brokers_running, frame.overview.brokers_down) == (1, 0)
+
+
+def test_the_sources_clients_drop_a_broker_that_does_not_answer_within_the_poll_timeout() -> None:
+    """librdkafka keeps asking the broker it used last while its connection is up; a stopped broker
+    (SIGSTOP) keeps it up for ``socket.timeout.ms`` (60 s by default), and every poll would time out.
+    The source's clients use the poll's timeout instead, unless the user's properties set one."""
+    from pykafka_ops.client.connection import ClientSettings
+    from pykafka_ops.services.snapshot import polling_settings
+
+    settings = ClientSettings("a:9092", {"client.id": "me"}, timeout_s=3)
+    assert polling_settings(settings).librdkafka()["socket.timeout.ms"] == "3000"
+    assert polling_settings(settings).librdkafka()["client.id"] == "me"
+    assert polling_settings(settings).timeout_s == 3 and settings.properties == {"client.id": "me"}
+    assert polling_settings(ClientSettings("a:9092", timeout_s=0.001)).properties["socket.timeout.ms"] == "10"
+    own = ClientSettings("a:9092", {"socket.timeout.ms": "9000"}, timeout_s=3)
+    assert polling_settings(own) is own
