@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "consume": ("commands.consume", "app", "Consume records to stdout (console consumer, kcat -C)."),
     "offsets": ("commands.offsets", "app", "Offsets of partitions by time: earliest, latest, … (GetOffsetShell)."),
     "perf": ("commands.perf", "app", "Producer and consumer performance tests (kafka-*-perf-test)."),
+    "dump-log": ("commands.dump_log", "app", "Dump segment files offline: batches, records, indexes (kafka-dump-log)."),
     "consumer-groups": ("commands.consumer_groups", "app",
                         "List, describe, delete consumer groups; reset offsets (kafka-consumer-groups)."),
     "groups": ("commands.consumer_groups", "app", "Alias of consumer-groups."),

@@ -21,6 +21,11 @@ from pathlib import Path
 
 from cluster.log.cleaner import complete_interrupted_swaps
 from cluster.log.config import LogConfig
+from cluster.log.leader_epoch_cache import (
+    LeaderEpochFileCache,
+    finish_loading,
+    open_leader_epoch_cache,
+)
 from cluster.log.producer_state import ProducerStateEntry, ProducerStateManager
 from cluster.log.retention import LogRetention, OffsetOutOfRangeError
 from cluster.log.segment import BatchInfo, LogSegment, segment_file_stem
@@ -65,6 +70,7 @@ class PartitionLog(TimestampLookup, LogRetention):
         self.config = config
         self.segments = LogSegments()
         self.producer_state = ProducerStateManager(directory, producer_expiration_ms)
+        self.leader_epochs = LeaderEpochFileCache(directory)
         self.log_start_offset = 0
         self.high_watermark = 0
         self.recovery_point = 0
@@ -94,11 +100,13 @@ class PartitionLog(TimestampLookup, LogRetention):
         except FileExistsError:
             fresh = False
         bases = [] if fresh else self._scan_directory()
+        self.leader_epochs, rebuild_epochs = open_leader_epoch_cache(directory, fresh)
         for base in bases or [log_start_offset]:
             self.segments.add(LogSegment(directory, base, config.index_interval_bytes))
         self._load_segments(clean_shutdown, recovery_point)
         self.log_start_offset = max(log_start_offset, self.segments.first.base_offset)
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+        finish_loading(self, rebuild_epochs)
         if not fresh:
             self._load_producer_state()
         self.high_watermark = self.log_end_offset
@@ -129,8 +137,8 @@ class PartitionLog(TimestampLookup, LogRetention):
                     continue
                 except Exception as exc:  # a broken index: fall back to recovery
                     log.warning("%s: rebuilding %s: %s", self.directory.name, segment.path.name, exc)
-            result = segment.recover(self.config.max_batch_bytes,
-                                     lambda _header: None)
+            result = segment.recover(self.config.max_batch_bytes, lambda header: self.leader_epochs.assign(
+                header.partition_leader_epoch, header.base_offset, flush=False))
             if result.truncated_bytes:
                 log.warning("%s: recovery cut %d bytes from %s after %d valid batches (%s)",
                             self.directory.name, result.truncated_bytes, segment.path.name,
@@ -191,6 +199,7 @@ class PartitionLog(TimestampLookup, LogRetention):
         self._maybe_roll(len(records), infos[-1].last_offset, max(i.max_timestamp for i in infos), now_ms)
         self.segments.active.append(records, infos)
         self.producer_state.commit(pending)
+        self.leader_epochs.assign(leader_epoch, first_offset)
         count = infos[-1].last_offset - first_offset + 1
         self._records_since_flush += count
         return LogAppendInfo(first_offset, infos[-1].last_offset, max(i.max_timestamp for i in infos),
@@ -218,6 +227,7 @@ class PartitionLog(TimestampLookup, LogRetention):
         self.segments.active.append(records, infos)
         for batch in batches:
             self.producer_state.update(batch.header)
+        self.leader_epochs.assign_batches(batch.header for batch in batches)
         count = sum(batch.header.records_count for batch in batches)
         self._records_since_flush += count
         return LogAppendInfo(batches[0].header.base_offset, infos[-1].last_offset, max_timestamp, -1, count)
@@ -296,6 +306,7 @@ class PartitionLog(TimestampLookup, LogRetention):
                 self.unflushed_segments.remove(dropped)
             dropped.delete()
         self.segments.active.truncate_to(offset)
+        self.leader_epochs.truncate_from_end(offset)
         self.producer_state.truncate_snapshots_after(offset)
         self._load_producer_state()
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
@@ -311,6 +322,7 @@ class PartitionLog(TimestampLookup, LogRetention):
         self.segments.add(LogSegment(self.directory, offset, self.config.index_interval_bytes, created_ms=now_ms))
         self.producer_state.truncate_snapshots_after(-1)
         self.producer_state.load_snapshot(offset)
+        self.leader_epochs.clear()
         self.log_start_offset = self.high_watermark = self.recovery_point = offset
 
     def close(self, clean: bool) -> None:
@@ -318,6 +330,8 @@ class PartitionLog(TimestampLookup, LogRetention):
         log with no producers has nothing to snapshot: its restart scans nothing)."""
         if clean and (self.producer_state.producers or self.log_end_offset > self.log_start_offset):
             self.producer_state.take_snapshot(self.log_end_offset)
+        if clean:
+            self.leader_epochs.flush_if_dirty()
         for segment in self.segments:
             segment.close()
 

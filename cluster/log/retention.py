@@ -34,6 +34,7 @@ class LogRetention(_Base):
         if offset > self.log_start_offset:
             self.log_start_offset = offset
             self._delete_segments_below_start()
+            self.leader_epochs.truncate_from_start(self.log_start_offset)
         return self.log_start_offset
 
     def apply_retention(self, now_ms: int) -> int:
@@ -74,6 +75,7 @@ class LogRetention(_Base):
             self.unflushed_segments.remove(segment)
         segment.delete()
         self.log_start_offset = max(self.log_start_offset, self.segments.first.base_offset)
+        self.leader_epochs.truncate_from_start(self.log_start_offset)
         return 1
 
     def _delete_segments_below_start(self) -> int:
