@@ -1,0 +1,212 @@
+"""Cluster operations of the fault tests (specs/reliability.md §5.2 item 4): leader lookup by
+Metadata, faults through ``RunningCluster`` or the real ``pko cluster`` binary (recorded as
+``nemesis`` ops in a history), replica dumps through ``pko dump-log --output json``, and timing.
+
+Every wait is a deadline poller (``poll_until``): it returns as soon as its condition holds and
+says how long that took, so "time to new leader" and "time to first ack" are measured, not slept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cluster.pytest_plugin import RunningCluster
+from faults.checker import BatchSummary, batches_from_dump
+from faults.history import History
+from pykafka_ops.client.wire import WireClient
+from pykafka_ops.protocol.api_keys import ApiKey
+
+T = TypeVar("T")
+PKO = str(Path(sys.executable).parent / "pko")
+#: Poll interval of ``poll_until``, in seconds.
+POLL_S = 0.02
+#: The signals of ``fault`` and the nemesis op name of each.
+FAULTS = {"KILL": "kill-9", "TERM": "stop", "STOP": "pause", "CONT": "resume"}
+
+
+def poll_until(predicate: Callable[[], T], timeout_s: float, what: str) -> tuple[T, float]:
+    """Poll ``predicate`` until it returns something truthy; (that value, seconds it took).
+    Exceptions count as "not yet"; past ``timeout_s`` an AssertionError names ``what``."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result, time.monotonic() - started
+        except Exception as exc:  # noqa: BLE001 - "not yet" until the deadline
+            last_error = exc
+        if time.monotonic() >= deadline:
+            suffix = f" (last error: {last_error!r})" if last_error is not None else ""
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{suffix}")
+        time.sleep(POLL_S)
+
+
+# -- leaders ------------------------------------------------------------------------------------
+
+
+def metadata(cluster: RunningCluster, node: int, topics: Iterable[str] | None = None, timeout_s: float = 3) -> Any:
+    """A Metadata v12 answer of ``node`` (all topics, or ``topics``)."""
+    body = {"topics": None if topics is None else [{"name": t} for t in topics],
+            "allow_auto_topic_creation": False, "include_topic_authorized_operations": False}
+    with WireClient(cluster.config.host, cluster.config.node(node).port, timeout=timeout_s) as client:
+        return client.request(ApiKey.METADATA, 12, body)
+
+
+def brokers(cluster: RunningCluster) -> list[int]:
+    """Ids of the nodes with the broker role."""
+    return [node.id for node in cluster.config.nodes if "broker" in node.roles]
+
+
+def leaders(cluster: RunningCluster, topic: str, via: Iterable[int] | None = None) -> dict[int, int]:
+    """partition → leader id (-1: none) of ``topic``, from the first broker of ``via`` (default:
+    every broker) that answers Metadata; raises if none answers."""
+    errors = []
+    for node in via if via is not None else brokers(cluster):
+        try:
+            answer = metadata(cluster, node, [topic])
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            errors.append(f"node {node}: {exc!r}")
+            continue
+        for entry in answer.topics:
+            if entry.name == topic and entry.error_code == 0:
+                return {p.partition_index: p.leader_id for p in entry.partitions}
+        errors.append(f"node {node}: {topic} not in its metadata")
+    raise ConnectionError(f"no broker answered Metadata for {topic}: {errors}")
+
+
+def leader_of(cluster: RunningCluster, topic: str, partition: int, via: Iterable[int] | None = None) -> int:
+    """The leader of ``topic``-``partition`` (-1 when it has none), as Metadata answers."""
+    return leaders(cluster, topic, via).get(partition, -1)
+
+
+def wait_for_leader(cluster: RunningCluster, topic: str, partition: int, timeout_s: float = 15,
+                    not_on: Iterable[int] = (), via: Iterable[int] | None = None) -> tuple[int, float]:
+    """(leader, seconds) once the partition has a leader that is not one of ``not_on``."""
+    excluded = set(not_on)
+
+    def found() -> int | None:
+        leader = leader_of(cluster, topic, partition, via)
+        return leader if leader >= 0 and leader not in excluded else None
+
+    return poll_until(found, timeout_s, f"a leader of {topic}-{partition} outside {sorted(excluded)}")
+
+
+# -- faults -------------------------------------------------------------------------------------
+
+
+def pko_cluster(cluster: RunningCluster, *args: str, timeout_s: float = 60) -> str:
+    """Run ``pko cluster <args> -c <the cluster's file>``; stdout; AssertionError on a non-zero exit."""
+    done = subprocess.run([PKO, "cluster", *args, "-c", str(cluster.config_path)], capture_output=True,
+                          text=True, timeout=timeout_s, check=False)
+    assert done.returncode == 0, f"pko cluster {' '.join(args)}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def fault(cluster: RunningCluster, node: int, signal: str = "KILL", history: History | None = None,
+          cli: bool = False) -> float:
+    """Send ``signal`` (KILL, TERM, STOP, CONT) to ``node`` and wait for it to take effect, through
+    ``RunningCluster`` or (``cli``) ``pko cluster kill --signal``; recorded in ``history`` as a
+    nemesis op. Returns the history time (or monotonic time) at which it had taken effect."""
+    def act() -> None:
+        if cli:
+            pko_cluster(cluster, "kill", "--node", str(node), "--signal", signal)
+        else:
+            cluster.kill(node, signal)
+
+    if history is None:
+        act()
+        return time.monotonic()
+    history.nemesis(FAULTS[signal], node, act)
+    return history.now()
+
+
+def kill9(cluster: RunningCluster, node: int, history: History | None = None, cli: bool = False) -> float:
+    """kill -9 ``node``; see ``fault``."""
+    return fault(cluster, node, "KILL", history, cli)
+
+
+def pause(cluster: RunningCluster, node: int, history: History | None = None, cli: bool = False) -> float:
+    """SIGSTOP ``node``; see ``fault``."""
+    return fault(cluster, node, "STOP", history, cli)
+
+
+def resume(cluster: RunningCluster, node: int, history: History | None = None, cli: bool = False) -> float:
+    """SIGCONT ``node``; see ``fault``."""
+    return fault(cluster, node, "CONT", history, cli)
+
+
+def restart(cluster: RunningCluster, node: int, history: History | None = None, cli: bool = False) -> float:
+    """Start ``node`` again (stopping it gracefully if it runs); returns once it answers."""
+    def act() -> None:
+        if cli:
+            pko_cluster(cluster, "restart", "--node", str(node))
+        else:
+            cluster.restart(node)
+
+    if history is None:
+        act()
+        return time.monotonic()
+    history.nemesis("restart", node, act)
+    return history.now()
+
+
+# -- timing -------------------------------------------------------------------------------------
+
+
+def time_to_first_ack(history: History, since: float, partitions: Iterable[int] | None = None,
+                      timeout_s: float = 30) -> float:
+    """Seconds from history time ``since`` (e.g. a fault's) to the first ``ok`` send completed
+    after it (on one of ``partitions``), waiting for it up to ``timeout_s``."""
+    wanted = None if partitions is None else list(partitions)
+    first, _waited = poll_until(lambda: history.first_ok_after(since, partitions=wanted), timeout_s,
+                                f"an acknowledged send after t={since:.3f}"
+                                + (f" on partitions {wanted}" if wanted is not None else ""))
+    return first.t - since
+
+
+def longest_ack_gap(history: History, partitions: Iterable[int] | None = None) -> float:
+    """The longest time between two consecutive ``ok`` sends (on ``partitions``): the longest
+    produce stall a client saw."""
+    wanted = None if partitions is None else set(partitions)
+    times = [op.t for op in history.ops if op.type == "ok" and op.f == "send"
+             and (wanted is None or op.partition in wanted)]
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+# -- replica dumps ------------------------------------------------------------------------------
+
+
+def segment_files(cluster: RunningCluster, node: int, topic: str, partition: int) -> list[Path]:
+    """The ``.log`` segment files of ``node``'s replica of the partition, in offset order."""
+    return sorted((cluster.config.node_dir(node) / f"{topic}-{partition}").glob("*.log"))
+
+
+def dump_log(files: Iterable[Path], deep: bool = False) -> list[dict[str, Any]]:
+    """``pko dump-log --files … --output json`` (``--deep-iteration`` with ``deep``): one object per file."""
+    names = ",".join(str(f) for f in files)
+    args = [PKO, "dump-log", "--files", names, "--output", "json", *(["--deep-iteration"] if deep else [])]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"pko dump-log: exit {done.returncode}\n{done.stderr}"
+    payload = json.loads(done.stdout)
+    return payload if isinstance(payload, list) else [payload]
+
+
+def replica_batches(cluster: RunningCluster, topic: str, partitions: Iterable[int],
+                    nodes: Iterable[int] | None = None) -> dict[int, dict[int, list[BatchSummary]]]:
+    """node → partition → batches of every replica found on disk (the checker's ``replicas``)."""
+    found: dict[int, dict[int, list[BatchSummary]]] = {}
+    for node in nodes if nodes is not None else brokers(cluster):
+        for partition in partitions:
+            files = segment_files(cluster, node, topic, partition)
+            if files:
+                found.setdefault(node, {})[partition] = batches_from_dump(dump_log(files))
+    return found
