@@ -1,7 +1,8 @@
 """LogManager (Kafka's `LogManager` + `LogLoader` logic): every partition log of a log dir.
 
 Layout of a log dir (as Kafka's): ``<topic>-<partition>/`` per partition,
-``recovery-point-offset-checkpoint`` and ``log-start-offset-checkpoint`` (Kafka's
+``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint`` and
+``replication-offset-checkpoint`` (high watermarks, see ``checkpoints``; Kafka's
 OffsetCheckpointFile text format), ``.kafka_cleanshutdown`` written by a clean shutdown and
 removed at start-up. Segment and index files share a bounded set of open descriptors
 (``log.open.files.max``, see ``file_handles``). A log opened after a crash recovers from its recovery point: the offset
@@ -15,12 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cluster.log.checkpoints import (
+    HighWatermarkCheckpoint,
+    remove_stray_temp_files,
+    write_offset_checkpoint,
+)
 from cluster.log.config import LogConfig
 from cluster.log.file_handles import DEFAULT_MAX_OPEN_FILES, FILE_HANDLES
 from cluster.log.partition_log import PartitionLog, partition_dir_name
@@ -50,11 +55,8 @@ def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
 
 
 def write_checkpoint(path: Path, offsets: Mapping[TopicPartition, int]) -> None:
-    """Write an OffsetCheckpointFile atomically."""
-    body = "".join(f"{t} {p} {o}\n" for (t, p), o in sorted(offsets.items()))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"0\n{len(offsets)}\n{body}")
-    os.replace(tmp, path)
+    """Write an OffsetCheckpointFile atomically and durably (temp, fsync, rename, dir fsync)."""
+    write_offset_checkpoint(path, offsets)
 
 
 def parse_partition_dir(name: str) -> TopicPartition | None:
@@ -77,6 +79,7 @@ class LogManager:
         self.clean_shutdown = False
         self._recovery_points: dict[TopicPartition, int] = {}
         self._log_starts: dict[TopicPartition, int] = {}
+        self.high_watermarks = HighWatermarkCheckpoint(log_dir)
 
     def startup(self) -> None:
         """Read the checkpoints and consume the clean-shutdown marker."""
@@ -87,6 +90,8 @@ class LogManager:
         marker.unlink(missing_ok=True)
         self._recovery_points = read_checkpoint(self.log_dir / RECOVERY_POINT_FILE)
         self._log_starts = read_checkpoint(self.log_dir / LOG_START_FILE)
+        remove_stray_temp_files(self.log_dir)
+        self.high_watermarks.load()
         if not self.clean_shutdown:
             log.info("%s: no clean-shutdown marker; logs recover from their recovery points", self.log_dir)
 
@@ -113,6 +118,7 @@ class LogManager:
             clean_shutdown=self.clean_shutdown,
             recovery_point=self._recovery_points.get(tp, 0),
             log_start_offset=self._log_starts.get(tp, 0),
+            high_watermark=self.high_watermarks.initial_high_watermark(tp),
         )
         if partition_log.log_end_offset:
             log.info("loaded %s in %.0f ms", partition_log, (time.monotonic() - started) * 1000)
@@ -137,6 +143,7 @@ class LogManager:
             shutil.rmtree(self.log_dir / partition_dir_name(topic, partition), ignore_errors=True)
         self._log_starts.pop((topic, partition), None)
         self._recovery_points.pop((topic, partition), None)
+        self.high_watermarks.remove((topic, partition))
 
     # -- maintenance ----------------------------------------------------------------------
 
@@ -163,6 +170,18 @@ class LogManager:
                 partition_log.mark_flushed(now_ms)
         if moved:
             write_checkpoint(self.log_dir / RECOVERY_POINT_FILE, self._recovery_points)
+        self.maybe_checkpoint_high_watermarks()
+
+    def maybe_checkpoint_high_watermarks(self) -> None:
+        """Write ``replication-offset-checkpoint`` every ``replica.high.watermark.checkpoint.interval.ms``
+        (Kafka's default, 5 s; called by the maintenance loop through ``flush``)."""
+        now_ms = int(time.monotonic() * 1000)
+        if self.high_watermarks.due(now_ms):
+            self.checkpoint_high_watermarks(now_ms)
+
+    def checkpoint_high_watermarks(self, now_ms: int | None = None) -> None:
+        """Write every open log's high watermark (and the entries of logs not opened yet)."""
+        self.high_watermarks.write(((tp, pl.high_watermark) for tp, pl in self.logs.items()), now_ms)
 
     async def _fsync(self, tp: TopicPartition, partition_log: PartitionLog, segment: LogSegment) -> bool:
         """fsync ``segment`` in a worker thread; False if the event loop deleted (closed) it
@@ -188,6 +207,7 @@ class LogManager:
     def shutdown(self) -> None:
         """Close every log cleanly and leave the clean-shutdown marker."""
         self.write_log_start_checkpoint()
+        self.checkpoint_high_watermarks()
         recovery_points = {}
         for tp, partition_log in self.logs.items():
             for segment in partition_log.segments:

@@ -90,9 +90,12 @@ class PartitionLog(TimestampLookup, LogRetention):
         clean_shutdown: bool,
         recovery_point: int = 0,
         log_start_offset: int = 0,
+        high_watermark: int | None = None,
     ) -> PartitionLog:
         """Open (or create) the log in ``directory``. After an unclean shutdown every segment
-        from the recovery point on is checked batch by batch and a torn tail is cut off."""
+        from the recovery point on is checked batch by batch and a torn tail is cut off.
+        ``high_watermark``: the checkpointed one (``LogManager``), clamped to [log start, log
+        end] as Kafka's ``updateHighWatermark``; None (a Raft-managed log): the log end."""
         self = cls(directory, config, producer_expiration_ms)
         try:
             directory.mkdir(parents=True)
@@ -109,8 +112,9 @@ class PartitionLog(TimestampLookup, LogRetention):
         finish_loading(self, rebuild_epochs)
         if not fresh:
             self._load_producer_state()
-        self.high_watermark = self.log_end_offset
-        self.recovery_point = self.log_end_offset
+        end = self.log_end_offset
+        self.high_watermark = end if high_watermark is None else min(max(high_watermark, self.log_start_offset), end)
+        self.recovery_point = end
         return self
 
     def _scan_directory(self) -> list[int]:

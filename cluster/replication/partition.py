@@ -2,8 +2,10 @@
 
 The leader appends, keeps the in-sync replica set (ISR) and advances the high watermark to the
 smallest log end offset in the ISR; ``acks=all`` waits for it. With a single node the ISR is
-just the leader, so the high watermark follows every append. Readers parked in a long-poll Fetch
-wait on ``data_arrived`` and are woken by appends and high-watermark moves.
+just the leader, so the high watermark follows every append. A log opens with its checkpointed
+high watermark (``replication-offset-checkpoint``, never above the log end), which a lone leader
+moves up to the log end as soon as ``update_leadership`` makes it leader. Readers parked in a
+long-poll Fetch wait on ``data_arrived`` and are woken by appends and high-watermark moves.
 
 Concurrency: used from the node's event loop only; appends never await.
 """
