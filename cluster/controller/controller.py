@@ -2,8 +2,8 @@
 
 Kafka splits its controller by concern, and so does this one: ``ClusterControl`` (cluster id,
 broker registration, heartbeats, fencing), ``ReplicationControl`` (topics, partitions, placement,
-leader election), ``ConfigurationControl`` (topic configs) and ``ProducerIdControl`` (producer-id
-blocks) are mixins over the state kept here: the MetadataImage, the quorum and one event queue.
+leader election), ``AlterPartitionControl`` (ISR changes from partition leaders),
+``ConfigurationControl`` (topic configs) and ``ProducerIdControl`` (producer-id blocks) are mixins over the state kept here: the MetadataImage, the quorum and one event queue.
 Every node runs one: on the active controller it takes writes, on the others it only replays
 what the quorum commits (a broker-only node is an observer of the quorum).
 
@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from cluster.controller.alter_partition import AlterPartitionControl
 from cluster.controller.broker_heartbeats import BrokerHeartbeatManager
 from cluster.controller.cluster_control import ClusterControl
 from cluster.controller.config_control import ConfigurationControl
@@ -47,7 +48,8 @@ from pykafka_ops.errors import ErrorCode
 log = logging.getLogger(__name__)
 
 
-class QuorumController(ClusterControl, ReplicationControl, ConfigurationControl, ProducerIdControl):
+class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl, ConfigurationControl,
+                       ProducerIdControl):
     """The metadata state machine, and the active controller's writes (see module docstring)."""
 
     def __init__(self, quorum: RaftQuorum, broker_defaults: Mapping[str, Any],

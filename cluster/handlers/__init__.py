@@ -60,6 +60,7 @@ HANDLER_MODULES = (
     "broker_registration",
     "broker_heartbeat",
     "allocate_producer_ids",
+    "alter_partition",
     "describe_quorum",
 )
 
