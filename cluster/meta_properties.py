@@ -34,7 +34,7 @@ __all__ = [
 META_PROPERTIES = "meta.properties"
 #: Kafka's meta.properties version for KRaft data dirs (0 was ZooKeeper mode).
 META_PROPERTIES_VERSION = 1
-#: The raft snapshot files of the metadata log (``cluster.raft.disk_log.SNAPSHOT_SUFFIX``).
+#: The raft snapshot files of the metadata log (``cluster.raft.disk_snapshots.SNAPSHOT_SUFFIX``).
 _SNAPSHOT_SUFFIX = ".checkpoint"
 
 

@@ -43,7 +43,7 @@ from cluster.raft.log import Entry, LogError, OffsetAndEpoch
 from cluster.raft.messages import Payload
 from cluster.raft.quorum_state import FileQuorumStateStore
 from pykafka_ops.config.cluster import ClusterConfig
-from pykafka_ops.records.batch import RecordBatchBuilder
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,8 @@ from cluster.group.offsets_topic import (
 from cluster.log.validator import RecordValidationError
 from cluster.replication.partition import NotLeaderError, PartitionError
 from pykafka_ops.errors import ErrorCode
-from pykafka_ops.records.batch import RecordBatch, RecordBatchBuilder, iter_batches
+from pykafka_ops.records.batch import RecordBatch, iter_batches
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 if TYPE_CHECKING:
     from cluster.broker import Broker

@@ -18,7 +18,8 @@ from typing import Any
 
 from cluster.handlers import CONTROLLER, handles
 from cluster.network.request import RequestContext
-from cluster.raft import kraft_rpc
+from cluster.raft import kraft_fetch_rpc, kraft_rpc
+from cluster.raft.kraft_wire import KraftRpcError
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode, known_versions
 
@@ -39,7 +40,7 @@ async def _serve(ctx: RequestContext, request: Any) -> dict[str, Any]:
         return kraft_rpc.error_response_body(ctx.api_key, error)
     try:
         payload = kraft_rpc.payload_from_request(ctx.api_key, ctx.api_version, request)
-    except kraft_rpc.KraftRpcError as exc:
+    except KraftRpcError as exc:
         return kraft_rpc.error_response_body(ctx.api_key, exc.error)
     response = await quorum.handle_request(kraft_rpc.request_sender(payload), payload)
     if response is None:  # the core let it go unanswered (it stopped, or timed out): the sender retries
@@ -70,7 +71,7 @@ async def handle_end_quorum_epoch(ctx: RequestContext, request: Any) -> dict[str
 async def handle_metadata_fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """A voter or observer replicates the metadata log (only replica fetches of
     ``__cluster_metadata-0`` are served here)."""
-    if not kraft_rpc.is_replica_fetch(request):
+    if not kraft_fetch_rpc.is_replica_fetch(request):
         return kraft_rpc.error_response_body(ApiKey.FETCH, ErrorCode.invalid_request)
     return await _serve(ctx, request)
 

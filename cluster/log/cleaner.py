@@ -46,9 +46,9 @@ from pykafka_ops.records.batch import (
     BatchHeader,
     Compression,
     RecordBatch,
-    RecordBatchBuilder,
     read_batch_header,
 )
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 if TYPE_CHECKING:
     from cluster.log.manager import LogManager, TopicPartition

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from cluster.raft import kraft_rpc
+from cluster.raft.kraft_wire import KraftRpcError
 from cluster.raft.messages import Message
 from pykafka_ops.protocol import codec
 
@@ -111,7 +112,7 @@ class RaftChannels:
             try:
                 payload = kraft_rpc.payload_from_response(api_key, version,
                                                           codec.decode_response(api_key, version, frame, header))
-            except (kraft_rpc.KraftRpcError, codec.CodecError, ValueError) as exc:
+            except (KraftRpcError, codec.CodecError, ValueError) as exc:
                 log.warning("answer %d from node %d dropped: %s", correlation_id, peer.node_id, exc)
                 continue  # as a lost answer: the core retries
             if self.quorum is not None:

@@ -18,7 +18,8 @@ from collections.abc import Iterator, Sequence
 from itertools import groupby
 
 from cluster.raft.log import Entry
-from pykafka_ops.records.batch import RecordBatch, RecordBatchBuilder, iter_batches
+from pykafka_ops.records.batch import RecordBatch, iter_batches
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 #: Kafka's control record key for KRaft's LeaderChangeMessage: version 0, type LEADER_CHANGE (2).
 LEADER_CHANGE_KEY = struct.pack(">hh", 0, 2)

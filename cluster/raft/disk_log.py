@@ -7,18 +7,21 @@ batch per run of entries of the same epoch and kind, ``partitionLeaderEpoch`` = 
 through ``PartitionLog.append_as_follower``, which keeps the offsets and epochs it is given: a
 follower writes what its leader sent. Reads decode batches from the segment files.
 
-Beside the segments the log keeps Kafka's ``LeaderEpochFileCache`` in memory: (epoch, start
-offset) pairs, rebuilt at open by scanning the batch headers (only the 61-byte headers are read:
-about 100 ms for 100 000 single-entry batches, the worst case, 12 ms for 100 000 entries in
-batches of 10 — no ``leader-epoch-checkpoint`` file is needed), which answers ``epoch_of``,
-``last_epoch`` and ``end_offset_for_epoch`` without touching the disk. Opening refuses a log whose
+Beside the segments the log keeps Kafka's ``LeaderEpochFileCache`` in memory
+(:class:`cluster.raft.leader_epoch_cache.LeaderEpochCache`): (epoch, start offset) pairs, rebuilt
+at open by scanning the batch headers (only the 61-byte headers are read: about 100 ms for
+100 000 single-entry batches, the worst case, 12 ms for 100 000 entries in batches of 10 — no
+``leader-epoch-checkpoint`` file is needed), which answers ``epoch_of``, ``last_epoch`` and
+``end_offset_for_epoch`` without touching the disk. Opening refuses a log whose
 offsets have gaps or whose epochs go back (``LogError``): such a log is not a Raft log.
 
 Upgrade: a metadata log written by the single-voter quorum (JSON records keyed by record type, one
 batch per commit, epoch 1) opens unchanged as entries of epoch 1 whose payload is the JSON value.
 
-Files in the partition directory (Kafka's layout): the segments, and Kafka's ``quorum-state`` file
-of the node's election state, written by ``FileQuorumStateStore(raft_log.directory)``.
+Files in the partition directory (Kafka's layout): the segments, the snapshots
+(``<end offset>-<epoch>.checkpoint``, kept by :class:`cluster.raft.disk_snapshots.SnapshotFiles`),
+and Kafka's ``quorum-state`` file of the node's election state, written by
+``FileQuorumStateStore(raft_log.directory)``.
 ``PartitionLog.open`` deletes a leftover ``quorum-state.tmp`` (a write cut short), which the store
 ignores anyway.
 
@@ -43,26 +46,25 @@ truncates until it returns.
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cluster.durable import fsync_path, write_durably
+from cluster.durable import fsync_path
 from cluster.log.partition_log import PartitionLog, UnexpectedAppendOffsetError
 from cluster.log.validator import RecordValidationError
 from cluster.raft.batches import decode_entries, encode_entries
+from cluster.raft.disk_snapshots import SnapshotFiles
+from cluster.raft.leader_epoch_cache import LeaderEpochCache
 from cluster.raft.log import Entry, LogError, OffsetAndEpoch
 from pykafka_ops.records.batch import read_batch_header
 
 if TYPE_CHECKING:
     from cluster.log.manager import LogManager
 
-__all__ = ["DiskRaftLog", "LeaderEpochCache", "open_metadata_raft_log"]
+__all__ = ["DiskRaftLog", "open_metadata_raft_log"]
 
-#: Kafka's snapshot file suffix: ``<end offset, 20 digits>-<epoch, 10 digits>.checkpoint``.
-SNAPSHOT_SUFFIX = ".checkpoint"
 #: Bytes asked of ``PartitionLog.read`` per entry wanted (the first batch is always returned whole).
 _BYTES_PER_ENTRY = 256
 _MIN_READ, _MAX_READ = 4096, 1024 * 1024
@@ -70,56 +72,6 @@ _MIN_READ, _MAX_READ = 4096, 1024 * 1024
 
 def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
-
-
-class LeaderEpochCache:
-    """Kafka's ``LeaderEpochFileCache``, in memory: the start offset of each epoch in the log."""
-
-    def __init__(self) -> None:
-        self.epochs: list[int] = []
-        self.start_offsets: list[int] = []
-
-    @property
-    def latest_epoch(self) -> int:
-        """The epoch of the last entry, 0 for an empty log."""
-        return self.epochs[-1] if self.epochs else 0
-
-    def assign(self, epoch: int, start_offset: int) -> None:
-        """Record that ``epoch`` starts at ``start_offset`` unless the latest epoch is ``epoch``
-        already (the caller checked that epochs do not go back)."""
-        if not self.epochs or self.epochs[-1] != epoch:
-            self.epochs.append(epoch)
-            self.start_offsets.append(start_offset)
-
-    def epoch_for(self, offset: int) -> int:
-        """The epoch of the entry at ``offset`` (which the caller checked is in the log)."""
-        return self.epochs[bisect.bisect_right(self.start_offsets, offset) - 1]
-
-    def end_offset_for(self, epoch: int, log_end_offset: int) -> OffsetAndEpoch:
-        """Kafka's ``endOffsetFor``, as ``MemoryRaftLog.end_offset_for_epoch`` answers it."""
-        if not self.epochs:
-            return OffsetAndEpoch(0, 0) if epoch >= 0 else OffsetAndEpoch(-1, -1)
-        higher = bisect.bisect_right(self.epochs, epoch)  # the first epoch greater than the requested one
-        if higher == 0:  # below every epoch: it ends where the first epoch starts
-            return OffsetAndEpoch(self.start_offsets[0], epoch)
-        end = self.start_offsets[higher] if higher < len(self.epochs) else log_end_offset
-        return OffsetAndEpoch(end, self.epochs[higher - 1])
-
-    def truncate_from_start(self, start_offset: int) -> None:
-        """Kafka's ``truncateFromStart``: epochs that end before ``start_offset`` go, and the one
-        holding it now starts there."""
-        keep = bisect.bisect_right(self.start_offsets, start_offset) - 1
-        if keep > 0:
-            del self.epochs[:keep]
-            del self.start_offsets[:keep]
-        if self.start_offsets and self.start_offsets[0] < start_offset:
-            self.start_offsets[0] = start_offset
-
-    def truncate_from_end(self, end_offset: int) -> None:
-        """Kafka's ``truncateFromEnd``: forget the epochs that start at or after ``end_offset``."""
-        keep = bisect.bisect_left(self.start_offsets, end_offset)
-        del self.epochs[keep:]
-        del self.start_offsets[keep:]
 
 
 class DiskRaftLog:
@@ -137,18 +89,9 @@ class DiskRaftLog:
         # recovery found may still be in the page cache only, so the first flush fsyncs everything.
         self._unflushed = True
         self._flushed_active_base = 0
-        self._snapshots = self._find_snapshots()
+        self._snapshots = SnapshotFiles(self.directory)
         self._staged: tuple[int, int, Sequence[bytes], bytes] | None = None
         self._load_epochs()
-
-    def _find_snapshots(self) -> list[OffsetAndEpoch]:
-        """Kafka's ``<end offset>-<epoch>.checkpoint`` files in the partition directory."""
-        found = []
-        for path in self.directory.glob(f"*{SNAPSHOT_SUFFIX}"):
-            offset, _, epoch = path.name[: -len(SNAPSHOT_SUFFIX)].partition("-")
-            if offset.isdigit() and epoch.isdigit():
-                found.append(OffsetAndEpoch(int(offset), int(epoch)))
-        return sorted(found)
 
     def _load_epochs(self) -> None:
         """Scan every batch header once: offsets must be dense from the first batch, epochs must
@@ -337,40 +280,24 @@ class DiskRaftLog:
 
     def latest_snapshot(self) -> OffsetAndEpoch | None:
         """The newest snapshot's id: (end offset, exclusive; epoch of its last entry)."""
-        return self._snapshots[-1] if self._snapshots else None
-
-    def _snapshot_path(self, snapshot_id: OffsetAndEpoch) -> Path:
-        return self.directory / f"{snapshot_id.offset:020d}-{snapshot_id.epoch:010d}{SNAPSHOT_SUFFIX}"
+        return self._snapshots.latest()
 
     def snapshot_size(self, snapshot_id: OffsetAndEpoch) -> int:
         """Bytes of the snapshot ``snapshot_id`` (LogError if there is none)."""
-        try:
-            return self._snapshot_path(snapshot_id).stat().st_size
-        except FileNotFoundError:
-            raise LogError(f"no snapshot {snapshot_id}") from None
+        return self._snapshots.size(snapshot_id)
 
     def read_snapshot(self, snapshot_id: OffsetAndEpoch, position: int, max_bytes: int) -> bytes:
         """Up to ``max_bytes`` of the snapshot from ``position`` (LogError if there is none)."""
-        try:
-            with open(self._snapshot_path(snapshot_id), "rb") as file:
-                file.seek(position)
-                return file.read(max_bytes)
-        except FileNotFoundError:
-            raise LogError(f"no snapshot {snapshot_id}") from None
+        return self._snapshots.read(snapshot_id, position, max_bytes)
 
     def create_snapshot(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
         """Keep the state machine's snapshot at ``snapshot_id`` durably (written whole, renamed
         into place); older snapshots beyond the two newest are deleted."""
-        if snapshot_id in self._snapshots:
+        if snapshot_id in self._snapshots.ids:
             return  # as Kafka: a snapshot that exists is kept as it is
         if not 0 < snapshot_id.offset <= self.end_offset or snapshot_id.epoch != self.epoch_of(snapshot_id.offset - 1):
             raise LogError(f"snapshot {snapshot_id} names no entry of the log [{self.start_offset}, {self.end_offset})")
-        write_durably(self._snapshot_path(snapshot_id), data)
-        if snapshot_id not in self._snapshots:
-            bisect.insort(self._snapshots, snapshot_id)
-        for old in self._snapshots[:-2]:
-            self._snapshot_path(old).unlink(missing_ok=True)
-        del self._snapshots[:-2]
+        self._snapshots.add(snapshot_id, data, keep=2)
 
     def trim_to(self, offset: int) -> None:
         """Move the log start up to ``offset`` (never past the latest snapshot): the segments
@@ -389,11 +316,7 @@ class DiskRaftLog:
     def install_snapshot(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
         """Replace everything with the leader's snapshot: the log restarts empty at its end
         offset (Kafka's ``truncateToLatestSnapshot``)."""
-        write_durably(self._snapshot_path(snapshot_id), data)
-        for old in self._snapshots:
-            if old != snapshot_id:
-                self._snapshot_path(old).unlink(missing_ok=True)
-        self._snapshots = [snapshot_id]
+        self._snapshots.replace_all(snapshot_id, data)
         self.partition_log.truncate_fully_and_start_at(snapshot_id.offset, self._clock_ms())
         self._cache = LeaderEpochCache()
         self._unflushed = True

@@ -5,7 +5,10 @@ The core (``cluster/raft/messages.py``) knows one partition and no cluster; the 
 the cluster id. This module adds and checks those, as Kafka's ``RaftUtil`` builds and
 ``KafkaRaftClient`` validates the messages. Bodies are plain dicts for ``codec.encode_request`` /
 ``codec.encode_response_body``; decoded bodies are kio's dataclasses from ``codec.decode_request``
-/ ``codec.decode_response``.
+/ ``codec.decode_response``. It is the entry point for every KRaft API: API keys, versions and
+checks, and the Vote/BeginQuorumEpoch/EndQuorumEpoch bodies; the Fetch and FetchSnapshot bodies
+are in ``cluster.raft.kraft_fetch_rpc``, the metadata log's wire names and
+:class:`~cluster.raft.kraft_wire.KraftRpcError` in ``cluster.raft.kraft_wire``.
 
 Versions (``VERSIONS``): the highest kio knows whose fields the core's values fill honestly —
 Vote v2, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v17, FetchSnapshot v1; Fetch needs v12+ (the
@@ -18,7 +21,7 @@ dict for every version: the codec drops keys a version lacks (``replica_id`` bel
 absent one (``ReplicaKey.NO_DIRECTORY_ID``, the zero UUID); they are ignored when read.
 
 Inbound request, in Kafka's order: ``check_cluster_id`` (INCONSISTENT_CLUSTER_ID), then
-``payload_from_request``, which raises :class:`KraftRpcError` (INVALID_REQUEST for another topic
+``payload_from_request``, which raises ``KraftRpcError`` (INVALID_REQUEST for another topic
 or partition, UNSUPPORTED_VERSION for what the core cannot express); answer a ``KraftRpcError``
 with ``error_response_body`` (Kafka's ``RaftUtil.errorResponse``). ``payload_from_response``
 raises ``KraftRpcError`` for a top-level error or an unknown partition error: the caller treats
@@ -29,24 +32,37 @@ Concurrency: plain functions.
 
 from __future__ import annotations
 
-import datetime
-import uuid
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cluster.raft.batches import decode_entries, encode_entries
-from cluster.raft.log import OffsetAndEpoch
+from cluster.raft.kraft_fetch_rpc import (
+    fetch_request_body,
+    fetch_request_payload,
+    fetch_response_body,
+    fetch_response_payload,
+    fetch_snapshot_request_body,
+    fetch_snapshot_request_payload,
+    fetch_snapshot_response_body,
+    fetch_snapshot_response_payload,
+)
+from cluster.raft.kraft_wire import (
+    METADATA_PARTITION,
+    METADATA_TOPIC,
+    NO_DIRECTORY_ID,
+    KraftRpcError,
+    error_from_wire,
+    error_to_wire,
+)
 from cluster.raft.messages import (
     BeginQuorumEpochRequest,
     BeginQuorumEpochResponse,
     EndQuorumEpochRequest,
     EndQuorumEpochResponse,
-    Errors,
     FetchRequest,
     FetchResponse,
     FetchSnapshotRequest,
     FetchSnapshotResponse,
-    LeaderIdAndEpoch,
     Payload,
     VoteRequest,
     VoteResponse,
@@ -54,30 +70,13 @@ from cluster.raft.messages import (
 from pykafka_ops.protocol.codec import ErrorCode
 
 __all__ = [
-    "BEGIN_QUORUM_EPOCH", "CONSUMER_REPLICA_ID", "END_QUORUM_EPOCH", "FETCH", "FETCH_SNAPSHOT", "MAX_FETCH_SIZE_BYTES",
-    "METADATA_PARTITION", "METADATA_TOPIC", "METADATA_TOPIC_ID", "MIN_FETCH_VERSION", "MIN_VERSIONS",
-    "NO_DIRECTORY_ID", "VERSIONS", "VOTE", "KraftRpcError", "api_key_of",
-    "check_cluster_id", "check_voter_id", "error_response_body", "fetch_replica_id",
-    "is_replica_fetch", "payload_from_request", "payload_from_response", "request_body",
-    "request_sender", "response_body",
+    "BEGIN_QUORUM_EPOCH", "END_QUORUM_EPOCH", "FETCH", "FETCH_SNAPSHOT", "MIN_FETCH_VERSION", "MIN_VERSIONS",
+    "VERSIONS", "VOTE", "api_key_of", "check_cluster_id", "check_voter_id", "error_response_body",
+    "payload_from_request", "payload_from_response", "request_body", "request_sender", "response_body",
 ]
 
 #: API keys, named as Kafka's ``ApiKeys``.
 FETCH, VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH_SNAPSHOT = 1, 52, 53, 54, 59
-
-#: The metadata log (Kafka's ``Topic.CLUSTER_METADATA_TOPIC_PARTITION``) and its topic id.
-METADATA_TOPIC = "__cluster_metadata"
-METADATA_PARTITION = 0
-METADATA_TOPIC_ID = uuid.UUID(int=1)  # Uuid.METADATA_TOPIC_ID (ONE_UUID): AAAAAAAAAAAAAAAAAAAAAQ
-
-#: ``ReplicaKey.NO_DIRECTORY_ID``: what Kafka sends for an unknown directory id (KIP-853).
-NO_DIRECTORY_ID = uuid.UUID(int=0)
-
-#: ``FetchRequest.CONSUMER_REPLICA_ID``: the replica id of a fetch that is not a replica's.
-CONSUMER_REPLICA_ID = -1
-
-#: ``KafkaRaftClient.MAX_FETCH_SIZE_BYTES`` (= ``MAX_BATCH_SIZE_BYTES``, 8 MiB).
-MAX_FETCH_SIZE_BYTES = 8 * 1024 * 1024
 
 #: The version each API is sent at (see the module docstring for why).
 VERSIONS: Mapping[int, int] = {VOTE: 2, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
@@ -94,14 +93,6 @@ _API_KEYS: Mapping[type, int] = {
     FetchRequest: FETCH, FetchResponse: FETCH,
     FetchSnapshotRequest: FETCH_SNAPSHOT, FetchSnapshotResponse: FETCH_SNAPSHOT,
 }
-
-
-class KraftRpcError(ValueError):
-    """A KRaft message the core cannot take: ``error`` is the Kafka error it amounts to."""
-
-    def __init__(self, error: ErrorCode, detail: str) -> None:
-        super().__init__(f"{error.name}: {detail}")
-        self.error = error
 
 
 def api_key_of(payload: Payload) -> int:
@@ -128,24 +119,6 @@ def check_voter_id(kio_request: Any, local_id: int) -> ErrorCode | None:
     ``KafkaRaftClient.isValidVoterKey``)."""
     voter_id = getattr(kio_request, "voter_id", -1)
     return None if voter_id < 0 or voter_id == local_id else ErrorCode.invalid_voter_key
-
-
-def fetch_replica_id(kio_request: Any) -> int:
-    """The fetcher's replica id: ``replica_id`` below v15, ``replica_state.replica_id`` from v15
-    (Kafka's ``FetchRequest.replicaId``)."""
-    replica_id = getattr(kio_request, "replica_id", CONSUMER_REPLICA_ID)
-    if replica_id != CONSUMER_REPLICA_ID:
-        return replica_id
-    state = getattr(kio_request, "replica_state", None)
-    return state.replica_id if state is not None else CONSUMER_REPLICA_ID
-
-
-def is_replica_fetch(kio_request: Any) -> bool:
-    """Whether a decoded Fetch is a KRaft replica's: it comes from a replica id (>= 0, Kafka's
-    ``FetchRequest.isValidBrokerId``) and asks for ``__cluster_metadata-0`` alone (by name, or by
-    ``METADATA_TOPIC_ID`` from v13). A consumer's fetch (librdkafka, Kafka clients: replica id -1)
-    is not, whatever it asks for."""
-    return fetch_replica_id(kio_request) >= 0 and _fetch_topic_ok(kio_request.topics)
 
 
 def request_sender(payload: Payload) -> int:
@@ -176,24 +149,9 @@ def request_body(payload: Payload, cluster_id: str, *, destination_id: int = -1,
         raise ValueError(f"api {api_key} v{version} is outside {MIN_VERSIONS[api_key]}..{VERSIONS[api_key]}")
     endpoints = [{"name": name, "host": host, "port": port} for name, host, port in leader_endpoints]
     if isinstance(payload, FetchRequest):
-        partition = {"partition": METADATA_PARTITION, "current_leader_epoch": payload.current_leader_epoch,
-                     "fetch_offset": payload.fetch_offset, "last_fetched_epoch": payload.last_fetched_epoch,
-                     "log_start_offset": -1, "partition_max_bytes": MAX_FETCH_SIZE_BYTES,
-                     "replica_directory_id": None}
-        body = {"cluster_id": cluster_id, "replica_id": payload.replica_id,
-                "replica_state": {"replica_id": payload.replica_id, "replica_epoch": -1},
-                "max_wait": payload.max_wait_ms, "min_bytes": 0, "max_bytes": MAX_FETCH_SIZE_BYTES,
-                "isolation_level": 0, "session_id": 0, "session_epoch": -1,
-                "topics": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [partition]}],
-                "forgotten_topics_data": [], "rack_id": ""}
-        return api_key, version, body
+        return api_key, version, fetch_request_body(payload, cluster_id)
     if isinstance(payload, FetchSnapshotRequest):
-        snapshot = {"partition": METADATA_PARTITION, "current_leader_epoch": payload.current_leader_epoch,
-                    "snapshot_id": {"end_offset": payload.snapshot_id.offset, "epoch": payload.snapshot_id.epoch},
-                    "position": payload.position, "replica_directory_id": NO_DIRECTORY_ID}
-        body = {"cluster_id": cluster_id, "replica_id": payload.replica_id, "max_bytes": payload.max_bytes,
-                "topics": [{"name": METADATA_TOPIC, "partitions": [snapshot]}]}
-        return api_key, version, body
+        return api_key, version, fetch_snapshot_request_body(payload, cluster_id)
     if isinstance(payload, VoteRequest):
         partition = {"replica_epoch": payload.candidate_epoch, "replica_id": payload.candidate_id,
                      "replica_directory_id": NO_DIRECTORY_ID, "voter_directory_id": NO_DIRECTORY_ID,
@@ -217,32 +175,38 @@ def request_body(payload: Payload, cluster_id: str, *, destination_id: int = -1,
     return api_key, version, {"cluster_id": cluster_id, **extra, "topics": _topics(partition)}
 
 
+#: The largest epoch a KRaft message may carry. Epochs grow by one per election, so one near the
+#: int32 limit can only come from a bogus peer, and a node that took it would overflow int32 at its
+#: next election (its log could then not be written: found by the controller-listener fuzzer).
+MAX_EPOCH = 2**31 - 2**20
+
+
+def _checked_epochs(payload: Payload, error: ErrorCode) -> Payload:
+    """``payload``, or KraftRpcError(``error``) if one of its epochs is beyond ``MAX_EPOCH``."""
+    for field in dataclasses.fields(payload):  # type: ignore[arg-type]
+        value = getattr(payload, field.name)
+        if field.name.endswith("epoch") and isinstance(value, int) and value > MAX_EPOCH:
+            raise KraftRpcError(error, f"{field.name} {value} is beyond the largest epoch {MAX_EPOCH}")
+    return payload
+
+
 def payload_from_request(api_key: int, version: int, kio_request: Any, source_id: int | None = None) -> Payload:
     """The core request in a decoded KRaft request (check the cluster id first).
 
     ``source_id`` is the node the transport attributes the request to, if it knows one; a request
     whose own sender id (candidate, leader, replica) differs from it is INVALID_REQUEST.
     Raises :class:`KraftRpcError`: INVALID_REQUEST if the request is not for ``__cluster_metadata-0``
-    alone (``RaftUtil.hasValidTopicPartition``) or, for Fetch, waits a negative time;
+    alone (``RaftUtil.hasValidTopicPartition``), carries an epoch beyond ``MAX_EPOCH`` or, for
+    Fetch, waits a negative time;
     UNSUPPORTED_VERSION for a version outside this mapping.
     """
     if api_key not in MIN_VERSIONS or version < MIN_VERSIONS[api_key]:
         raise KraftRpcError(ErrorCode.unsupported_version, f"api {api_key} v{version} is not a KRaft RPC we map")
     payload: Payload
     if api_key == FETCH:
-        if not _fetch_topic_ok(kio_request.topics):
-            raise KraftRpcError(ErrorCode.invalid_request, f"a KRaft Fetch must name only {METADATA_TOPIC}-0")
-        p = kio_request.topics[0].partitions[0]
-        max_wait_ms = kio_request.max_wait // datetime.timedelta(milliseconds=1)
-        if max_wait_ms < 0:
-            raise KraftRpcError(ErrorCode.invalid_request, f"negative max_wait_ms {max_wait_ms}")
-        payload = FetchRequest(fetch_replica_id(kio_request), p.fetch_offset, p.last_fetched_epoch,
-                               p.current_leader_epoch, max_wait_ms)
+        payload = fetch_request_payload(kio_request)
     elif api_key == FETCH_SNAPSHOT:
-        p = _snapshot_partition(kio_request.topics, "partition", ErrorCode.invalid_request)
-        payload = FetchSnapshotRequest(kio_request.replica_id, p.current_leader_epoch,
-                                       OffsetAndEpoch(p.snapshot_id.end_offset, p.snapshot_id.epoch),
-                                       p.position, kio_request.max_bytes)
+        payload = fetch_snapshot_request_payload(kio_request)
     else:
         p = _single_partition(kio_request.topics, "request")
         if api_key == VOTE:
@@ -257,7 +221,7 @@ def payload_from_request(api_key: int, version: int, kio_request: Any, source_id
     if source_id is not None and request_sender(payload) != source_id:
         raise KraftRpcError(ErrorCode.invalid_request,
                             f"request names sender {request_sender(payload)}, it came from {source_id}")
-    return payload
+    return _checked_epochs(payload, ErrorCode.invalid_request)
 
 
 # --------------------------------------------------------------------------- responses
@@ -274,33 +238,12 @@ def response_body(payload: Payload, *, leader_endpoint: tuple[str, int] | None =
     nodes = ([{"node_id": leader_id, "host": leader_endpoint[0], "port": leader_endpoint[1]}]
              if leader_endpoint is not None and leader_id >= 0 else [])
     if isinstance(payload, FetchResponse):
-        diverging, snapshot_id = payload.diverging_epoch, payload.snapshot_id
-        partition = {
-            "partition_index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
-            "high_watermark": payload.high_watermark, "log_start_offset": payload.log_start_offset,
-            "diverging_epoch": ({"epoch": diverging.epoch, "end_offset": diverging.offset} if diverging is not None
-                                else {"epoch": -1, "end_offset": -1}),
-            "snapshot_id": ({"end_offset": snapshot_id.offset, "epoch": snapshot_id.epoch} if snapshot_id is not None
-                            else {"end_offset": -1, "epoch": -1}),
-            "current_leader": {"leader_id": payload.current_leader.leader_id,
-                               "leader_epoch": payload.current_leader.leader_epoch},
-            "records": encode_entries(payload.entries) if payload.entries else b"",
-        }
-        return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "node_endpoints": nodes,
-                "responses": [{"topic": METADATA_TOPIC, "topic_id": METADATA_TOPIC_ID, "partitions": [partition]}]}
+        return fetch_response_body(payload, nodes)
     if isinstance(payload, FetchSnapshotResponse):
-        snapshot_id = payload.snapshot_id
-        snapshot = {"index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
-                    "snapshot_id": ({"end_offset": snapshot_id.offset, "epoch": snapshot_id.epoch}
-                                    if snapshot_id is not None else {"end_offset": -1, "epoch": -1}),
-                    "current_leader": {"leader_id": payload.current_leader.leader_id,
-                                       "leader_epoch": payload.current_leader.leader_epoch},
-                    "size": payload.size, "position": payload.position, "unaligned_records": bytes(payload.data)}
-        return {"throttle_time": 0, "error_code": ErrorCode.none, "node_endpoints": nodes,
-                "topics": [{"name": METADATA_TOPIC, "partitions": [snapshot]}]}
+        return fetch_snapshot_response_body(payload, nodes)
     if not isinstance(payload, (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse)):
         raise TypeError(f"not a core response: {type(payload).__name__}")
-    partition = {"partition_index": METADATA_PARTITION, "error_code": _to_wire(payload.error),
+    partition = {"partition_index": METADATA_PARTITION, "error_code": error_to_wire(payload.error),
                  "leader_id": payload.leader_id, "leader_epoch": payload.leader_epoch}
     if isinstance(payload, VoteResponse):
         partition["vote_granted"] = payload.vote_granted
@@ -323,29 +266,22 @@ def payload_from_response(api_key: int, version: int, kio_response: Any) -> Payl
 
     Raises :class:`KraftRpcError` for a top-level error, a response not for ``__cluster_metadata-0``
     alone, or a partition error the core does not know (e.g. INVALID_VOTER_KEY): the caller treats
-    the response as lost.
+    the response as lost; an epoch beyond ``MAX_EPOCH`` is such an error too.
     """
+    return _checked_epochs(_response_payload(api_key, version, kio_response), ErrorCode.unknown_server_error)
+
+
+def _response_payload(api_key: int, version: int, kio_response: Any) -> Payload:
     if api_key not in MIN_VERSIONS or version < MIN_VERSIONS[api_key]:
         raise KraftRpcError(ErrorCode.unsupported_version, f"api {api_key} v{version} is not a KRaft RPC we map")
     if kio_response.error_code != ErrorCode.none:
         raise KraftRpcError(ErrorCode(kio_response.error_code), "top-level error")
     if api_key == FETCH:
-        if not _fetch_topic_ok(kio_response.responses):
-            raise KraftRpcError(ErrorCode.unknown_server_error, f"Fetch response is not for {METADATA_TOPIC}-0 alone")
-        p = kio_response.responses[0].partitions[0]
-        diverging = (OffsetAndEpoch(p.diverging_epoch.end_offset, p.diverging_epoch.epoch)
-                     if p.diverging_epoch.epoch >= 0 else None)  # FetchResponse.isDivergingEpoch
-        return FetchResponse(_from_wire(p.error_code), LeaderIdAndEpoch(p.current_leader.leader_id,
-                                                                        p.current_leader.leader_epoch),
-                             p.high_watermark, tuple(decode_entries(p.records or b"")), diverging,
-                             _snapshot_id(p.snapshot_id), p.log_start_offset)
+        return fetch_response_payload(kio_response)
     if api_key == FETCH_SNAPSHOT:
-        p = _snapshot_partition(kio_response.topics, "index", ErrorCode.unknown_server_error)
-        return FetchSnapshotResponse(_from_wire(p.error_code), LeaderIdAndEpoch(p.current_leader.leader_id,
-                                                                                p.current_leader.leader_epoch),
-                                     _snapshot_id(p.snapshot_id), p.size, p.position, bytes(p.unaligned_records or b""))
+        return fetch_snapshot_response_payload(kio_response)
     p = _single_partition(kio_response.topics, "response", ErrorCode.unknown_server_error)
-    error = _from_wire(p.error_code)
+    error = error_from_wire(p.error_code)
     if api_key == VOTE:
         return VoteResponse(error, p.leader_id, p.leader_epoch, p.vote_granted)
     if api_key == BEGIN_QUORUM_EPOCH:
@@ -367,45 +303,3 @@ def _single_partition(topics: Sequence[Any], what: str, error: ErrorCode = Error
             or topics[0].partitions[0].partition_index != METADATA_PARTITION):
         raise KraftRpcError(error, f"KRaft {what} must name only {METADATA_TOPIC}-{METADATA_PARTITION}")
     return topics[0].partitions[0]
-
-
-def _snapshot_partition(topics: Sequence[Any], index_field: str, error: ErrorCode) -> Any:
-    """The partition of a FetchSnapshot request or response (``topics[].name``, partitions keyed
-    by ``partition`` / ``index``), if it is ``__cluster_metadata-0`` alone."""
-    if (len(topics) != 1 or topics[0].name != METADATA_TOPIC or len(topics[0].partitions) != 1
-            or getattr(topics[0].partitions[0], index_field) != METADATA_PARTITION):
-        raise KraftRpcError(error, f"KRaft FetchSnapshot must name only {METADATA_TOPIC}-{METADATA_PARTITION}")
-    return topics[0].partitions[0]
-
-
-def _snapshot_id(wire: Any) -> OffsetAndEpoch | None:
-    """A ``SnapshotId``; None when unset (-1, -1; Kafka's ``isPartitionSnapshotted``). A half-set
-    one is passed on: the core ignores an id with a negative part, as ``KafkaRaftClient`` does."""
-    if wire.end_offset == -1 and wire.epoch == -1:
-        return None
-    return OffsetAndEpoch(wire.end_offset, wire.epoch)
-
-
-def _fetch_topic_ok(topics: Sequence[Any]) -> bool:
-    """Fetch request topics or response ``responses``: ``__cluster_metadata-0`` alone, by topic id
-    from v13 and by name before (``RaftUtil.hasValidTopicPartition``)."""
-    if len(topics) != 1 or len(topics[0].partitions) != 1:
-        return False
-    topic, partition = topics[0], topics[0].partitions[0]
-    index = getattr(partition, "partition", getattr(partition, "partition_index", None))
-    if hasattr(topic, "topic_id"):
-        named = topic.topic_id == METADATA_TOPIC_ID
-    else:
-        named = topic.topic == METADATA_TOPIC
-    return named and index == METADATA_PARTITION
-
-
-def _to_wire(error: Errors) -> ErrorCode:
-    return ErrorCode(int(error))
-
-
-def _from_wire(code: ErrorCode) -> Errors:
-    try:
-        return Errors(int(code))
-    except ValueError:
-        raise KraftRpcError(ErrorCode(code), "partition error the Raft core does not know") from None

@@ -1,27 +1,27 @@
-"""Our codec interface over kio (the only module that imports kio).
+"""Our codec interface over kio: decode and encode requests, responses and their headers.
 
 kio is generated from Kafka's JSON message schemas and knows every API and version, in both
 directions. It is pre-1.0 with one maintainer, so it is pinned in pyproject.toml and reached
-only through this module: swapping it means changing this file.
+only through this package: this module (the interface the rest of the code uses), ``entities``
+(dicts → kio dataclasses) and ``bounds`` (length checks compiled from kio's schemas). Swapping
+it means changing those three files.
 
 Requests are decoded into kio's frozen dataclasses (handlers read attributes; a field that an
 older version lacks is read with ``getattr(req, name, default)``). Responses are *built from
 plain dicts*: ``encode_response`` fills a version's dataclass from the dict, ignoring keys the
-version does not have and zero-filling fields the dict omits, so a handler writes one dict for
-all versions of its API.
+version does not have and zero-filling fields the dict omits (``entities.entity_builder``), so a
+handler writes one dict for all versions of its API. ``encode_response_chunks`` splices
+pre-encoded array elements into a response, for a broker caching what has not changed.
 """
 
 from __future__ import annotations
 
-import datetime
 import importlib
 import io
 import struct
-import types
 import typing
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, fields, is_dataclass
+from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -30,10 +30,10 @@ from kio.index import load_response_schema as _load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
-from kio.static.primitive import TZAware, i32Timedelta, i64Timedelta
 
 from pykafka_ops.protocol import bounds, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.entities import entity_builder
 
 __all__ = [
     "ErrorCode",
@@ -195,7 +195,7 @@ def response_header_size(api_key: int, version: int) -> int:
 def encode_response_body(api_key: int, version: int, body: Mapping[str, Any]) -> bytes:
     """Serialise a response body from a plain dict (see the module docstring)."""
     schema = load_response_schema(api_key, version)
-    return _write(schema, _builder(schema)(body))
+    return _write(schema, entity_builder(schema)(body))
 
 
 def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any]) -> bytes:
@@ -208,7 +208,7 @@ def encode_array_element(api_key: int, version: int, path: tuple[str, ...], elem
     "partitions")`` for an element of a nested array), encoded on its own (for
     ``encode_response_chunks``: a broker caches the encoding of what has not changed)."""
     element_type = _entity_type(api_key, version, path)
-    return _write(element_type, _builder(element_type)(element))
+    return _write(element_type, entity_builder(element_type)(element))
 
 
 def encode_response_chunks(api_key: int, version: int, body: Mapping[str, Any], array_field: str,
@@ -221,7 +221,7 @@ def encode_response_chunks(api_key: int, version: int, body: Mapping[str, Any], 
     Metadata response's ``topics`` is one, and so is a topic's ``partitions``.
     """
     entity = _entity_type(api_key, version, path)
-    raw = _write(entity, _builder(entity)({**body, array_field: ()}))
+    raw = _write(entity, entity_builder(entity)({**body, array_field: ()}))
     flexible = is_flexible(api_key, version)
     empty = b"\x01" if flexible else b"\x00\x00\x00\x00"
     cut = len(raw) - _tail_size(entity, array_field, flexible) - len(empty)
@@ -273,7 +273,7 @@ def encode_request(
         correlation_id=correlation_id,
         client_id=client_id,
     )
-    entity = body if isinstance(body, schema) else _builder(schema)(body)
+    entity = body if isinstance(body, schema) else entity_builder(schema)(body)
     return _write(header_type, header) + _write(schema, entity)
 
 
@@ -281,130 +281,3 @@ def _write(schema: type, value: Any) -> bytes:
     out = io.BytesIO()
     entity_writer(schema)(out, value)
     return out.getvalue()
-
-
-# --- dict → kio dataclass -------------------------------------------------------------------
-
-Converter = Callable[[Any], Any]
-
-
-@cache
-def _builder(entity_type: type) -> Converter:
-    """A function turning a dict (or an instance already) into ``entity_type``."""
-    hints = typing.get_type_hints(entity_type)
-    plan: list[tuple[str, Converter, Callable[[], Any] | None]] = []
-    for f in fields(entity_type):
-        if not f.init:
-            continue
-        convert = _converter(hints[f.name])
-        if f.default is not MISSING:
-            default: Callable[[], Any] | None = None  # the dataclass fills it
-        elif f.default_factory is not MISSING:
-            default = None
-        else:
-            zero = _zero(hints[f.name])
-            default = lambda zero=zero: zero  # noqa: E731
-        plan.append((f.name, convert, default))
-
-    allowed = _field_names_in_any_version(entity_type)
-
-    def build(value: Any) -> Any:
-        if isinstance(value, entity_type):
-            return value
-        if not value.keys() <= allowed:  # a typo would otherwise vanish silently
-            raise TypeError(f"{entity_type.__name__} has no field(s) {sorted(value.keys() - allowed)}")
-        kwargs = {}
-        for name, convert, default in plan:
-            if name in value:
-                kwargs[name] = convert(value[name])
-            elif default is not None:
-                kwargs[name] = default()
-        return entity_type(**kwargs)
-
-    return build
-
-
-@cache
-def _field_names_in_any_version(entity_type: type) -> frozenset[str]:
-    """Field names of the same-named entity across every version of its message."""
-    module = importlib.import_module(entity_type.__module__)
-    parts = entity_type.__module__.split(".")  # kio.schema.<message>.v<N>.<kind>
-    names: set[str] = set()
-    for version in schema_name_map.get(parts[2], {0: None}):
-        try:
-            sibling = importlib.import_module(".".join([*parts[:3], f"v{version}", parts[4]]))
-        except ImportError:
-            continue
-        cls = getattr(sibling, entity_type.__name__, None)
-        if cls is not None:
-            names.update(f.name for f in fields(cls))
-    names.update(f.name for f in fields(getattr(module, entity_type.__name__)))
-    return frozenset(names)
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _millis_to_timedelta(value: Any) -> datetime.timedelta:
-    if isinstance(value, datetime.timedelta):
-        return value
-    return datetime.timedelta(milliseconds=value)
-
-
-def _millis_to_datetime(value: Any) -> Any:
-    if value is None or isinstance(value, datetime.datetime):
-        return value
-    return datetime.datetime.fromtimestamp(value / 1000, tz=datetime.timezone.utc)
-
-
-def _converter(tp: Any) -> Converter:
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        convert = _converter(inner[0])
-        return lambda v: None if v is None else convert(v)
-    if origin is tuple:
-        item = _converter(typing.get_args(tp)[0])
-        if item is _identity:
-            return lambda v: None if v is None else tuple(v)
-        return lambda v: None if v is None else tuple(item(x) for x in v)
-    if is_dataclass(tp):
-        return _builder(tp)
-    if isinstance(tp, type):
-        if issubclass(tp, (i32Timedelta, i64Timedelta)):
-            return _millis_to_timedelta
-        if issubclass(tp, TZAware):
-            return _millis_to_datetime
-        if issubclass(tp, ErrorCode):
-            return ErrorCode
-    return _identity
-
-
-def _zero(tp: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        return None
-    if origin is tuple:
-        return ()
-    if is_dataclass(tp):
-        return _builder(tp)({})
-    if isinstance(tp, type):
-        if issubclass(tp, (i32Timedelta, i64Timedelta)):
-            return datetime.timedelta(0)
-        if issubclass(tp, ErrorCode):
-            return ErrorCode.none
-        if issubclass(tp, bool):
-            return False
-        if issubclass(tp, int):
-            return 0
-        if issubclass(tp, float):
-            return 0.0
-        if issubclass(tp, str):
-            return ""
-        if issubclass(tp, bytes):
-            return b""
-        if issubclass(tp, uuid.UUID):
-            return uuid.UUID(int=0)
-    raise TypeError(f"no zero value for {tp!r}")
-

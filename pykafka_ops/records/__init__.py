@@ -1,13 +1,13 @@
 """Kafka's v2 record batch (magic 2): read, check, patch in place and build.
 
-``batch`` holds the header reader and the broker's in-place patches, ``record`` the
-per-record encoding and transaction markers, ``compression`` the codecs.
+``batch`` holds the layout, the header reader, the batch reader and the broker's in-place
+patches, ``builder`` the batch writer, ``record`` the per-record encoding and transaction
+markers, ``compression`` the codecs.
 """
 
 from pykafka_ops.records.batch import (
     BatchHeader,
     RecordBatch,
-    RecordBatchBuilder,
     TimestampType,
     UnsupportedMagicError,
     crc_ok,
@@ -18,6 +18,7 @@ from pykafka_ops.records.batch import (
     set_log_append_time,
     set_partition_leader_epoch,
 )
+from pykafka_ops.records.builder import RecordBatchBuilder
 from pykafka_ops.records.compression import Compression
 from pykafka_ops.records.record import (
     ControlRecord,

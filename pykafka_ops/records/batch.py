@@ -1,6 +1,7 @@
-"""The v2 record batch (magic 2): header reader, CRC check, in-place patches, builder, reader.
+"""The v2 record batch (magic 2): layout, header reader, CRC check, in-place patches, reader.
 
-Names and layout follow Kafka's ``DefaultRecordBatch`` (the offsets below). The CRC-32C covers
+Writing a batch is ``builder.RecordBatchBuilder``'s job; this module holds what reads or
+patches one (the broker's produce and fetch paths). Names and layout follow Kafka's ``DefaultRecordBatch`` (the offsets below). The CRC-32C covers
 attributes through the end of the batch, so the broker may rewrite baseOffset and
 partitionLeaderEpoch in place without recomputing it. For a compressed batch, the records
 after recordsCount are one compressed stream. Older magic values (message sets v0/v1) are
@@ -10,28 +11,20 @@ rejected with ``UnsupportedMagicError``.
 from __future__ import annotations
 
 import struct
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from enum import IntEnum
 from typing import NamedTuple, NoReturn
 
 from crc32c import crc32c
 
-from pykafka_ops.records.compression import BytesLike, Compression, compress, decompress
-from pykafka_ops.records.record import (
-    CorruptRecordError,
-    HeaderLike,
-    Record,
-    read_record,
-    write_record,
-)
+from pykafka_ops.records.compression import BytesLike, Compression, decompress
+from pykafka_ops.records.record import CorruptRecordError, Record, read_record
 
 __all__ = [
     "BatchHeader",
     "Compression",
     "CorruptRecordError",
     "RecordBatch",
-    "RecordBatchBuilder",
     "TimestampType",
     "UnsupportedMagicError",
     "crc_ok",
@@ -76,12 +69,12 @@ NO_PARTITION_LEADER_EPOCH = -1
 NO_TIMESTAMP = -1
 _INT32_MAX = 2**31 - 1
 
-_HEADER = struct.Struct(">qiibIhiqqqhii")
+HEADER_STRUCT = struct.Struct(">qiibIhiqqqhii")
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT64 = struct.Struct(">q")
-assert _HEADER.size == HEADER_SIZE
+assert HEADER_STRUCT.size == HEADER_SIZE
 
 
 class UnsupportedMagicError(CorruptRecordError):
@@ -166,7 +159,7 @@ class BatchHeader(NamedTuple):
         return increment_sequence(self.base_sequence, self.last_offset_delta)
 
 
-_unpack_header = _HEADER.unpack_from
+_unpack_header = HEADER_STRUCT.unpack_from
 _new_tuple = tuple.__new__  # skips NamedTuple._make's Python-level length check
 
 
@@ -246,112 +239,7 @@ def set_log_append_time(buf: bytearray | memoryview, pos: int, ts_ms: int) -> No
     _UINT32.pack_into(buf, pos + CRC, crc32c(memoryview(buf)[pos + ATTRIBUTES : end]))
 
 
-# --- building and reading whole batches ---
-
-
-class RecordBatchBuilder:
-    """Build one v2 batch (Kafka's ``MemoryRecordsBuilder`` for magic 2).
-
-    Records get consecutive offset deltas from 0; baseTimestamp is the first record's
-    timestamp and maxTimestamp the largest. Not thread-safe.
-    """
-
-    def __init__(
-        self,
-        base_offset: int = 0,
-        compression: Compression = Compression.NONE,
-        producer_id: int = NO_PRODUCER_ID,
-        producer_epoch: int = NO_PRODUCER_EPOCH,
-        base_sequence: int = NO_SEQUENCE,
-        is_transactional: bool = False,
-        is_control: bool = False,
-        partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
-        timestamp_type: TimestampType = TimestampType.CREATE_TIME,
-    ) -> None:
-        self.base_offset = base_offset
-        self.compression = Compression(compression)
-        self.producer_id = producer_id
-        self.producer_epoch = producer_epoch
-        self.base_sequence = base_sequence
-        self.partition_leader_epoch = partition_leader_epoch
-        self._attributes = (
-            self.compression
-            | (TIMESTAMP_TYPE_MASK if timestamp_type == TimestampType.LOG_APPEND_TIME else 0)
-            | (TRANSACTIONAL_FLAG_MASK if is_transactional else 0)
-            | (CONTROL_FLAG_MASK if is_control else 0)
-        )
-        self._records = bytearray()
-        self._count = 0
-        self._last_offset_delta = -1
-        self._base_timestamp = NO_TIMESTAMP
-        self._max_timestamp = NO_TIMESTAMP
-
-    def __len__(self) -> int:
-        """Number of records appended so far."""
-        return self._count
-
-    def append(
-        self,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Iterable[HeaderLike] = (),
-        timestamp_ms: int | None = None,
-        offset_delta: int | None = None,
-    ) -> int:
-        """Add a record (``timestamp_ms`` defaults to now); returns its offset delta.
-
-        ``offset_delta`` defaults to the next one; a larger one leaves a gap, as the log cleaner
-        does when it rewrites a compacted batch (Kafka's ``appendWithOffset``).
-        """
-        if timestamp_ms is None:
-            timestamp_ms = int(time.time() * 1000)
-        if self._count == 0:
-            self._base_timestamp = timestamp_ms
-        if offset_delta is None:
-            offset_delta = self._last_offset_delta + 1
-        elif offset_delta <= self._last_offset_delta:
-            raise ValueError(f"offset delta {offset_delta} does not follow {self._last_offset_delta}")
-        write_record(
-            self._records, offset_delta, timestamp_ms - self._base_timestamp, key, value, headers
-        )
-        self._max_timestamp = max(self._max_timestamp, timestamp_ms)
-        self._count += 1
-        self._last_offset_delta = offset_delta
-        return offset_delta
-
-    def build(self, last_offset_delta: int | None = None) -> bytes:
-        """The batch bytes: records compressed per the codec, CRC filled in.
-
-        ``last_offset_delta`` keeps a compacted batch's original offset range (Kafka's
-        ``overrideLastOffset``); with it the batch may hold no record at all (Kafka's
-        ``writeEmptyHeader``, used when compaction removed every record of a batch).
-        """
-        if last_offset_delta is None:
-            if not self._count:
-                raise ValueError("a record batch needs at least one record")
-            last_offset_delta = self._last_offset_delta
-        elif last_offset_delta < self._last_offset_delta:
-            raise ValueError(f"last offset delta {last_offset_delta} is below a record's {self._last_offset_delta}")
-        records = compress(self.compression, self._records)
-        header = _HEADER.pack(
-            self.base_offset,
-            MIN_BATCH_LENGTH + len(records),
-            self.partition_leader_epoch,
-            CURRENT_MAGIC,
-            0,  # crc, filled in below
-            self._attributes,
-            last_offset_delta,
-            self._base_timestamp,
-            self._max_timestamp,
-            self.producer_id,
-            self.producer_epoch,
-            self.base_sequence,
-            self._count,
-        )
-        batch = bytearray(header)
-        batch += records
-        _UINT32.pack_into(batch, CRC, crc32c(memoryview(batch)[ATTRIBUTES:]))
-        return bytes(batch)
+# --- reading whole batches ---
 
 
 class RecordBatch:

@@ -25,7 +25,8 @@ from kio.serial._introspect import (
 )
 
 from pykafka_ops.protocol import codec
-from pykafka_ops.records.batch import Compression, RecordBatchBuilder
+from pykafka_ops.records.batch import Compression
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 #: Names an example uses for strings: mostly topic-like, so handlers get past name checks.
 NAMES = ("fuzz", "fuzz-topic", "g", "", "__consumer_offsets", "a.b_c-d", "ü")

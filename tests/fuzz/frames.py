@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,12 +107,21 @@ def produce_body(records: bytes | None, rng: random.Random) -> dict[str, object]
             "topic_data": [{"name": BATCH_TOPIC, "partition_data": [{"index": 0, "records": records}]}]}
 
 
-class FrameGenerator:
-    """Builds case ``index`` for a node advertising ``pairs`` (deterministic in seed, index)."""
+#: A listener's own valid bodies: ``bodies(key, version, rng)`` is a body dict for ``request``, or
+#: None to take ``fuzz.examples``' generic example (``fuzz.listeners``: the Raft RPCs' bodies).
+Bodies = Callable[[int, int, random.Random], Any]
 
-    def __init__(self, pairs: Sequence[Pair], seed: int) -> None:
+
+class FrameGenerator:
+    """Builds case ``index`` for a node advertising ``pairs`` (deterministic in seed, index).
+
+    ``bodies`` (optional) supplies valid bodies of the listener's own (see ``Bodies``); without it
+    every valid request is a generic example."""
+
+    def __init__(self, pairs: Sequence[Pair], seed: int, bodies: Bodies | None = None) -> None:
         self.pairs = sorted(pairs)
         self.seed = seed
+        self.bodies = bodies
         self.keys = sorted({key for key, _ in self.pairs})
         self._ranges = {key: (min(v for k, v in self.pairs if k == key), max(v for k, v in self.pairs if k == key))
                         for key in self.keys}
@@ -134,6 +143,12 @@ class FrameGenerator:
         name, payload = self._frame(strategy, pair, correlation_id(index), rng, visit)
         return Case(index, name, pair, payload)
 
+    def _request(self, key: int, version: int, cid: int, rng: random.Random, body: Any = None) -> tuple[bytes, bytes]:
+        """``request``, with a body of the listener's own when ``bodies`` gives one."""
+        if body is None and self.bodies is not None:
+            body = self.bodies(key, version, rng)
+        return request(key, version, cid, rng, body)
+
     def _visits(self, p: int, r: int, strategy: str) -> int:
         """How often pair ``p`` met ``strategy`` before round ``r`` (the sweep position)."""
         cycle = len(SCHEDULE)
@@ -154,19 +169,19 @@ class FrameGenerator:
         if strategy == "batch":
             fault = tuple(mut.BATCH_FAULTS)[visit % len(mut.BATCH_FAULTS)]
             records = mut.bad_batch(record_batch(rng), fault, rng)
-            head, body = request(key, version, cid, rng, produce_body(records, rng))
+            head, body = self._request(key, version, cid, rng, produce_body(records, rng))
             return f"batch:{fault}", mut.with_prefix(head + body)
         if strategy == "size_lie":
             lie = tuple(mut.SIZE_LIES)[visit % len(mut.SIZE_LIES)]
-            head, body = request(key, version, cid, rng)
+            head, body = self._request(key, version, cid, rng)
             payload = head + body
             return f"size_lie:{lie}", mut.with_prefix(payload, mut.SIZE_LIES[lie](len(payload), rng))
         if strategy == "unknown_api":
             return self._unknown(pair, cid, rng, UNKNOWN_VARIANTS[visit % len(UNKNOWN_VARIANTS)])
         if strategy == "header":
             fault = HEADER_FAULTS[visit % len(HEADER_FAULTS)]
-            return f"header:{fault}", mut.with_prefix(_bad_header(pair, cid, rng, fault))
-        head, body = request(key, version, cid, rng)
+            return f"header:{fault}", mut.with_prefix(_bad_header(*self._request(key, version, cid, rng), rng, fault))
+        head, body = self._request(key, version, cid, rng)
         if strategy == "random_body":
             body = rng.randbytes(rng.choice((0, 1, 2, 4, 8, 16, 64, 256, 1024)))
         elif strategy == "truncate":
@@ -185,7 +200,7 @@ class FrameGenerator:
         found = self._sweep_entry(pair, visit)
         head = header(*pair, cid)
         if found is None:  # this API's bodies have no length field (e.g. ApiVersions v0)
-            return "bitflip", mut.with_prefix(head + _bitflip(request(*pair, cid, rng)[1], rng))
+            return "bitflip", mut.with_prefix(head + _bitflip(self._request(*pair, cid, rng)[1], rng))
         body, field, kind = found
         return f"length:{kind}", mut.with_prefix(head + mut.set_length(body, field, kind))
 
@@ -197,7 +212,7 @@ class FrameGenerator:
         for number in range(visit + 8):
             if number == len(blocks):
                 rng = random.Random(f"{self.seed}:sweep:{pair[0]}:{pair[1]}:{number}")
-                body = request(*pair, 0, rng)[1]
+                body = self._request(*pair, 0, rng)[1]
                 blocks.append((body, bounds.length_fields(codec.load_request_schema(*pair), body, 0)))
             body, fields = blocks[number]
             combos = len(fields) * len(mut.LENGTH_VALUES)
@@ -212,7 +227,7 @@ class FrameGenerator:
     def _unknown(self, pair: Pair, cid: int, rng: random.Random, variant: str) -> tuple[str, bytes]:
         key, version = pair
         low, high = self._ranges[key]
-        head, body = request(key, version, cid, rng)
+        head, body = self._request(key, version, cid, rng)
         if variant == "key":
             key = rng.choice([k for k in UNKNOWN_KEYS if k not in self._ranges])
         else:
@@ -255,9 +270,8 @@ def _unknown_tags(key: int, version: int, body: bytes, rng: random.Random) -> by
     return body[: field.position] + section + body[field.position + 1:]
 
 
-def _bad_header(pair: Pair, cid: int, rng: random.Random, fault: str) -> bytes:
-    """A request of ``pair`` whose header is broken by ``fault`` (the body follows intact)."""
-    head, body = request(*pair, cid, rng)
+def _bad_header(head: bytes, body: bytes, rng: random.Random, fault: str) -> bytes:
+    """The request (``head``, ``body``) with its header broken by ``fault`` (the body follows intact)."""
     fixed, client = head[:8], CLIENT_ID.encode()
     tags = head[10 + len(client):]  # empty for a header v1, b"\0" (no tags) for a header v2
     if fault == "cut":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ class NodeWatch:
                 continue
             message = re.sub(r"\d+\.\d+\.\d+\.\d+:\d+", "<peer>", line.split(" ERROR ", 1)[-1])
             message = re.sub(r"\d{6,}|0x[0-9a-f]+", "<n>", message)
-            cause = next((later for later in lines[i + 1: i + 60] if re.match(r"^[\w.]+(Error|Exception)\b", later)),
+            cause = next((later for later in lines[i + 1: i + 60] if re.match(r"^[\w.]+(Error|Exception|error)\b", later)),
                          "")
             found[f"{message} | {cause[:160]}" if cause else message] += 1
         return dict(found)
@@ -183,14 +184,51 @@ def health_check(host: str, port: int, timeout: float = 10.0) -> None:
         assert values == [marker], f"Fetch at {produced.base_offset} returned {values!r}"
 
 
+def describe_quorum(client: WireClient) -> tuple[int, int, int]:
+    """(top-level error, partition error, leader id) of a DescribeQuorum v0 of ``__cluster_metadata``."""
+    answer = client.request(ApiKey.DESCRIBE_QUORUM, 0, {"topics": [
+        {"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}]})
+    partition = answer.topics[0].partitions[0] if answer.topics and answer.topics[0].partitions else None
+    if partition is None:
+        return int(answer.error_code), -1, -1
+    return int(answer.error_code), int(partition.error_code), int(partition.leader_id)
+
+
+def controller_health_check(host: str, port: int, timeout: float = 10.0) -> None:
+    """The health probe of a controller listener: on a new connection, ApiVersions, then a
+    DescribeQuorum answered without a request-level error (a partition error NOT_LEADER_OR_FOLLOWER
+    is legal while a fuzzed Vote or BeginQuorumEpoch has the quorum re-elect). Raises on failure."""
+    with WireClient(host, port, timeout, client_id="fuzz-health") as client:
+        assert client.request(ApiKey.API_VERSIONS, 0, {}).error_code == 0, "ApiVersions failed"
+        error, partition_error, _ = describe_quorum(client)
+        assert error == 0 and partition_error in (0, 6), f"DescribeQuorum answered errors {error}/{partition_error}"
+
+
+def quorum_leader(host: str, port: int, within_s: float = 15.0) -> int:
+    """The leader DescribeQuorum names, waiting up to ``within_s`` for one (-1: none by then)."""
+    deadline = time.monotonic() + within_s
+    leader = -1
+    while time.monotonic() < deadline:
+        try:
+            with WireClient(host, port, 5.0, client_id="fuzz-health") as client:
+                error, partition_error, leader = describe_quorum(client)
+            if error == 0 and partition_error == 0 and leader >= 0:
+                return leader
+        except Exception:  # noqa: BLE001,S110 - asked again until the deadline
+            pass
+        time.sleep(0.2)
+    return leader
+
+
 def own_node(tmp_dir: str | Path) -> RunningCluster:
     """A fresh single node for a fuzz run: the plugin's test settings, and no initial
     rebalance delay (a fuzzed JoinGroup would otherwise wait 3 s)."""
     return start_cluster(TEST_CLUSTER_YAML, tmp_dir, group_initial_rebalance_delay_ms=0)
 
 
-def watch_cluster(cluster: RunningCluster) -> NodeWatch:
-    """A NodeWatch on node 1 of ``cluster`` (log included)."""
+def watch_cluster(cluster: RunningCluster, port: int | None = None) -> NodeWatch:
+    """A NodeWatch on node 1 of ``cluster`` (log included), at its client ``port`` unless another
+    of its listeners' is given."""
     (status,) = cluster.status()
-    return NodeWatch(cluster.config.host, cluster.config.node(1).port, status.pid,
+    return NodeWatch(cluster.config.host, port or cluster.config.node(1).port, status.pid,
                      cluster.config.data_dir / "logs" / "node-1.log")

@@ -19,6 +19,7 @@ class Stats:
     frames whose header parsed and whose version the node advertises."""
 
     seed: int
+    listener: str = "client"
     cases: int = 0
     frames: int = 0
     strategies: Counter[str] = field(default_factory=Counter)
@@ -89,7 +90,9 @@ def describe_failure(failure: dict[str, Any], watch: NodeWatch) -> str:
     if failure["kind"] == "node_exit":
         lines.append(f"  seen during: {failure['hex']}")
     elif "hex" in failure:
-        replay = f"cd tests && python -m fuzz.runner --replay {failure['hex']} --bootstrap {watch.host}:{watch.port}"
+        listener = failure.get("listener", "client")
+        replay = (f"cd tests && python -m fuzz.runner --replay {failure['hex']} --bootstrap {watch.host}:{watch.port}"
+                  + ("" if listener == "client" else f" --listener {listener}"))
         lines += [f"  frame: {failure['hex']}", f"  replay: {replay}"]
     for suspect in failure.get("suspects", []):
         lines.append(f"  suspect index={suspect['index']} strategy={suspect['strategy']}: {suspect['hex']}")

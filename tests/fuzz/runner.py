@@ -17,9 +17,11 @@ Run from ``tests/`` (or with ``tests/`` on ``sys.path``)::
     python -m fuzz.runner --frames 1000000 --seed 7                # a long run
     python -m fuzz.runner --bootstrap 127.0.0.1:9092 --seconds 60  # on a node already running
     python -m fuzz.runner --replay 0000001a0003... --bootstrap 127.0.0.1:9092
+    python -m fuzz.runner --listener controller --seconds 60      # a controller-only node's listener
 
-The pytest test (``test_protocol_fuzz.py``) reads ``PKO_FUZZ_SECONDS`` (default 30) and
-``PKO_FUZZ_SEED``.
+The pytest test (``test_protocol_fuzz.py``) reads ``PKO_FUZZ_SECONDS`` (default 30),
+``PKO_FUZZ_CONTROLLER_SECONDS`` (default a third of it) and ``PKO_FUZZ_SEED``. What differs
+between the client and the controller listener is in ``fuzz.listeners``.
 """
 
 from __future__ import annotations
@@ -36,17 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fuzz import expect
-from fuzz.frames import KNOWN_FRAMES, Case, FrameGenerator
-from fuzz.node import (
-    NodeWatch,
-    advertised,
-    health_check,
-    own_node,
-    partition_count,
-    pid_listening,
-    prepare_topics,
-    watch_cluster,
-)
+from fuzz.frames import KNOWN_FRAMES, Bodies, Case, FrameGenerator
+from fuzz.listeners import CLIENT, LISTENERS, Listener
+from fuzz.node import NodeWatch, advertised, pid_listening, watch_cluster
 from fuzz.report import MIB, Stats, bound_failures, describe_failure, resources
 from pykafka_ops.protocol.api_keys import ApiKey
 
@@ -83,15 +77,18 @@ class Settings:
 class Fuzzer:
     """Sends cases to one node and judges what comes back (see the module docstring).
 
-    ``restart`` (optional) restarts a node that exited and returns its new PID."""
+    ``restart`` (optional) restarts a node that exited and returns its new PID. ``listener`` is
+    the kind of listener ``watch.port`` is (``fuzz.listeners``: its health probe, preparation and
+    valid bodies, ``bodies`` built by ``listener.bodies`` unless given)."""
 
-    def __init__(self, watch: NodeWatch, settings: Settings, restart: Callable[[], int | None] | None = None) -> None:
-        self.watch, self.settings, self.restart = watch, settings, restart
+    def __init__(self, watch: NodeWatch, settings: Settings, restart: Callable[[], int | None] | None = None,
+                 listener: Listener = CLIENT, bodies: Bodies | None = None) -> None:
+        self.watch, self.settings, self.restart, self.listener = watch, settings, restart, listener
         self.advertised = advertised(watch.host, watch.port)
-        prepare_topics(watch.host, watch.port)
+        listener.prepare(watch.host, watch.port)
         pairs = [(k, v) for k, (low, high) in self.advertised.items() for v in range(low, high + 1)]
-        self.generator = FrameGenerator(pairs, settings.seed)
-        self.stats = Stats(settings.seed, pairs_advertised=len(pairs))
+        self.generator = FrameGenerator(pairs, settings.seed, bodies if bodies is not None else listener.bodies(None))
+        self.stats = Stats(settings.seed, pairs_advertised=len(pairs), listener=listener.name)
         self._next = 0 if settings.corpus else len(KNOWN_FRAMES)
         self._stop = False
         self._budget_end: float | None = None  # when no new case starts any more
@@ -105,9 +102,9 @@ class Fuzzer:
 
     def run(self) -> Stats:
         """Fuzz until the time or case budget is spent, or the node exits; return the figures."""
-        health_check(self.watch.host, self.watch.port)
+        self.listener.health(self.watch.host, self.watch.port)
         limit = self.watch.limit_address_space()
-        before, partitions_before = self.watch.usage(), partition_count(self.watch.host, self.watch.port)
+        before, partitions_before = self.watch.usage(), self.listener.partitions(self.watch.host, self.watch.port)
         started = time.monotonic()
         asyncio.run(self._workers(started))
         self.stats.seconds = time.monotonic() - started
@@ -174,7 +171,7 @@ class Fuzzer:
     async def _health(self, case: Case) -> None:
         self.stats.health_checks += 1
         try:
-            await asyncio.to_thread(health_check, self.watch.host, self.watch.port)
+            await asyncio.to_thread(self.listener.health, self.watch.host, self.watch.port)
         except Exception as exc:  # noqa: BLE001 - any failure of the probe is the finding
             self.stats.health_failures += 1
             if self._check_alive(case):
@@ -293,8 +290,8 @@ class Fuzzer:
     def _fail(self, kind: str, case: Case, detail: str, suspects: list[Case] | None = None) -> None:
         if kind == "hang":
             self.stats.hangs += 1
-        failure = {"kind": kind, "seed": self.settings.seed, "index": case.index, "strategy": case.strategy,
-                   "detail": detail, "hex": case.data.hex()}
+        failure = {"kind": kind, "listener": self.listener.name, "seed": self.settings.seed, "index": case.index,
+                   "strategy": case.strategy, "detail": detail, "hex": case.data.hex()}
         if suspects:
             failure["suspects"] = [{"index": c.index, "strategy": c.strategy, "hex": c.data.hex()} for c in suspects]
         self.stats.failures.append(failure)
@@ -307,19 +304,22 @@ class Fuzzer:
             print(f"FUZZ VIOLATION {kind} seed={self.settings.seed} index={case.index} strategy={case.strategy}: "
                   f"{detail}\n  frame: {case.data.hex()}", file=sys.stderr, flush=True)
 
-    def _final_checks(self, before: object, partitions_before: int, limit: int | None) -> None:
+    def _final_checks(self, before: object, partitions_before: int | None, limit: int | None) -> None:
         stats = self.stats
         every_pair = {f"{k}/{v}" for k, (low, high) in self.advertised.items() for v in range(low, high + 1)}
         stats.pairs_missing = sorted(every_pair - set(stats.body_decoder))
         if self.watch.alive() and not self._stop:
             time.sleep(1.0)  # let the node see every close
             after = self.watch.usage()
-            partitions = (partitions_before, partition_count(self.watch.host, self.watch.port))
+            partitions = (partitions_before, self.listener.partitions(self.watch.host, self.watch.port))
             stats.resources = resources(before, after, partitions, limit)  # type: ignore[arg-type]
             if before is not None and after is not None:
                 for detail in bound_failures(before, after, self.settings.rss_bound, self.settings.fds_bound):  # type: ignore[arg-type]
                     stats.failures.append({"kind": "bound", "seed": self.settings.seed, "detail": detail})
                     print(describe_failure(stats.failures[-1], self.watch), file=sys.stderr, flush=True)
+            for detail in self.listener.final_checks(self.watch.host, self.watch.port):
+                stats.failures.append({"kind": "final", "seed": self.settings.seed, "detail": detail})
+                print(describe_failure(stats.failures[-1], self.watch), file=sys.stderr, flush=True)
         elif not self.watch.alive() and not stats.node_exits and self._recent:
             self._check_alive(self._recent[-1])
         stats.node_log_errors = self.watch.log_errors()
@@ -342,7 +342,8 @@ class Fuzzer:
                 culprits.append({**suspect, "outcome": outcome})
                 print(f"FUZZ CULPRIT seed={self.settings.seed} index={case.index} strategy={case.strategy}: "
                       f"this frame alone stops the node\n  frame: {suspect['hex']}\n"
-                      f"  replay on a fresh node: cd tests && python -m fuzz.runner --replay {suspect['hex']}",
+                      f"  replay on a fresh node: cd tests && python -m fuzz.runner --listener {self.listener.name} "
+                      f"--replay {suspect['hex']}",
                       file=sys.stderr, flush=True)
         self.stats, self._stop, self._pinpointing = saved, True, False
         failure["culprits"] = culprits
@@ -364,6 +365,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--connections", type=int, default=Settings.connections, help="cases in flight at once")
     parser.add_argument("--timeout", type=float, default=Settings.timeout_s, help="seconds for an answer or a close")
+    parser.add_argument("--listener", choices=sorted(LISTENERS), default=CLIENT.name,
+                        help="which listener: a fresh node's client port, or a controller-only node's (or, with "
+                             "--bootstrap, what kind of listener HOST:PORT is)")
     parser.add_argument("--bootstrap", help="host:port of a running node (default: start a fresh one)")
     parser.add_argument("--pid", type=int, help="the node's PID with --bootstrap (default: found by its port)")
     parser.add_argument("--replay", action="append", metavar="HEX", help="send these frames (hex) and stop")
@@ -378,14 +382,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(seed=args.seed, connections=args.connections, timeout_s=args.timeout,
                         seconds=None if args.frames else args.seconds or 30.0, frames=args.frames,
                         corpus=not args.no_corpus, progress_s=args.progress or None)
+    listener = LISTENERS[args.listener]
     if args.bootstrap:
         host, port = args.bootstrap.rsplit(":", 1)
-        return _go(Fuzzer(NodeWatch(host, int(port), args.pid or pid_listening(int(port))), settings), args.replay)
-    with tempfile.TemporaryDirectory(prefix="pko-fuzz-") as tmp, own_node(tmp) as cluster:
+        watch = NodeWatch(host, int(port), args.pid or pid_listening(int(port)))
+        return _go(Fuzzer(watch, settings, listener=listener), args.replay)
+    with tempfile.TemporaryDirectory(prefix="pko-fuzz-") as tmp, listener.start(tmp) as cluster:
         def restart() -> int | None:
             cluster.restart(1)
             return cluster.status()[0].pid
-        return _go(Fuzzer(watch_cluster(cluster), settings, restart), args.replay)
+        watch = watch_cluster(cluster, listener.port(cluster))
+        return _go(Fuzzer(watch, settings, restart, listener, listener.bodies(cluster)), args.replay)
 
 
 def _go(fuzzer: Fuzzer, replay: list[str] | None) -> int:
@@ -395,7 +402,7 @@ def _go(fuzzer: Fuzzer, replay: list[str] | None) -> int:
             time.sleep(0.5)  # a node that aborts may still be exiting when its sockets close
             print(f"frame {index}: {outcome}; node {'alive' if fuzzer.watch.alive() else 'EXITED'}", flush=True)
         try:
-            health_check(fuzzer.watch.host, fuzzer.watch.port)
+            fuzzer.listener.health(fuzzer.watch.host, fuzzer.watch.port)
             print("health check: ok")
         except Exception as exc:  # noqa: BLE001 - reported, and the exit status says it
             print(f"health check: FAILED ({exc})")

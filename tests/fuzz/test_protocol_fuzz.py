@@ -8,6 +8,14 @@ fresh connection) must pass every 100 frames, and RSS and open descriptors must 
 their bounds. A failure names the seed, the case and the frame in hex; replay it with
 ``cd tests && python -m fuzz.runner --replay HEX --bootstrap HOST:PORT``. The run's figures
 are printed as one JSON line (``pytest -s`` shows it).
+
+The same run targets the controller listener (``fuzz.listeners.CONTROLLER``) of a controller-only
+node for ``PKO_FUZZ_CONTROLLER_SECONDS`` (default a third of ``PKO_FUZZ_SECONDS``: 10 s in CI):
+every API its ApiVersions advertises (Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot,
+DescribeQuorum, BrokerRegistration, BrokerHeartbeat, AllocateProducerIds, AlterPartition and the
+forwarded admin requests), the Raft RPCs' valid bodies built by ``kraft_rpc.request_body``; its
+health check is ApiVersions + DescribeQuorum, and after the run the node must lead its quorum again.
+Replay a controller frame with ``--listener controller``.
 """
 
 from __future__ import annotations
@@ -18,23 +26,30 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.node import own_node, watch_cluster
+from fuzz.listeners import CLIENT, CONTROLLER, CONTROLLER_APIS, Listener
+from fuzz.node import watch_cluster
 from fuzz.runner import DEFAULT_SEED, Fuzzer, Settings
 
 SECONDS = float(os.environ.get("PKO_FUZZ_SECONDS", "30"))
+CONTROLLER_SECONDS = float(os.environ.get("PKO_FUZZ_CONTROLLER_SECONDS", str(SECONDS / 3)))
 SEED = int(os.environ.get("PKO_FUZZ_SEED", str(DEFAULT_SEED)))
 #: ``PKO_FUZZ_CORPUS=0`` skips the fixed corpus (to see what the generated cases find alone).
 CORPUS = os.environ.get("PKO_FUZZ_CORPUS", "1") != "0"
 
 
-@pytest.mark.timeout(SECONDS + 120)
-def test_protocol_fuzz_keeps_the_node_alive_and_answering(tmp_path: Path) -> None:
-    with own_node(tmp_path / "node") as cluster:
+@pytest.mark.parametrize(("listener", "seconds"), [
+    pytest.param(CLIENT, SECONDS, id="client"),
+    pytest.param(CONTROLLER, CONTROLLER_SECONDS, id="controller"),
+])
+@pytest.mark.timeout(max(SECONDS, CONTROLLER_SECONDS) + 150)
+def test_protocol_fuzz_keeps_the_node_alive_and_answering(tmp_path: Path, listener: Listener, seconds: float) -> None:
+    with listener.start(tmp_path / "node") as cluster:
         def restart() -> int | None:
             cluster.restart(1)
             return cluster.status()[0].pid
 
-        fuzzer = Fuzzer(watch_cluster(cluster), Settings(seed=SEED, seconds=SECONDS, corpus=CORPUS), restart)
+        fuzzer = Fuzzer(watch_cluster(cluster, listener.port(cluster)),
+                        Settings(seed=SEED, seconds=seconds, corpus=CORPUS), restart, listener, listener.bodies(cluster))
         stats = fuzzer.run()
         print(stats.as_json())
 
@@ -48,3 +63,8 @@ def test_protocol_fuzz_keeps_the_node_alive_and_answering(tmp_path: Path) -> Non
     assert not stats.pairs_missing, f"never reached the body decoders: {stats.pairs_missing}"
     assert stats.health_checks >= 10, f"only {stats.health_checks} health checks ran"
     assert stats.answers and stats.closes, "a run answers some frames and closes on others"
+    assert not stats.node_log_errors, (f"seed {SEED}: ERROR lines (handler tracebacks) in the node log: "
+                                       f"{json.dumps(stats.node_log_errors)[:4000]}")
+    if listener is CONTROLLER:
+        missing = CONTROLLER_APIS - set(fuzzer.advertised)
+        assert not missing, f"the controller listener does not advertise {sorted(missing)}"

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple, TypeVar
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.protocol.api_keys import ApiKey
 from cluster.pytest_plugin import RunningCluster
-from pykafka_ops.records.batch import RecordBatch, RecordBatchBuilder, iter_batches
+from pykafka_ops.records.batch import RecordBatch, iter_batches
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 T = TypeVar("T")
 

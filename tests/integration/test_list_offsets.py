@@ -15,7 +15,7 @@ import pytest
 
 from integration_helpers import create_topic, list_offset, produce_raw, unique_topic, wire
 from cluster.pytest_plugin import RunningCluster
-from pykafka_ops.records.batch import RecordBatchBuilder
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 RECORDS = 100
 PER_BATCH = 5

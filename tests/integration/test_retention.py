@@ -29,7 +29,7 @@ from integration_helpers import (
     wire,
 )
 from cluster.pytest_plugin import RunningCluster
-from pykafka_ops.records.batch import RecordBatchBuilder
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 OFFSET_OUT_OF_RANGE = 1
 

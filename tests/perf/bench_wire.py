@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_broker import baseline_node, create_topic, our_node  # noqa: E402
 from pykafka_ops.protocol import codec  # noqa: E402
 from pykafka_ops.protocol.api_keys import ApiKey  # noqa: E402
-from pykafka_ops.records.batch import RecordBatchBuilder  # noqa: E402
+from pykafka_ops.records.builder import RecordBatchBuilder  # noqa: E402
 from pykafka_ops.records.compression import Compression  # noqa: E402
 
 TOPIC = "wire"

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from commands.dump_log import batch_line, log_text, record_line
-from pykafka_ops.records.batch import RecordBatchBuilder
+from pykafka_ops.records.builder import RecordBatchBuilder
 from pykafka_ops.records.compression import Compression
 from pykafka_ops.records.record import ControlRecord, ControlRecordType
 from pykafka_ops.services.dump_log import DumpedBatch, InvalidTail, iter_log

@@ -26,7 +26,7 @@ from kio.index import load_request_schema, load_response_schema
 from kio.static.primitive import i64Timedelta
 
 from cluster.handlers import load_handlers
-from pykafka_ops.protocol import codec
+from pykafka_ops.protocol import codec, entities
 from pykafka_ops.protocol.api_keys import ApiKey
 
 HANDLERS = load_handlers()
@@ -107,7 +107,7 @@ def test_zero_filled_request_round_trips_with_its_header(api_key: int, version: 
     assert codec.peek_api(memoryview(frame)) == (api_key, version, 7)
     decoded = codec.decode_request(api_key, version, memoryview(frame), header.size)
     assert type(decoded) is schema
-    assert decoded == codec._builder(schema)({})
+    assert decoded == entities.entity_builder(schema)({})
 
 
 @pytest.mark.parametrize(("api_key", "version"), CASES)
@@ -158,7 +158,7 @@ def test_empty_dict_response_is_zero_filled(api_key: int, version: int) -> None:
         elif f.name == "error_code":
             assert value == codec.ErrorCode.none
         elif hints[f.name] is not Any:
-            assert not value or value == codec._zero(hints[f.name]), f.name
+            assert not value or value == entities.zero_value(hints[f.name]), f.name
 
 
 def test_unknown_response_key_raises_type_error() -> None:

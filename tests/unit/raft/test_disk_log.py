@@ -31,7 +31,8 @@ from cluster.raft import (
 from cluster.raft.batches import encode_entries
 from cluster.raft.disk_log import DiskRaftLog, open_metadata_raft_log
 from pykafka_ops.config.settings import broker_defaults, topic_defaults
-from pykafka_ops.records.batch import RecordBatchBuilder, iter_batches
+from pykafka_ops.records.batch import iter_batches
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 from .test_log import open_disk_log
 

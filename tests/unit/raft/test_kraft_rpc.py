@@ -1,4 +1,5 @@
-"""Raft core messages through real KRaft RPC bytes (our codec) and back: ``cluster/raft/kraft_rpc.py``."""
+"""Raft core messages through real KRaft RPC bytes (our codec) and back: ``cluster/raft/kraft_rpc.py``
+(with ``kraft_fetch_rpc.py`` and ``kraft_wire.py``)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,25 @@ from typing import Any
 import pytest
 
 from cluster.raft import kraft_rpc
+from cluster.raft.kraft_fetch_rpc import fetch_replica_id, is_replica_fetch
 from cluster.raft.kraft_rpc import (
     BEGIN_QUORUM_EPOCH,
     END_QUORUM_EPOCH,
     FETCH,
     FETCH_SNAPSHOT,
-    METADATA_TOPIC,
-    METADATA_TOPIC_ID,
     MIN_VERSIONS,
     VERSIONS,
     VOTE,
-    KraftRpcError,
     check_cluster_id,
     check_voter_id,
     error_response_body,
-    fetch_replica_id,
-    is_replica_fetch,
     payload_from_request,
     payload_from_response,
     request_body,
     request_sender,
     response_body,
 )
+from cluster.raft.kraft_wire import METADATA_TOPIC, METADATA_TOPIC_ID, KraftRpcError
 from cluster.raft.log import Entry, OffsetAndEpoch
 from cluster.raft.messages import (
     BeginQuorumEpochRequest,
@@ -371,3 +369,19 @@ def test_java_consumer_fetch_v17_is_a_consumer_fetch_even_for_the_metadata_topic
     assert not is_replica_fetch(kio_request)
     replica = wire_request(FETCH, 17, request_body(REQUESTS[3], CLUSTER)[2])
     assert is_replica_fetch(replica)
+
+
+@pytest.mark.parametrize("request_payload", [
+    VoteRequest(candidate_epoch=2**31 - 1, candidate_id=2, last_offset_epoch=0, last_offset=0),
+    BeginQuorumEpochRequest(leader_id=2, leader_epoch=2**31 - 1),
+    FetchRequest(replica_id=2, fetch_offset=0, last_fetched_epoch=0, current_leader_epoch=2**31 - 1, max_wait_ms=0),
+])
+def test_an_epoch_near_the_int32_limit_is_an_invalid_request(request_payload: Any) -> None:
+    """A node that took epoch 2**31 - 1 would overflow at its next election and never write its
+    log again (the controller-listener fuzzer's find): such a request is INVALID_REQUEST."""
+    with pytest.raises(KraftRpcError) as raised:
+        request_round_trip(request_payload)
+    assert raised.value.error == ErrorCode.invalid_request
+    response = dataclasses.replace(RESPONSES[0], leader_epoch=kraft_rpc.MAX_EPOCH + 1)
+    with pytest.raises(KraftRpcError):
+        payload_from_response(VOTE, VERSIONS[VOTE], wire_response(VOTE, VERSIONS[VOTE], response_body(response)))

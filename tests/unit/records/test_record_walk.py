@@ -28,9 +28,9 @@ from pykafka_ops.records import record_walk
 from pykafka_ops.records.batch import (
     CRC,
     HEADER_SIZE,
-    RecordBatchBuilder,
     read_batch_header,
 )
+from pykafka_ops.records.builder import RecordBatchBuilder
 from pykafka_ops.records.compression import Compression, compress
 from pykafka_ops.records.record import encode_varint, encode_varlong
 from pykafka_ops.records.record_walk import walk_records_py
