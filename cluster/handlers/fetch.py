@@ -4,30 +4,67 @@ v4: isolation level, last_stable_offset, aborted transactions. v5: log_start_off
 v7: fetch sessions (KIP-227) — answered sessionless: session id 0, every request a full fetch;
 a request naming a session gets FETCH_SESSION_ID_NOT_FOUND. v9: current_leader_epoch checks
 (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH). v11: rack id (no preferred read replica: -1).
-v12: flexible; diverging-epoch / current-leader tagged fields not sent yet.
+v12: flexible; last_fetched_epoch / diverging_epoch for followers; current-leader not sent yet.
 
 Records are whole batches read from segment files, sent as read, at most ``max_bytes`` in all
 and never more than the broker's ``fetch.max.bytes`` (KafkaApis caps the request's the same
 way; the first batch goes out whole even if larger, KIP-74). When fewer than ``min_bytes``
 are available, the request parks until an append or high-watermark move wakes it, or
 ``max_wait_ms`` passes — woken at once, so produce→consume latency is not a poll interval.
+
+A Fetch with ``replica_id`` ≥ 0 (``replica_state.replica_id`` from v15) comes from a follower
+(Kafka's replica fetch, ``Partition.fetchRecords``): served by the leader only, to a broker that
+is one of the partition's followers (else NOT_LEADER_OR_FOLLOWER, or UNKNOWN_LEADER_EPOCH when the
+request names an epoch), reading up to the log end offset rather than the high watermark. From
+v12 the follower's ``last_fetched_epoch`` is checked against the leader-epoch cache: a diverging
+log is answered with ``diverging_epoch`` {epoch, end_offset} and no records (and at once, without
+parking). Otherwise the fetch offset is recorded as the follower's log end offset
+(``Partition.update_follower_fetch``, on the first read only, as Kafka does not update from its
+purgatory), which may advance the high watermark. A follower's long poll is woken by appends.
+
+Concurrency: runs on the node's event loop; each read of all partitions is synchronous (no await
+between reading and writing partition state); the long poll awaits only between reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from cluster.handlers import Body, handles
 from cluster.log.partition_log import OffsetOutOfRangeError
 from cluster.network.request import RequestContext
 from cluster.replication.partition import Partition
-from pykafka_ops.protocol import fastpath
+from pykafka_ops.protocol import codec, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 from pykafka_ops.protocol.fastpath import FetchPartitionResult
 
 READ_COMMITTED = 1
+CONSUMER_REPLICA_ID = -1
+
+
+class _FollowerFetch:
+    """A replica's fetch: who, when, and the diverging epochs found by partition."""
+
+    __slots__ = ("diverging", "now_ms", "replica_id", "update")
+
+    def __init__(self, replica_id: int) -> None:
+        self.replica_id = replica_id
+        self.now_ms = int(time.time() * 1000)
+        self.update = True
+        self.diverging: dict[tuple[str, int], tuple[int, int]] = {}
+
+
+def fetch_replica_id(request: Any) -> int:
+    """``replica_id`` below v15, ``replica_state.replica_id`` from v15 (KIP-903)."""
+    replica_id = getattr(request, "replica_id", CONSUMER_REPLICA_ID)
+    if replica_id == CONSUMER_REPLICA_ID:
+        state = getattr(request, "replica_state", None)
+        if state is not None:
+            replica_id = state.replica_id
+    return replica_id
 
 
 @handles(ApiKey.FETCH, versions=fastpath.FETCH_VERSIONS)
@@ -35,32 +72,43 @@ def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     """Read every requested partition; park when there is not yet ``min_bytes`` of data."""
     if getattr(request, "session_id", 0) != 0:
         return fastpath.encode_fetch_response(ctx.api_version, [], error_code=ErrorCode.fetch_session_id_not_found)
-    topics, size, partitions = _read_all(ctx, request)
+    replica_id = fetch_replica_id(request)
+    follower = _FollowerFetch(replica_id) if replica_id >= 0 else None
+    topics, size, partitions = _read_all(ctx, request, follower)
+    if follower is not None:
+        if follower.diverging:
+            return _encode_with_diverging(ctx.api_version, topics, follower.diverging)
+        follower.update = False
     max_wait_s = request.max_wait.total_seconds()
     if size >= request.min_bytes or max_wait_s <= 0 or not partitions:
         return fastpath.encode_fetch_response(ctx.api_version, topics)
-    return _long_poll(ctx, request, partitions, ctx.received_at + max_wait_s)
+    return _long_poll(ctx, request, partitions, ctx.received_at + max_wait_s, follower)
 
 
-async def _long_poll(ctx: RequestContext, request: Any, partitions: list[Partition], deadline: float) -> Body:
+async def _long_poll(ctx: RequestContext, request: Any, partitions: list[Partition], deadline: float,
+                     follower: _FollowerFetch | None = None) -> Body:
     loop = asyncio.get_running_loop()
+    is_follower = follower is not None
     while True:
         waiter: asyncio.Future[None] = loop.create_future()
         for partition in partitions:
-            partition.add_waiter(waiter)
+            partition.add_waiter(waiter, is_follower)
         try:
             await asyncio.wait_for(waiter, max(deadline - loop.time(), 0))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             for partition in partitions:
                 partition.remove_waiter(waiter)
-        topics, size, partitions = _read_all(ctx, request)
+        topics, size, partitions = _read_all(ctx, request, follower)
+        if follower is not None and follower.diverging:
+            return _encode_with_diverging(ctx.api_version, topics, follower.diverging)
         if size >= request.min_bytes or loop.time() >= deadline or not partitions:
             return fastpath.encode_fetch_response(ctx.api_version, topics)
 
 
-def _read_all(ctx: RequestContext, request: Any) -> tuple[list[Any], int, list[Partition]]:
+def _read_all(ctx: RequestContext, request: Any,
+              follower: _FollowerFetch | None = None) -> tuple[list[Any], int, list[Partition]]:
     """(response topics, record bytes, partitions to watch) — the latter empty after an error."""
     read_committed = request.isolation_level == READ_COMMITTED
     remaining = min(request.max_bytes, ctx.broker.config["fetch.max.bytes"])
@@ -74,6 +122,9 @@ def _read_all(ctx: RequestContext, request: Any) -> tuple[list[Any], int, list[P
             partition = ctx.broker.replica_manager.partition(topic.topic, p.partition)
             if partition is None:
                 result = _error(p.partition, ctx.broker.replica_manager.absent_error(topic.topic, p.partition))
+            elif follower is not None:
+                result = _read_for_follower(partition, p, min(p.partition_max_bytes, remaining), total == 0,
+                                            follower)
             else:
                 result = _read_partition(partition, p, min(p.partition_max_bytes, remaining), total == 0,
                                          read_committed)
@@ -101,6 +152,57 @@ def _read_partition(partition: Partition, p: Any, max_bytes: int, first: bool,
         return _error(p.partition, ErrorCode.offset_out_of_range, log.high_watermark, log.log_start_offset)
     return FetchPartitionResult(p.partition, ErrorCode.none, log.high_watermark, max_offset, log.log_start_offset,
                                 [] if read_committed else None, [data] if data else [], len(data))
+
+
+def _read_for_follower(partition: Partition, p: Any, max_bytes: int, first: bool,
+                       follower: _FollowerFetch) -> FetchPartitionResult:
+    """A replica's read (Kafka's ``Partition.fetchRecords`` from a follower): to the log end."""
+    refusal = partition.follower_fetch_error(follower.replica_id, getattr(p, "current_leader_epoch", -1))
+    if refusal is not None:
+        return _error(p.partition, refusal)
+    log = partition.log
+    high_watermark, log_start, log_end = log.high_watermark, log.log_start_offset, log.log_end_offset
+    fetch_offset = p.fetch_offset
+    try:
+        last_fetched_epoch = getattr(p, "last_fetched_epoch", -1)
+        if last_fetched_epoch >= 0:
+            diverging = partition.diverging_epoch(last_fetched_epoch, fetch_offset)
+            if diverging is not None:
+                follower.diverging[(partition.topic, p.partition)] = diverging
+                return FetchPartitionResult(p.partition, ErrorCode.none, high_watermark, high_watermark, log_start,
+                                            None, [], 0)
+        data = log.read(fetch_offset, max_bytes, log_end, min_one_batch=first) if max_bytes > 0 or first else b""
+    except OffsetOutOfRangeError:
+        return _error(p.partition, ErrorCode.offset_out_of_range, high_watermark, log_start)
+    if follower.update:
+        partition.update_follower_fetch(follower.replica_id, fetch_offset, follower.now_ms, log_end,
+                                        getattr(p, "log_start_offset", -1))
+    return FetchPartitionResult(p.partition, ErrorCode.none, high_watermark, high_watermark, log_start, None,
+                                [data] if data else [], len(data))
+
+
+def _encode_with_diverging(version: int, topics: list[Any],
+                           diverging: dict[tuple[str, int], tuple[int, int]]) -> Body:
+    """The answer through the generic codec, which writes the ``diverging_epoch`` tagged field
+    (rare: once per follower truncation)."""
+    no_epoch = (-1, -1)
+    responses = []
+    for name, results in topics:
+        partitions = []
+        for r in results:
+            epoch, end_offset = diverging.get((name, r.index), no_epoch)
+            partitions.append({
+                "partition_index": r.index, "error_code": r.error_code, "high_watermark": r.high_watermark,
+                "last_stable_offset": r.last_stable_offset, "log_start_offset": r.log_start_offset,
+                "diverging_epoch": {"epoch": epoch, "end_offset": end_offset},
+                "current_leader": {"leader_id": -1, "leader_epoch": -1},
+                "snapshot_id": {"end_offset": -1, "epoch": -1},
+                "aborted_transactions": r.aborted_transactions, "preferred_read_replica": -1,
+                "records": b"".join(bytes(b) for b in r.records) if r.records_size else b"",
+            })
+        responses.append({"topic": name, "partitions": partitions})
+    body = {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": responses}
+    return [codec.encode_response_body(ApiKey.FETCH, version, body)]
 
 
 def _error(index: int, code: ErrorCode, high_watermark: int = -1, log_start_offset: int = -1) -> FetchPartitionResult:

@@ -10,21 +10,35 @@ place, written with one ``os.write``. Partitions are independent: an unexpected 
 is logged and answered UNKNOWN_SERVER_ERROR for that partition only, as Kafka's
 ``ReplicaManager.appendToLocalLog`` does, so a retried request never rewrites the others.
 acks=0 → no response (the connection is closed when a partition failed, as Kafka does);
-acks=-1 → answered once the high watermark covers the batch (immediately while the ISR is the
-leader alone).
+acks=-1 → answered once the high watermark covers every appended batch (Kafka's DelayedProduce,
+``cluster/replication/delayed_produce.py``): at once when it already does (always while the ISR is
+the leader alone: no extra await or allocation), else the handler returns a coroutine that waits
+for the followers, answering REQUEST_TIMED_OUT after the request's ``timeout_ms``,
+NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below ``min.insync.replicas`` meanwhile and
+NOT_LEADER_OR_FOLLOWER if this broker lost the leadership.
+
+Concurrency: runs on the node's event loop; every append and the decision to wait happen in one
+synchronous call, the wait itself is parked on the partitions (no await between reading and
+writing partition state).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from cluster.controller.metadata_image import INTERNAL_TOPICS
-from cluster.handlers import Body, CloseConnection, handles
+from cluster.handlers import Body, CloseConnection, HandlerResult, handles
 from cluster.log.partition_log import LogAppendInfo
 from cluster.log.producer_state import ProducerStateError
 from cluster.log.validator import RecordValidationError
 from cluster.network.request import RequestContext
+from cluster.replication.delayed_produce import (
+    DelayedProduce,
+    PendingAck,
+    wait_for_acks,
+)
 from cluster.replication.partition import NotLeaderError, Partition, PartitionError
 from pykafka_ops.protocol import fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -38,7 +52,7 @@ ZSTD_MIN_VERSION = 7
 
 
 @handles(ApiKey.PRODUCE, versions=fastpath.PRODUCE_VERSIONS, raw=True)
-def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> Body:
+def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> HandlerResult:
     """Append every partition's records and answer per partition."""
     request = fastpath.parse_produce_request(frame, body_offset, ctx.api_version)
     now_ms = int(time.time() * 1000)
@@ -51,11 +65,38 @@ def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> 
         if failed:  # as Kafka: with no response to carry the error, closing tells the client
             raise CloseConnection(f"acks=0 produce failed ({failed[0].error_message or failed[0].error_code})")
         return None
+    if request.acks == -1:
+        delayed = _delayed_produce(topics)
+        if delayed is not None:
+            return _answer_when_replicated(ctx.api_version, topics, delayed, request.timeout_ms)
     return [fastpath.encode_produce_response(ctx.api_version, topics)]
 
 
+def _delayed_produce(topics: list[tuple[str, list]]) -> DelayedProduce | None:
+    """A DelayedProduce over the PendingAck entries of ``topics``, or None if there are none."""
+    pending = None
+    for _name, results in topics:
+        for result in results:
+            if type(result) is PendingAck:
+                if pending is None:
+                    pending = []
+                pending.append(result)
+    if pending is None:
+        return None
+    delayed = DelayedProduce(pending, asyncio.get_running_loop().create_future())
+    delayed.watch()
+    return delayed
+
+
+async def _answer_when_replicated(version: int, topics: list[tuple[str, list]], delayed: DelayedProduce,
+                                  timeout_ms: int) -> Body:
+    await wait_for_acks(delayed, timeout_ms)
+    answered = [(name, [r.result if type(r) is PendingAck else r for r in results]) for name, results in topics]
+    return [fastpath.encode_produce_response(version, answered)]
+
+
 def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | None, acks: int,
-            now_ms: int) -> ProducePartitionResult:
+            now_ms: int) -> ProducePartitionResult | PendingAck:
     if acks not in (0, 1, -1):
         return _failed(index, ErrorCode.invalid_required_acks, f"acks must be 0, 1 or -1, got {acks}")
     if topic in INTERNAL_TOPICS:  # only coordinators append there, as Kafka's ReplicaManager
@@ -79,6 +120,9 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
     except Exception:  # our bug: this partition fails, the request's other partitions stand
         log.exception("error appending to %s-%d", topic, index)
         return _failed(index, ErrorCode.unknown_server_error, "unexpected error; see the broker log")
+    if acks == -1 and info.last_offset >= partition.log.high_watermark:  # followers have yet to fetch it
+        return PendingAck(partition, info.last_offset + 1, partition.leader_epoch,
+                          _succeeded(partition, index, info))
     return _succeeded(partition, index, info)
 
 

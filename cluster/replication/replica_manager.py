@@ -101,7 +101,7 @@ class ReplicaManager:
 
     def _delete(self, topic: str, index: int) -> None:
         partition = self.partitions.pop((topic, index))
-        partition.wake_waiters()
+        partition.mark_deleted()  # parked fetches and delayed produces answer now
         self.log_manager.delete(topic, index)
         log.info("deleted the log of %s-%d", topic, index)
 
