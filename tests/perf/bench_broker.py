@@ -95,6 +95,8 @@ def baseline_node(workdir: Path, ref: str) -> Iterator[tuple[str, psutil.Process
     tree = workdir / f"baseline-{ref}"
     subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), ref], check=True,
                    capture_output=True)
+    if (tree / "setup.py").exists():  # its C record walker, as `pip install` builds it (else pure Python)
+        subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tree, capture_output=True)
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(tree)
     try:
