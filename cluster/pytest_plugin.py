@@ -10,7 +10,8 @@ Fixtures
 
 Functions
     ``start_cluster(yaml_text_or_path, tmp_dir, **broker_overrides) -> RunningCluster`` and
-    ``free_ports(count)``, for fixtures of your own.
+    ``free_ports(count)``, for fixtures of your own; ``wait_until(predicate, timeout_s, what)``
+    to wait for a condition with a deadline.
 
 Broker overrides are Kafka config names; as keyword arguments, write ``_`` for ``.``
 (``num_partitions=6`` sets ``num.partitions``). Example::
@@ -47,11 +48,12 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import yaml
@@ -85,11 +87,14 @@ MULTI_NODE_TEST_SETTINGS = {
     "controller.quorum.election.backoff.max.ms": 300,
     "controller.quorum.request.timeout.ms": 1000,
 }
+#: Seconds between two tries of ``wait_until``.
+POLL_S = 0.02
 #: Seconds a node gets to stop after SIGTERM at teardown before SIGKILL.
 STOP_GRACE_S = 5.0
 #: Seconds a cluster gets to become ready.
 START_WAIT_S = 30.0
 
+T = TypeVar("T")
 #: What ``pko_cluster_factory`` returns: ``factory(yaml=None, **broker_overrides)``.
 ClusterFactory = Callable[..., "RunningCluster"]
 
@@ -149,6 +154,25 @@ class RunningCluster:
         from cluster import launcher
 
         launcher.down(self.config, grace_s=STOP_GRACE_S, purge=purge)
+
+
+def wait_until(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout_s`` passes
+    (AssertionError naming ``what``). Exceptions from the predicate count as "not yet": the
+    deadline poller a test waits with, never a sleep."""
+    deadline = time.monotonic() + timeout_s
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - "not yet" until the deadline
+            last_error = exc
+        if time.monotonic() >= deadline:
+            suffix = f" (last error: {last_error!r})" if last_error is not None else ""
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{suffix}")
+        time.sleep(POLL_S)
 
 
 def free_ports(count: int = 1, host: str = "127.0.0.1") -> list[int]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cluster.pytest_plugin import RunningCluster
+from cluster.pytest_plugin import RunningCluster, wait_until
 from faults.checker import BatchSummary, batches_from_dump
 from faults.history import History
 from pykafka_ops.client.wire import WireClient
@@ -26,28 +26,14 @@ from pykafka_ops.protocol.api_keys import ApiKey
 T = TypeVar("T")
 PKO = str(Path(sys.executable).parent / "pko")
 #: Poll interval of ``poll_until``, in seconds.
-POLL_S = 0.02
 #: The signals of ``fault`` and the nemesis op name of each.
 FAULTS = {"KILL": "kill-9", "TERM": "stop", "STOP": "pause", "CONT": "resume"}
 
 
 def poll_until(predicate: Callable[[], T], timeout_s: float, what: str) -> tuple[T, float]:
-    """Poll ``predicate`` until it returns something truthy; (that value, seconds it took).
-    Exceptions count as "not yet"; past ``timeout_s`` an AssertionError names ``what``."""
+    """``wait_until``, with the seconds it took: (the truthy value, seconds)."""
     started = time.monotonic()
-    deadline = started + timeout_s
-    last_error: BaseException | None = None
-    while True:
-        try:
-            result = predicate()
-            if result:
-                return result, time.monotonic() - started
-        except Exception as exc:  # noqa: BLE001 - "not yet" until the deadline
-            last_error = exc
-        if time.monotonic() >= deadline:
-            suffix = f" (last error: {last_error!r})" if last_error is not None else ""
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{suffix}")
-        time.sleep(POLL_S)
+    return wait_until(predicate, timeout_s, what), time.monotonic() - started
 
 
 # -- leaders ------------------------------------------------------------------------------------

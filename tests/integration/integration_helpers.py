@@ -9,39 +9,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
+from cluster.pytest_plugin import RunningCluster, wait_until  # noqa: F401 - shared by the tests
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.protocol.api_keys import ApiKey
-from cluster.pytest_plugin import RunningCluster
 from pykafka_ops.records.batch import RecordBatch, iter_batches
 from pykafka_ops.records.builder import RecordBatchBuilder
 
-T = TypeVar("T")
 
 #: Poll interval of ``wait_until``, in seconds.
-POLL_S = 0.02
 PRODUCE_VERSION = 9
 FETCH_VERSION = 12
-
-
-def wait_until(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
-    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout_s`` passes
-    (AssertionError naming ``what``). Exceptions from the predicate count as "not yet"."""
-    deadline = time.monotonic() + timeout_s
-    last_error: BaseException | None = None
-    while True:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - "not yet" until the deadline
-            last_error = exc
-        if time.monotonic() >= deadline:
-            suffix = f" (last error: {last_error!r})" if last_error is not None else ""
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{suffix}")
-        time.sleep(POLL_S)
 
 
 def unique_topic(prefix: str) -> str:

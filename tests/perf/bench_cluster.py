@@ -77,7 +77,6 @@ KAFKA_TIMEOUTS = {
     "controller.quorum.request.timeout.ms": 2000,
 }
 NODES = (1, 2, 3)
-POLL_S = 0.01
 #: Longest wait for any one thing to happen, in seconds.
 WAIT_S = 60.0
 TOPIC_ALREADY_EXISTS = 36
