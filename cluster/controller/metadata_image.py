@@ -13,6 +13,7 @@ PartitionChangeRecord, ProducerIdsRecord), encoded as JSON.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -80,10 +81,11 @@ class MetadataImage:
     broker_configs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     next_producer_id: int = 0
 
-    @property
-    def live_brokers(self) -> list[BrokerImage]:
-        """The unfenced brokers by id: what clients are told about (Kafka's alive brokers)."""
-        return [b for _, b in sorted(self.brokers.items()) if not b.fenced]
+    @functools.cached_property
+    def live_brokers(self) -> tuple[BrokerImage, ...]:
+        """The unfenced brokers by id: what clients are told about (Kafka's alive brokers);
+        computed once per image (every Metadata request asks)."""
+        return tuple(b for _, b in sorted(self.brokers.items()) if not b.fenced)
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         """The topic with ``topic_id``, if any."""

@@ -18,7 +18,6 @@ from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.records.batch import RecordBatch, iter_batches
 from pykafka_ops.records.builder import RecordBatchBuilder
 
-
 #: Poll interval of ``wait_until``, in seconds.
 PRODUCE_VERSION = 9
 FETCH_VERSION = 12
