@@ -73,7 +73,7 @@ class Broker:
         # connections may take half of the fd limit; log files share the other half with the rest
         max_open_files = min(self.config["log.open.files.max"], max(16, fd_connection_budget() - 64))
         self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"], max_open_files)
-        self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config)
+        self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config, self._broker_address)
         self.group_coordinator = GroupCoordinator(self)
         self.log_cleaner = LogCleaner(self.log_manager)
         self.controller: QuorumController
@@ -99,6 +99,11 @@ class Broker:
     def image(self) -> MetadataImage:
         """The current metadata image (the controller's own, in combined mode)."""
         return self.controller.image
+
+    def _broker_address(self, broker_id: int) -> tuple[str, int] | None:
+        """Where broker ``broker_id`` listens, by the current metadata (None if not registered)."""
+        broker = self.image.brokers.get(broker_id)
+        return None if broker is None else (broker.host, broker.port)
 
     @property
     def controller_id(self) -> int:
@@ -189,6 +194,7 @@ class Broker:
                 except asyncio.CancelledError:
                     pass
         self.group_coordinator.shutdown()
+        self.replica_manager.shutdown()
         self.controller.quorum.close()
         self.requests.close()
         self.log_manager.shutdown()

@@ -57,7 +57,7 @@ class ControllerRequests:
         settings = broker.config
         self.timeout_s = settings["controller.quorum.request.timeout.ms"] / 1000
         self.backoff_s = max(settings["controller.quorum.retry.backoff.ms"], 10) / 1000
-        self.channel = ControllerChannel(broker.node_id, broker.cluster.voters)
+        self.channel = ControllerChannel(broker.node_id, broker.cluster.voters.get)
 
     @property
     def active_controller(self) -> int:

@@ -161,7 +161,7 @@ def _read_for_follower(partition: Partition, p: Any, max_bytes: int, first: bool
     if refusal is not None:
         return _error(p.partition, refusal)
     log = partition.log
-    high_watermark, log_start, log_end = log.high_watermark, log.log_start_offset, log.log_end_offset
+    log_start, log_end = log.log_start_offset, log.log_end_offset
     fetch_offset = p.fetch_offset
     try:
         last_fetched_epoch = getattr(p, "last_fetched_epoch", -1)
@@ -169,16 +169,18 @@ def _read_for_follower(partition: Partition, p: Any, max_bytes: int, first: bool
             diverging = partition.diverging_epoch(last_fetched_epoch, fetch_offset)
             if diverging is not None:
                 follower.diverging[(partition.topic, p.partition)] = diverging
-                return FetchPartitionResult(p.partition, ErrorCode.none, high_watermark, high_watermark, log_start,
-                                            None, [], 0)
+                hw = log.high_watermark
+                return FetchPartitionResult(p.partition, ErrorCode.none, hw, hw, log_start, None, [], 0)
         data = log.read(fetch_offset, max_bytes, log_end, min_one_batch=first) if max_bytes > 0 or first else b""
     except OffsetOutOfRangeError:
-        return _error(p.partition, ErrorCode.offset_out_of_range, high_watermark, log_start)
+        return _error(p.partition, ErrorCode.offset_out_of_range, log.high_watermark, log_start)
     if follower.update:
+        # before the high watermark is read: the answer then carries the one this fetch moved
         partition.update_follower_fetch(follower.replica_id, fetch_offset, follower.now_ms, log_end,
                                         getattr(p, "log_start_offset", -1))
-    return FetchPartitionResult(p.partition, ErrorCode.none, high_watermark, high_watermark, log_start, None,
-                                [data] if data else [], len(data))
+    hw = log.high_watermark
+    return FetchPartitionResult(p.partition, ErrorCode.none, hw, hw, log_start, None, [data] if data else [],
+                                len(data))
 
 
 def _encode_with_diverging(version: int, topics: list[Any],

@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import logging
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 from pykafka_ops.protocol import codec
@@ -55,9 +55,10 @@ class _Connection:
 class ControllerChannel:
     """Sends requests to a controller by node id and returns its answers."""
 
-    def __init__(self, node_id: int, controllers: Mapping[int, tuple[str, int]]) -> None:
+    def __init__(self, node_id: int, addresses: Callable[[int], tuple[str, int] | None]) -> None:
         self.node_id = node_id
-        self.controllers = dict(controllers)
+        self.addresses = addresses
+        """(host, port) of a node by id, looked up when a connection opens; None if unknown."""
         self._connections: dict[int, _Connection] = {}
         self._connecting: dict[int, asyncio.Lock] = {}
         self._correlation = itertools.count(1)
@@ -84,9 +85,9 @@ class ControllerChannel:
             raise ControllerUnreachableError(f"controller {controller_id} sent a malformed answer: {exc}") from None
 
     async def _connection(self, controller_id: int) -> _Connection:
-        address = self.controllers.get(controller_id)
+        address = self.addresses(controller_id)
         if address is None:
-            raise ControllerUnreachableError(f"node {controller_id} is not a controller of this cluster")
+            raise ControllerUnreachableError(f"node {controller_id} has no known address")
         lock = self._connecting.setdefault(controller_id, asyncio.Lock())
         async with lock:
             connection = self._connections.get(controller_id)

@@ -95,6 +95,9 @@ class Partition:
             now = _now_ms() if now_ms is None else now_ms
             if not was_leader or leader_epoch != old_epoch:
                 self.followers.reset(self.broker_id, replicas, isr, now)
+                # Kafka's makeLeader: the new epoch starts at the log end, so a follower's last
+                # fetched epoch is answered with the right end offset before anything is appended
+                self.log.leader_epochs.assign(leader_epoch, self.log.log_end_offset)
             elif changed:
                 self.followers.sync(self.broker_id, replicas, isr, now)
         elif was_leader:

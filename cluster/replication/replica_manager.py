@@ -3,7 +3,9 @@
 ``apply_image`` is called with every new MetadataImage: it opens (or creates) the logs of
 partitions placed on this broker, applies leadership and config changes, and deletes the logs
 of deleted topics (those deleted while the node was down: ``delete_orphan_dirs``, once the
-broker has caught up). It visits only the topics that
+broker has caught up). Partitions this broker follows are handed to the replica fetcher of their
+leader (``ReplicaFetcherManager``); those it leads, or that have no leader, leave the fetchers
+(Kafka's ``makeLeader`` / ``makeFollower``). It visits only the topics that
 changed, and yields between partitions so that its caller can spread a large change over
 several turns of the event loop.
 
@@ -13,13 +15,14 @@ Concurrency: used from the node's event loop only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from cluster.controller.metadata_image import MetadataImage, TopicImage
 from cluster.controller.quorum import METADATA_TOPIC
 from cluster.log.manager import LogManager
 from cluster.replication.partition import Partition
+from cluster.replication.replica_fetcher import ReplicaFetcherManager
 from pykafka_ops.config.settings import topic_defaults
 from pykafka_ops.errors import ErrorCode
 
@@ -29,10 +32,12 @@ log = logging.getLogger(__name__)
 class ReplicaManager:
     """Partition objects of this broker, by (topic, index)."""
 
-    def __init__(self, broker_id: int, log_manager: LogManager, broker_config: Mapping[str, Any]) -> None:
+    def __init__(self, broker_id: int, log_manager: LogManager, broker_config: Mapping[str, Any],
+                 broker_addresses: Callable[[int], tuple[str, int] | None] = lambda _: None) -> None:
         self.broker_id = broker_id
         self.log_manager = log_manager
         self.broker_config = broker_config
+        self.fetchers = ReplicaFetcherManager(broker_id, broker_addresses, broker_config)
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._topic_configs: dict[str, dict[str, Any]] = {}
         self._applied: dict[str, TopicImage] = {}
@@ -98,9 +103,14 @@ class ReplicaManager:
                 yield
             partition.update_leadership(placement.leader, placement.leader_epoch, placement.replicas,
                                         placement.isr)
+            if partition.is_leader or partition.leader < 0:
+                self.fetchers.stop_following((topic.name, index))
+            else:
+                self.fetchers.follow(partition)
 
     def _delete(self, topic: str, index: int) -> None:
         partition = self.partitions.pop((topic, index))
+        self.fetchers.stop_following((topic, index))
         partition.mark_deleted()  # parked fetches and delayed produces answer now
         self.log_manager.delete(topic, index)
         log.info("deleted the log of %s-%d", topic, index)
@@ -116,3 +126,7 @@ class ReplicaManager:
             if topic not in image.topics or index not in image.topics[topic].partitions:
                 self.log_manager.delete(topic, index)
                 log.info("deleted %s-%d: its topic no longer exists", topic, index)
+
+    def shutdown(self) -> None:
+        """Stop replicating (the node is stopping)."""
+        self.fetchers.shutdown()

@@ -51,12 +51,14 @@ def encoded(api_key: int, version: int, body: dict[str, Any]) -> tuple[bytearray
 
 
 def partition_factory(tmp_path: Path):
-    """``make_partition(replicas=(1, 2, 3), isr=..., min_isr=1)``: broker 1 leads at epoch 5."""
+    """``make_partition(replicas=(1, 2, 3), isr=..., min_isr=1, broker_id=1)``: broker 1 leads at
+    epoch 5; each broker id has its own log directory."""
 
     def make(replicas: tuple[int, ...] = (1, 2, 3), isr: tuple[int, ...] | None = None, min_isr: int = 1,
              broker_id: int = 1, leader: int = 1, epoch: int = 5) -> Partition:
         config = LogConfig.from_topic_config(topic_defaults(broker_defaults()) | {"min.insync.replicas": min_isr})
-        log = PartitionLog.open(tmp_path / f"{TOPIC}-0", config, 86_400_000, clean_shutdown=True)
+        directory = tmp_path / (f"{TOPIC}-0" if broker_id == 1 else f"broker-{broker_id}/{TOPIC}-0")
+        log = PartitionLog.open(directory, config, 86_400_000, clean_shutdown=True)
         partition = Partition(TOPIC, 0, uuid.uuid4(), log, broker_id)
         partition.update_leadership(leader, epoch, replicas, replicas if isr is None else isr, now_ms=T0)
         return partition

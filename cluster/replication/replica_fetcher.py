@@ -1,0 +1,239 @@
+"""Follower replication (Kafka's ``ReplicaFetcherManager`` and ``ReplicaFetcherThread``).
+
+A broker that follows partitions runs one :class:`ReplicaFetcher` per source broker (the leader
+of those partitions; Kafka's ``num.replica.fetchers`` = 1), an asyncio task on the node's loop.
+Each round it sends one ordinary Fetch (v12) with its broker id as ``replica_id`` and, per
+partition, the log end offset as ``fetch_offset``, the latest epoch of its leader-epoch cache
+as ``last_fetched_epoch`` and the leader epoch it knows as ``current_leader_epoch``; the leader
+parks the request up to ``replica.fetch.wait.max.ms`` until something is appended. The answer is
+processed partition by partition (``follower_sync.process_partition``): records appended as the
+leader wrote them, the high watermark and log start offset taken from the leader, truncation on
+a diverging epoch. Partitions that fail are held back ``replica.fetch.backoff.ms`` (Kafka's
+delayed partitions) until the next metadata change moves them (``add_partitions``).
+
+Concurrency: everything runs on the node's event loop. A fetch's answer is processed without an
+await, so it never interleaves with a metadata application that moves the partition; answers for
+partitions that left the fetcher, or whose leader epoch changed while the fetch was out, are
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from cluster.network.controller_channel import (
+    ControllerChannel,
+    ControllerUnreachableError,
+)
+from cluster.replication.follower_sync import process_partition
+from cluster.replication.partition import Partition
+from pykafka_ops.errors import ErrorCode
+from pykafka_ops.protocol.api_keys import ApiKey
+
+log = logging.getLogger(__name__)
+
+#: The Fetch version followers send: v12 has ``last_fetched_epoch`` and ``diverging_epoch``
+#: (KIP-320/KIP-595) and names topics (v13 switches to topic ids).
+REPLICA_FETCH_VERSION = 12
+
+PartitionKey = tuple[str, int]
+
+
+class FetchState:
+    """A partition this fetcher replicates (Kafka's ``PartitionFetchState``)."""
+
+    __slots__ = ("delayed_until", "leader_epoch", "partition")
+
+    def __init__(self, partition: Partition, leader_epoch: int) -> None:
+        self.partition = partition
+        self.leader_epoch = leader_epoch
+        self.delayed_until = 0.0
+        """Monotonic time before which the partition is not fetched (after an error)."""
+
+
+class FetcherSettings:
+    """The ``replica.fetch.*`` settings of this broker (Kafka's defaults when absent)."""
+
+    __slots__ = ("backoff_s", "max_bytes", "min_bytes", "request_timeout_s", "response_max_bytes", "wait_max_ms")
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.max_bytes = int(config.get("replica.fetch.max.bytes", 1048576))
+        self.min_bytes = int(config.get("replica.fetch.min.bytes", 1))
+        self.wait_max_ms = int(config.get("replica.fetch.wait.max.ms", 500))
+        self.response_max_bytes = int(config.get("replica.fetch.response.max.bytes", 10485760))
+        self.backoff_s = int(config.get("replica.fetch.backoff.ms", 1000)) / 1000
+        # Kafka's replica.socket.timeout.ms (30 s) must exceed the wait; ours: wait + request timeout
+        self.request_timeout_s = self.wait_max_ms / 1000 + config.get("controller.quorum.request.timeout.ms", 2000) / 1000
+
+
+class ReplicaFetcher:
+    """Fetches every partition this broker follows from one source broker (see module docstring)."""
+
+    def __init__(self, broker_id: int, source_id: int, channel: ControllerChannel, settings: FetcherSettings) -> None:
+        self.broker_id = broker_id
+        self.source_id = source_id
+        self.channel = channel
+        self.settings = settings
+        self.partitions: dict[PartitionKey, FetchState] = {}
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, partition: Partition) -> None:
+        """Fetch ``partition`` from this source in its current leader epoch (again at once if
+        it was held back)."""
+        key = (partition.topic, partition.index)
+        state = self.partitions.get(key)
+        if state is None or state.leader_epoch != partition.leader_epoch or state.partition is not partition:
+            self.partitions[key] = FetchState(partition, partition.leader_epoch)
+            self._changed.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"replica-fetcher-{self.source_id}")
+
+    def remove(self, key: PartitionKey) -> None:
+        """Stop fetching ``key`` (answers already on their way are dropped)."""
+        if self.partitions.pop(key, None) is not None:
+            self._changed.set()
+
+    async def _run(self) -> None:
+        while self.partitions:
+            ready = self._ready()
+            if not ready:
+                await self._wait_for_change(self._next_retry())
+                continue
+            try:
+                answer, _ = await self.channel.send(self.source_id, ApiKey.FETCH, REPLICA_FETCH_VERSION,
+                                                    self._request(ready), self.settings.request_timeout_s)
+            except ControllerUnreachableError as exc:
+                log.info("replica fetcher of broker %d: fetch from broker %d failed (%s); retrying in %g s",
+                         self.broker_id, self.source_id, exc, self.settings.backoff_s)
+                self._hold_back(ready)
+                continue
+            except Exception:  # the fetcher must keep following
+                log.exception("replica fetcher of broker %d: fetch from broker %d failed", self.broker_id,
+                              self.source_id)
+                self._hold_back(ready)
+                continue
+            if answer.error_code != ErrorCode.none:
+                log.info("replica fetcher of broker %d: broker %d answered %s", self.broker_id, self.source_id,
+                         ErrorCode(answer.error_code).name)
+                self._hold_back(ready)
+                continue
+            self._process(answer, ready)
+
+    def _ready(self) -> list[FetchState]:
+        now = time.monotonic()
+        return [s for s in self.partitions.values() if s.delayed_until <= now]
+
+    def _next_retry(self) -> float:
+        return min((s.delayed_until for s in self.partitions.values()), default=time.monotonic() + 1) - time.monotonic()
+
+    async def _wait_for_change(self, timeout_s: float) -> None:
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), max(timeout_s, 0.001))
+        except TimeoutError:
+            pass
+
+    def _hold_back(self, states: Iterable[FetchState]) -> None:
+        until = time.monotonic() + self.settings.backoff_s
+        for state in states:
+            state.delayed_until = until
+
+    def _request(self, states: list[FetchState]) -> dict[str, Any]:
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for state in states:
+            plog = state.partition.log
+            latest = plog.leader_epochs.latest_epoch
+            topics.setdefault(state.partition.topic, []).append({
+                "partition": state.partition.index, "current_leader_epoch": state.leader_epoch,
+                "fetch_offset": plog.log_end_offset, "last_fetched_epoch": -1 if latest is None else latest,
+                "log_start_offset": plog.log_start_offset, "partition_max_bytes": self.settings.max_bytes,
+                "replica_directory_id": None,
+            })
+        return {"cluster_id": None, "replica_id": self.broker_id,
+                "replica_state": {"replica_id": -1, "replica_epoch": -1},
+                "max_wait": self.settings.wait_max_ms, "min_bytes": self.settings.min_bytes,
+                "max_bytes": self.settings.response_max_bytes, "isolation_level": 0, "session_id": 0,
+                "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
+                "topics": [{"topic": topic, "topic_id": None, "partitions": partitions}
+                           for topic, partitions in topics.items()]}
+
+    def _process(self, answer: Any, sent: list[FetchState]) -> None:
+        """Apply the answer (no await: see the module's concurrency rule)."""
+        sent_offsets = {(s.partition.topic, s.partition.index): (s, s.partition.log.log_end_offset) for s in sent}
+        now_ms = int(time.time() * 1000)
+        failed: list[FetchState] = []
+        for topic in answer.responses:
+            for data in topic.partitions:
+                key = (topic.topic, data.partition_index)
+                state = self.partitions.get(key)
+                entry = sent_offsets.get(key)
+                if state is None or entry is None or state is not entry[0] or state.partition.deleted:
+                    continue  # moved or removed while the fetch was out
+                if not process_partition(state.partition, data, now_ms, self.source_id):
+                    failed.append(state)
+        self._hold_back(failed)
+
+    def close(self) -> None:
+        """Stop fetching (the node is stopping, or nothing is left to fetch from this source)."""
+        self.partitions.clear()
+        if self._task is not None:
+            self._task.cancel()
+
+
+class ReplicaFetcherManager:
+    """The fetchers of this broker, one per source broker (Kafka's ``ReplicaFetcherManager``)."""
+
+    def __init__(self, broker_id: int, addresses: Callable[[int], tuple[str, int] | None],
+                 config: Mapping[str, Any]) -> None:
+        self.broker_id = broker_id
+        self.settings = FetcherSettings(config)
+        self.channel = ControllerChannel(broker_id, addresses)
+        self.fetchers: dict[int, ReplicaFetcher] = {}
+        self._source_of: dict[PartitionKey, int] = {}
+
+    def follow(self, partition: Partition) -> None:
+        """Replicate ``partition`` from its leader (a follower's ``makeFollower``); it leaves the
+        fetcher of its previous leader."""
+        key = (partition.topic, partition.index)
+        leader = partition.leader
+        previous = self._source_of.get(key)
+        if previous is not None and previous != leader:
+            self._remove_from(previous, key)
+        fetcher = self.fetchers.get(leader)
+        if fetcher is None:
+            fetcher = self.fetchers[leader] = ReplicaFetcher(self.broker_id, leader, self.channel, self.settings)
+        self._source_of[key] = leader
+        fetcher.add(partition)
+
+    def stop_following(self, key: PartitionKey) -> None:
+        """No longer replicate ``key`` (this broker leads it, it has no leader, or it is gone)."""
+        source = self._source_of.pop(key, None)
+        if source is not None:
+            self._remove_from(source, key)
+
+    def _remove_from(self, source: int, key: PartitionKey) -> None:
+        fetcher = self.fetchers.get(source)
+        if fetcher is None:
+            return
+        fetcher.remove(key)
+        if not fetcher.partitions:
+            fetcher.close()
+            del self.fetchers[source]
+
+    def following(self) -> Iterator[tuple[PartitionKey, int]]:
+        """(partition, source broker) of every partition being replicated."""
+        return iter(self._source_of.items())
+
+    def shutdown(self) -> None:
+        """Stop every fetcher and close their connections."""
+        for fetcher in self.fetchers.values():
+            fetcher.close()
+        self.fetchers.clear()
+        self._source_of.clear()
+        self.channel.close()
+
