@@ -45,6 +45,7 @@ from cluster.meta_properties import (
 from cluster.network.quotas import fd_connection_budget
 from cluster.network.server import SocketServer
 from cluster.producer_ids import ProducerIdManager
+from cluster.replication.alter_partition_manager import AlterPartitionManager
 from cluster.replication.replica_manager import ReplicaManager
 from pykafka_ops.config.cluster import ClusterConfig
 from pykafka_ops.config.settings import topic_defaults
@@ -73,7 +74,11 @@ class Broker:
         # connections may take half of the fd limit; log files share the other half with the rest
         max_open_files = min(self.config["log.open.files.max"], max(16, fd_connection_budget() - 64))
         self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"], max_open_files)
-        self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config, self._broker_address)
+        self.alter_partitions = AlterPartitionManager(
+            node_id, lambda: self.lifecycle.broker_epoch,
+            lambda broker_epoch, topics: self.requests.alter_partition(broker_epoch, topics), image=lambda: self.image)
+        self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config, self._broker_address,
+                                              self.alter_partitions)
         self.group_coordinator = GroupCoordinator(self)
         self.log_cleaner = LogCleaner(self.log_manager)
         self.controller: QuorumController
@@ -217,7 +222,7 @@ class Broker:
                 await _run_sliced(self.replica_manager.apply_image(image))
                 self.group_coordinator.on_metadata_update(image)
                 await _run_sliced(warm_metadata_cache(image))
-            except Exception as exc:  # noqa: BLE001 - the broker must catch up, not stop
+            except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 if reason != self._image_failure:
                     log.error("cannot apply metadata up to offset %d on this broker yet (%s); retrying every %g s",
@@ -232,8 +237,8 @@ class Broker:
             self._image_failure = None
 
     async def _run_maintenance(self) -> None:
-        """Background duties: fsync rolled segments, flush policy, retention, producer expiry,
-        committed-offset expiry, compaction (every log.cleaner.backoff.ms)."""
+        """Background duties: ISR shrinks, fsync rolled segments, flush policy, retention, producer
+        expiry, committed-offset expiry, compaction (every log.cleaner.backoff.ms)."""
         retention_every_s = self.config["log.retention.check.interval.ms"] / 1000
         next_retention = time.monotonic() + retention_every_s
         offsets_every_s = self.config["offsets.retention.check.interval.ms"] / 1000
@@ -246,6 +251,7 @@ class Broker:
             if self._image_failure is not None:
                 await self._apply_image(self.image)
             try:
+                self.replica_manager.maybe_shrink_isrs(now_ms)
                 await self.log_manager.flush(now_ms)
                 if time.monotonic() >= next_retention:
                     next_retention = time.monotonic() + retention_every_s

@@ -1,9 +1,10 @@
 """ControllerRequests: everything a broker asks of the active controller, wherever it runs.
 
 On the node that leads the metadata quorum the controller is called in process; elsewhere the
-request goes to the quorum leader's controller listener (``ControllerChannel``) as the Kafka RPC
+request goes to the quorum leader's controller listener (``NodeChannel``) as the Kafka RPC
 Kafka's brokers send: BrokerRegistration, BrokerHeartbeat, AllocateProducerIds, CreateTopics
-(Kafka's ``AutoTopicCreationManager``), and the admin requests clients send to any broker,
+(Kafka's ``AutoTopicCreationManager``), AlterPartition (ISR changes, for the
+``AlterPartitionManager``), and the admin requests clients send to any broker,
 forwarded unchanged (Kafka's ``ForwardingManager``, KIP-590, without the envelope: the controller
 listener takes them as they are).
 
@@ -24,12 +25,17 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cluster.controller.alter_partition import (
+    AlterPartitionResult,
+    PartitionIsrResult,
+    TopicIsrRequest,
+)
 from cluster.controller.cluster_control import BrokerEndpoint, HeartbeatResult
 from cluster.controller.event_queue import MetadataCommitError
 from cluster.controller.topics import NewTopic, TopicResult
-from cluster.network.controller_channel import (
-    ControllerChannel,
-    ControllerUnreachableError,
+from cluster.network.node_channel import (
+    NodeChannel,
+    NodeUnreachableError,
 )
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -42,6 +48,8 @@ T = TypeVar("T")
 
 #: Versions this broker sends (what our controller listener and Kafka 3.7+ controllers take).
 REGISTRATION_VERSION, HEARTBEAT_VERSION, ALLOCATE_VERSION, CREATE_TOPICS_VERSION = 3, 1, 0, 7
+#: AlterPartition v3: topic ids and ISR members with broker epochs (KIP-903); our controller takes 2-3.
+ALTER_PARTITION_VERSION = 3
 #: Seconds a forwarded request without a timeout of its own may wait for an active controller
 #: (Kafka's ``request.timeout.ms`` default).
 FORWARD_TIMEOUT_S = 30.0
@@ -57,7 +65,7 @@ class ControllerRequests:
         settings = broker.config
         self.timeout_s = settings["controller.quorum.request.timeout.ms"] / 1000
         self.backoff_s = max(settings["controller.quorum.retry.backoff.ms"], 10) / 1000
-        self.channel = ControllerChannel(broker.node_id, broker.cluster.voters.get)
+        self.channel = NodeChannel(broker.node_id, broker.cluster.voters.get)
 
     @property
     def active_controller(self) -> int:
@@ -82,7 +90,7 @@ class ControllerRequests:
                     answer = await local()
                 elif leader >= 0:
                     answer = await remote(leader)
-            except ControllerUnreachableError as exc:
+            except NodeUnreachableError as exc:
                 log.debug("controller request failed: %s", exc)
             if (answer is not None and not retry(answer)) or time.monotonic() >= deadline:
                 return answer
@@ -149,6 +157,21 @@ class ControllerRequests:
             raise MetadataCommitError(code, f"no producer ids from the controller ({code.name})")
         return result[1], result[2]
 
+    async def alter_partition(self, broker_epoch: int, topics: Sequence[TopicIsrRequest]) -> AlterPartitionResult:
+        """AlterPartition (ISR changes of partitions this broker leads) on the active controller;
+        tried again on NOT_CONTROLLER until the request timeout (then REQUEST_TIMED_OUT). The
+        caller (``AlterPartitionManager``) retries what is left unanswered."""
+        broker_id = self.broker.node_id
+
+        async def remote(leader: int) -> AlterPartitionResult:
+            answer, _ = await self.channel.send(leader, ApiKey.ALTER_PARTITION, ALTER_PARTITION_VERSION,
+                                                alter_partition_body(broker_id, broker_epoch, topics), self.timeout_s)
+            return alter_partition_result(answer)
+
+        result = await self._call(lambda: self.broker.controller.alter_partition(broker_id, broker_epoch, topics),
+                                  remote, lambda r: r.error_code == ErrorCode.not_controller)
+        return result or AlterPartitionResult(ErrorCode.request_timed_out)
+
     async def create_topics(self, topics: Sequence[NewTopic]) -> list[TopicResult]:
         """CreateTopics on the active controller; returns once the topics created are in this
         broker's metadata too (or after ``SETTLE_S``)."""
@@ -177,7 +200,7 @@ class ControllerRequests:
     async def forward(self, api_key: int, version: int, request: Any) -> tuple[Any, bytes] | None:
         """A client's admin request, sent as it is to the active controller: its answer, decoded
         and as body bytes, or None once this node is the active controller (the caller then serves it);
-        ControllerUnreachableError if no controller answered within the request's own timeout
+        NodeUnreachableError if no controller answered within the request's own timeout
         (``timeout_ms`` of CreateTopics and the like; else Kafka's default ``request.timeout.ms``,
         30 s): a new active controller may take an election to appear."""
         timeout = getattr(request, "timeout", None)
@@ -188,10 +211,10 @@ class ControllerRequests:
             if leader >= 0:
                 try:
                     return await self.channel.send(leader, api_key, version, request, self.timeout_s)
-                except ControllerUnreachableError as exc:
+                except NodeUnreachableError as exc:
                     log.debug("forwarding failed: %s", exc)
             if time.monotonic() >= deadline:
-                raise ControllerUnreachableError(
+                raise NodeUnreachableError(
                     f"no active controller answered within {max(timeout_s, self.timeout_s) * 1000:g} ms")
             await asyncio.sleep(self.backoff_s)
         return None
@@ -205,3 +228,22 @@ class ControllerRequests:
     def close(self) -> None:
         """Close the connections to controllers (the node is stopping)."""
         self.channel.close()
+
+
+def alter_partition_body(broker_id: int, broker_epoch: int, topics: Sequence[TopicIsrRequest]) -> dict[str, Any]:
+    """An AlterPartition v3 request body (``ALTER_PARTITION_VERSION``)."""
+    return {"broker_id": broker_id, "broker_epoch": broker_epoch, "topics": [
+        {"topic_id": topic.topic_id, "partitions": [
+            {"partition_index": p.partition, "leader_epoch": p.leader_epoch, "partition_epoch": p.partition_epoch,
+             "leader_recovery_state": p.leader_recovery_state,
+             "new_isr_with_epochs": [{"broker_id": m.broker_id, "broker_epoch": m.broker_epoch} for m in p.new_isr]}
+            for p in topic.partitions]} for topic in topics]}
+
+
+def alter_partition_result(answer: Any) -> AlterPartitionResult:
+    """A decoded AlterPartition response as the controller's ``AlterPartitionResult``."""
+    return AlterPartitionResult(ErrorCode(answer.error_code), tuple(
+        (topic.topic_id, tuple(PartitionIsrResult(p.partition_index, ErrorCode(p.error_code), p.leader_id,
+                                                  p.leader_epoch, tuple(p.isr), p.partition_epoch,
+                                                  p.leader_recovery_state) for p in topic.partitions))
+        for topic in answer.topics))

@@ -86,6 +86,10 @@ MULTI_NODE_TEST_SETTINGS = {
     "controller.quorum.fetch.timeout.ms": 600,
     "controller.quorum.election.backoff.max.ms": 300,
     "controller.quorum.request.timeout.ms": 1000,
+    # a lagging follower leaves the ISR after 2 s; followers' long polls are short
+    "replica.lag.time.max.ms": 2000,
+    "replica.fetch.wait.max.ms": 200,
+    "replica.fetch.backoff.ms": 100,
 }
 #: Seconds between two tries of ``wait_until``.
 POLL_S = 0.02

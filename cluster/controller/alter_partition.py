@@ -18,14 +18,15 @@ Checks, in Kafka's order and with Kafka's error codes:
   leader → INVALID_REQUEST (Kafka's code for it, not NOT_LEADER_OR_FOLLOWER); a lower partition
   epoch → INVALID_UPDATE_VERSION;
 * new ISR: INVALID_REQUEST when it is not a duplicate-free subset of the replicas, lacks the
-  leader (an empty ISR does), or asks for RECOVERING (every partition here is RECOVERED: there
-  is no unclean election yet); INELIGIBLE_REPLICA when a member is not registered, fenced (a
+  leader (an empty ISR does), or asks for RECOVERING (every partition here is RECOVERED: an
+  unclean election writes RECOVERED at once, see ``partition_change``, and Kafka too refuses
+  RECOVERED → RECOVERING); INELIGIBLE_REPLICA when a member is not registered, fenced (a
   broker in controlled shutdown is fenced at once here) or, v3, named with a stale broker epoch.
 
 Several entries for one partition in one request are checked in turn, each against the state the
 previous one left. Simplifications against Kafka: no reassignments (so an ISR change never moves
 the leader, and NEW_LEADER_ELECTED is never answered), no eligible leader replicas (KIP-966) and
-no leader recovery state in the image (always RECOVERED).
+no leader recovery state in the image (always RECOVERED, unclean elections included).
 
 Concurrency: part of the controller, on the node's event loop; runs on its event queue.
 """

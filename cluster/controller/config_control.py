@@ -1,5 +1,8 @@
 """ConfigurationControl (Kafka's ``ConfigurationControlManager``): per-topic config overrides.
 
+A change that turns ``unclean.leader.election.enable`` on for a topic elects, in the same commit,
+an unclean leader for each of its partitions that has none (``ReplicationControl._unclean_elections``).
+
 A mixin of ``QuorumController``. Concurrency: part of the controller, on the node's event loop;
 writes go through its event queue.
 """
@@ -56,10 +59,18 @@ class ConfigurationControl(_Base):
             {"type": "ConfigRecord", "resource_type": "topic", "resource_name": topic, "name": key,
              "value": values.get(key)}
             for key in changes if values.get(key) != image_topic.config.get(key)]
+        if records:
+            after = {**image_topic.config, **{r["name"]: r["value"] for r in records}}
+            records.extend(self._unclean_elections(topic, {k: v for k, v in after.items() if v is not None}))
         if records and not validate_only:
             try:
                 await self._commit(records)
             except MetadataCommitError as exc:
                 return not_written(TopicResult(topic), exc)
-            log.info("altered configs of topic %s: %s", topic, {r["name"]: r["value"] for r in records})
+            log.info("altered configs of topic %s: %s", topic,
+                     {r["name"]: r["value"] for r in records if r["type"] == "ConfigRecord"})
+            for r in records:
+                if r["type"] == "PartitionChangeRecord":
+                    log.warning("unclean leader election: %s-%d led by broker %d (records only the old ISR had are "
+                                "lost)", topic, r["partition"], r["leader"])
         return TopicResult(topic, topic_id=image_topic.topic_id)

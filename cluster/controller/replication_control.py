@@ -3,14 +3,18 @@ placement and leader election.
 
 A mixin of ``QuorumController``: it validates CreateTopics / DeleteTopics / CreatePartitions
 with Kafka's error codes, places replicas over the unfenced brokers (``placement``), and when a
-broker is fenced or unfenced it writes the ``PartitionChangeRecord`` s that move leadership:
-a fenced leader is replaced by another unfenced ISR member, or by no leader (-1) when it was the
-only one (the partition is offline); it leaves the ISR unless it is its last member, so that it
-can lead again once it is unfenced (Kafka keeps the last ISR member for the same reason).
+broker is fenced or unfenced it writes the ``PartitionChangeRecord`` s that move leadership
+(``partition_change``: a fenced leader is replaced by another unfenced ISR member, else, if the
+topic allows unclean leader election, by any unfenced replica, else by no leader (-1) until an
+ISR member is back).
 
-Simplifications against Kafka: every partition has one replica until replication lands (a
-replication factor above 1 is refused); elections visit every partition of the image (Kafka keeps
-a broker → partitions index).
+A replication factor may be up to the number of unfenced brokers; a manual assignment may name
+fenced brokers as long as each partition has an unfenced one (they start outside the ISR), as
+Kafka's ``validateManualPartitionAssignment``.
+
+Simplifications against Kafka: automatic placement uses only unfenced brokers (Kafka's
+``StripedReplicaPlacer`` falls back to fenced ones); elections visit every partition of the image
+(Kafka keeps a broker → partitions index).
 
 Concurrency: part of the controller, on the node's event loop; writes go through its event queue.
 """
@@ -25,6 +29,11 @@ from typing import TYPE_CHECKING
 from cluster.controller.event_queue import MetadataCommitError
 from cluster.controller.event_queue import queued as _queued
 from cluster.controller.metadata_image import MetadataImage
+from cluster.controller.partition_change import (
+    change_record,
+    elect,
+    unclean_election_enabled,
+)
 from cluster.controller.placement import place_replicas
 from cluster.controller.records import MetadataRecord
 from cluster.controller.topics import (
@@ -53,8 +62,6 @@ log = logging.getLogger(__name__)
 #: Most partitions one CreateTopics may ask for, all topics together (Kafka's
 #: ``QuorumController.MAX_PARTITIONS_PER_BATCH``): their records then fit one metadata batch.
 MAX_PARTITIONS_PER_BATCH = 10_000
-#: Replicas a partition may have until follower replication lands (issue "Replication").
-MAX_REPLICATION_FACTOR = 1
 
 
 class ReplicationControl(_Base):
@@ -113,8 +120,9 @@ class ReplicationControl(_Base):
             raise TopicError(ErrorCode.invalid_config, str(exc)) from None
         assignments = self._assign(topic)
         topic_id = uuid.uuid4()
+        alive = {b.broker_id for b in self.image.live_brokers}
         records: list[MetadataRecord] = [{"type": "TopicRecord", "name": topic.name, "topic_id": str(topic_id)}]
-        records.extend(_partition_record(topic_id, p, replicas) for p, replicas in sorted(assignments.items()))
+        records.extend(_partition_record(topic_id, p, replicas, alive) for p, replicas in sorted(assignments.items()))
         records.extend({"type": "ConfigRecord", "resource_type": "topic", "resource_name": topic.name,
                         "name": key, "value": value} for key, value in config.items())
         rf = len(next(iter(assignments.values())))
@@ -126,31 +134,64 @@ class ReplicationControl(_Base):
             if topic.partitions != -1 or topic.replication_factor != -1:
                 raise TopicError(ErrorCode.invalid_request,
                                  "give either a replica assignment or partitions and replication factor")
-            return self._check_assignments(topic.assignments, brokers, expect_from=0)
+            return self._check_assignments(topic.assignments, expect_from=0)
         partitions = self.broker_defaults["num.partitions"] if topic.partitions == -1 else topic.partitions
         rf = self.broker_defaults["default.replication.factor"] if topic.replication_factor == -1 else topic.replication_factor
         if partitions < 1 or partitions > MAX_PARTITIONS_PER_TOPIC:
             raise TopicError(ErrorCode.invalid_partitions,
                              f"number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}, got {partitions}")
-        _check_replication_factor(rf, len(brokers))
+        self._check_replication_factor(rf)
         return place_replicas(brokers, partitions, rf)
 
-    def _check_assignments(self, assignments: Mapping[int, Sequence[int]], brokers: list[int],
-                           expect_from: int) -> dict[int, list[int]]:
+    def _check_replication_factor(self, rf: int) -> None:
+        """Kafka's ``StripedReplicaPlacer`` checks, in its order, with ``createTopic``'s wording."""
+        registered, unfenced = len(self.image.brokers), len(self.image.live_brokers)
+        if rf < 1:
+            reason = f"Invalid replication factor {rf}: the replication factor must be positive."
+        elif unfenced == 0:
+            reason = "All brokers are currently fenced."
+        elif rf > registered:
+            reason = (f"The target replication factor of {rf} cannot be reached because only {registered} "
+                      "broker(s) are registered.")
+        elif rf > unfenced:  # Kafka would place on fenced brokers too (see module docstring)
+            reason = (f"The target replication factor of {rf} cannot be reached because only {unfenced} of the "
+                      f"{registered} registered broker(s) are unfenced.")
+        else:
+            return
+        raise TopicError(ErrorCode.invalid_replication_factor, f"Unable to replicate the partition {rf} time(s): "
+                                                               f"{reason}")
+
+    def _check_assignments(self, assignments: Mapping[int, Sequence[int]], expect_from: int,
+                           replication_factor: int | None = None) -> dict[int, list[int]]:
+        """Kafka's ``validateManualPartitionAssignment`` for each partition (INVALID_REPLICA_ASSIGNMENT)."""
         if sorted(assignments) != list(range(expect_from, expect_from + len(assignments))):
             raise TopicError(ErrorCode.invalid_replica_assignment,
                              f"partitions of a replica assignment must be consecutive from {expect_from}")
-        sizes = {len(r) for r in assignments.values()}
-        for replicas in assignments.values():
-            if len(set(replicas)) != len(replicas) or not replicas or len(sizes) != 1:
+        for partition, replicas in sorted(assignments.items()):
+            if not replicas:
                 raise TopicError(ErrorCode.invalid_replica_assignment,
-                                 "each partition needs the same number of distinct replicas")
-            unknown = [b for b in replicas if b not in brokers]
-            if unknown:
+                                 "The manual partition assignment includes an empty replica list.")
+            seen: set[int] = set()
+            for broker_id in replicas:
+                if broker_id in seen:
+                    raise TopicError(ErrorCode.invalid_replica_assignment,
+                                     f"The manual partition assignment includes the broker {broker_id} more than once.")
+                seen.add(broker_id)
+                if broker_id not in self.image.brokers:
+                    raise TopicError(ErrorCode.invalid_replica_assignment,
+                                     f"The manual partition assignment includes broker {broker_id}, but no such broker "
+                                     "is registered.")
+            if all(self.image.brokers[b].fenced for b in replicas):
                 raise TopicError(ErrorCode.invalid_replica_assignment,
-                                 f"broker id(s) {unknown} are not registered or are fenced")
-            if len(replicas) > MAX_REPLICATION_FACTOR:
-                _check_replication_factor(len(replicas), len(brokers))
+                                 f"All brokers specified in the manual partition assignment for partition {partition} "
+                                 "are fenced or in controlled shutdown.")
+            if replication_factor is None:
+                replication_factor = len(replicas)
+            elif len(replicas) != replication_factor:
+                raise TopicError(ErrorCode.invalid_replica_assignment,
+                                 f"The manual partition assignment includes a partition with {len(replicas)} "
+                                 f"replica(s), but this is not consistent with previous partitions, which have "
+                                 f"{replication_factor} replica(s).")
         return {p: list(r) for p, r in assignments.items()}
 
     @_queued
@@ -200,16 +241,17 @@ class ReplicationControl(_Base):
                 if len(assignments) != count - current:
                     raise TopicError(ErrorCode.invalid_replica_assignment,
                                      f"{len(assignments)} assignments given for {count - current} new partitions")
-                placed = self._check_assignments(dict(zip(range(current, count), assignments, strict=True)), brokers,
-                                                 current)
+                placed = self._check_assignments(dict(zip(range(current, count), assignments, strict=True)),
+                                                 current, rf)
             else:
-                _check_replication_factor(rf, len(brokers))
+                self._check_replication_factor(rf)
                 placed = place_replicas(brokers, count - current, rf, first_partition=current)
         except TopicError as exc:
             return TopicResult(name, exc.error_code, str(exc))
         if not validate_only:
+            alive = set(brokers)
             try:
-                await self._commit([_partition_record(topic.topic_id, p, r) for p, r in sorted(placed.items())])
+                await self._commit([_partition_record(topic.topic_id, p, r, alive) for p, r in sorted(placed.items())])
             except MetadataCommitError as exc:
                 return not_written(TopicResult(name), exc)
         return TopicResult(name, topic_id=topic.topic_id, partitions=count, replication_factor=rf)
@@ -218,38 +260,48 @@ class ReplicationControl(_Base):
 
     def _leader_changes(self, image: MetadataImage, broker_id: int, fenced: bool) -> list[MetadataRecord]:
         """PartitionChangeRecords after ``broker_id`` is fenced (or unfenced) in ``image`` (the
-        image before the change; see the module docstring for the rule)."""
+        image before the change; the rule is ``partition_change``'s). Only partitions that have
+        ``broker_id`` as a replica can change: Kafka's ``handleBrokerFenced`` /
+        ``handleBrokerUnfenced`` (the latter visits the leaderless partitions: one without this
+        replica gains nothing from it)."""
         alive = {b.broker_id for b in image.live_brokers}
         alive = alive - {broker_id} if fenced else alive | {broker_id}
         records: list[MetadataRecord] = []
         for topic in image.topics.values():
+            unclean: bool | None = None
             for p in topic.partitions.values():
-                if broker_id not in p.replicas:
+                if broker_id not in p.replicas or (not fenced and p.leader != -1):
                     continue
-                if fenced and broker_id in p.isr:
-                    isr = tuple(r for r in p.isr if r != broker_id) or p.isr
-                    leader = p.leader if p.leader != broker_id else next((r for r in isr if r in alive), -1)
-                elif not fenced and p.leader == -1 and broker_id in p.isr:
-                    isr, leader = p.isr, next(r for r in p.isr if r in alive)
-                else:
-                    continue
-                if (leader, isr) != (p.leader, p.isr):
-                    records.append({"type": "PartitionChangeRecord", "topic_id": str(topic.topic_id),
-                                    "partition": p.partition, "leader": leader, "isr": list(isr)})
+                if unclean is None:
+                    unclean = unclean_election_enabled(topic, self.broker_defaults)
+                leader, isr = elect(p, alive, unclean, leaving_isr=broker_id if fenced else None)
+                record = change_record(topic, p, leader, isr)
+                if record is not None:
+                    records.append(record)
+        return records
+
+    def _unclean_elections(self, topic_name: str, config: Mapping[str, object]) -> list[MetadataRecord]:
+        """PartitionChangeRecords that give each offline partition of ``topic_name`` an unclean
+        leader, if its config (after a change, ``config``) enables unclean leader election. Kafka
+        looks for such partitions on a timer (``maybeTriggerUncleanLeaderElectionForLeaderlessPartitions``);
+        here a config change that turns it on elects at once."""
+        topic = self.image.topics[topic_name]
+        if not unclean_election_enabled(topic, self.broker_defaults, config):
+            return []
+        alive = {b.broker_id for b in self.image.live_brokers}
+        records: list[MetadataRecord] = []
+        for p in topic.partitions.values():
+            if p.leader == -1:
+                record = change_record(topic, p, *elect(p, alive, unclean=True))
+                if record is not None:
+                    records.append(record)
         return records
 
 
-def _check_replication_factor(rf: int, live_brokers: int) -> None:
-    if rf < 1 or rf > live_brokers:
-        raise TopicError(ErrorCode.invalid_replication_factor,
-                         f"replication factor {rf} is not between 1 and the {live_brokers} available broker(s)")
-    if rf > MAX_REPLICATION_FACTOR:
-        raise TopicError(ErrorCode.invalid_replication_factor,
-                         f"replication factor {rf}: partitions have one replica until replication is supported "
-                         "(not supported yet); use 1")
-
-
-def _partition_record(topic_id: uuid.UUID, partition: int, replicas: Sequence[int]) -> MetadataRecord:
+def _partition_record(topic_id: uuid.UUID, partition: int, replicas: Sequence[int], alive: set[int]) -> MetadataRecord:
+    """A new partition: its unfenced replicas are the ISR, the first of them leads (Kafka's
+    ``createTopic``: a manual assignment may name fenced brokers)."""
+    isr = [r for r in replicas if r in alive]
     return {"type": "PartitionRecord", "topic_id": str(topic_id), "partition": partition,
-            "replicas": list(replicas), "isr": list(replicas), "leader": replicas[0],
+            "replicas": list(replicas), "isr": isr, "leader": isr[0],
             "leader_epoch": 0, "partition_epoch": 0}

@@ -11,7 +11,8 @@ v3: the new ISR with each member's broker epoch (``new_isr_with_epochs``, KIP-90
 Errors as Kafka: NOT_CONTROLLER and STALE_BROKER_EPOCH at the top level (then no topics); per
 partition UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION, NOT_CONTROLLER, FENCED_LEADER_EPOCH,
 INVALID_REQUEST, INVALID_UPDATE_VERSION, INELIGIBLE_REPLICA. ``leader_recovery_state`` is read
-(RECOVERING is refused: no unclean elections yet) and always answered RECOVERED.
+(RECOVERING is refused: an unclean leader is written RECOVERED at once, as pko's brokers have no
+recovery step; see ``cluster.controller.partition_change``) and always answered RECOVERED.
 
 Concurrency: runs on the node's event loop, like every handler.
 """

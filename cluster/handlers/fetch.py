@@ -4,7 +4,8 @@ v4: isolation level, last_stable_offset, aborted transactions. v5: log_start_off
 v7: fetch sessions (KIP-227) — answered sessionless: session id 0, every request a full fetch;
 a request naming a session gets FETCH_SESSION_ID_NOT_FOUND. v9: current_leader_epoch checks
 (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH). v11: rack id (no preferred read replica: -1).
-v12: flexible; last_fetched_epoch / diverging_epoch for followers; current-leader not sent yet.
+v12: flexible; last_fetched_epoch / diverging_epoch for followers; NOT_LEADER_OR_FOLLOWER and
+FENCED_LEADER_EPOCH name the leader this broker knows (tagged ``current_leader``).
 
 Records are whole batches read from segment files, sent as read, at most ``max_bytes`` in all
 and never more than the broker's ``fetch.max.bytes`` (KafkaApis caps the request's the same
@@ -128,6 +129,8 @@ def _read_all(ctx: RequestContext, request: Any,
             else:
                 result = _read_partition(partition, p, min(p.partition_max_bytes, remaining), total == 0,
                                          read_committed)
+            if result.error_code in _LEADER_MOVED:
+                result = _with_current_leader(ctx, topic.topic, result)
             results.append(result)
             total += result.records_size
             remaining = max(remaining - result.records_size, 0)
@@ -197,7 +200,7 @@ def _encode_with_diverging(version: int, topics: list[Any],
                 "partition_index": r.index, "error_code": r.error_code, "high_watermark": r.high_watermark,
                 "last_stable_offset": r.last_stable_offset, "log_start_offset": r.log_start_offset,
                 "diverging_epoch": {"epoch": epoch, "end_offset": end_offset},
-                "current_leader": {"leader_id": -1, "leader_epoch": -1},
+                "current_leader": dict(zip(("leader_id", "leader_epoch"), r.current_leader or (-1, -1), strict=True)),
                 "snapshot_id": {"end_offset": -1, "epoch": -1},
                 "aborted_transactions": r.aborted_transactions, "preferred_read_replica": -1,
                 "records": b"".join(bytes(b) for b in r.records) if r.records_size else b"",
@@ -205,6 +208,14 @@ def _encode_with_diverging(version: int, topics: list[Any],
         responses.append({"topic": name, "partitions": partitions})
     body = {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": responses}
     return [codec.encode_response_body(ApiKey.FETCH, version, body)]
+
+
+_LEADER_MOVED = frozenset((ErrorCode.not_leader_or_follower, ErrorCode.fenced_leader_epoch))
+
+
+def _with_current_leader(ctx: RequestContext, topic: str, result: FetchPartitionResult) -> FetchPartitionResult:
+    leader = ctx.broker.replica_manager.current_leader(topic, result.index)
+    return result if leader is None or leader[0] < 0 else result._replace(current_leader=leader)
 
 
 def _error(index: int, code: ErrorCode, high_watermark: int = -1, log_start_offset: int = -1) -> FetchPartitionResult:

@@ -17,7 +17,7 @@ from typing import Any
 
 from cluster.controller.metadata_image import MetadataImage
 from cluster.handlers import BROKER, HandlerFn
-from cluster.network.controller_channel import ControllerUnreachableError
+from cluster.network.node_channel import NodeUnreachableError
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -38,7 +38,7 @@ def forwarded(error_response: ErrorResponse, settled: Settled | None = None) -> 
             if ctx.listener == BROKER and not requests.local:
                 try:
                     forwarded_answer = await requests.forward(ctx.api_key, ctx.api_version, request)
-                except ControllerUnreachableError as exc:
+                except NodeUnreachableError as exc:
                     return error_response(request, ErrorCode.request_timed_out, str(exc))
                 if forwarded_answer is not None:
                     answer, body = forwarded_answer

@@ -2,7 +2,9 @@
 
 v3: transactional id, magic-2 batches only. v5: + log_start_offset in the answer. v7: zstd.
 v8: record_errors / error_message (we fail whole batches, so record_errors is always empty).
-v9: flexible. v10: current-leader tagged fields (not sent; no leader movement on one node yet).
+v9: flexible. v10: a NOT_LEADER_OR_FOLLOWER partition names the leader this broker knows (tagged
+``current_leader``, and that broker in ``node_endpoints``: KIP-951), so clients move without a
+Metadata round trip.
 Not implemented: transactional writes (InitProducerId refuses transactional ids for now).
 
 Each partition's record set stays a view of the request frame: validated, offsets patched in
@@ -43,7 +45,7 @@ from cluster.replication.partition import NotLeaderError, Partition, PartitionEr
 from pykafka_ops.protocol import fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
-from pykafka_ops.protocol.fastpath import ProducePartitionResult
+from pykafka_ops.protocol.fastpath import NodeEndpoint, ProducePartitionResult
 from pykafka_ops.records.batch import Compression, CorruptRecordError, read_batch_header
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,17 @@ def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> 
         delayed = _delayed_produce(topics)
         if delayed is not None:
             return _answer_when_replicated(ctx.api_version, topics, delayed, request.timeout_ms)
-    return [fastpath.encode_produce_response(ctx.api_version, topics)]
+    return [fastpath.encode_produce_response(ctx.api_version, topics, node_endpoints=_leader_endpoints(ctx, topics))]
+
+
+def _leader_endpoints(ctx: RequestContext, topics: list[tuple[str, list]]) -> list[NodeEndpoint]:
+    """The brokers named by the answer's current-leader fields (Produce v10, KIP-951)."""
+    leaders = {r.current_leader[0] for _name, results in topics for r in results
+               if type(r) is ProducePartitionResult and r.current_leader is not None}
+    if not leaders:
+        return []
+    brokers = ctx.broker.image.brokers
+    return [NodeEndpoint(b, brokers[b].host, brokers[b].port, brokers[b].rack) for b in sorted(leaders) if b in brokers]
 
 
 def _delayed_produce(topics: list[tuple[str, list]]) -> DelayedProduce | None:
@@ -101,9 +113,13 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
         return _failed(index, ErrorCode.invalid_required_acks, f"acks must be 0, 1 or -1, got {acks}")
     if topic in INTERNAL_TOPICS:  # only coordinators append there, as Kafka's ReplicaManager
         return _failed(index, ErrorCode.invalid_topic_exception, f"cannot append to internal topic {topic}")
-    partition = ctx.broker.replica_manager.partition(topic, index)
+    replicas = ctx.broker.replica_manager
+    partition = replicas.partition(topic, index)
     if partition is None:
-        return _failed(index, ctx.broker.replica_manager.absent_error(topic, index))
+        error = replicas.absent_error(topic, index)
+        if error == ErrorCode.not_leader_or_follower:
+            return _not_leader(ctx, topic, index, f"broker {ctx.broker.node_id} holds no replica of {topic}-{index}")
+        return _failed(index, error)
     if records is None:
         return _failed(index, ErrorCode.invalid_record, "null record set")
     refused = _request_rules(ctx.api_version, records)
@@ -112,7 +128,7 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
     try:
         info = partition.append_records_to_leader(records, acks, now_ms)
     except NotLeaderError as exc:
-        return _failed(index, ErrorCode.not_leader_or_follower, str(exc))
+        return _not_leader(ctx, topic, index, str(exc))
     except (RecordValidationError, ProducerStateError, PartitionError) as exc:
         return _failed(index, exc.error_code, str(exc))
     except OSError as exc:  # disk full, I/O error: Kafka takes the log dir offline
@@ -146,6 +162,13 @@ def _request_rules(version: int, records: memoryview) -> tuple[ErrorCode, str] |
 def _succeeded(partition: Partition, index: int, info: LogAppendInfo) -> ProducePartitionResult:
     return ProducePartitionResult(index, ErrorCode.none, info.first_offset, info.log_append_time_ms,
                                   partition.log.log_start_offset)
+
+
+def _not_leader(ctx: RequestContext, topic: str, index: int, message: str) -> ProducePartitionResult:
+    leader = ctx.broker.replica_manager.current_leader(topic, index)
+    if leader is not None and leader[0] < 0:
+        leader = None
+    return ProducePartitionResult(index, ErrorCode.not_leader_or_follower, -1, -1, -1, message, leader)
 
 
 def _failed(index: int, code: ErrorCode, message: str | None = None) -> ProducePartitionResult:

@@ -5,7 +5,8 @@ A follower's position is learnt from its Fetch requests: the fetch offset is its
 time of the latest fetch that reached the leader's LEO *as of that fetch's start* — or, for a
 fetch that reached the LEO the leader had at the previous fetch, that previous fetch's time —
 so appends that arrive while a follower is fetching never make it look behind (Kafka's
-``Replica.updateFetchStateOrThrow``). The ISR shrink (``replica.lag.time.max.ms``) reads it.
+``Replica.updateFetchStateOrThrow``). The ISR shrink (``replica.lag.time.max.ms``,
+``isr_changes``) reads it; the ISR expansion reads the LEO and the broker epoch of the fetch.
 
 On a leadership change (a new leader, or a new leader epoch) every follower's state is reset:
 its LEO becomes unknown (-1) until its next fetch, and an ISR member counts as caught up from
@@ -25,6 +26,7 @@ class ReplicaState:
     """One follower replica of a partition this broker leads."""
 
     __slots__ = (
+        "broker_epoch",
         "broker_id",
         "last_caught_up_time_ms",
         "last_fetch_leader_log_end_offset",
@@ -35,6 +37,9 @@ class ReplicaState:
 
     def __init__(self, broker_id: int, now_ms: int = 0, in_sync: bool = False) -> None:
         self.broker_id = broker_id
+        self.broker_epoch = UNKNOWN_OFFSET
+        """The follower's broker epoch from its latest fetch (Fetch v15+ ``replica_state``, KIP-903);
+        -1 when unknown (then not checked, as Kafka's ``addBrokerEpochToIsr``)."""
         self.log_end_offset = UNKNOWN_OFFSET
         self.log_start_offset = UNKNOWN_OFFSET
         self.last_fetch_leader_log_end_offset = UNKNOWN_OFFSET
@@ -42,9 +47,9 @@ class ReplicaState:
         self.last_caught_up_time_ms = now_ms if in_sync else 0
 
     def update_fetch(self, fetch_offset: int, fetch_time_ms: int, leader_end_offset: int,
-                     log_start_offset: int = UNKNOWN_OFFSET) -> None:
+                     log_start_offset: int = UNKNOWN_OFFSET, broker_epoch: int = UNKNOWN_OFFSET) -> None:
         """Record a fetch from ``fetch_offset`` that started when the leader's LEO was
-        ``leader_end_offset``."""
+        ``leader_end_offset``, sent by the follower at ``broker_epoch`` (-1: not sent)."""
         if fetch_offset >= leader_end_offset:
             self.last_caught_up_time_ms = max(self.last_caught_up_time_ms, fetch_time_ms)
         elif fetch_offset >= self.last_fetch_leader_log_end_offset >= 0:
@@ -53,6 +58,7 @@ class ReplicaState:
         self.log_start_offset = log_start_offset
         self.last_fetch_leader_log_end_offset = leader_end_offset
         self.last_fetch_time_ms = fetch_time_ms
+        self.broker_epoch = broker_epoch
 
     def is_caught_up(self, leader_end_offset: int, now_ms: int, max_lag_ms: int) -> bool:
         """Kafka's ``ReplicaState.isCaughtUp``: at the leader's LEO, or caught up recently."""

@@ -13,6 +13,13 @@ fetch (their LEOs are unknown, -1, after a leadership change, as in Kafka).
 Readers parked in a long-poll Fetch wait on futures: consumer fetches are woken by high-watermark
 moves, follower fetches (which read to the log end) by every append as well.
 
+ISR changes (``isr_changes``, Kafka's ``maybeShrinkIsr`` / ``maybeExpandIsr``, KIP-497): the
+leader proposes them to the controller through its ``alter_partition_manager``; while one is
+pending (``pending_isr``) the high watermark is computed over the *maximal ISR* (committed ISR ∪ a
+pending addition) and ``min.insync.replicas`` over the committed ``isr``. The partition epoch
+the metadata (or an AlterPartition answer) gave is kept: a metadata update with an older one is
+skipped (Kafka's ``makeLeader``), and one that changes the partition replaces a pending change.
+
 Follower fetches (Kafka's ``Partition.fetchRecords`` for a replica): ``follower_fetch_error``
 checks leadership and that the fetcher is one of the replicas; ``diverging_epoch`` compares the
 follower's last fetched epoch with the leader-epoch cache (KIP-320/KIP-595 style truncation);
@@ -33,6 +40,12 @@ from typing import TYPE_CHECKING
 
 from cluster.log.partition_log import LogAppendInfo, PartitionLog
 from cluster.log.retention import OffsetOutOfRangeError
+from cluster.replication.isr_changes import (
+    IsrSubmitter,
+    PendingIsrChange,
+    maybe_expand_isr,
+    maybe_shrink_isr,
+)
 from cluster.replication.leader_state import FollowerStates, ReplicaState
 from pykafka_ops.errors import ErrorCode
 
@@ -59,7 +72,8 @@ def _now_ms() -> int:
 class Partition:
     """Leader or follower state of one partition on this broker."""
 
-    def __init__(self, topic: str, index: int, topic_id: uuid.UUID, log: PartitionLog, broker_id: int) -> None:
+    def __init__(self, topic: str, index: int, topic_id: uuid.UUID, log: PartitionLog, broker_id: int,
+                 alter_partition_manager: IsrSubmitter | None = None) -> None:
         self.topic = topic
         self.index = index
         self.topic_id = topic_id
@@ -69,6 +83,13 @@ class Partition:
         self.leader_epoch = -1
         self.replicas: tuple[int, ...] = ()
         self.isr: tuple[int, ...] = ()
+        """The committed ISR (the metadata's, or the controller's AlterPartition answer)."""
+        self.partition_epoch = -1
+        self.pending_isr: PendingIsrChange | None = None
+        """An ISR change sent to the controller and not answered yet (Kafka's ``isInflight``)."""
+        self.leader_epoch_start_offset = -1
+        """The log end offset when this leader epoch began (Kafka's ``leaderEpochStartOffsetOpt``)."""
+        self.alter_partition_manager = alter_partition_manager
         self.deleted = False
         self.followers = FollowerStates()
         self._waiters: set[asyncio.Future[None]] = set()
@@ -79,18 +100,32 @@ class Partition:
     def is_leader(self) -> bool:
         return self.leader == self.broker_id
 
+    @property
+    def maximal_isr(self) -> tuple[int, ...]:
+        """The committed ISR plus a pending addition (Kafka's ``maximalIsr``): what the high
+        watermark waits for."""
+        return self.isr if self.pending_isr is None else self.pending_isr.maximal_isr
+
     def is_replica(self, broker_id: int) -> bool:
         """Whether ``broker_id`` holds a replica of this partition (the leader included)."""
         return broker_id in self.replicas
 
     def update_leadership(self, leader: int, leader_epoch: int, replicas: tuple[int, ...], isr: tuple[int, ...],
-                          now_ms: int | None = None) -> None:
+                          now_ms: int | None = None, *, partition_epoch: int = -1) -> None:
         """Apply the controller's view (from the MetadataImage). Becoming leader, or a new leader
         epoch, resets every follower's state (Kafka's ``makeLeader``); becoming a follower drops
-        it. Parked fetches and delayed produces are re-examined when anything changed."""
+        it. Parked fetches and delayed produces are re-examined when anything changed. A
+        ``partition_epoch`` older than the one known (an AlterPartition answer came first) is
+        skipped; a change, or a newer epoch, ends a pending ISR change (-1: epoch not given)."""
+        if 0 <= partition_epoch < self.partition_epoch and leader_epoch <= self.leader_epoch:
+            return  # Kafka's makeLeader: "the leader is already at a newer partition epoch"
         was_leader, old_epoch = self.is_leader, self.leader_epoch
         changed = (leader, leader_epoch, replicas, isr) != (self.leader, self.leader_epoch, self.replicas, self.isr)
+        if changed or partition_epoch > self.partition_epoch:
+            self.pending_isr = None
         self.leader, self.leader_epoch, self.replicas, self.isr = leader, leader_epoch, replicas, isr
+        if partition_epoch >= 0:
+            self.partition_epoch = partition_epoch
         if self.is_leader:
             now = _now_ms() if now_ms is None else now_ms
             if not was_leader or leader_epoch != old_epoch:
@@ -98,10 +133,12 @@ class Partition:
                 # Kafka's makeLeader: the new epoch starts at the log end, so a follower's last
                 # fetched epoch is answered with the right end offset before anything is appended
                 self.log.leader_epochs.assign(leader_epoch, self.log.log_end_offset)
+                self.leader_epoch_start_offset = self.log.log_end_offset
             elif changed:
                 self.followers.sync(self.broker_id, replicas, isr, now)
         elif was_leader:
             self.followers.clear()
+            self.leader_epoch_start_offset = -1
         advanced = self._maybe_advance_high_watermark()
         if changed:
             if not advanced:
@@ -115,6 +152,7 @@ class Partition:
         """The partition left this broker: answer everything still waiting on it."""
         self.deleted = True
         self.leader = -1
+        self.pending_isr = None
         self.followers.clear()
         self.wake_waiters()
         self._try_complete_delayed_produces()
@@ -149,15 +187,16 @@ class Partition:
     # -- high watermark --------------------------------------------------------------------
 
     def _maybe_advance_high_watermark(self) -> bool:
-        """High watermark = the smallest log end offset among ISR members (the leader's own
-        included; a follower not heard from since the leadership change counts as -1), moved
-        only forward. True if it moved (waiters woken, delayed produces re-examined)."""
+        """High watermark = the smallest log end offset among the maximal ISR's members (the
+        leader's own included; a follower not heard from since the leadership change counts as
+        -1), moved only forward. True if it moved (waiters woken, delayed produces re-examined)."""
         if not self.is_leader:
             return False
         log = self.log
         new_hw = log.log_end_offset
-        if self.isr != (self.broker_id,):
-            for broker_id in self.isr:
+        isr = self.maximal_isr
+        if isr != (self.broker_id,):
+            for broker_id in isr:
                 if broker_id != self.broker_id:
                     state = self.followers.get(broker_id)
                     leo = state.log_end_offset if state is not None else -1
@@ -171,20 +210,33 @@ class Partition:
         return True
 
     def update_follower_fetch(self, replica_id: int, fetch_offset: int, now_ms: int,
-                              leader_end_offset: int | None = None, log_start_offset: int = -1) -> bool:
+                              leader_end_offset: int | None = None, log_start_offset: int = -1,
+                              broker_epoch: int = -1) -> bool:
         """Record a follower's fetch from ``fetch_offset`` (its log end offset), which started
-        when this leader's LEO was ``leader_end_offset`` (default: now). Kafka's
-        ``updateFollowerFetchState``; True if the high watermark moved. ISR expansion
-        (AlterPartition) is not done here yet."""
+        when this leader's LEO was ``leader_end_offset`` (default: now), sent at the follower's
+        ``broker_epoch`` (Fetch v15+; -1 if not sent). Kafka's ``updateFollowerFetchState``: a
+        follower outside the ISR that is now in sync is proposed for it (``maybe_expand_isr``);
+        True if the high watermark moved."""
         state = self.followers.get(replica_id)
         if state is None or not self.is_leader:
             return False
         previous = state.log_end_offset
         end = self.log.log_end_offset if leader_end_offset is None else leader_end_offset
-        state.update_fetch(fetch_offset, now_ms, end, log_start_offset)
-        if previous != fetch_offset and replica_id in self.isr:
+        state.update_fetch(fetch_offset, now_ms, end, log_start_offset, broker_epoch)
+        maybe_expand_isr(self, replica_id)
+        if previous != fetch_offset and replica_id in self.maximal_isr:
             return self._maybe_advance_high_watermark()
         return False
+
+    def maybe_shrink_isr(self, now_ms: int, max_lag_ms: int) -> PendingIsrChange | None:
+        """Propose the ISR without followers not caught up for ``max_lag_ms`` (``isr_changes``)."""
+        return maybe_shrink_isr(self, now_ms, max_lag_ms)
+
+    def commit_isr(self, isr: tuple[int, ...], partition_epoch: int) -> bool:
+        """The controller committed ``isr`` at ``partition_epoch`` (an AlterPartition answer):
+        the pending change ends; True if the high watermark moved (a shrink may let it)."""
+        self.isr, self.partition_epoch, self.pending_isr = isr, partition_epoch, None
+        return self._maybe_advance_high_watermark()
 
     def follower_state(self, replica_id: int) -> ReplicaState | None:
         """The leader's view of follower ``replica_id`` (None if not a follower here)."""

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from cluster.network.controller_channel import (
-    ControllerChannel,
-    ControllerUnreachableError,
+from cluster.network.node_channel import (
+    NodeChannel,
+    NodeUnreachableError,
 )
 from cluster.replication.follower_sync import process_partition
 from cluster.replication.partition import Partition
@@ -73,7 +73,7 @@ class FetcherSettings:
 class ReplicaFetcher:
     """Fetches every partition this broker follows from one source broker (see module docstring)."""
 
-    def __init__(self, broker_id: int, source_id: int, channel: ControllerChannel, settings: FetcherSettings) -> None:
+    def __init__(self, broker_id: int, source_id: int, channel: NodeChannel, settings: FetcherSettings) -> None:
         self.broker_id = broker_id
         self.source_id = source_id
         self.channel = channel
@@ -107,7 +107,7 @@ class ReplicaFetcher:
             try:
                 answer, _ = await self.channel.send(self.source_id, ApiKey.FETCH, REPLICA_FETCH_VERSION,
                                                     self._request(ready), self.settings.request_timeout_s)
-            except ControllerUnreachableError as exc:
+            except NodeUnreachableError as exc:
                 log.info("replica fetcher of broker %d: fetch from broker %d failed (%s); retrying in %g s",
                          self.broker_id, self.source_id, exc, self.settings.backoff_s)
                 self._hold_back(ready)
@@ -192,7 +192,7 @@ class ReplicaFetcherManager:
                  config: Mapping[str, Any]) -> None:
         self.broker_id = broker_id
         self.settings = FetcherSettings(config)
-        self.channel = ControllerChannel(broker_id, addresses)
+        self.channel = NodeChannel(broker_id, addresses)
         self.fetchers: dict[int, ReplicaFetcher] = {}
         self._source_of: dict[PartitionKey, int] = {}
 

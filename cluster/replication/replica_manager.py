@@ -5,7 +5,9 @@ partitions placed on this broker, applies leadership and config changes, and del
 of deleted topics (those deleted while the node was down: ``delete_orphan_dirs``, once the
 broker has caught up). Partitions this broker follows are handed to the replica fetcher of their
 leader (``ReplicaFetcherManager``); those it leads, or that have no leader, leave the fetchers
-(Kafka's ``makeLeader`` / ``makeFollower``). It visits only the topics that
+(Kafka's ``makeLeader`` / ``makeFollower``); leaders propose ISR changes through the
+``AlterPartitionManager`` (``maybe_shrink_isrs`` is the isr-expiration task). It visits only the
+topics that
 changed, and yields between partitions so that its caller can spread a large change over
 several turns of the event loop.
 
@@ -21,6 +23,8 @@ from typing import Any
 from cluster.controller.metadata_image import MetadataImage, TopicImage
 from cluster.controller.quorum import METADATA_TOPIC
 from cluster.log.manager import LogManager
+from cluster.replication.alter_partition_manager import AlterPartitionManager
+from cluster.replication.isr_changes import IsrExpiration
 from cluster.replication.partition import Partition
 from cluster.replication.replica_fetcher import ReplicaFetcherManager
 from pykafka_ops.config.settings import topic_defaults
@@ -33,11 +37,14 @@ class ReplicaManager:
     """Partition objects of this broker, by (topic, index)."""
 
     def __init__(self, broker_id: int, log_manager: LogManager, broker_config: Mapping[str, Any],
-                 broker_addresses: Callable[[int], tuple[str, int] | None] = lambda _: None) -> None:
+                 broker_addresses: Callable[[int], tuple[str, int] | None] = lambda _: None,
+                 alter_partition_manager: AlterPartitionManager | None = None) -> None:
         self.broker_id = broker_id
         self.log_manager = log_manager
         self.broker_config = broker_config
         self.fetchers = ReplicaFetcherManager(broker_id, broker_addresses, broker_config)
+        self.alter_partition_manager = alter_partition_manager
+        self.isr_expiration = IsrExpiration(broker_config.get("replica.lag.time.max.ms", 30000))
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._topic_configs: dict[str, dict[str, Any]] = {}
         self._applied: dict[str, TopicImage] = {}
@@ -60,6 +67,14 @@ class ReplicaManager:
         if applied is not None and index in applied.partitions:
             return ErrorCode.not_leader_or_follower
         return ErrorCode.unknown_topic_or_partition
+
+    def current_leader(self, topic: str, index: int) -> tuple[int, int] | None:
+        """(leader id, leader epoch) of a partition by the metadata applied here, or None if this
+        broker knows no such partition (what NOT_LEADER_OR_FOLLOWER answers point clients to,
+        KIP-951)."""
+        applied = self._applied.get(topic)
+        placement = applied.partitions.get(index) if applied is not None else None
+        return None if placement is None else (placement.leader, placement.leader_epoch)
 
     def apply_image(self, image: MetadataImage) -> Iterator[None]:
         """Reconcile local partitions with ``image`` (see module docstring), one step per yield.
@@ -98,11 +113,12 @@ class ReplicaManager:
             partition = self.partitions.get((topic.name, index))
             if partition is None:
                 partition_log = self.log_manager.get_or_create(topic.name, index, config)
-                partition = Partition(topic.name, index, topic.topic_id, partition_log, self.broker_id)
+                partition = Partition(topic.name, index, topic.topic_id, partition_log, self.broker_id,
+                                      self.alter_partition_manager)
                 self.partitions[(topic.name, index)] = partition
                 yield
             partition.update_leadership(placement.leader, placement.leader_epoch, placement.replicas,
-                                        placement.isr)
+                                        placement.isr, partition_epoch=placement.partition_epoch)
             if partition.is_leader or partition.leader < 0:
                 self.fetchers.stop_following((topic.name, index))
             else:
@@ -127,6 +143,13 @@ class ReplicaManager:
                 self.log_manager.delete(topic, index)
                 log.info("deleted %s-%d: its topic no longer exists", topic, index)
 
+    def maybe_shrink_isrs(self, now_ms: int) -> None:
+        """Kafka's isr-expiration task (due every ``replica.lag.time.max.ms`` / 2): the leader
+        proposes to drop followers that have not caught up within that time."""
+        self.isr_expiration.check_all(self.partitions.values(), now_ms)
+
     def shutdown(self) -> None:
-        """Stop replicating (the node is stopping)."""
+        """Stop replicating and proposing ISR changes (the node is stopping)."""
         self.fetchers.shutdown()
+        if self.alter_partition_manager is not None:
+            self.alter_partition_manager.close()

@@ -233,6 +233,11 @@ class _Validator:
         if 0 < queued < broker["socket.request.max.bytes"]:  # KafkaConfig's own check
             raise self.fail(("broker", "queued.max.request.bytes"),
                             f"{queued} is less than socket.request.max.bytes ({broker['socket.request.max.bytes']})")
+        wait_ms, lag_ms = broker["replica.fetch.wait.max.ms"], broker["replica.lag.time.max.ms"]
+        if wait_ms > lag_ms:  # KafkaConfig's own check: quiet partitions would leave the ISR
+            raise self.fail(("broker", "replica.fetch.wait.max.ms"),
+                            f"{wait_ms} is more than replica.lag.time.max.ms ({lag_ms}): followers of quiet "
+                            "partitions would keep leaving the ISR")
         self.replication_factor(broker["default.replication.factor"], ("broker", "default.replication.factor"),
                                 broker_count)
         topics = self.topics(top.get("topics"), broker, broker_count)
@@ -314,9 +319,6 @@ class _Validator:
     def replication_factor(self, rf: int, path: tuple[Any, ...], broker_count: int) -> None:
         if broker_count and rf > broker_count:  # a quorum alone: brokers register later
             raise self.fail(path, f"{rf} is more than the {broker_count} broker node(s)")
-        if rf > 1:
-            raise self.fail(path, f"replication factor {rf} is not supported yet: partitions have one replica "
-                                  "until replication lands (use 1)")
 
     def broker(self, value: Any) -> dict[str, Any]:
         if value is None:

@@ -27,7 +27,9 @@ INT32_SETTINGS = frozenset({
     "controller.quorum.fetch.timeout.ms", "controller.quorum.election.backoff.max.ms",
     "controller.quorum.request.timeout.ms", "controller.quorum.retry.backoff.ms", "segment.bytes",
     "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
-    "index.interval.bytes", "max.message.bytes",
+    "index.interval.bytes", "max.message.bytes", "replica.fetch.max.bytes", "replica.fetch.min.bytes",
+    "replica.fetch.wait.max.ms", "replica.fetch.response.max.bytes", "replica.fetch.backoff.ms",
+    "num.replica.fetchers",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -105,6 +107,28 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("metadata.log.max.record.bytes.between.snapshots", int, 20_971_520,
             "metadata record bytes committed before each controller snapshots its image (the log before the "
             "snapshot is then deleted)", minimum=1),
+    # replication (Kafka's ReplicationConfigs, same names and defaults)
+    Setting("replica.lag.time.max.ms", int, 30_000,
+            "a follower that has not fetched, or not caught up to the leader's log end offset, for this long "
+            "leaves the ISR", minimum=1),
+    Setting("replica.fetch.max.bytes", int, 1_048_576,
+            "record bytes a follower asks for per partition (the first batch is returned even if larger)",
+            minimum=0),
+    Setting("replica.fetch.min.bytes", int, 1,
+            "bytes a follower's fetch waits for, up to replica.fetch.wait.max.ms", minimum=0),
+    Setting("replica.fetch.wait.max.ms", int, 500,
+            "longest wait of a follower's fetch (at most replica.lag.time.max.ms, so that quiet partitions do "
+            "not shrink the ISR)", minimum=0),
+    Setting("replica.fetch.response.max.bytes", int, 10_485_760,
+            "record bytes a follower asks for in one fetch, all partitions together", minimum=0),
+    Setting("replica.fetch.backoff.ms", int, 1_000, "wait before a follower fetches again after an error",
+            minimum=0),
+    # Kafka runs this many fetcher threads per source broker; pko runs one fetcher per source broker
+    Setting("num.replica.fetchers", int, 1,
+            "fetchers per source broker (accepted; pko runs one fetcher per source broker)", minimum=1),
+    Setting("unclean.leader.election.enable", bool, False,
+            "elect a replica outside the ISR when no ISR member is alive, as a last resort (may lose "
+            "committed records)"),
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
             minimum=1),
@@ -130,6 +154,9 @@ TOPIC_SETTINGS: dict[str, Setting] = _settings(
     Setting("message.timestamp.type", str, "CreateTime", "CreateTime or LogAppendTime",
             choices=("CreateTime", "LogAppendTime")),
     Setting("min.insync.replicas", int, 1, "replicas that must acknowledge an acks=all write", minimum=1),
+    Setting("unclean.leader.election.enable", bool, False,
+            "elect a replica outside the ISR when no ISR member is alive, as a last resort (may lose "
+            "committed records)"),
     Setting("flush.messages", int, INT64_MAX, "fsync after this many records", minimum=1),
     Setting("flush.ms", int, INT64_MAX, "fsync at least this often", minimum=0),
     Setting("compression.type", str, "producer", "batches are stored as the producer sent them",
@@ -145,14 +172,14 @@ TOPIC_DEFAULT_FROM_BROKER: dict[str, str] = {
     "max.message.bytes": "message.max.bytes",
     "message.timestamp.type": "log.message.timestamp.type",
     "min.insync.replicas": "min.insync.replicas",
+    "unclean.leader.election.enable": "unclean.leader.election.enable",
     "flush.messages": "log.flush.interval.messages",
 }
 
 NOT_SUPPORTED_YET: frozenset[str] = frozenset(
     {
         "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
-        "unclean.leader.election.enable", "replica.lag.time.max.ms", "replica.fetch.max.bytes",
-        "num.replica.fetchers", "offsets.topic.replication.factor",
+        "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
         "transaction.state.log.num.partitions", "log.cleaner.enable",
         "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",

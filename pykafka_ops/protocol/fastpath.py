@@ -62,7 +62,7 @@ class ProduceRequest(NamedTuple):
 class _Reader:
     """Sequential reads from a memoryview; every read checks bounds."""
 
-    __slots__ = ("buf", "pos", "flexible")
+    __slots__ = ("buf", "flexible", "pos")
 
     def __init__(self, buf: memoryview, pos: int, flexible: bool) -> None:
         self.buf = buf
@@ -191,15 +191,45 @@ class ProducePartitionResult(NamedTuple):
     log_append_time_ms: int
     log_start_offset: int
     error_message: str | None = None
+    current_leader: tuple[int, int] | None = None
+    """(leader id, leader epoch) sent with NOT_LEADER_OR_FOLLOWER from v10 (KIP-951)."""
 
 
 _PRODUCE_PARTITION = struct.Struct(">ihqq")  # index, error_code, base_offset, log_append_time_ms
+_LEADER_ID_AND_EPOCH = struct.Struct(">ii")
+#: Produce v10 partition tag 0 and Fetch v12 partition tag 1 (KIP-951, KIP-595): CurrentLeader.
+_PRODUCE_CURRENT_LEADER_TAG, _FETCH_CURRENT_LEADER_TAG = 0, 1
+_PRODUCE_CURRENT_LEADER_VERSION = 10
+
+
+class NodeEndpoint(NamedTuple):
+    """A broker named by a current-leader field (Produce v10 ``node_endpoints``, KIP-951)."""
+
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+def _current_leader_tag(tag: int, leader: tuple[int, int]) -> bytes:
+    """A partition's tagged fields holding just CurrentLeader {leader_id, leader_epoch}."""
+    return bytes((1, tag, 9)) + _LEADER_ID_AND_EPOCH.pack(*leader) + b"\x00"
+
+
+def _node_endpoints_tag(endpoints: Sequence[NodeEndpoint]) -> bytes:
+    """A Produce v10 response's tagged fields holding ``node_endpoints`` (tag 0)."""
+    data = bytearray(_array_len(len(endpoints), True))
+    for e in endpoints:
+        data += _I32.pack(e.node_id) + _string(e.host, True) + _I32.pack(e.port) + _string(e.rack, True) + b"\x00"
+    return b"\x01\x00" + uvarint(len(data)) + bytes(data)
 
 
 def encode_produce_response(
-    version: int, topics: Sequence[tuple[str, Sequence[ProducePartitionResult]]], throttle_time_ms: int = 0
+    version: int, topics: Sequence[tuple[str, Sequence[ProducePartitionResult]]], throttle_time_ms: int = 0,
+    node_endpoints: Sequence[NodeEndpoint] = (),
 ) -> bytes:
-    """A Produce response body (versions 3-10), without the response header."""
+    """A Produce response body (versions 3-10), without the response header; from v10 a
+    partition's ``current_leader`` and the brokers it names go in tagged fields (KIP-951)."""
     flexible = version >= _PRODUCE_FIRST_FLEXIBLE
     tagged = b"\x00" if flexible else b""
     out = [_array_len(len(topics), flexible)]
@@ -213,10 +243,16 @@ def encode_produce_response(
             if version >= 8:
                 out.append(_array_len(0, flexible))  # record_errors
                 out.append(_string(p.error_message, flexible))
-            out.append(tagged)
+            if p.current_leader is not None and version >= _PRODUCE_CURRENT_LEADER_VERSION:
+                out.append(_current_leader_tag(_PRODUCE_CURRENT_LEADER_TAG, p.current_leader))
+            else:
+                out.append(tagged)
         out.append(tagged)
     out.append(_I32.pack(throttle_time_ms))
-    out.append(tagged)
+    if node_endpoints and version >= _PRODUCE_CURRENT_LEADER_VERSION:
+        out.append(_node_endpoints_tag(node_endpoints))
+    else:
+        out.append(tagged)
     return b"".join(out)
 
 
@@ -238,6 +274,8 @@ class FetchPartitionResult(NamedTuple):
     aborted_transactions: Sequence[AbortedTransaction] | None
     records: Sequence[bytes | memoryview]
     records_size: int
+    current_leader: tuple[int, int] | None = None
+    """(leader id, leader epoch) sent with NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH (v12+)."""
 
 
 _FETCH_PARTITION = struct.Struct(">ihqq")  # index, error_code, high_watermark, last_stable_offset
@@ -283,7 +321,10 @@ def encode_fetch_response(
                 out.append(bytes(head))
                 out.extend(p.records)
                 head = bytearray()
-            head += tagged
+            if p.current_leader is not None and flexible:
+                head += _current_leader_tag(_FETCH_CURRENT_LEADER_TAG, p.current_leader)
+            else:
+                head += tagged
         head += tagged
     head += tagged
     out.append(bytes(head))

@@ -1,7 +1,7 @@
 """AlterPartition on the controller (``AlterPartitionControl``, Kafka's
 ``ReplicationControlManager.alterPartition``): a real QuorumController over a single-voter
 RaftQuorum, three registered and unfenced brokers, and a 3-replica partition written as a
-PartitionRecord (CreateTopics still refuses a replication factor above 1). Each of Kafka's
+PartitionRecord (partition 1 names a broker that never registers). Each of Kafka's
 refusals, and the ISR shrink and expand that commit a PartitionChangeRecord."""
 
 from __future__ import annotations

@@ -87,17 +87,26 @@ BAD_FILES = {
         ("nodes[0].controller_port (line 2): only a node with both roles has a controller_port (a controller-only "
         "node's port is its controller listener)"),
     ),
-    "a default replication factor above 1": (
-        ("nodes:\n  - {id: 1, port: 9092, controller_port: 9192}\n  - {id: 2, port: 9093, controller_port: 9193}\n"
-        "  - {id: 3, port: 9094, controller_port: 9194}\nbroker:\n  default.replication.factor: 3\n"),
-        ("broker.default.replication.factor (line 6): replication factor 3 is not supported yet: partitions have one "
-        "replica until replication lands (use 1)"),
+    "a replica fetch wait above the replica lag time": (
+        "broker:\n  replica.lag.time.max.ms: 400\n  replica.fetch.wait.max.ms: 500\n",
+        ("broker.replica.fetch.wait.max.ms (line 3): 500 is more than replica.lag.time.max.ms (400): followers of "
+        "quiet partitions would keep leaving the ISR"),
     ),
-    "a topic replication factor above 1": (
-        ("nodes:\n  - {id: 1, port: 9092, roles: [broker]}\n  - {id: 2, port: 9093, roles: [broker]}\n"
-        "  - {id: 3, port: 9094, roles: [controller]}\ntopics:\n  - {name: t, replication.factor: 2}\n"),
-        ("topics[0].replication.factor (line 6): replication factor 2 is not supported yet: partitions have one "
-        "replica until replication lands (use 1)"),
+    "a replica fetch max bytes over Kafka's INT": (
+        "broker:\n  replica.fetch.max.bytes: 2147483648\n",
+        "broker.replica.fetch.max.bytes (line 2): must be at most 2147483647 (an INT (int32) in Kafka), got 2147483648",
+    ),
+    "no replica fetchers": (
+        "broker:\n  num.replica.fetchers: 0\n",
+        "broker.num.replica.fetchers (line 2): must be at least 1, got 0",
+    ),
+    "an unclean election flag that is not a boolean": (
+        "topics:\n  - {name: t, config: {unclean.leader.election.enable: maybe}}\n",
+        "topics[0].config.unclean.leader.election.enable (line 2): expected true or false, got 'maybe'",
+    ),
+    "offsets.topic.replication.factor (still not supported)": (
+        "broker:\n  offsets.topic.replication.factor: 3\n",
+        "broker.offsets.topic.replication.factor (line 2): a Kafka setting that pko does not support yet",
     ),
     "node.id in the broker section": (
         "broker:\n  node.id: 1\n",
@@ -271,3 +280,53 @@ def test_node_settings_are_no_longer_not_supported_yet_but_set_per_node(tmp_path
     path.write_text(f"broker:\n  {name}: x\n")
     with pytest.raises(ConfigError, match=rf"^{path}: broker\.{name} \(line 2\): {name} is set per node: nodes|the nodes"):
         load(path)
+
+
+REPLICATION_SETTINGS = {"replica.lag.time.max.ms": 30_000, "replica.fetch.max.bytes": 1_048_576,
+                        "replica.fetch.min.bytes": 1, "replica.fetch.wait.max.ms": 500,
+                        "replica.fetch.response.max.bytes": 10_485_760, "replica.fetch.backoff.ms": 1_000,
+                        "num.replica.fetchers": 1, "unclean.leader.election.enable": False}
+
+
+def test_replication_settings_have_kafkas_names_and_defaults(tmp_path: Path) -> None:
+    from pykafka_ops.config.settings import (
+        NOT_SUPPORTED_YET,
+        TOPIC_DEFAULT_FROM_BROKER,
+        topic_defaults,
+    )
+
+    path = tmp_path / "defaults.yaml"
+    path.write_text("cluster: {name: dev}\n")
+    broker = load(path).broker
+    assert {name: broker[name] for name in REPLICATION_SETTINGS} == REPLICATION_SETTINGS
+    assert not set(REPLICATION_SETTINGS) & NOT_SUPPORTED_YET
+    assert "offsets.topic.replication.factor" in NOT_SUPPORTED_YET
+    assert TOPIC_DEFAULT_FROM_BROKER["unclean.leader.election.enable"] == "unclean.leader.election.enable"
+    topic = topic_defaults({**broker, "unclean.leader.election.enable": True, "min.insync.replicas": 2})
+    assert (topic["unclean.leader.election.enable"], topic["min.insync.replicas"]) == (True, 2)
+
+
+def test_replication_factor_and_replication_settings_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "replicated.yaml"
+    path.write_text(
+        "nodes:\n  - {id: 1, port: 9092, controller_port: 9192}\n  - {id: 2, port: 9093, controller_port: 9193}\n"
+        "  - {id: 3, port: 9094, controller_port: 9194}\n"
+        "broker:\n  default.replication.factor: 3\n  min.insync.replicas: 2\n  replica.lag.time.max.ms: 2000\n"
+        "  replica.fetch.wait.max.ms: 200\n  replica.fetch.backoff.ms: 100\n  num.replica.fetchers: 2\n"
+        "  unclean.leader.election.enable: 'true'\n"
+        "topics:\n  - {name: t, replication.factor: 2, config: {min.insync.replicas: 2, "
+        "unclean.leader.election.enable: false}}\n")
+    config = load(path)
+    assert config.broker["default.replication.factor"] == 3 and config.broker["unclean.leader.election.enable"] is True
+    assert (config.broker["replica.lag.time.max.ms"], config.broker["replica.fetch.wait.max.ms"]) == (2000, 200)
+    (topic,) = config.topics
+    assert topic.replication_factor == 2
+    assert topic.config == {"min.insync.replicas": 2, "unclean.leader.election.enable": False}
+
+
+def test_three_brokers_yaml_replicates_every_partition_three_times() -> None:
+    config = load(CONFIGS / "three-brokers.yaml")
+    # the broker default stays 1: __consumer_offsets has one replica until offsets.topic.replication.factor
+    assert (config.broker["default.replication.factor"], config.broker["min.insync.replicas"]) == (3, 1)
+    assert [(t.name, t.replication_factor, t.config.get("min.insync.replicas")) for t in config.topics] == [
+        ("orders", 3, 2)]

@@ -222,7 +222,8 @@ produce_results = st.lists(
     st.tuples(
         names,
         st.lists(
-            st.builds(ProducePartitionResult, int32s, error_codes, int64s, append_times, int64s, st.none() | names),
+            st.builds(ProducePartitionResult, int32s, error_codes, int64s, append_times, int64s, st.none() | names,
+                      st.none() | st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1))),
             max_size=3,
         ),
     ),
@@ -254,7 +255,9 @@ def test_produce_response_matches_kio(version: int, topics: list, throttle_time_
             {"name": name, "partition_responses": [
                 {"index": p.index, "error_code": p.error_code, "base_offset": p.base_offset,
                  "log_append_time": p.log_append_time_ms, "log_start_offset": p.log_start_offset,
-                 "error_message": p.error_message} for p in partitions]}
+                 "error_message": p.error_message,
+                 "current_leader": dict(zip(("leader_id", "leader_epoch"), p.current_leader or (-1, -1), strict=True))}
+                for p in partitions]}
             for name, partitions in topics
         ],
     }
@@ -347,3 +350,20 @@ def test_fetch_response_with_an_empty_topic_list() -> None:
     for version in FETCH_VERSIONS:
         body = b"".join(fastpath.encode_fetch_response(version, []))
         assert body == codec.encode_response_body(FETCH, version, {"responses": []})
+
+
+def test_produce_v10_names_the_current_leader_and_its_endpoint() -> None:
+    """KIP-951: NOT_LEADER_OR_FOLLOWER carries current_leader (partition tag 0) and the broker
+    in node_endpoints (response tag 0); the generic codec reads both back."""
+    moved = fastpath.ProducePartitionResult(2, 6, -1, -1, -1, "moved", (3, 7))
+    ok = fastpath.ProducePartitionResult(0, 0, 10, -1, 0)
+    body = fastpath.encode_produce_response(10, [("t", [moved, ok])], 0,
+                                            node_endpoints=[fastpath.NodeEndpoint(3, "127.0.0.3", 9093, None)])
+    decoded = codec.decode_response(PRODUCE, 10, body)
+    first, second = decoded.responses[0].partition_responses
+    assert (first.current_leader.leader_id, first.current_leader.leader_epoch) == (3, 7)
+    assert second.current_leader.leader_id == -1
+    (endpoint,) = decoded.node_endpoints
+    assert (endpoint.node_id, endpoint.host, endpoint.port, endpoint.rack) == (3, "127.0.0.3", 9093, None)
+    assert fastpath.encode_produce_response(9, [("t", [moved])]) == codec.encode_response_body(
+        PRODUCE, 9, codec.decode_response(PRODUCE, 9, fastpath.encode_produce_response(9, [("t", [moved])])))

@@ -39,6 +39,10 @@ class FakeReplicaManager:
     def absent_error(self, topic: str, index: int) -> ErrorCode:
         return ErrorCode.unknown_topic_or_partition
 
+    def current_leader(self, topic: str, index: int) -> tuple[int, int] | None:
+        partition = self.partitions.get((topic, index))
+        return None if partition is None else (partition.leader, partition.leader_epoch)
+
 
 def context(partition: Partition, api_key: int, version: int, received_at: float = 0.0) -> RequestContext:
     broker = SimpleNamespace(replica_manager=FakeReplicaManager(partition), config={"fetch.max.bytes": 50 << 20})

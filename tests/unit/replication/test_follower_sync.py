@@ -11,7 +11,11 @@ from replication_builders import T0, context, encoded, records
 from cluster.handlers.fetch import handle_fetch
 from cluster.replication.follower_sync import process_partition
 from cluster.replication.partition import Partition
-from cluster.replication.replica_fetcher import FetcherSettings, FetchState, ReplicaFetcher
+from cluster.replication.replica_fetcher import (
+    FetcherSettings,
+    FetchState,
+    ReplicaFetcher,
+)
 from pykafka_ops.protocol import codec
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.records import RecordBatchBuilder

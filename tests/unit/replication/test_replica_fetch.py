@@ -106,3 +106,13 @@ def test_fetch_below_v12_has_no_epoch_check(make_partition) -> None:
     p.append_records_to_leader(records(2), 1, T0)
     answer = _partition(_fetch(p, _request(2, 0, version=11), version=11), version=11)
     assert answer.error_code == ErrorCode.none and answer.records
+
+
+def test_a_fetch_from_a_follower_replica_names_the_current_leader(make_partition) -> None:
+    follower = make_partition(broker_id=2)  # broker 1 leads epoch 5
+    answer = _partition(_fetch(follower, _request(-1, 0)))
+    assert answer.error_code == ErrorCode.not_leader_or_follower
+    assert (answer.current_leader.leader_id, answer.current_leader.leader_epoch) == (1, 5)
+    stale = _partition(_fetch(make_partition(), _request(-1, 0, current_leader_epoch=4)))
+    assert stale.error_code == ErrorCode.fenced_leader_epoch
+    assert (stale.current_leader.leader_id, stale.current_leader.leader_epoch) == (1, 5)

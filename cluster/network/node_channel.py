@@ -1,11 +1,12 @@
-"""ControllerChannel (Kafka's ``NodeToControllerChannelManager``): requests from this node to the
-active controller, on that controller's controller listener.
+"""NodeChannel: requests from this node to other nodes by id — to the active controller on its
+controller listener (Kafka's ``NodeToControllerChannelManager``: ``cluster.controller_requests``)
+and to partition leaders on their broker listener (the replica fetchers,
+``cluster.replication.replica_fetcher``).
 
-One connection per controller, opened on first use and again after it breaks; requests on it are
+One connection per node, opened on first use and again after it breaks; requests on it are
 matched to answers by correlation id, so several may be in flight (a heartbeat beside a forwarded
 CreateTopics). A request whose connection breaks, or that is not answered in time, fails with
-``ControllerUnreachableError``; retrying (and finding the new active controller) is the caller's
-choice (``cluster.controller_requests``).
+``NodeUnreachableError``; retrying (and finding the new leader) is the caller's choice.
 
 Concurrency: owned by the node's event loop; every method runs on it.
 """
@@ -24,16 +25,16 @@ from pykafka_ops.protocol import codec
 log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
-#: Largest answer accepted from a controller.
+#: Largest answer accepted from a node.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
-class ControllerUnreachableError(ConnectionError):
-    """The request got no answer: the controller is down, unreachable or too slow."""
+class NodeUnreachableError(ConnectionError):
+    """The request got no answer: the node is down, unreachable or too slow."""
 
 
 class _Connection:
-    """One controller's connection and the requests waiting for their answer on it."""
+    """One node's connection and the requests waiting for their answer on it."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
@@ -48,12 +49,12 @@ class _Connection:
         self.writer.close()
         for future in self.pending.values():
             if not future.done():
-                future.set_exception(ControllerUnreachableError(reason))
+                future.set_exception(NodeUnreachableError(reason))
         self.pending.clear()
 
 
-class ControllerChannel:
-    """Sends requests to a controller by node id and returns its answers."""
+class NodeChannel:
+    """Sends requests to other nodes by id and returns their answers."""
 
     def __init__(self, node_id: int, addresses: Callable[[int], tuple[str, int] | None]) -> None:
         self.node_id = node_id
@@ -63,11 +64,11 @@ class ControllerChannel:
         self._connecting: dict[int, asyncio.Lock] = {}
         self._correlation = itertools.count(1)
 
-    async def send(self, controller_id: int, api_key: int, version: int, body: Any,
+    async def send(self, target: int, api_key: int, version: int, body: Any,
                    timeout_s: float) -> tuple[Any, bytes]:
-        """Send ``body`` (a dict, or a request decoded for ``version``) to ``controller_id``; returns
+        """Send ``body`` (a dict, or a request decoded for ``version``) to ``target``; returns
         the decoded answer and its body bytes (what a forwarding broker passes on)."""
-        connection = await asyncio.wait_for(self._connection(controller_id), timeout_s)
+        connection = await asyncio.wait_for(self._connection(target), timeout_s)
         correlation_id = next(self._correlation) & 0x7FFFFFFF
         frame = codec.encode_request(api_key, version, correlation_id, f"broker-{self.node_id}", body)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -77,32 +78,32 @@ class ControllerChannel:
             answer = await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
             connection.pending.pop(correlation_id, None)
-            raise ControllerUnreachableError(f"controller {controller_id} did not answer within {timeout_s:g} s") from None
+            raise NodeUnreachableError(f"node {target} did not answer within {timeout_s:g} s") from None
         header = codec.response_header_size(api_key, version)
         try:
             return codec.decode_response(api_key, version, answer, header), answer[header:]
         except (codec.CodecError, ValueError) as exc:
-            raise ControllerUnreachableError(f"controller {controller_id} sent a malformed answer: {exc}") from None
+            raise NodeUnreachableError(f"node {target} sent a malformed answer: {exc}") from None
 
-    async def _connection(self, controller_id: int) -> _Connection:
-        address = self.addresses(controller_id)
+    async def _connection(self, target: int) -> _Connection:
+        address = self.addresses(target)
         if address is None:
-            raise ControllerUnreachableError(f"node {controller_id} has no known address")
-        lock = self._connecting.setdefault(controller_id, asyncio.Lock())
+            raise NodeUnreachableError(f"node {target} has no known address")
+        lock = self._connecting.setdefault(target, asyncio.Lock())
         async with lock:
-            connection = self._connections.get(controller_id)
+            connection = self._connections.get(target)
             if connection is not None and connection.usable:
                 return connection
             try:
                 reader, writer = await asyncio.open_connection(*address)
             except OSError as exc:
-                raise ControllerUnreachableError(f"cannot connect to controller {controller_id} at "
+                raise NodeUnreachableError(f"cannot connect to node {target} at "
                                                  f"{address[0]}:{address[1]}: {exc.strerror or exc}") from None
-            connection = self._connections[controller_id] = _Connection(writer)
-            connection.reading = asyncio.get_running_loop().create_task(self._read(controller_id, connection, reader))
+            connection = self._connections[target] = _Connection(writer)
+            connection.reading = asyncio.get_running_loop().create_task(self._read(target, connection, reader))
             return connection
 
-    async def _read(self, controller_id: int, connection: _Connection, reader: asyncio.StreamReader) -> None:
+    async def _read(self, target: int, connection: _Connection, reader: asyncio.StreamReader) -> None:
         reason = "connection closed"
         try:
             while True:
@@ -115,7 +116,7 @@ class ControllerChannel:
                 if future is not None and not future.done():
                     future.set_result(frame)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            reason = f"connection to controller {controller_id} lost: {exc or type(exc).__name__}"
+            reason = f"connection to node {target} lost: {exc or type(exc).__name__}"
         finally:
             connection.fail(reason)
 
