@@ -5,7 +5,8 @@ its high watermark).
 Values are unique strings ``<proc>-<seq>`` (``p0-17``), as the checker needs. A delivery
 report's error is ``fail`` only when Kafka defines it as "nothing was appended"
 (``DEFINITE_FAILURES``); any other error — a message timeout above all — is ``info``.
-A raw Kafka-protocol producer records with the same ``History.invoke/ok/fail/info`` calls.
+``WireProducer`` is a raw Kafka-protocol producer (Produce v9 to one broker's address) recording
+with the same ``History.invoke/ok/fail/info`` calls.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from confluent_kafka import (
 )
 
 from faults.history import History, Op
+from pykafka_ops.client.wire import WireClient, WireError
+from pykafka_ops.errors import error_name
+from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.records.builder import RecordBatchBuilder
 
 #: Delivery errors that mean the broker appended nothing (Kafka's error docs): the record was
 #: refused before the append. Everything else is an unknown outcome.
@@ -100,16 +105,27 @@ class RecordingProducer:
 
     # -- background -------------------------------------------------------------------------
 
-    def start(self, limit: int | None = None, partitions: Iterable[int] | None = None) -> Self:
+    def start(self, limit: int | None = None, partitions: Iterable[int] | None = None,
+              rate_per_s: float | None = None) -> Self:
         """Send from a thread until ``stop()`` or ``limit`` sends (round robin over ``partitions``,
-        or the partitioner's choice)."""
+        or the partitioner's choice), at most ``rate_per_s`` sends a second if given (a steady
+        schedule: after a back-pressure stall the producer does not burst to catch up)."""
         cycle = list(partitions) if partitions is not None else None
+        interval = 1.0 / rate_per_s if rate_per_s else 0.0
 
         def run() -> None:
+            next_at = time.monotonic()
             while not self._stop.is_set() and (limit is None or self.sent < limit):
                 if self.sent - self.completed >= self.max_in_flight:
                     self.producer.poll(0.01)  # back-pressure: wait for reports, not for time
+                    next_at = time.monotonic()
                     continue
+                if interval:
+                    ahead = next_at - time.monotonic()
+                    if ahead > 0:
+                        self.producer.poll(min(max(ahead, 0.002), 0.05))  # serve reports while pacing
+                        continue
+                    next_at = max(next_at + interval, time.monotonic() - 0.1)
                 self.send(cycle[self.sent % len(cycle)] if cycle else None)
                 self.producer.poll(0)
             while not self._stop.is_set() and self.completed < self.sent:
@@ -177,3 +193,102 @@ def drain(bootstrap: str, topic: str, partitions: Iterable[int], history: Histor
     finally:
         consumer.close()
     return reads
+
+
+#: Produce error codes after which the broker appended nothing (Kafka's ``Errors.java``): a raw
+#: send answered with one of them is ``fail``; any other error is ``info`` (NOT_LEADER_OR_FOLLOWER
+#: and NOT_ENOUGH_REPLICAS_AFTER_APPEND may come after the append, REQUEST_TIMED_OUT always does).
+WIRE_DEFINITE_FAILURES = frozenset({
+    2,   # CORRUPT_MESSAGE
+    3,   # UNKNOWN_TOPIC_OR_PARTITION
+    10,  # MESSAGE_TOO_LARGE
+    17,  # INVALID_TOPIC_EXCEPTION
+    18,  # RECORD_LIST_TOO_LARGE
+    19,  # NOT_ENOUGH_REPLICAS (checked before the append)
+    21,  # INVALID_REQUIRED_ACKS
+    29,  # TOPIC_AUTHORIZATION_FAILED
+    32,  # INVALID_TIMESTAMP
+    87,  # INVALID_RECORD
+})
+
+
+class WireProducer:
+    """A raw Kafka-protocol producer (our ``WireClient`` and codec): Produce v9, one request of
+    one record at a time, to one broker's address only, whatever the cluster says about leaders
+    (a client stuck on a zombie leader, say). Each send is an invoke and one ok/fail/info in
+    ``history``, as ``RecordingProducer`` does; ``errors`` counts the error codes answered.
+
+    Not idempotent (no producer id): a send is never retried, so a record is in the log at most
+    once. A connection error or timeout is ``info``; the next send opens a new connection."""
+
+    def __init__(self, host: str, port: int, topic: str, partition: int, history: History,
+                 proc: str = "w0", acks: int = -1, timeout_s: float = 30.0, request_timeout_ms: int = 30_000) -> None:
+        self.host, self.port = host, port
+        self.topic, self.partition = topic, partition
+        self.history = history
+        self.proc = proc
+        self.acks = acks
+        self.timeout_s = timeout_s
+        self.request_timeout_ms = request_timeout_ms
+        self.sent = self.acked = 0
+        self.errors: dict[str, int] = {}
+        self._client: WireClient | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def send(self) -> Op:
+        """Send the next value and wait for the answer; returns the completion op."""
+        value = f"{self.proc}-{self.sent}"
+        self.sent += 1
+        op = self.history.invoke(self.proc, "send", value, self.partition)
+        batch = RecordBatchBuilder()
+        batch.append(None, value.encode())
+        body = {"transactional_id": None, "acks": self.acks, "timeout": self.request_timeout_ms,
+                "topic_data": [{"name": self.topic, "partition_data": [
+                    {"index": self.partition, "records": batch.build()}]}]}
+        try:
+            if self._client is None:
+                self._client = WireClient(self.host, self.port, timeout=self.timeout_s, client_id=self.proc)
+            response = self._client.request(ApiKey.PRODUCE, 9, body)
+        except (OSError, WireError) as exc:  # includes timeouts: the request may have been appended
+            self._close()
+            self._count("CONNECTION")
+            return self.history.info(op, repr(exc))
+        (answer,) = response.responses[0].partition_responses
+        if answer.error_code == 0:
+            self.acked += 1
+            return self.history.ok(op, partition=self.partition, offset=answer.base_offset)
+        name = error_name(answer.error_code)
+        self._count(name)
+        if answer.error_code in WIRE_DEFINITE_FAILURES:
+            return self.history.fail(op, name)
+        return self.history.info(op, name)
+
+    def _count(self, name: str) -> None:
+        self.errors[name] = self.errors.get(name, 0) + 1
+
+    def _close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def start(self, pause_s: float = 0.01) -> Self:
+        """Send from a thread until ``stop()``, ``pause_s`` apart (a deadline-free pacing, not a wait)."""
+        def run() -> None:
+            while not self._stop.is_set():
+                self.send()
+                self._stop.wait(pause_s)
+
+        self._thread = threading.Thread(target=run, name=f"wire-producer-{self.proc}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, join_s: float | None = None) -> bool:
+        """Stop sending; True once the thread ended (a send in flight ends within ``timeout_s``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.timeout_s + 1 if join_s is None else join_s)
+        alive = self._thread is not None and self._thread.is_alive()
+        if not alive:
+            self._close()
+        return not alive

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -196,3 +199,123 @@ def replica_batches(cluster: RunningCluster, topic: str, partitions: Iterable[in
             if files:
                 found.setdefault(node, {})[partition] = batches_from_dump(dump_log(files))
     return found
+
+
+# -- partition state, node logs, replica catch-up -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition as a broker's Metadata answers: leader (-1: none), epoch, replicas, ISR."""
+
+    leader: int
+    epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def partition_states(cluster: RunningCluster, topic: str, via: Iterable[int] | None = None) -> dict[int, PartitionState]:
+    """partition → ``PartitionState`` of ``topic``, from the first broker of ``via`` (default:
+    every broker) that answers Metadata; raises if none answers."""
+    errors = []
+    for node in via if via is not None else brokers(cluster):
+        try:
+            answer = metadata(cluster, node, [topic])
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            errors.append(f"node {node}: {exc!r}")
+            continue
+        for entry in answer.topics:
+            if entry.name == topic and entry.error_code == 0:
+                return {p.partition_index: PartitionState(p.leader_id, p.leader_epoch, tuple(p.replica_nodes),
+                                                          tuple(p.isr_nodes)) for p in entry.partitions}
+        errors.append(f"node {node}: {topic} not in its metadata")
+    raise ConnectionError(f"no broker answered Metadata for {topic}: {errors}")
+
+
+def wait_for_isr(cluster: RunningCluster, topic: str, partition: int, predicate: Callable[[PartitionState], bool],
+                 what: str, timeout_s: float = 15, via: Iterable[int] | None = None) -> tuple[PartitionState, float]:
+    """(state, seconds) once the partition's Metadata state (as ``via`` answers) satisfies ``predicate``."""
+    via = list(via) if via is not None else None
+
+    def found() -> PartitionState | None:
+        state = partition_states(cluster, topic, via).get(partition)
+        return state if state is not None and predicate(state) else None
+
+    return poll_until(found, timeout_s, f"{topic}-{partition}: {what}")
+
+
+def wait_for_full_isr(cluster: RunningCluster, topic: str, timeout_s: float = 15,
+                      via: Iterable[int] | None = None) -> dict[int, PartitionState]:
+    """Every partition's state once each has a leader and its ISR holds every replica."""
+    via = list(via) if via is not None else None
+
+    def full() -> dict[int, PartitionState] | None:
+        states = partition_states(cluster, topic, via)
+        return states if states and all(s.leader >= 0 and set(s.isr) == set(s.replicas)
+                                        for s in states.values()) else None
+
+    return poll_until(full, timeout_s, f"a leader and a full ISR for every partition of {topic}")[0]
+
+
+def node_log(cluster: RunningCluster, node: int) -> Path:
+    """The log file of ``node`` (stdout and stderr of every run, appended)."""
+    return cluster.config.data_dir / "logs" / f"node-{node}.log"
+
+
+def node_log_mark(cluster: RunningCluster, node: int) -> int:
+    """The size of ``node``'s log now: pass it to ``truncations`` to look only at what follows."""
+    path = node_log(cluster, node)
+    return path.stat().st_size if path.exists() else 0
+
+
+_TRUNCATION = re.compile(r"(?P<topic>[\w.-]+)-(?P<partition>\d+): (?:truncating from (?P<end>\d+) to (?P<to>\d+)"
+                         r"|log end (?P<end2>\d+) is above the leader's range; truncating to its high watermark "
+                         r"(?P<to2>\d+))")
+
+
+def truncations(cluster: RunningCluster, node: int, topic: str, since: int = 0) -> dict[int, int]:
+    """partition → records ``node`` truncated from its replicas of ``topic`` (a follower's
+    diverging-epoch or out-of-range truncation, as its log says) after log position ``since``."""
+    with node_log(cluster, node).open("rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    cut: dict[int, int] = {}
+    for match in _TRUNCATION.finditer(text):
+        if match["topic"] == topic:
+            end, to = (int(match["end"]), int(match["to"])) if match["end"] else (int(match["end2"]), int(match["to2"]))
+            partition = int(match["partition"])
+            cut[partition] = cut.get(partition, 0) + end - to
+    return cut
+
+
+def snapshot_segments(cluster: RunningCluster, node: int, topic: str, partitions: Iterable[int],
+                      dest: Path) -> dict[int, list[Path]]:
+    """Copy ``node``'s segment files of the partitions to ``dest`` (of a stopped or paused node:
+    its log as it was then, to dump later); partition → copies."""
+    copies: dict[int, list[Path]] = {}
+    for partition in partitions:
+        target = dest / f"node-{node}" / f"{topic}-{partition}"
+        target.mkdir(parents=True, exist_ok=True)
+        copies[partition] = [Path(shutil.copy2(f, target / f.name)) for f in segment_files(cluster, node, topic, partition)]
+    return copies
+
+
+def log_ends(replicas: dict[int, dict[int, list[BatchSummary]]]) -> dict[int, dict[int, int]]:
+    """node → partition → log end offset (last batch's last offset + 1; 0 when empty) of dumps."""
+    return {node: {p: (batches[-1].last_offset + 1 if batches else 0) for p, batches in held.items()}
+            for node, held in replicas.items()}
+
+
+def wait_for_replicas_at(cluster: RunningCluster, topic: str, ends: dict[int, int], nodes: Iterable[int] | None = None,
+                         timeout_s: float = 20) -> tuple[dict[int, dict[int, list[BatchSummary]]], float]:
+    """(``replica_batches``, seconds) once every replica on ``nodes`` (default: every broker)
+    holds each partition up to ``ends`` (partition → offset, e.g. the high watermarks): followers
+    have caught up and the dumps can be compared."""
+    nodes = list(nodes) if nodes is not None else brokers(cluster)
+
+    def caught_up() -> dict[int, dict[int, list[BatchSummary]]] | None:
+        replicas = replica_batches(cluster, topic, ends, nodes)
+        held = log_ends(replicas)
+        return replicas if all(held.get(n, {}).get(p, 0) >= end for n in nodes for p, end in ends.items()) else None
+
+    return poll_until(caught_up, timeout_s, f"every replica of {topic} on nodes {nodes} at {ends}")

@@ -1,0 +1,117 @@
+"""Repeat the replication fault tests (T1, T1c, T2 of ``test_replication_faults.py``) many times,
+outside pytest and CI: one fresh cluster per trial, one JSON line per trial, then one JSON line of
+totals (trials, passed, failures, missing, duplicates, divergent, zombie acks lost).
+
+    cd tests && python -m faults.soak --t1 50 --t2 50          # or: python tests/faults/soak.py …
+    python -m faults.soak --t1c 10 --keep-failed --dir /tmp/soak
+
+A trial fails on a violation (lost or duplicated acks, divergent replicas …) or on any exception
+(a condition not reached by its deadline: a hang). The directory of a failed trial (cluster file,
+node logs under ``data/logs``, the history as JSON lines) is kept for diagnosis; passed ones are
+deleted unless ``--keep-all``. The exit status is 1 if any trial failed. Not collected by pytest
+(its name does not start with ``test_``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make ``faults`` importable from tests/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cluster.pytest_plugin import ClusterFactory, RunningCluster, start_cluster
+from faults.test_replication_faults import run_t1, run_t1c, run_t2
+
+TRIALS: dict[str, Callable[[ClusterFactory, Path], dict[str, Any]]] = {"t1": run_t1, "t1c": run_t1c, "t2": run_t2}
+
+
+@contextmanager
+def cluster_factory(workdir: Path) -> Iterator[ClusterFactory]:
+    """``pko_cluster_factory`` outside pytest: clusters under ``workdir``, all stopped on exit."""
+    started: list[RunningCluster] = []
+
+    def factory(yaml_text_or_path: str | None = None, **broker_overrides: Any) -> RunningCluster:
+        if yaml_text_or_path is None:
+            raise ValueError("the soak's trials name their cluster file")
+        cluster = start_cluster(yaml_text_or_path, workdir / f"pko-cluster-{len(started)}", **broker_overrides)
+        started.append(cluster)
+        return cluster
+
+    try:
+        yield factory
+    finally:
+        for cluster in started:
+            cluster.down()
+
+
+def run_trial(kind: str, number: int, base: Path) -> tuple[dict[str, Any], Path]:
+    """One trial of ``kind`` in its own directory: (its figures, with ``passed`` and ``error``; the directory)."""
+    workdir = base / f"{kind}-{number:03d}"
+    workdir.mkdir(parents=True)
+    started = time.monotonic()
+    try:
+        with cluster_factory(workdir) as factory:
+            figures = TRIALS[kind](factory, workdir)
+        figures["error"] = None
+    except Exception as exc:  # noqa: BLE001 - a trial's failure is a result, the soak goes on
+        figures = {"test": kind.upper(), "violations": [], "error": f"{type(exc).__name__}: {exc}",
+                   "traceback": traceback.format_exc(limit=6)}
+    figures.update(trial=number, passed=not figures["violations"] and figures["error"] is None,
+                   seconds=round(time.monotonic() - started, 1), dir=str(workdir))
+    return figures, workdir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for kind in TRIALS:
+        parser.add_argument(f"--{kind}", type=int, default=0, metavar="N", help=f"trials of {kind.upper()}")
+    parser.add_argument("--dir", type=Path, default=None, help="where trials run (default: a new temp dir)")
+    parser.add_argument("--keep-all", action="store_true", help="keep passed trials' directories too")
+    parser.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed trial")
+    args = parser.parse_args(argv)
+    counts = {kind: getattr(args, kind) for kind in TRIALS}
+    if not any(counts.values()):
+        parser.error("give at least one of --t1 N, --t1c N, --t2 N")
+    base = args.dir or Path(tempfile.mkdtemp(prefix="pko-soak-"))
+    base.mkdir(parents=True, exist_ok=True)
+
+    totals: dict[str, Any] = {"totals": True, "trials": 0, "passed": 0, "failures": 0, "missing": 0,
+                              "duplicates": 0, "divergent": 0, "offset_mismatches": 0, "zombie_acks_lost": 0,
+                              "acked": 0, "failed_trials": [], "dir": str(base)}
+    started = time.monotonic()
+    for kind, count in counts.items():
+        for number in range(count):
+            figures, workdir = run_trial(kind, number, base)
+            print(json.dumps(figures), flush=True)
+            totals["trials"] += 1
+            totals["passed" if figures["passed"] else "failures"] += 1
+            for name, total in (("lost", "missing"), ("duplicates", "duplicates"), ("divergent", "divergent"),
+                                ("offset_mismatches", "offset_mismatches"), ("zombie_acks_lost", "zombie_acks_lost"),
+                                ("acked", "acked")):
+                totals[total] += figures.get(name, 0) or 0
+            if figures["passed"] and not args.keep_all:
+                shutil.rmtree(workdir, ignore_errors=True)
+            elif not figures["passed"]:
+                totals["failed_trials"].append(str(workdir))
+                if args.stop_on_failure:
+                    break
+        if totals["failures"] and args.stop_on_failure:
+            break
+    totals["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(totals), flush=True)
+    return 1 if totals["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
