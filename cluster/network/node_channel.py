@@ -25,6 +25,9 @@ from pykafka_ops.protocol import codec
 log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
+#: Bytes a connection's reader buffers before it stops reading from the socket: room for a whole
+#: replica fetch answer (asyncio's 64 KiB default pauses and resumes the socket many times per MB).
+READ_LIMIT = 4 * 1024 * 1024
 #: Largest answer accepted from a node.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -95,7 +98,7 @@ class NodeChannel:
             if connection is not None and connection.usable:
                 return connection
             try:
-                reader, writer = await asyncio.open_connection(*address)
+                reader, writer = await asyncio.open_connection(*address, limit=READ_LIMIT)
             except OSError as exc:
                 raise NodeUnreachableError(f"cannot connect to node {target} at "
                                                  f"{address[0]}:{address[1]}: {exc.strerror or exc}") from None
