@@ -50,7 +50,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -263,16 +263,17 @@ def pko_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClu
         yield cluster
 
 
-@pytest.fixture
-def pko_cluster_factory(tmp_path: Path) -> Iterator[ClusterFactory]:
+@contextmanager
+def cluster_factory(directory: Path) -> Iterator[ClusterFactory]:
     """``factory(yaml=None, **broker_overrides)``: a fresh cluster per call (default:
-    ``TEST_CLUSTER_YAML``), each in its own directory under ``tmp_path``; all stopped at teardown."""
+    ``TEST_CLUSTER_YAML``), each in its own directory under ``directory``; all stopped on exit
+    (what ``pko_cluster_factory`` gives a test; scripts such as the fault soak use it directly)."""
     started: list[RunningCluster] = []
     numbers = itertools.count()
 
     def factory(yaml_text_or_path: str | os.PathLike[str] | None = None, **broker_overrides: Any) -> RunningCluster:
-        directory = tmp_path / f"pko-cluster-{next(numbers)}"
-        cluster = start_cluster(yaml_text_or_path or TEST_CLUSTER_YAML, directory, **broker_overrides)
+        cluster = start_cluster(yaml_text_or_path or TEST_CLUSTER_YAML, directory / f"pko-cluster-{next(numbers)}",
+                                **broker_overrides)
         started.append(cluster)
         return cluster
 
@@ -281,3 +282,10 @@ def pko_cluster_factory(tmp_path: Path) -> Iterator[ClusterFactory]:
     finally:
         for cluster in started:
             cluster.down()
+
+
+@pytest.fixture
+def pko_cluster_factory(tmp_path: Path) -> Iterator[ClusterFactory]:
+    """``cluster_factory`` under the test's ``tmp_path``: clusters stopped at teardown."""
+    with cluster_factory(tmp_path) as factory:
+        yield factory

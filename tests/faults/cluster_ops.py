@@ -55,8 +55,18 @@ def brokers(cluster: RunningCluster) -> list[int]:
     return [node.id for node in cluster.config.nodes if "broker" in node.roles]
 
 
-def leaders(cluster: RunningCluster, topic: str, via: Iterable[int] | None = None) -> dict[int, int]:
-    """partition → leader id (-1: none) of ``topic``, from the first broker of ``via`` (default:
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition as a broker's Metadata answers: leader (-1: none), epoch, replicas, ISR."""
+
+    leader: int
+    epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def partition_states(cluster: RunningCluster, topic: str, via: Iterable[int] | None = None) -> dict[int, PartitionState]:
+    """partition → ``PartitionState`` of ``topic``, from the first broker of ``via`` (default:
     every broker) that answers Metadata; raises if none answers."""
     errors = []
     for node in via if via is not None else brokers(cluster):
@@ -67,9 +77,15 @@ def leaders(cluster: RunningCluster, topic: str, via: Iterable[int] | None = Non
             continue
         for entry in answer.topics:
             if entry.name == topic and entry.error_code == 0:
-                return {p.partition_index: p.leader_id for p in entry.partitions}
+                return {p.partition_index: PartitionState(p.leader_id, p.leader_epoch, tuple(p.replica_nodes),
+                                                          tuple(p.isr_nodes)) for p in entry.partitions}
         errors.append(f"node {node}: {topic} not in its metadata")
     raise ConnectionError(f"no broker answered Metadata for {topic}: {errors}")
+
+
+def leaders(cluster: RunningCluster, topic: str, via: Iterable[int] | None = None) -> dict[int, int]:
+    """partition → leader id (-1: none) of ``topic`` (``partition_states``)."""
+    return {p: state.leader for p, state in partition_states(cluster, topic, via).items()}
 
 
 def leader_of(cluster: RunningCluster, topic: str, partition: int, via: Iterable[int] | None = None) -> int:
@@ -202,34 +218,6 @@ def replica_batches(cluster: RunningCluster, topic: str, partitions: Iterable[in
 
 
 # -- partition state, node logs, replica catch-up -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class PartitionState:
-    """One partition as a broker's Metadata answers: leader (-1: none), epoch, replicas, ISR."""
-
-    leader: int
-    epoch: int
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
-
-
-def partition_states(cluster: RunningCluster, topic: str, via: Iterable[int] | None = None) -> dict[int, PartitionState]:
-    """partition → ``PartitionState`` of ``topic``, from the first broker of ``via`` (default:
-    every broker) that answers Metadata; raises if none answers."""
-    errors = []
-    for node in via if via is not None else brokers(cluster):
-        try:
-            answer = metadata(cluster, node, [topic])
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            errors.append(f"node {node}: {exc!r}")
-            continue
-        for entry in answer.topics:
-            if entry.name == topic and entry.error_code == 0:
-                return {p.partition_index: PartitionState(p.leader_id, p.leader_epoch, tuple(p.replica_nodes),
-                                                          tuple(p.isr_nodes)) for p in entry.partitions}
-        errors.append(f"node {node}: {topic} not in its metadata")
-    raise ConnectionError(f"no broker answered Metadata for {topic}: {errors}")
 
 
 def wait_for_isr(cluster: RunningCluster, topic: str, partition: int, predicate: Callable[[PartitionState], bool],

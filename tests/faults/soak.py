@@ -21,37 +21,17 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a file: make ``faults`` importable from tests/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cluster.pytest_plugin import ClusterFactory, RunningCluster, start_cluster
+from cluster.pytest_plugin import ClusterFactory, cluster_factory
 from faults.test_replication_faults import run_t1, run_t1c, run_t2
 
 TRIALS: dict[str, Callable[[ClusterFactory, Path], dict[str, Any]]] = {"t1": run_t1, "t1c": run_t1c, "t2": run_t2}
-
-
-@contextmanager
-def cluster_factory(workdir: Path) -> Iterator[ClusterFactory]:
-    """``pko_cluster_factory`` outside pytest: clusters under ``workdir``, all stopped on exit."""
-    started: list[RunningCluster] = []
-
-    def factory(yaml_text_or_path: str | None = None, **broker_overrides: Any) -> RunningCluster:
-        if yaml_text_or_path is None:
-            raise ValueError("the soak's trials name their cluster file")
-        cluster = start_cluster(yaml_text_or_path, workdir / f"pko-cluster-{len(started)}", **broker_overrides)
-        started.append(cluster)
-        return cluster
-
-    try:
-        yield factory
-    finally:
-        for cluster in started:
-            cluster.down()
 
 
 def run_trial(kind: str, number: int, base: Path) -> tuple[dict[str, Any], Path]:
