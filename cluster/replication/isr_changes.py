@@ -218,7 +218,7 @@ class IsrExpiration:
         if not force and now_ms < self._next_ms:
             return 0
         self._next_ms = now_ms + self.interval_ms
-        return sum(maybe_shrink_isr(p, now_ms, self.max_lag_ms) is not None
+        return sum(p.maybe_shrink_isr(now_ms, self.max_lag_ms) is not None
                    for p in partitions if p.is_leader and not p.deleted)
 
 
