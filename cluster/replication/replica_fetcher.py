@@ -56,18 +56,17 @@ class FetchState:
 
 
 class FetcherSettings:
-    """The ``replica.fetch.*`` settings of this broker (Kafka's defaults when absent)."""
+    """The ``replica.fetch.*`` settings of this broker."""
 
     __slots__ = ("backoff_s", "max_bytes", "min_bytes", "request_timeout_s", "response_max_bytes", "wait_max_ms")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.max_bytes = int(config.get("replica.fetch.max.bytes", 1048576))
-        self.min_bytes = int(config.get("replica.fetch.min.bytes", 1))
-        self.wait_max_ms = int(config.get("replica.fetch.wait.max.ms", 500))
-        self.response_max_bytes = int(config.get("replica.fetch.response.max.bytes", 10485760))
-        self.backoff_s = int(config.get("replica.fetch.backoff.ms", 1000)) / 1000
-        # Kafka's replica.socket.timeout.ms (30 s) must exceed the wait; ours: wait + request timeout
-        self.request_timeout_s = self.wait_max_ms / 1000 + config.get("controller.quorum.request.timeout.ms", 2000) / 1000
+        self.max_bytes = config["replica.fetch.max.bytes"]
+        self.min_bytes = config["replica.fetch.min.bytes"]
+        self.wait_max_ms = config["replica.fetch.wait.max.ms"]
+        self.response_max_bytes = config["replica.fetch.response.max.bytes"]
+        self.backoff_s = config["replica.fetch.backoff.ms"] / 1000
+        self.request_timeout_s = max(config["replica.socket.timeout.ms"], self.wait_max_ms) / 1000
 
 
 class ReplicaFetcher:

@@ -238,6 +238,10 @@ class _Validator:
             raise self.fail(("broker", "replica.fetch.wait.max.ms"),
                             f"{wait_ms} is more than replica.lag.time.max.ms ({lag_ms}): followers of quiet "
                             "partitions would keep leaving the ISR")
+        if broker["replica.socket.timeout.ms"] < wait_ms:  # KafkaConfig's own check
+            raise self.fail(("broker", "replica.socket.timeout.ms"),
+                            f"{broker['replica.socket.timeout.ms']} is less than replica.fetch.wait.max.ms ({wait_ms}): "
+                            "followers' fetches would time out while the leader waits for records")
         self.replication_factor(broker["default.replication.factor"], ("broker", "default.replication.factor"),
                                 broker_count)
         topics = self.topics(top.get("topics"), broker, broker_count)

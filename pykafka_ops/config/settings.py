@@ -29,7 +29,7 @@ INT32_SETTINGS = frozenset({
     "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
     "index.interval.bytes", "max.message.bytes", "replica.fetch.max.bytes", "replica.fetch.min.bytes",
     "replica.fetch.wait.max.ms", "replica.fetch.response.max.bytes", "replica.fetch.backoff.ms",
-    "num.replica.fetchers",
+    "replica.socket.timeout.ms", "num.replica.fetchers",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -123,6 +123,9 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
             "record bytes a follower asks for in one fetch, all partitions together", minimum=0),
     Setting("replica.fetch.backoff.ms", int, 1_000, "wait before a follower fetches again after an error",
             minimum=0),
+    Setting("replica.socket.timeout.ms", int, 30_000,
+            "longest wait for a leader's answer to a follower's fetch (at least replica.fetch.wait.max.ms)",
+            minimum=1),
     # Kafka runs this many fetcher threads per source broker; pko runs one fetcher per source broker
     Setting("num.replica.fetchers", int, 1,
             "fetchers per source broker (accepted; pko runs one fetcher per source broker)", minimum=1),

@@ -92,6 +92,11 @@ BAD_FILES = {
         ("broker.replica.fetch.wait.max.ms (line 3): 500 is more than replica.lag.time.max.ms (400): followers of "
         "quiet partitions would keep leaving the ISR"),
     ),
+    "a replica socket timeout below the replica fetch wait": (
+        "broker:\n  replica.fetch.wait.max.ms: 500\n  replica.socket.timeout.ms: 400\n",
+        ("broker.replica.socket.timeout.ms (line 3): 400 is less than replica.fetch.wait.max.ms (500): followers' "
+         "fetches would time out while the leader waits for records"),
+    ),
     "a replica fetch max bytes over Kafka's INT": (
         "broker:\n  replica.fetch.max.bytes: 2147483648\n",
         "broker.replica.fetch.max.bytes (line 2): must be at most 2147483647 (an INT (int32) in Kafka), got 2147483648",
@@ -285,7 +290,8 @@ def test_node_settings_are_no_longer_not_supported_yet_but_set_per_node(tmp_path
 REPLICATION_SETTINGS = {"replica.lag.time.max.ms": 30_000, "replica.fetch.max.bytes": 1_048_576,
                         "replica.fetch.min.bytes": 1, "replica.fetch.wait.max.ms": 500,
                         "replica.fetch.response.max.bytes": 10_485_760, "replica.fetch.backoff.ms": 1_000,
-                        "num.replica.fetchers": 1, "unclean.leader.election.enable": False}
+                        "replica.socket.timeout.ms": 30_000, "num.replica.fetchers": 1,
+                        "unclean.leader.election.enable": False}
 
 
 def test_replication_settings_have_kafkas_names_and_defaults(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from cluster.replication.replica_fetcher import (
     FetchState,
     ReplicaFetcher,
 )
+from pykafka_ops.config.settings import broker_defaults
 from pykafka_ops.protocol import codec
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.records import RecordBatchBuilder
@@ -24,7 +25,7 @@ VERSION = 12
 
 
 def _fetch_once(leader: Partition, follower: Partition) -> Any:
-    fetcher = ReplicaFetcher(follower.broker_id, leader.broker_id, None, FetcherSettings({}))  # type: ignore[arg-type]
+    fetcher = ReplicaFetcher(follower.broker_id, leader.broker_id, None, FetcherSettings(broker_defaults()))  # type: ignore[arg-type]
     body = fetcher._request([FetchState(follower, follower.leader_epoch)])
     body["max_wait"] = 0
     frame, offset = encoded(ApiKey.FETCH, VERSION, body)
