@@ -56,10 +56,13 @@ class BrokerLifecycleManager:
 
     async def _run(self) -> None:
         while not self._stopping:
-            if self.broker_epoch < 0:
-                await self._register()
-            else:
-                await self._heartbeat()
+            try:
+                if self.broker_epoch < 0:
+                    await self._register()
+                else:
+                    await self._heartbeat()
+            except Exception:  # a broker that stops heartbeating is fenced for good: never stop
+                log.exception("broker %d: heartbeat failed unexpectedly; retrying", self.broker.node_id)
             if self.broker_epoch < 0 or not self.fenced:
                 await asyncio.sleep(self.interval_s)
             else:  # registered and fenced: catching up, ask again soon

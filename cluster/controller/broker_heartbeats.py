@@ -49,3 +49,9 @@ class BrokerHeartbeatManager:
     def expired(self, now_ms: int) -> list[int]:
         """Brokers whose session timed out, by id."""
         return sorted(b for b, last in self._last_contact.items() if now_ms - last >= self.session_timeout_ms)
+
+    def next_expiry_ms(self) -> int | None:
+        """When the earliest session expires if no heartbeat comes (None: no session)."""
+        if not self._last_contact:
+            return None
+        return min(self._last_contact.values()) + self.session_timeout_ms

@@ -37,6 +37,8 @@ else:
     _Base = object
 
 log = logging.getLogger(__name__)
+#: Shortest wait between two session checks (a session about to expire is checked again after it).
+SESSION_CHECK_MIN_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -147,10 +149,14 @@ class ClusterControl(_Base):
                 *self._leader_changes(self.image, broker_id, fenced=True)]
 
     async def _watch_sessions(self) -> None:
-        """While this node leads: fence the unfenced brokers whose session expired."""
-        interval_s = min(max(self.heartbeats.session_timeout_ms / 8000, 0.02), 0.5)
+        """While this node leads: fence the unfenced brokers whose session expired, when the
+        earliest one expires (Kafka's controller schedules its fencing check for that moment:
+        ``QuorumController.rescheduleMaybeFenceStaleBrokers``), not on a coarser tick."""
+        session_s = self.heartbeats.session_timeout_ms / 1000
         while self.quorum.node.is_leader:
-            await asyncio.sleep(interval_s)
+            expiry = self.heartbeats.next_expiry_ms()
+            wait_s = session_s if expiry is None else (expiry - _now_ms()) / 1000
+            await asyncio.sleep(min(max(wait_s, SESSION_CHECK_MIN_S), session_s))
             expired = self.heartbeats.expired(_now_ms())
             if expired:
                 await self._fence_expired(expired)

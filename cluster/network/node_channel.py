@@ -6,7 +6,8 @@ and to partition leaders on their broker listener (the replica fetchers,
 One connection per node, opened on first use and again after it breaks; requests on it are
 matched to answers by correlation id, so several may be in flight (a heartbeat beside a forwarded
 CreateTopics). A request whose connection breaks, or that is not answered in time, fails with
-``NodeUnreachableError``; retrying (and finding the new leader) is the caller's choice.
+``NodeUnreachableError`` (never anything else: callers retry on it, and an exception they do not
+expect would end their loop); retrying (and finding the new leader) is the caller's choice.
 
 Concurrency: owned by the node's event loop; every method runs on it.
 """
@@ -71,7 +72,10 @@ class NodeChannel:
                    timeout_s: float) -> tuple[Any, bytes]:
         """Send ``body`` (a dict, or a request decoded for ``version``) to ``target``; returns
         the decoded answer and its body bytes (what a forwarding broker passes on)."""
-        connection = await asyncio.wait_for(self._connection(target), timeout_s)
+        try:
+            connection = await asyncio.wait_for(self._connection(target), timeout_s)
+        except TimeoutError:
+            raise NodeUnreachableError(f"no connection to node {target} within {timeout_s:g} s") from None
         correlation_id = next(self._correlation) & 0x7FFFFFFF
         frame = codec.encode_request(api_key, version, correlation_id, f"broker-{self.node_id}", body)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -80,8 +84,9 @@ class NodeChannel:
         try:
             answer = await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
-            connection.pending.pop(correlation_id, None)
             raise NodeUnreachableError(f"node {target} did not answer within {timeout_s:g} s") from None
+        finally:  # answered, timed out or cancelled: nobody waits for this correlation id any more
+            connection.pending.pop(correlation_id, None)
         header = codec.response_header_size(api_key, version)
         try:
             return codec.decode_response(api_key, version, answer, header), answer[header:]

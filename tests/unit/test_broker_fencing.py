@@ -52,6 +52,18 @@ def test_an_ended_session_never_expires() -> None:
     assert sessions.expired(now_ms=10_000) == [] and not sessions.has_valid_session(3, 1)
 
 
+def test_the_next_expiry_is_the_earliest_session_end() -> None:
+    sessions = BrokerHeartbeatManager(SESSION_MS)
+    assert sessions.next_expiry_ms() is None
+    sessions.touch(1, now_ms=100)
+    sessions.touch(2, now_ms=300)
+    assert sessions.next_expiry_ms() == 1_100
+    sessions.touch(1, now_ms=400)
+    assert sessions.next_expiry_ms() == 1_300
+    sessions.end_session(2)
+    assert sessions.next_expiry_ms() == 1_400
+
+
 def test_placement_spreads_leaders_and_followers_as_kafka() -> None:
     brokers = [1, 2, 3]
     placed = place_replicas(brokers, 6, 1, rng=random.Random(7))
