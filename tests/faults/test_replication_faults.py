@@ -127,8 +127,10 @@ def _round(value: float | None) -> float | None:
 # -- T1 -----------------------------------------------------------------------------------------
 
 
-def run_t1(factory: ClusterFactory, workdir: Path) -> Figures:
-    """T1: kill -9 the leader of p0 under acks=all, restart it; figures and violations."""
+def run_t1(factory: ClusterFactory, workdir: Path, acks: str = "all") -> Figures:
+    """T1: kill -9 the leader of p0 under an idempotent acks=all producer, restart it; figures and
+    violations. ``acks="1"`` (non-idempotent) is T1b, the contract's contrast: the figures say
+    what it lost; the checker's loss counts are then Kafka's allowed outcome, not violations."""
     cluster = factory(THREE_NODES_YAML)
     history = History()
     states = wait_for_full_isr(cluster, TOPIC)
@@ -136,7 +138,8 @@ def run_t1(factory: ClusterFactory, workdir: Path) -> Figures:
     survivors = [b for b in brokers(cluster) if b != victim]
     mark = node_log_mark(cluster, victim)
 
-    producer = RecordingProducer(cluster.bootstrap_servers, TOPIC, history, proc="p0", max_in_flight=500)
+    producer = RecordingProducer(cluster.bootstrap_servers, TOPIC, history, proc="p0", max_in_flight=500,
+                                 acks=acks, enable_idempotence=acks == "all")
     producer.start(partitions=PARTITIONS, rate_per_s=RATE)
     try:
         poll_until(lambda: producer.acked >= 3 * RATE, 20, f"{3 * RATE} acks before the kill")
@@ -161,7 +164,9 @@ def run_t1(factory: ClusterFactory, workdir: Path) -> Figures:
     cut = truncations(cluster, victim, TOPIC, mark)
 
     violations: list[str] = []
-    _check_figures(result, violations)
+    if acks == "all":
+        _check_figures(result, violations)
+    _expect(violations, not result.divergent, f"replicas differ below the high watermark: {result.summary()}")
     _expect(violations, result.replicas_compared == len(brokers(cluster)) * len(PARTITIONS),
             f"compared {result.replicas_compared} replicas")
     _expect(violations, new_state.epoch > states[0].epoch, f"leader {new_leader} of p0 at epoch {new_state.epoch}, "
@@ -169,7 +174,8 @@ def run_t1(factory: ClusterFactory, workdir: Path) -> Figures:
     _expect(violations, unanswered == 0 and result.acked + result.indeterminate + result.failed == producer.sent,
             f"{unanswered} sends unanswered of {producer.sent}")
     _expect(violations, any(op.partition == 0 for op in _ok_sends(history, restarted_at)), "no ack on p0 after the restart")
-    return {"test": "T1", "fault": "kill-9 leader + restart", "node": victim, "new_leader": new_leader, "rf": 3,
+    return {"test": "T1" if acks == "all" else "T1b", "acks": acks, "fault": "kill-9 leader + restart",
+            "node": victim, "new_leader": new_leader, "rf": 3,
             "old_epoch": states[0].epoch, "new_epoch": new_state.epoch,
             **result.figures(), "unanswered": unanswered,
             "acked_before_kill": len([op for op in _ok_sends(history) if op.t < killed_at]),
@@ -184,6 +190,15 @@ def run_t1(factory: ClusterFactory, workdir: Path) -> Figures:
 def test_t1_kill_9_of_the_leader_under_acks_all_loses_nothing(pko_cluster_factory: ClusterFactory,
                                                                tmp_path: Path) -> None:
     figures = run_t1(pko_cluster_factory, tmp_path)
+    print(json.dumps(figures))
+    assert not figures["violations"], "\n".join(figures["violations"])
+
+
+def test_t1b_acks_1_under_kill_9_is_reported(pko_cluster_factory: ClusterFactory, tmp_path: Path) -> None:
+    """T1b: the same fault under a non-idempotent acks=1 producer. Losing acknowledged records is
+    allowed by Kafka's contract there (specs/reliability.md §1): reported in the figures, not
+    asserted; the replicas must still agree below the high watermark."""
+    figures = run_t1(pko_cluster_factory, tmp_path, acks="1")
     print(json.dumps(figures))
     assert not figures["violations"], "\n".join(figures["violations"])
 
