@@ -36,6 +36,7 @@ from cluster.raft.config import QuorumDescription, ReplicaDescription
 from cluster.raft.errors import RaftStateError
 from cluster.raft.log import Entry, OffsetAndEpoch
 from cluster.raft.messages import (
+    NO_LEADER,
     Errors,
     FetchRequest,
     FetchResponse,
@@ -78,6 +79,14 @@ class ReplicationRules(_Base):
                 or request.replica_id != message.source or request.replica_id == self.node_id):
             self._answer_fetch_error(message, Errors.INVALID_REQUEST)
             return
+        if request.current_leader_epoch > self.epoch and request.replica_id in self.voters:
+            # A voter fetching in a newer epoch names this node the leader of an epoch it never
+            # led: only a forged BeginQuorumEpoch gets a voter there. Kafka answers
+            # UNKNOWN_LEADER_EPOCH and leaves that voter ahead of the quorum for good (its
+            # pre-votes are refused while the others hear from the leader); Raft's rule instead
+            # (a newer epoch wins): step down into it and answer NOT_LEADER_OR_FOLLOWER, so that
+            # the voter forgets its leader and the quorum elects one of a still newer epoch.
+            self._maybe_transition(NO_LEADER, request.current_leader_epoch)
         error = self._leader_only_error(request.current_leader_epoch)
         if error is not None:
             self._answer_fetch_error(message, error)
@@ -267,6 +276,8 @@ class ReplicationRules(_Base):
         response: FetchResponse = message.payload  # type: ignore[assignment]
         before = self.state
         leader_id, epoch = response.current_leader
+        if self._disowned(message.source, response.error, leader_id, epoch):
+            return
         if self._handle_common_response(response.error, leader_id, epoch):
             if response.error != Errors.NONE and self.state is before:
                 self._next_fetch_ms = self.now_ms + self.config.retry_backoff_ms
@@ -289,6 +300,17 @@ class ReplicationRules(_Base):
                 self._log_dirty = True
             self._update_follower_high_watermark(response.high_watermark)
         state.heard_from_leader(self.now_ms, self.config.fetch_timeout_ms)
+
+    def _disowned(self, source: int, error: Errors, leader_id: int, epoch: int) -> bool:
+        """Whether the leader we follow answered that it leads no one in our epoch (it stepped
+        down into an epoch a forged announcement made up: ``_handle_fetch_request``); then it is
+        forgotten (our vote of the epoch kept) and the election timer runs."""
+        state = self.state
+        if not (error == Errors.NOT_LEADER_OR_FOLLOWER and leader_id == NO_LEADER and epoch == self.epoch
+                and isinstance(state, FollowerState) and state.leader_id == source):
+            return False
+        self._become_unattached_voted(state.voted_id)
+        return True
 
     def _update_follower_high_watermark(self, leader_high_watermark: int) -> None:
         """The leader's high watermark, capped at our end offset; it never goes back."""

@@ -131,6 +131,27 @@ def test_a_leader_steps_down_on_a_newer_epoch() -> None:
         raise AssertionError("a former leader accepted a proposal")
 
 
+def test_a_voter_sent_ahead_by_a_forged_announcement_rejoins_the_quorum() -> None:
+    """A BeginQuorumEpoch from no real leader (the protocol fuzzer sent one naming node 2 leader of
+    an epoch it never led) put voter 1 ahead of the quorum; the leader steps down when that voter
+    fetches in the newer epoch, and the quorum elects a leader of a still newer one."""
+    quorum = Quorum()
+    leader = quorum.elect(2)
+    quorum.settle()
+    forged_epoch = leader.epoch + 9
+    quorum.step(Message(2, 1, BeginQuorumEpochRequest(2, forged_epoch), correlation_id=99))
+    assert (quorum.nodes[1].epoch, quorum.nodes[1].leader_id) == (forged_epoch, 2)
+    for _ in range(100):  # fetches, the step-down, pre-votes and votes, on the fake clock
+        quorum.deliver()
+        quorum.tick(quorum.now + 100)
+        leaders = [n for n in quorum.nodes.values() if n.is_leader]
+        if leaders and leaders[0].epoch > forged_epoch and all(n.leader_id == leaders[0].node_id
+                                                                for n in quorum.nodes.values()):
+            break
+    else:
+        raise AssertionError({n: (node.role, node.epoch, node.leader_id) for n, node in quorum.nodes.items()})
+
+
 def test_a_candidate_rejected_by_a_majority_backs_off_then_campaigns_in_the_next_epoch() -> None:
     quorum = Quorum(seed=SEED_WITH_BACKOFF)  # a seed whose first backoff is not 0 ms (it is 0 or 100 ms)
     candidate = quorum.nodes[1]

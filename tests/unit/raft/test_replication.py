@@ -128,15 +128,18 @@ def test_a_leader_that_counts_replicas_alone_would_commit_the_old_entry() -> Non
 
 
 def test_fetch_errors_follow_kafkas_leader_only_validation() -> None:
-    quorum = Quorum()
-    quorum.elect(1)
+    quorum = Quorum(observers=(4,))
+    leader = quorum.elect(1)
     quorum.sent.clear()
     assert _fetch(quorum, 2, 0, 0, 0).error == Errors.FENCED_LEADER_EPOCH
-    assert _fetch(quorum, 2, 0, 0, 2).error == Errors.UNKNOWN_LEADER_EPOCH
+    assert _fetch(quorum, 4, 0, 0, 2).error == Errors.UNKNOWN_LEADER_EPOCH  # an observer ahead
     assert _fetch(quorum, 2, 0, 2, 1).error == Errors.INVALID_REQUEST  # last fetched epoch > leader epoch
     message = Message(3, 2, FetchRequest(3, 0, 0, 1), correlation_id=9)
     (answer,) = quorum.step(message).messages
     assert answer.payload == FetchResponse(Errors.NOT_LEADER_OR_FOLLOWER, LeaderIdAndEpoch(1, 1))
+    # a voter ahead (only a forged BeginQuorumEpoch gets one there): the leader steps down into its epoch
+    assert _fetch(quorum, 2, 0, 0, 2) == FetchResponse(Errors.NOT_LEADER_OR_FOLLOWER, LeaderIdAndEpoch(-1, 2))
+    assert leader.role == "Unattached" and leader.epoch == 2
 
 
 def test_an_empty_fetch_waits_for_data_or_for_max_wait() -> None:
