@@ -39,6 +39,7 @@ from cluster.raft.messages import (
     EndQuorumEpochRequest,
     EndQuorumEpochResponse,
     Errors,
+    FetchRequest,
     Message,
     VoteRequest,
     VoteResponse,
@@ -90,6 +91,15 @@ class ElectionRules(_Base):
             self._become_unattached_voted(request.candidate_id)
         self._answer_vote(message, Errors.NONE, granted)
 
+    def _probe_older_leader(self, leader_id: int) -> None:
+        """We are ahead of the quorum (a candidate whose election failed, or a forged Vote or
+        announcement): voters that hear from ``leader_id`` in an older epoch refuse our pre-votes,
+        and epochs never go back. A Fetch in our epoch makes that leader step down into it
+        (``_handle_fetch_request``, Raft's newer-epoch rule; etcd raft answers a lower-term leader
+        likewise), and the quorum elects a leader above us. Its answer is not awaited."""
+        self._send_request(leader_id, FetchRequest(self.node_id, self.log.end_offset, self.log.last_epoch,
+                                                   self.epoch))
+
     def _log_up_to_date(self, request: VoteRequest) -> bool:
         """Raft's election restriction: the candidate's log ends in a later epoch, or in the same
         epoch at an offset at least as large as ours."""
@@ -122,6 +132,9 @@ class ElectionRules(_Base):
             # an answer to our pre-vote that teaches nothing new: from a voter still in an older
             # epoch (pre-votes move no epoch), or naming no leader or the one we knew
             self._count_pre_vote(state, message.source, response.vote_granted)
+            if (not response.vote_granted and response.leader_epoch < state.epoch
+                    and response.leader_id in self.voters and response.leader_id != self.node_id):
+                self._probe_older_leader(response.leader_id)
             return
         if self._handle_common_response(response.error, response.leader_id, response.leader_epoch):
             return

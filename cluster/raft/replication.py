@@ -270,6 +270,7 @@ class ReplicationRules(_Base):
         fetch = self._fetch
         if (fetch is None or fetch.correlation_id != message.correlation_id or fetch.destination != message.source
                 or fetch.snapshot_position >= 0):
+            self._take_pending(message)  # an election's probe (``_probe_older_leader``) is answered here
             return  # not the fetch in flight: stale, duplicated, or from before a transition
         self._pending.pop(fetch.correlation_id, None)
         self._fetch = None

@@ -141,15 +141,33 @@ def test_a_voter_sent_ahead_by_a_forged_announcement_rejoins_the_quorum() -> Non
     forged_epoch = leader.epoch + 9
     quorum.step(Message(2, 1, BeginQuorumEpochRequest(2, forged_epoch), correlation_id=99))
     assert (quorum.nodes[1].epoch, quorum.nodes[1].leader_id) == (forged_epoch, 2)
-    for _ in range(100):  # fetches, the step-down, pre-votes and votes, on the fake clock
+    _until_one_leader_above(quorum, forged_epoch)
+
+
+def test_a_voter_stranded_in_a_newer_epoch_by_a_forged_vote_rejoins_the_quorum() -> None:
+    """A Vote in a far newer epoch from no real candidate (the protocol fuzzer sent one) left voter
+    2 unattached ahead of the quorum; when its pre-votes are refused by voters of the older leader,
+    it probes that leader with a Fetch in its epoch, the leader steps down, and a leader above it
+    is elected that every voter follows."""
+    quorum = Quorum()
+    leader = quorum.elect(1)
+    quorum.settle()
+    forged_epoch = leader.epoch + 20
+    quorum.step(Message(3, 2, VoteRequest(forged_epoch, 3, 0, 0), correlation_id=98))  # log behind: refused
+    assert (quorum.nodes[2].epoch, quorum.nodes[2].leader_id) == (forged_epoch, -1)
+    quorum.take(VoteResponse)
+    _until_one_leader_above(quorum, forged_epoch)
+
+
+def _until_one_leader_above(quorum: Quorum, epoch: int) -> None:
+    for _ in range(200):  # fetches, step-downs, pre-votes and votes, on the fake clock
         quorum.deliver()
         quorum.tick(quorum.now + 100)
         leaders = [n for n in quorum.nodes.values() if n.is_leader]
-        if leaders and leaders[0].epoch > forged_epoch and all(n.leader_id == leaders[0].node_id
-                                                                for n in quorum.nodes.values()):
-            break
-    else:
-        raise AssertionError({n: (node.role, node.epoch, node.leader_id) for n, node in quorum.nodes.items()})
+        if leaders and leaders[0].epoch > epoch and all(n.leader_id == leaders[0].node_id
+                                                         for n in quorum.nodes.values()):
+            return
+    raise AssertionError({n: (node.role, node.epoch, node.leader_id) for n, node in quorum.nodes.items()})
 
 
 def test_a_candidate_rejected_by_a_majority_backs_off_then_campaigns_in_the_next_epoch() -> None:
