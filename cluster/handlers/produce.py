@@ -76,6 +76,8 @@ def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> 
 
 def _leader_endpoints(ctx: RequestContext, topics: list[tuple[str, list]]) -> list[NodeEndpoint]:
     """The brokers named by the answer's current-leader fields (Produce v10, KIP-951)."""
+    if ctx.api_version < fastpath.PRODUCE_CURRENT_LEADER_VERSION:
+        return []
     leaders = {r.current_leader[0] for _name, results in topics for r in results
                if type(r) is ProducePartitionResult and r.current_leader is not None}
     if not leaders:

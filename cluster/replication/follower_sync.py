@@ -64,8 +64,8 @@ def process_partition(partition: Partition, data: Any, now_ms: int, source_id: i
     return True
 
 
-def truncate_to_diverging_epoch(partition: Partition, epoch: int, end_offset: int) -> int:
-    """Truncate where the leader said this log diverges; returns the new log end offset."""
+def truncate_to_diverging_epoch(partition: Partition, epoch: int, end_offset: int) -> None:
+    """Truncate where the leader said this log diverges."""
     plog = partition.log
     log_end = plog.log_end_offset
     local_epoch, local_end = plog.leader_epochs.end_offset_for(epoch, log_end)
@@ -80,7 +80,6 @@ def truncate_to_diverging_epoch(partition: Partition, epoch: int, end_offset: in
         log.info("%s-%d: truncating from %d to %d (the leader's epoch %d ends at %d)", partition.topic,
                  partition.index, log_end, target, epoch, end_offset)
         plog.truncate_to(target)
-    return plog.log_end_offset
 
 
 def _reset_out_of_range(partition: Partition, data: Any, now_ms: int) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cluster.network.node_channel import (
@@ -163,16 +163,15 @@ class ReplicaFetcher:
 
     def _process(self, answer: Any, sent: list[FetchState]) -> None:
         """Apply the answer (no await: see the module's concurrency rule)."""
-        sent_offsets = {(s.partition.topic, s.partition.index): (s, s.partition.log.log_end_offset) for s in sent}
+        sent_states = {(s.partition.topic, s.partition.index): s for s in sent}
         now_ms = int(time.time() * 1000)
         failed: list[FetchState] = []
         for topic in answer.responses:
             for data in topic.partitions:
                 key = (topic.topic, data.partition_index)
                 state = self.partitions.get(key)
-                entry = sent_offsets.get(key)
-                if state is None or entry is None or state is not entry[0] or state.partition.deleted:
-                    continue  # moved or removed while the fetch was out
+                if state is None or sent_states.get(key) is not state or state.partition.deleted:
+                    continue  # moved, re-added in a new epoch or removed while the fetch was out
                 if not process_partition(state.partition, data, now_ms, self.source_id):
                     failed.append(state)
         self._hold_back(failed)
@@ -223,10 +222,6 @@ class ReplicaFetcherManager:
         if not fetcher.partitions:
             fetcher.close()
             del self.fetchers[source]
-
-    def following(self) -> Iterator[tuple[PartitionKey, int]]:
-        """(partition, source broker) of every partition being replicated."""
-        return iter(self._source_of.items())
 
     def shutdown(self) -> None:
         """Stop every fetcher and close their connections."""

@@ -199,7 +199,8 @@ _PRODUCE_PARTITION = struct.Struct(">ihqq")  # index, error_code, base_offset, l
 _LEADER_ID_AND_EPOCH = struct.Struct(">ii")
 #: Produce v10 partition tag 0 and Fetch v12 partition tag 1 (KIP-951, KIP-595): CurrentLeader.
 _PRODUCE_CURRENT_LEADER_TAG, _FETCH_CURRENT_LEADER_TAG = 0, 1
-_PRODUCE_CURRENT_LEADER_VERSION = 10
+#: The first Produce version whose answers name the current leader (KIP-951).
+PRODUCE_CURRENT_LEADER_VERSION = 10
 
 
 class NodeEndpoint(NamedTuple):
@@ -243,13 +244,13 @@ def encode_produce_response(
             if version >= 8:
                 out.append(_array_len(0, flexible))  # record_errors
                 out.append(_string(p.error_message, flexible))
-            if p.current_leader is not None and version >= _PRODUCE_CURRENT_LEADER_VERSION:
+            if p.current_leader is not None and version >= PRODUCE_CURRENT_LEADER_VERSION:
                 out.append(_current_leader_tag(_PRODUCE_CURRENT_LEADER_TAG, p.current_leader))
             else:
                 out.append(tagged)
         out.append(tagged)
     out.append(_I32.pack(throttle_time_ms))
-    if node_endpoints and version >= _PRODUCE_CURRENT_LEADER_VERSION:
+    if node_endpoints and version >= PRODUCE_CURRENT_LEADER_VERSION:
         out.append(_node_endpoints_tag(node_endpoints))
     else:
         out.append(tagged)
