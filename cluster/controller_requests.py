@@ -75,7 +75,7 @@ class ControllerRequests:
     @property
     def local(self) -> bool:
         """Whether this node is the active controller (requests are then calls)."""
-        return self.broker.controller.quorum.node.is_leader
+        return self.broker.controller.is_active
 
     async def _call(self, local: Callable[[], Awaitable[T]], remote: Callable[[int], Awaitable[T]],
                     retry: Callable[[T], bool]) -> T | None:
@@ -88,7 +88,7 @@ class ControllerRequests:
             try:
                 if self.local:
                     answer = await local()
-                elif leader >= 0:
+                elif leader >= 0 and leader != self.broker.node_id:  # not itself: still replaying
                     answer = await remote(leader)
             except NodeUnreachableError as exc:
                 log.debug("controller request failed: %s", exc)

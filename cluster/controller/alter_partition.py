@@ -116,7 +116,7 @@ class AlterPartitionControl(_Base):
                               topics: Sequence[TopicIsrRequest]) -> AlterPartitionResult:
         """AlterPartition from leader ``broker_id``: check every partition, commit the valid ISR
         changes together, answer each partition's new state (see module docstring)."""
-        if not self.quorum.node.is_leader:
+        if not self.is_active:
             return AlterPartitionResult(ErrorCode.not_controller)
         requester = self.image.brokers.get(broker_id)
         if requester is None or requester.epoch != broker_epoch:

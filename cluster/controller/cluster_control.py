@@ -93,7 +93,7 @@ class ClusterControl(_Base):
         """BrokerRegistration on the active controller: (error, broker epoch). Errors as Kafka:
         NOT_CONTROLLER, INCONSISTENT_CLUSTER_ID, DUPLICATE_BROKER_REGISTRATION (another process
         registered as this broker and still heartbeats)."""
-        if not self.quorum.node.is_leader:
+        if not self.is_active:
             return ErrorCode.not_controller, -1
         if endpoint.cluster_id and self.image.cluster_id and endpoint.cluster_id != self.image.cluster_id:
             return ErrorCode.inconsistent_cluster_id, -1
@@ -120,7 +120,7 @@ class ClusterControl(_Base):
                                want_shut_down: bool) -> HeartbeatResult:
         """BrokerHeartbeat on the active controller: unfence a caught-up broker, fence one that
         asks to be (or to shut down), answer its state."""
-        if not self.quorum.node.is_leader:
+        if not self.is_active:
             return HeartbeatResult(ErrorCode.not_controller)
         broker = self.image.brokers.get(broker_id)
         if broker is None:
@@ -153,7 +153,7 @@ class ClusterControl(_Base):
         earliest one expires (Kafka's controller schedules its fencing check for that moment:
         ``QuorumController.rescheduleMaybeFenceStaleBrokers``), not on a coarser tick."""
         session_s = self.heartbeats.session_timeout_ms / 1000
-        while self.quorum.node.is_leader:
+        while self.is_active:
             expiry = self.heartbeats.next_expiry_ms()
             wait_s = session_s if expiry is None else (expiry - _now_ms()) / 1000
             await asyncio.sleep(min(max(wait_s, SESSION_CHECK_MIN_S), session_s))
@@ -168,7 +168,7 @@ class ClusterControl(_Base):
                 continue  # a heartbeat came while this waited for its turn
             self.heartbeats.end_session(broker_id)
             broker = self.image.brokers.get(broker_id)
-            if broker is None or broker.fenced or not self.quorum.node.is_leader:
+            if broker is None or broker.fenced or not self.is_active:
                 continue
             try:
                 await self._commit(self._fence_records(broker_id, broker.epoch))

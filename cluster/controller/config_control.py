@@ -45,7 +45,7 @@ class ConfigurationControl(_Base):
         Every name must be a topic setting we implement (a deleted name too, so a typo is never
         silently accepted); values are checked and converted as at topic creation.
         """
-        if not self.quorum.node.is_leader:
+        if not self.is_active:
             return TopicResult(topic, ErrorCode.not_controller, "this controller is not the active one")
         image_topic = self.image.topics.get(topic)
         if image_topic is None:

@@ -62,11 +62,20 @@ class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl
         self.image = MetadataImage()
         self.heartbeats = BrokerHeartbeatManager(broker_defaults["broker.session.timeout.ms"])
         self._queue = asyncio.Lock()
-        self._proposed: tuple[int, int, MetadataImage] | None = None
-        """(first offset, last offset, image after them) of the records being committed now."""
+        self._proposed: tuple[int, int, MetadataImage, MetadataImage] | None = None
+        """(first offset, last offset, image before them, image after them) of the records being
+        committed now."""
         self._publishing: asyncio.Task[None] | None = None
         self._claiming: asyncio.Task[None] | None = None
         self._watching: asyncio.Task[None] | None = None
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this node is the active controller: it leads the quorum and its leadership is
+        committed, so every record of earlier epochs is in the image (Kafka's controller claims
+        leadership only once it has replayed the log up to its epoch's first offset). A newly
+        elected leader that has not got there must not validate writes against an older image."""
+        return self.quorum.leading
 
     def load(self) -> None:
         """Rebuild the image from the latest snapshot and the committed log after it (start-up);
@@ -106,8 +115,8 @@ class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl
         if not fresh:
             return
         proposed = self._proposed
-        if proposed is not None and (fresh[0].offset, fresh[-1].offset) == proposed[:2]:
-            self.image = proposed[2]
+        if proposed is not None and (fresh[0].offset, fresh[-1].offset) == proposed[:2] and self.image is proposed[2]:
+            self.image = proposed[3]
         else:
             self.image = self.image.apply_all((entry.offset, decode_record(entry)) for entry in fresh)
             self._publish_soon()
@@ -132,8 +141,10 @@ class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl
         a log that cannot be written is left as it was (a segment append is all or nothing). Both
         raise MetadataCommitError and change nothing. The event loop gets a turn every
         ``RECORDS_PER_TURN`` records, so a 10 000-partition topic does not stall it."""
+        if not self.is_active:
+            raise MetadataCommitError(ErrorCode.not_controller, "this node is not the active controller")
         records = [{**record, "version": RECORD_VERSIONS[record["type"]]} for record in records]
-        first = self.quorum.end_offset
+        first, before = self.quorum.end_offset, self.image
         try:
             delta = MetadataDelta(self.image)
             for i, record in enumerate(records):
@@ -144,7 +155,7 @@ class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl
         except (KeyError, TypeError, ValueError) as exc:
             log.error("metadata record refused before it was written: %s", exc)
             raise MetadataCommitError(ErrorCode.unknown_server_error, f"invalid metadata record: {exc}") from exc
-        self._proposed = (first, first + len(records) - 1, image)
+        self._proposed = (first, first + len(records) - 1, before, image)
         try:
             await self.quorum.append(records)
         except QuorumUnavailableError as exc:

@@ -32,7 +32,7 @@ class ProducerIdControl(_Base):
         """A block [first, first + size) of never-used producer ids for ``broker_id``, whose
         registration must be current (Kafka: STALE_BROKER_EPOCH); MetadataCommitError when not
         committed (NOT_CONTROLLER on a controller that does not lead)."""
-        if not self.quorum.node.is_leader:
+        if not self.is_active:
             raise MetadataCommitError(ErrorCode.not_controller, "this controller is not the active one")
         broker = self.image.brokers.get(broker_id)
         if broker is None:

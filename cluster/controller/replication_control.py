@@ -70,7 +70,7 @@ class ReplicationControl(_Base):
     @_queued
     async def create_topics(self, topics: Sequence[NewTopic], validate_only: bool = False) -> list[TopicResult]:
         """CreateTopics: one result per requested topic; valid ones are committed together."""
-        if not self.quorum.node.is_leader:  # Kafka: only the active controller takes writes
+        if not self.is_active:  # Kafka: only the active controller takes writes
             return [TopicResult(topic.name, ErrorCode.not_controller, "this controller is not the active one")
                     for topic in topics]
         if self._requested_partitions(topics) > MAX_PARTITIONS_PER_BATCH:
@@ -197,7 +197,7 @@ class ReplicationControl(_Base):
     @_queued
     async def delete_topics(self, names: Sequence[str]) -> list[TopicResult]:
         """DeleteTopics by name."""
-        if not self.quorum.node.is_leader:
+        if not self.is_active:
             return [TopicResult(name, ErrorCode.not_controller, "this controller is not the active one")
                     for name in names]
         results, records = [], []
@@ -223,7 +223,7 @@ class ReplicationControl(_Base):
     async def create_partitions(self, name: str, count: int, assignments: Sequence[Sequence[int]] | None,
                                 validate_only: bool) -> TopicResult:
         """CreatePartitions: grow ``name`` to ``count`` partitions."""
-        if not self.quorum.node.is_leader:
+        if not self.is_active:
             return TopicResult(name, ErrorCode.not_controller, "this controller is not the active one")
         topic = self.image.topics.get(name)
         if topic is None:

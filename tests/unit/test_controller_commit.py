@@ -14,9 +14,9 @@ import pytest
 from cluster.controller.cluster_control import BrokerEndpoint
 from cluster.controller.controller import QuorumController
 from cluster.controller.event_queue import MetadataCommitError
-from cluster.controller.topics import NewTopic
 from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC
 from cluster.controller.raft_quorum import RaftQuorum
+from cluster.controller.topics import NewTopic
 from cluster.log.manager import LogManager
 from pykafka_ops.config.settings import broker_defaults, topic_defaults
 from pykafka_ops.errors import ErrorCode
@@ -75,3 +75,19 @@ def test_a_create_over_10_000_partitions_in_all_is_a_policy_violation_for_every_
     assert controller.quorum.end_offset == end and not {"a", "b", "c"} & set(controller.image.topics)
     (ok,) = asyncio.run(controller.create_topics([NewTopic("a", 10_000, 1)]))  # exactly the limit
     assert ok.error_code == ErrorCode.none and len(controller.image.topics["a"].partitions) == 10_000
+
+
+def test_an_elected_leader_takes_no_write_until_its_leadership_is_committed(tmp_path: Path) -> None:
+    """A newly elected quorum leader has not replayed the earlier epochs' records until its own
+    epoch's first entry is committed: a registration validated against that empty image was once
+    committed on top of it, and the cluster's topics vanished after a full restart (issue 15's CI)."""
+    controller = _controller(tmp_path)
+    controller.quorum._leading_epoch = -1  # elected, leadership not committed yet
+    assert controller.quorum.node.is_leader and not controller.is_active
+    end = controller.quorum.end_offset
+    answer = asyncio.run(controller.register_broker(BrokerEndpoint(2, "other", "127.0.0.1", 9093)))
+    assert answer == (ErrorCode.not_controller, -1)
+    with pytest.raises(MetadataCommitError) as refused:
+        asyncio.run(controller._commit([{"type": "ClusterRecord", "cluster_id": "x"}]))
+    assert refused.value.error_code == ErrorCode.not_controller
+    assert controller.quorum.end_offset == end
