@@ -91,6 +91,9 @@ MULTI_NODE_TEST_SETTINGS = {
     "replica.fetch.wait.max.ms": 200,
     "replica.fetch.backoff.ms": 100,
 }
+#: Kafka's default offsets.topic.replication.factor; a test cluster with fewer brokers gets its
+#: broker count unless its file sets one (as configs/single.yaml sets 1).
+OFFSETS_REPLICATION_FACTOR = 3
 #: Seconds between two tries of ``wait_until``.
 POLL_S = 0.02
 #: Seconds a node gets to stop after SIGTERM at teardown before SIGKILL.
@@ -233,6 +236,9 @@ def _with_test_overrides(spec: dict[str, Any], directory: Path, broker_overrides
     nodes = [dict(node) for node in spec.get("nodes") or [{"id": 1}]]
     _assign_free_ports(nodes)
     broker = dict(MULTI_NODE_TEST_SETTINGS) if len(nodes) > 1 else {}
+    brokers = sum(1 for node in nodes if "broker" in node.get("roles", ["broker"]))
+    if brokers < OFFSETS_REPLICATION_FACTOR:  # Kafka's default of 3 could never be met: groups would not work
+        broker["offsets.topic.replication.factor"] = max(brokers, 1)
     broker.update(spec.get("broker") or {})
     broker.update({key.replace("_", "."): value for key, value in broker_overrides.items()})
     cluster = {**(spec.get("cluster") or {}), "data_dir": str(directory / "data"), "host": "127.0.0.1"}

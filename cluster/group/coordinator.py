@@ -12,9 +12,11 @@ ReplicaManager applied it) the partitions this broker now leads are loaded in a 
 the groups of partitions it no longer leads are unloaded (parked requests get NOT_COORDINATOR).
 
 Concurrency: event loop only; every method but ``find_coordinator`` runs to completion without
-awaiting (JoinGroup/SyncGroup hand back a Future to await). Simplifications against Kafka:
-``offsets.topic.replication.factor`` is not configurable yet (min(3, brokers) is used);
-transactional offset commits and ``require_stable`` come with the transaction coordinator.
+awaiting (JoinGroup/SyncGroup hand back a Future to await; OffsetCommit awaits its replication
+after its checks). ``__consumer_offsets`` has ``offsets.topic.replication.factor`` replicas (Kafka's
+default 3): until that many brokers are registered it cannot be created and FindCoordinator
+answers COORDINATOR_NOT_AVAILABLE, as Kafka's. Transactional offset commits and ``require_stable``
+come with the transaction coordinator.
 """
 
 from __future__ import annotations
@@ -54,9 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Kafka's default offsets.topic.replication.factor is 3 (capped at the live brokers); 1 until
-#: partitions are replicated (issue "Replication").
-OFFSETS_TOPIC_REPLICATION_FACTOR = 1
 #: Kafka's default offset.metadata.max.bytes: longer commit metadata gets OFFSET_METADATA_TOO_LARGE.
 OFFSET_METADATA_MAX_BYTES = 4096
 #: The group type every group here has (ListGroups v5 types filter, KIP-848).
@@ -86,9 +85,8 @@ class GroupCoordinator:
 
     def offsets_topic(self) -> NewTopic:
         """How ``__consumer_offsets`` is created (also when Metadata auto-creates it)."""
-        replication_factor = min(OFFSETS_TOPIC_REPLICATION_FACTOR, max(len(self.broker.image.live_brokers), 1))
         return NewTopic(OFFSETS_TOPIC, int(self.broker.config["offsets.topic.num.partitions"]),
-                        replication_factor, config=OFFSETS_TOPIC_CONFIG)
+                        int(self.broker.config["offsets.topic.replication.factor"]), config=OFFSETS_TOPIC_CONFIG)
 
     async def find_coordinator(self, group_id: str) -> Coordinator:
         """The broker leading the group's partition, creating ``__consumer_offsets`` if needed."""
@@ -200,10 +198,11 @@ class GroupCoordinator:
 
     # -- offsets -------------------------------------------------------------------------
 
-    def commit_offsets(self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None,
-                       offsets: Mapping[TopicPartition, OffsetCommitValue]) -> dict[TopicPartition, ErrorCode]:
-        """OffsetCommit: one error per partition. Generation -1 on an Empty or unknown group
-        stores offsets without group membership (admin tools, manual assignment)."""
+    async def commit_offsets(self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None,
+                             offsets: Mapping[TopicPartition, OffsetCommitValue]) -> dict[TopicPartition, ErrorCode]:
+        """OffsetCommit: one error per partition, answered once the in-sync replicas have the
+        commit. Generation -1 on an Empty or unknown group stores offsets without group
+        membership (admin tools, manual assignment). The checks run before the one await."""
         image = self.broker.image
         errors: dict[TopicPartition, ErrorCode] = {}
         valid: dict[TopicPartition, OffsetCommitValue] = {}
@@ -227,7 +226,7 @@ class GroupCoordinator:
         if error == ErrorCode.none and group is not None:
             error = self.membership.validate_offset_commit(group, member_id, group_instance_id, generation_id)
             if error == ErrorCode.none:
-                error = self.manager.store_offsets(group, valid)
+                error = await self.manager.store_offsets(group, valid)
         return errors | dict.fromkeys(valid, error)
 
     def fetch_offsets(self, group_id: str, partitions: Iterable[TopicPartition] | None

@@ -160,6 +160,9 @@ class ClassicGroup:
         self.subscribed_topics: frozenset[str] | None = None
         """Topics the members subscribe to (consumer protocol), None when unknown."""
         self.offsets: dict[TopicPartition, OffsetCommitValue] = {}
+        self.offset_positions: dict[TopicPartition, int] = {}
+        """Log offset of the commit each cached offset came from, for commits made since the group
+        was loaded: a commit replicated after a later one must not overwrite it in the cache."""
         self.join_timer: asyncio.TimerHandle | None = None
         self.sync_timer: asyncio.TimerHandle | None = None
         self.initial_join_remaining_ms: int | None = None

@@ -12,7 +12,7 @@ and an Empty group has no members (a member's arrival moves it to PreparingRebal
 
 Concurrency: event loop only. Each method reads and updates the group without awaiting and
 returns an error code or an ``asyncio.Future`` (already done unless the request is parked until
-the rebalance completes). Simplification against Kafka: ``group.max.size`` is not enforced.
+the rebalance completes or the group's new generation reaches the in-sync replicas). Simplification against Kafka: ``group.max.size`` is not enforced.
 """
 
 from __future__ import annotations
@@ -180,20 +180,24 @@ class GroupMembership(ClassicRebalancer):
         if group.is_in(COMPLETING) or group.protocol_name != group.select_protocol():
             self._maybe_prepare_rebalance(group, f"static member {join.group_instance_id} rejoined")
             return
-        error = self.store_group(group, {m.member_id: m.assignment for m in group.members.values()})
-        if error != ErrorCode.none:
-            group.replace_static_member(join.group_instance_id, new_member_id, old_member_id)
-            member.join_future = None
-            member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = old_settings
-            future.set_result(JoinGroupResult(error, UNKNOWN_MEMBER_ID))
-            return
-        # KIP-814: a v9+ leader learns it leads but must skip the assignment; older clients get
-        # the old leader id, so the rejoined leader acts as a follower and nothing is reassigned.
-        is_leader = join.supports_skip_assignment and group.leader_id == new_member_id
-        member.complete_join(JoinGroupResult(
-            ErrorCode.none, new_member_id, group.generation_id, group.protocol_type, group.protocol_name,
-            (group.leader_id if join.supports_skip_assignment else old_leader) or "",
-            group.member_metadata_for_leader() if is_leader else (), skip_assignment=is_leader))
+
+        def stored(error: ErrorCode) -> None:
+            if error != ErrorCode.none:
+                group.replace_static_member(join.group_instance_id, new_member_id, old_member_id)
+                member.join_future = None
+                member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = old_settings
+                if not future.done():
+                    future.set_result(JoinGroupResult(error, UNKNOWN_MEMBER_ID))
+                return
+            # KIP-814: a v9+ leader learns it leads but must skip the assignment; older clients get
+            # the old leader id, so the rejoined leader acts as a follower and nothing is reassigned.
+            is_leader = join.supports_skip_assignment and group.leader_id == new_member_id
+            member.complete_join(JoinGroupResult(
+                ErrorCode.none, new_member_id, group.generation_id, group.protocol_type, group.protocol_name,
+                (group.leader_id if join.supports_skip_assignment else old_leader) or "",
+                group.member_metadata_for_leader() if is_leader else (), skip_assignment=is_leader))
+
+        self.store_group(group, {m.member_id: m.assignment for m in group.members.values()}, stored)
 
     def _park_join(self, member: ClassicGroupMember, future: asyncio.Future[JoinGroupResult]) -> None:
         member.complete_join(JoinGroupResult(ErrorCode.rebalance_in_progress, member.member_id))  # superseded
@@ -227,15 +231,23 @@ class GroupMembership(ClassicRebalancer):
         member.sync_future = future
         if group.leader_id == member_id:
             assignment = {mid: assignments.get(mid, b"") for mid in group.members}
-            error = self.store_group(group, assignment)
-            if error != ErrorCode.none:
-                self._reset_and_propagate_assignment_error(group, error)
-                self._maybe_prepare_rebalance(group, f"storing the assignment failed ({error.name})")
-            else:
+            generation = group.generation_id
+
+            def stored(error: ErrorCode) -> None:
+                # Kafka's check: a member may have joined (or the group moved away) while the
+                # assignment was replicated; then this generation is over and nothing is done
+                if not group.is_in(COMPLETING) or group.generation_id != generation:
+                    return
+                if error != ErrorCode.none:
+                    self._reset_and_propagate_assignment_error(group, error)
+                    self._maybe_prepare_rebalance(group, f"storing the assignment failed ({error.name})")
+                    return
                 for m in group.members.values():
-                    m.assignment = assignment[m.member_id]
+                    m.assignment = assignment.get(m.member_id, b"")
                 self._propagate_assignment(group, ErrorCode.none)
                 group.transition_to(STABLE, now_ms())
+
+            self.store_group(group, assignment, stored)
         return future
 
     # -- Heartbeat and LeaveGroup --------------------------------------------------------

@@ -2,16 +2,18 @@
 
 Every change — committed offsets, a group's generation and assignment, deletions (tombstones) —
 is one record batch appended to the group's ``__consumer_offsets`` partition *before* the cache
-changes, so a successful answer means the change is in the log and survives a restart. When
-this broker becomes leader of a partition, ``load_partition`` replays it (newest record per key
-wins, tombstones delete) into ClassicGroup objects; until then the partition's groups answer
-COORDINATOR_LOAD_IN_PROGRESS.
+changes. Offset commits and generations are appended with acks=all, as Kafka's: the cache
+changes and the client is answered once every in-sync replica has the batch (the high watermark
+covers it), so an acknowledged commit survives the coordinator's node (``offsets.commit.timeout.ms``
+bounds the wait; a timeout or a shrunken ISR answers COORDINATOR_NOT_AVAILABLE, and the client
+retries). When this broker becomes leader of a partition, ``load_partition`` replays it to its log
+end (newest record per key wins, tombstones delete) into ClassicGroup objects; until then the
+partition's groups answer COORDINATOR_LOAD_IN_PROGRESS.
 
-Concurrency: event loop only. Appends do not await, so a cache update never interleaves with
-another request. ``load_partition`` awaits between chunks, but no request reaches a partition's
-groups while it is loading, and nothing else writes to it.
-Simplification against Kafka: the append is acknowledged once the leader has it (the ISR is the
-leader alone until replication lands); Kafka waits for acks=all.
+Concurrency: event loop only. Appends do not await: they return a future of the outcome that is
+already done when there is nothing to wait for, and its callback updates the cache, so a cache
+update never interleaves with a request's checks. ``load_partition`` awaits between chunks, but
+no request reaches a partition's groups while it is loading, and nothing else writes to it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from cluster.group.group import ClassicGroup, GroupState, TopicPartition, now_ms
@@ -40,6 +42,7 @@ from cluster.group.offsets_topic import (
     partition_for,
 )
 from cluster.log.validator import RecordValidationError
+from cluster.replication.delayed_produce import when_replicated
 from cluster.replication.partition import NotLeaderError, PartitionError
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.records.batch import RecordBatch, iter_batches
@@ -59,6 +62,7 @@ _APPEND_ERRORS = {
     ErrorCode.unknown_topic_or_partition: ErrorCode.coordinator_not_available,
     ErrorCode.not_enough_replicas: ErrorCode.coordinator_not_available,
     ErrorCode.not_enough_replicas_after_append: ErrorCode.coordinator_not_available,
+    ErrorCode.request_timed_out: ErrorCode.coordinator_not_available,
     ErrorCode.not_leader_or_follower: ErrorCode.not_coordinator,
     ErrorCode.kafka_storage_error: ErrorCode.not_coordinator,
 }
@@ -103,40 +107,81 @@ class GroupMetadataManager:
 
     # -- appends -------------------------------------------------------------------------
 
-    def _append(self, group_id: str, records: list[Record], too_large: ErrorCode) -> ErrorCode:
-        """Append ``records`` as one batch to the group's partition (acks=all, as Kafka)."""
+    def _append(self, group_id: str, records: list[Record], too_large: ErrorCode,
+                replicated: bool = True) -> asyncio.Future[tuple[ErrorCode, int]]:
+        """Append ``records`` as one batch to the group's partition; a future of (error, offset of
+        the batch's last record). With ``replicated`` (offset commits and group generations) it
+        completes once the ISR has the batch (acks=all, ``offsets.commit.timeout.ms``), else at the
+        leader's write (tombstones: Kafka's ``cleanupGroupMetadata`` does not wait either). Already
+        done whenever nothing is left to wait for, so the caller may answer in the same turn."""
+        answer: asyncio.Future[tuple[ErrorCode, int]] = asyncio.get_running_loop().create_future()
         partition = self.broker.replica_manager.partition(OFFSETS_TOPIC, self.partition_for(group_id))
         if partition is None:
-            return ErrorCode.not_coordinator
+            answer.set_result((ErrorCode.not_coordinator, -1))
+            return answer
         now = now_ms()
         builder = RecordBatchBuilder()
         for key, value in records:
             builder.append(key, value, timestamp_ms=now)
         try:
-            partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now)
+            info = partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now)
         except NotLeaderError:
-            return ErrorCode.not_coordinator
+            answer.set_result((ErrorCode.not_coordinator, -1))
+            return answer
         except (RecordValidationError, PartitionError) as exc:
             log.warning("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
-            return too_large if exc.error_code in _TOO_LARGE else _APPEND_ERRORS.get(exc.error_code, exc.error_code)
+            answer.set_result((_append_error(exc.error_code, too_large), -1))
+            return answer
         except OSError as exc:
             log.error("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
-            return ErrorCode.not_coordinator
-        return ErrorCode.none
+            answer.set_result((ErrorCode.not_coordinator, -1))
+            return answer
+        if not replicated:
+            answer.set_result((ErrorCode.none, info.last_offset))
+            return answer
+        timeout_ms = int(self.broker.config["offsets.commit.timeout.ms"])
+        acked = when_replicated(partition, info.last_offset + 1, partition.leader_epoch, timeout_ms)
+        if acked.done():
+            answer.set_result((_append_error(acked.result(), too_large), info.last_offset))
+        else:
+            acked.add_done_callback(
+                lambda done: answer.set_result((_append_error(done.result(), too_large), info.last_offset)))
+        return answer
 
-    def store_group(self, group: ClassicGroup, assignment: dict[str, bytes]) -> ErrorCode:
-        """Persist the group's generation, members and ``assignment`` (member id → bytes)."""
+    def store_group(self, group: ClassicGroup, assignment: dict[str, bytes],
+                    on_stored: Callable[[ErrorCode], None]) -> None:
+        """Persist the group's generation, members and ``assignment`` (member id → bytes); call
+        ``on_stored`` with the outcome once the ISR has it (Kafka's ``storeGroup`` callback)."""
         key = encode_group_metadata_key(GroupMetadataKey(group.group_id))
         value = encode_group_metadata_value(group.to_record(assignment))
-        return self._append(group.group_id, [(key, value)], ErrorCode.unknown_server_error)
+        stored = self._append(group.group_id, [(key, value)], ErrorCode.unknown_server_error)
+        if stored.done():
+            on_stored(stored.result()[0])
+        else:
+            stored.add_done_callback(lambda done: on_stored(done.result()[0]))
 
-    def store_offsets(self, group: ClassicGroup, offsets: Mapping[TopicPartition, OffsetCommitValue]) -> ErrorCode:
-        """Persist committed offsets, then cache them."""
+    def store_offsets(self, group: ClassicGroup, offsets: Mapping[TopicPartition, OffsetCommitValue]
+                      ) -> asyncio.Future[ErrorCode]:
+        """Persist committed offsets; once the ISR has them, cache them (a commit replicated
+        after a later one of the same partition leaves the later one cached) and answer."""
         records = [_offset_record(group.group_id, tp, value) for tp, value in offsets.items()]
-        error = self._append(group.group_id, records, ErrorCode.invalid_commit_offset_size)
-        if error == ErrorCode.none:
-            group.offsets.update(offsets)
-        return error
+        stored = self._append(group.group_id, records, ErrorCode.invalid_commit_offset_size)
+        answer: asyncio.Future[ErrorCode] = asyncio.get_running_loop().create_future()
+
+        def cache(done: asyncio.Future[tuple[ErrorCode, int]]) -> None:
+            error, position = done.result()
+            if error == ErrorCode.none:
+                for tp, value in offsets.items():
+                    if group.offset_positions.get(tp, -1) < position:
+                        group.offsets[tp] = value
+                        group.offset_positions[tp] = position
+            answer.set_result(error)
+
+        if stored.done():
+            cache(stored)
+        else:
+            stored.add_done_callback(cache)
+        return answer
 
     def remove_offsets(self, group: ClassicGroup, partitions: Iterable[TopicPartition]) -> ErrorCode:
         """Write tombstones for the group's offsets of ``partitions``, then forget them."""
@@ -144,10 +189,11 @@ class GroupMetadataManager:
         if not doomed:
             return ErrorCode.none
         error = self._append(group.group_id, [_offset_record(group.group_id, tp, None) for tp in doomed],
-                             ErrorCode.unknown_server_error)
+                             ErrorCode.unknown_server_error, replicated=False).result()[0]
         if error == ErrorCode.none:
             for tp in doomed:
                 del group.offsets[tp]
+                group.offset_positions.pop(tp, None)
         return error
 
     def delete_group(self, group: ClassicGroup) -> ErrorCode:
@@ -156,7 +202,8 @@ class GroupMetadataManager:
         records = [_offset_record(group.group_id, tp, None) for tp in group.offsets]
         if group.generation_id > 0:
             records.append((encode_group_metadata_key(GroupMetadataKey(group.group_id)), None))
-        error = self._append(group.group_id, records, ErrorCode.unknown_server_error) if records else ErrorCode.none
+        error = self._append(group.group_id, records, ErrorCode.unknown_server_error,
+                             replicated=False).result()[0] if records else ErrorCode.none
         if error == ErrorCode.none:
             group.offsets.clear()
             self.groups.pop(group.group_id, None)
@@ -205,7 +252,9 @@ class GroupMetadataManager:
         offsets: dict[str, dict[TopicPartition, OffsetCommitValue]] = {}
         metadata: dict[str, GroupMetadataValue | None] = {}
         partition_log = partition.log
-        offset, end = partition_log.log_start_offset, partition_log.high_watermark
+        # to the log end, as Kafka's loader: a new leader's high watermark may still lag behind
+        # commits the previous leader acknowledged; its log, as leader, is the partition's truth
+        offset, end = partition_log.log_start_offset, partition_log.log_end_offset
         while offset < end:
             data = partition_log.read(offset, LOAD_CHUNK_BYTES, end, min_one_batch=True)
             next_offset = offset
@@ -249,6 +298,11 @@ class GroupMetadataManager:
         for group in gone:
             del self.groups[group.group_id]
         return gone
+
+
+def _append_error(error: ErrorCode, too_large: ErrorCode) -> ErrorCode:
+    """How an append's error reaches the client (Kafka's GroupCoordinatorService.normalizeException)."""
+    return too_large if error in _TOO_LARGE else _APPEND_ERRORS.get(error, error)
 
 
 def _expired(value: OffsetCommitValue, base_timestamp: int, now_ms: int, retention_ms: int) -> bool:

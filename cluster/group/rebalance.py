@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_MEMBER_ID = ""
 
-StoreGroup = Callable[[ClassicGroup, dict[str, bytes]], ErrorCode]
-"""Persist a group with an assignment (member id → bytes); returns the error, if any."""
+StoreGroup = Callable[[ClassicGroup, dict[str, bytes], Callable[[ErrorCode], None]], None]
+"""Persist a group with an assignment (member id → bytes), then call back with the outcome once
+the in-sync replicas have it (at once when nothing is left to wait for)."""
 
 PREPARING, COMPLETING, STABLE = (GroupState.PREPARING_REBALANCE, GroupState.COMPLETING_REBALANCE,
                                  GroupState.STABLE)
@@ -114,9 +115,7 @@ class ClassicRebalancer:
             return
         group.init_next_generation(now_ms())
         if group.is_in(GroupState.EMPTY):
-            error = self.store_group(group, {})
-            if error != ErrorCode.none:  # no members, so an older generation coming back is harmless
-                log.warning("could not store empty group %s: %s", group.group_id, error.name)
+            self.store_group(group, {}, lambda error: _log_store_error(group, error))
             return
         log.info("stabilized group %s generation %d with %d member(s), protocol %s", group.group_id,
                  group.generation_id, len(group.members), group.protocol_name)
@@ -233,3 +232,8 @@ class ClassicRebalancer:
             member.heartbeat_timer = None
             member.complete_join(JoinGroupResult(error, member.member_id))
             member.complete_sync(SyncGroupResult(error))
+
+
+def _log_store_error(group: ClassicGroup, error: ErrorCode) -> None:
+    if error != ErrorCode.none:  # no members, so an older generation coming back is harmless
+        log.warning("could not store empty group %s: %s", group.group_id, error.name)

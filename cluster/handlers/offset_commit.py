@@ -25,8 +25,8 @@ NO_LEADER_EPOCH = -1
 
 
 @handles(ApiKey.OFFSET_COMMIT, versions=(2, 8))
-def handle_offset_commit(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    """Store committed offsets in ``__consumer_offsets``; one error per partition."""
+async def handle_offset_commit(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    """Store committed offsets in ``__consumer_offsets`` (answered once replicated); one error per partition."""
     now_ms = int(time.time() * 1000)
     retention = getattr(request, "retention_time", None)
     retention_ms = int(retention.total_seconds() * 1000) if retention is not None else -1
@@ -37,7 +37,7 @@ def handle_offset_commit(ctx: RequestContext, request: Any) -> dict[str, Any]:
             now_ms, expire_timestamp)
         for topic in request.topics for p in topic.partitions
     }
-    errors = ctx.broker.group_coordinator.commit_offsets(
+    errors = await ctx.broker.group_coordinator.commit_offsets(
         request.group_id, request.generation_id_or_member_epoch, request.member_id,
         getattr(request, "group_instance_id", None), offsets)
     return {"throttle_time": 0, "topics": [

@@ -105,3 +105,38 @@ async def wait_for_acks(delayed: DelayedProduce, timeout_ms: int) -> None:
         delayed.expire()
     finally:  # also when the connection closes while waiting
         delayed.unwatch()
+
+
+def when_replicated(partition: Partition, required_offset: int, leader_epoch: int,
+                    timeout_ms: int) -> asyncio.Future[ErrorCode]:
+    """An acks=all wait for a coordinator's own append (Kafka's coordinators append to
+    ``__consumer_offsets`` with acks=-1): a future of the final error code — NONE once the high
+    watermark covers ``required_offset``, else as a pending Produce partition is answered
+    (NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT after
+    ``timeout_ms``). Already done when the high watermark covers it (one replica), so a caller
+    that checks ``done()`` answers in the same turn; nothing is awaited here."""
+    loop = asyncio.get_running_loop()
+    ack = PendingAck(partition, required_offset, leader_epoch,
+                     ProducePartitionResult(partition.index, ErrorCode.none, -1, -1, -1))
+    delayed = DelayedProduce([ack], loop.create_future())
+    answer: asyncio.Future[ErrorCode] = loop.create_future()
+    delayed.watch()
+    if delayed.future.done():
+        answer.set_result(ErrorCode(ack.result.error_code))
+        return answer
+
+    def expire() -> None:
+        delayed.expire()
+        if not delayed.future.done():
+            delayed.future.set_result(None)
+
+    timer = loop.call_later(max(timeout_ms, 0) / 1000, expire)
+
+    def finished(_: asyncio.Future[None]) -> None:
+        timer.cancel()
+        delayed.unwatch()
+        if not answer.done():
+            answer.set_result(ErrorCode(ack.result.error_code))
+
+    delayed.future.add_done_callback(finished)
+    return answer

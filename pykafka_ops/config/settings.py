@@ -22,6 +22,7 @@ INT32_SETTINGS = frozenset({
     "log.retention.minutes", "log.segment.bytes", "log.roll.hours", "log.index.interval.bytes",
     "message.max.bytes", "socket.request.max.bytes", "fetch.max.bytes", "max.connections",
     "max.connections.per.ip", "producer.id.expiration.ms", "offsets.topic.num.partitions",
+    "offsets.topic.replication.factor", "offsets.commit.timeout.ms",
     "offsets.retention.minutes", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
     "group.max.session.timeout.ms", "log.open.files.max", "controller.quorum.election.timeout.ms",
     "controller.quorum.fetch.timeout.ms", "controller.quorum.election.backoff.max.ms",
@@ -135,6 +136,12 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
             minimum=1),
+    Setting("offsets.topic.replication.factor", int, 3,
+            "replicas of __consumer_offsets; it is created only once this many brokers are registered "
+            "(FindCoordinator answers COORDINATOR_NOT_AVAILABLE until then)", minimum=1),
+    Setting("offsets.commit.timeout.ms", int, 5_000,
+            "longest wait for an offset commit (or a group's new generation) to reach every in-sync replica "
+            "of __consumer_offsets", minimum=1),
     Setting("offsets.retention.minutes", int, 10_080, "keep committed offsets of an empty group this long", minimum=1),
     Setting("offsets.retention.check.interval.ms", int, 600_000, "how often expired offsets are removed", minimum=1),
     Setting("group.initial.rebalance.delay.ms", int, 3_000, "wait for more members before the first rebalance",
@@ -182,7 +189,6 @@ TOPIC_DEFAULT_FROM_BROKER: dict[str, str] = {
 NOT_SUPPORTED_YET: frozenset[str] = frozenset(
     {
         "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
-        "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
         "transaction.state.log.num.partitions", "log.cleaner.enable",
         "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",

@@ -109,9 +109,9 @@ BAD_FILES = {
         "topics:\n  - {name: t, config: {unclean.leader.election.enable: maybe}}\n",
         "topics[0].config.unclean.leader.election.enable (line 2): expected true or false, got 'maybe'",
     ),
-    "offsets.topic.replication.factor (still not supported)": (
-        "broker:\n  offsets.topic.replication.factor: 3\n",
-        "broker.offsets.topic.replication.factor (line 2): a Kafka setting that pko does not support yet",
+    "transaction.state.log.replication.factor (still not supported)": (
+        "broker:\n  transaction.state.log.replication.factor: 3\n",
+        "broker.transaction.state.log.replication.factor (line 2): a Kafka setting that pko does not support yet",
     ),
     "node.id in the broker section": (
         "broker:\n  node.id: 1\n",
@@ -306,7 +306,7 @@ def test_replication_settings_have_kafkas_names_and_defaults(tmp_path: Path) -> 
     broker = load(path).broker
     assert {name: broker[name] for name in REPLICATION_SETTINGS} == REPLICATION_SETTINGS
     assert not set(REPLICATION_SETTINGS) & NOT_SUPPORTED_YET
-    assert "offsets.topic.replication.factor" in NOT_SUPPORTED_YET
+    assert "transaction.state.log.replication.factor" in NOT_SUPPORTED_YET
     assert TOPIC_DEFAULT_FROM_BROKER["unclean.leader.election.enable"] == "unclean.leader.election.enable"
     topic = topic_defaults({**broker, "unclean.leader.election.enable": True, "min.insync.replicas": 2})
     assert (topic["unclean.leader.election.enable"], topic["min.insync.replicas"]) == (True, 2)
@@ -332,7 +332,7 @@ def test_replication_factor_and_replication_settings_are_accepted(tmp_path: Path
 
 def test_three_brokers_yaml_replicates_every_partition_three_times() -> None:
     config = load(CONFIGS / "three-brokers.yaml")
-    # the broker default stays 1: __consumer_offsets has one replica until offsets.topic.replication.factor
-    assert (config.broker["default.replication.factor"], config.broker["min.insync.replicas"]) == (3, 1)
+    assert (config.broker["default.replication.factor"], config.broker["offsets.topic.replication.factor"],
+            config.broker["min.insync.replicas"]) == (3, 3, 2)
     assert [(t.name, t.replication_factor, t.config.get("min.insync.replicas")) for t in config.topics] == [
         ("orders", 3, 2)]

@@ -18,15 +18,27 @@ REBALANCE_MS = 300
 
 
 class Store:
-    """Records every stored (generation, assignment); answers ``error``."""
+    """Records every stored (generation, assignment); answers ``error`` at once, or, while
+    ``replicating``, only when ``replicated()`` is called (the in-sync replicas caught up)."""
 
     def __init__(self) -> None:
         self.stored: list[tuple[int, dict[str, bytes]]] = []
         self.error = ErrorCode.none
+        self.replicating = False
+        self.pending: list[Callable[[ErrorCode], None]] = []
 
-    def __call__(self, group: ClassicGroup, assignment: dict[str, bytes]) -> ErrorCode:
+    def __call__(self, group: ClassicGroup, assignment: dict[str, bytes],
+                 on_stored: Callable[[ErrorCode], None]) -> None:
         self.stored.append((group.generation_id, assignment))
-        return self.error
+        if self.replicating:
+            self.pending.append(on_stored)
+        else:
+            on_stored(self.error)
+
+    def replicated(self) -> None:
+        pending, self.pending = self.pending, []
+        for on_stored in pending:
+            on_stored(self.error)
 
 
 def run(scenario: Callable[[GroupMembership, ClassicGroup, Store], Coroutine[Any, Any, None]],
@@ -80,6 +92,35 @@ def test_first_member_becomes_leader_and_the_group_stabilizes_after_the_leaders_
                                          {result.member_id: b"p0"}))
         assert (synced.error_code, synced.assignment, synced.protocol_name) == (ErrorCode.none, b"p0", "range")
         assert group.state is GroupState.STABLE and store.stored == [(1, {result.member_id: b"p0"})]
+
+    run(scenario)
+
+
+def test_the_assignment_is_handed_out_only_once_the_in_sync_replicas_have_it() -> None:
+    """Kafka's storeGroup callback: the group turns Stable and the members get their assignment
+    when the generation is replicated; a generation ended meanwhile (a member joined) is not
+    completed by its late callback."""
+    async def scenario(m: GroupMembership, group: ClassicGroup, store: Store) -> None:
+        store.replicating = True
+        first = await done(m.join_group(group, join()))
+        synced = m.sync_group(group, first.member_id, None, 1, "consumer", "range", {first.member_id: b"p0"})
+        await asyncio.sleep(0.01)
+        assert not synced.done() and group.state is GroupState.COMPLETING_REBALANCE
+        store.replicated()
+        assert (await done(synced)).assignment == b"p0" and group.state is GroupState.STABLE
+
+        joining = m.join_group(group, join())  # a second generation starts …
+        rejoin = m.join_group(group, join(first.member_id))
+        second = await done(joining)
+        assert (await done(rejoin)).generation_id == second.generation_id == 2
+        late = m.sync_group(group, first.member_id, None, 2, "consumer", "range",
+                            {first.member_id: b"a", second.member_id: b"b"})
+        third = m.join_group(group, join(second.member_id))  # … and is over before it is replicated
+        await until(lambda: group.state is GroupState.PREPARING_REBALANCE)
+        store.replicated()
+        assert (await done(late)).error_code == ErrorCode.rebalance_in_progress
+        assert group.state is GroupState.PREPARING_REBALANCE
+        third.cancel()
 
     run(scenario)
 
