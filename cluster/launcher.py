@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SIGNALS", "DownResult", "KillResult", "LauncherError", "NodeStatus", "RestartResult", "StoppedNode",
-    "UpResult", "down", "kill", "logs", "pause", "restart", "resume", "status", "up",
+    "UpResult", "down", "kill", "logs", "pause", "restart", "resume", "rolling_restart", "status", "up",
 ]
 
 #: Signals `pko cluster kill` may send, by their Kafka-ops names.
@@ -223,6 +223,34 @@ def restart(
     began = time.monotonic()
     (started,) = _launch(config, [spec], state, wait_s, brokers=[node] if spec.is_broker else [])
     return RestartResult(node, stopped, started.proc.pid, time.monotonic() - began)
+
+
+def rolling_restart(
+    config: ClusterConfig, wait_s: float = DEFAULT_WAIT_S, grace_s: float = DEFAULT_GRACE_S,
+    on_progress: Callable[[str], None] = lambda _line: None,
+) -> list[RestartResult]:
+    """Restart every running node, one at a time, as operators roll a Kafka cluster: each stops
+    with a controlled shutdown (its leadership moves first), and the next goes only once no
+    partition is under-replicated again, so a replicated topic never loses two copies at once.
+    The active controller goes last (one quorum election, not one per node). ``on_progress``
+    hears one line per step."""
+    # imported here: the probe needs the codec, as in _launch
+    from cluster.launcher_probe import wait_in_sync
+
+    nodes = sorted(status(config), key=lambda node: (bool(node.quorum_leader), node.id))
+    running = [node.id for node in nodes if node.pid is not None]
+    if not running:
+        raise LauncherError(f"cluster {config.name!r} is not running")
+    results = []
+    for number, node in enumerate(running, 1):
+        on_progress(f"[{number}/{len(running)}] restarting node {node}")
+        result = restart(config, node, wait_s, grace_s)
+        on_progress(f"[{number}/{len(running)}] node {node} is up again ({result.ready_after_s:.1f} s)")
+        results.append(result)
+        took = wait_in_sync(config, wait_s, lambda lagging: on_progress(
+            f"[{number}/{len(running)}] waiting for {len(lagging)} under-replicated partition(s) to catch up"))
+        on_progress(f"[{number}/{len(running)}] every partition is in sync ({took:.1f} s)")
+    return results
 
 
 def _start(config: ClusterConfig, wait_s: float) -> UpResult:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,43 @@ def metadata_problem(metadata: Any, topics: Iterable[str], brokers: Collection[i
             if partition.leader_id < 0 and on_expected:
                 return f"partition {topic.name}-{partition.partition_index} has no leader yet"
     return None
+
+
+def under_replicated(host: str, port: int, timeout_s: float) -> list[str]:
+    """The partitions whose ISR lacks one of their replicas, or that have no leader, as the
+    broker at ``host:port`` answers Metadata (kafka-topics' ``--under-replicated-partitions``);
+    raises OSError/ValueError when it does not answer."""
+    with WireClient(host, port, timeout=timeout_s) as client:
+        metadata = client.request(ApiKey.METADATA, 1, {"topics": None})
+    return [f"{topic.name}-{p.partition_index}" for topic in metadata.topics for p in topic.partitions
+            if p.leader_id < 0 or set(p.isr_nodes) != set(p.replica_nodes)]
+
+
+def wait_in_sync(config: ClusterConfig, wait_s: float, on_wait: Callable[[list[str]], None]) -> float:
+    """Return (the seconds it took) once a running broker answers that no partition is under-
+    replicated; ``on_wait`` hears the under-replicated partitions each time their count changes.
+    Raises LauncherError after ``wait_s`` seconds."""
+    began = time.monotonic()
+    deadline = began + wait_s
+    last: list[str] | None = None
+    problem = "no broker answered"
+    while True:
+        for node in (n for n in config.nodes if n.is_broker):
+            try:
+                lagging = under_replicated(config.host_of(node.id), node.port, PROBE_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - a node being restarted may refuse or close
+                problem = f"node {node.id}: {exc or type(exc).__name__}"
+                continue
+            if not lagging:
+                return time.monotonic() - began
+            if last is None or len(lagging) != len(last):
+                on_wait(lagging)
+            last = lagging
+            problem = f"{len(lagging)} under-replicated partition(s), e.g. {lagging[0]}"
+            break
+        if time.monotonic() >= deadline:
+            raise LauncherError(f"the cluster is not in sync after {wait_s:g} s ({problem})")
+        time.sleep(POLL_S)
 
 
 def wait_ready(config: ClusterConfig, starting: Sequence[StartingNode], wait_s: float,

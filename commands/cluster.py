@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -175,11 +176,27 @@ def resume(node: NodeOption, config: ConfigOption = None) -> None:
 
 @app.command()
 @handle_errors
-def restart(node: NodeOption, config: ConfigOption = None, wait: WaitOption = 30.0) -> None:
-    """Stop one node gracefully and start it again; return once it serves clients."""
+def restart(
+    node: Annotated[int | None, typer.Option("--node", help="Node id, as in the cluster file.")] = None,
+    rolling: Annotated[bool, typer.Option(
+        "--rolling", help="Restart every node, one at a time, each once no partition is under-replicated "
+                          "(the active controller last).")] = False,
+    config: ConfigOption = None, wait: WaitOption = 30.0,
+) -> None:
+    """Stop one node gracefully (its leadership moves first) and start it again; return once it
+    serves clients. With --rolling, every node in turn."""
     from cluster import launcher
 
+    if (node is None) == (not rolling):
+        raise CliError("give exactly one of --node N and --rolling", USAGE)
     cluster_config = _load(config)
+    if rolling:
+        began = time.monotonic()
+        results = launcher.rolling_restart(cluster_config, wait_s=wait, on_progress=typer.echo)
+        typer.echo(f"cluster {cluster_config.name!r}: {len(results)} node(s) restarted one at a time, "
+                   f"every partition in sync ({time.monotonic() - began:.1f} s)")
+        return
+    assert node is not None
     _require_node(cluster_config, node)
     result = launcher.restart(cluster_config, node, wait_s=wait)
     _report_stopped((result.stopped,) if result.stopped else ())

@@ -107,6 +107,17 @@ def test_kill_of_the_quorum_leader_then_restart(three: Path, env: dict[str, str]
     assert restarted.returncode == 0, restarted.stderr
     nodes = status(three, env)  # restart returns once the broker is registered and unfenced
     assert (nodes[leader - 1]["state"], nodes[leader - 1]["fenced"]) == ("running", False)
+
+    # a rolling restart: one node at a time, each once every partition is in sync again, the
+    # active controller last
+    active = quorum_leader(wait_for(three, env, "a quorum leader", lambda nodes: quorum_leader(nodes) is not None))
+    rolled = pko("cluster", "restart", "-c", three, "--rolling", env=env)
+    assert rolled.returncode == 0, rolled.stderr
+    restarted_order = [int(line.split()[-1]) for line in rolled.stdout.splitlines() if " restarting node " in line]
+    assert sorted(restarted_order) == [1, 2, 3] and restarted_order[-1] == active, rolled.stdout
+    assert rolled.stdout.count("every partition is in sync") == 3
+    assert rolled.stdout.splitlines()[-1].startswith("cluster 'three': 3 node(s) restarted one at a time")
+    assert pko("cluster", "restart", "-c", three, "--rolling", "--node", "1", env=env).returncode == 2
     down = pko("cluster", "down", "-c", three, env=env)
     assert down.returncode == 0, down.stderr
     assert {n["state"] for n in status(three, env)} == {"down"}
