@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two log lines about the same failure to register or heartbeat.
 COMPLAINT_INTERVAL_S = 10.0
+#: Seconds between two looks at whether a broker in controlled shutdown has applied its lost leadership.
+LEADERSHIP_POLL_S = 0.01
 
 
 class BrokerLifecycleManager:
@@ -114,11 +116,21 @@ class BrokerLifecycleManager:
             except TimeoutError:
                 break
             if result.error_code == ErrorCode.none and result.should_shut_down:
-                log.info("controlled shutdown of broker %d done", self.broker.node_id)
-                return
+                # as Kafka's controller answers SHUTDOWN_NOW only to a broker whose metadata offset
+                # reached the records that moved its leadership: until this broker applied them it
+                # still takes writes as a leader, and those would be lost with it
+                while self._leads_partitions() and time.monotonic() < deadline:
+                    await asyncio.sleep(LEADERSHIP_POLL_S)
+                if not self._leads_partitions():
+                    log.info("controlled shutdown of broker %d done", self.broker.node_id)
+                    return
+                break
             await asyncio.sleep(0.05)
         log.warning("controlled shutdown of broker %d not confirmed within %g s; stopping anyway",
                     self.broker.node_id, timeout_s)
+
+    def _leads_partitions(self) -> bool:
+        return any(partition.is_leader for partition in self.broker.replica_manager.partitions.values())
 
     def _complain(self, what: str, message: str) -> None:
         now = time.monotonic()
