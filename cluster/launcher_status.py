@@ -7,13 +7,18 @@ timeouts, while the CPU is being measured: DescribeCluster v2 (``include_fenced_
 which brokers are fenced, Metadata v1 (all topics) how many partitions each broker leads, and
 DescribeQuorum which node leads the metadata quorum. It is best-effort: when no node answers
 (the cluster is down, starting, or a request fails) those fields are None and the rest is shown.
+
+Replication per broker comes from the same Metadata answer (``services.replication``): the
+under-replicated partitions it leads (Kafka's UnderReplicatedPartitions), the partitions it hosts
+that are offline, and its replicas that are out of the ISR. ISR shrinks and expands per node are
+counted from the metadata log on disk (``services.isr_history``, which says why that source),
+read from the quorum leader's data dir first: no node needs to answer for them.
 Returns dataclasses; never prints.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -23,6 +28,8 @@ import psutil
 
 from cluster.launcher_process import process_state, running_nodes
 from pykafka_ops.config.cluster import ClusterConfig, NodeSpec
+from pykafka_ops.models.replication import BrokerReplication, IsrChangeCounts
+from pykafka_ops.models.topics import PartitionDescription
 
 #: Seconds over which `status` measures CPU usage (all nodes during the same interval).
 CPU_INTERVAL_S = 0.2
@@ -54,6 +61,16 @@ class NodeStatus:
     """A broker: the partitions it leads (Kafka's LeaderCount). None: not a broker, or not known."""
     quorum_leader: bool | None = None
     """Whether it leads the metadata quorum (is the active controller). None: not known."""
+    under_replicated: int | None = None
+    """A broker: under-replicated partitions it leads (Kafka's UnderReplicatedPartitions)."""
+    offline: int | None = None
+    """A broker: partitions it hosts a replica of that have no leader."""
+    out_of_sync: int | None = None
+    """A broker: partitions it hosts a replica of that is not in the ISR."""
+    isr_shrinks: int | None = None
+    """ISR shrinks that removed this node, from the metadata log (``services.isr_history``)."""
+    isr_expands: int | None = None
+    """ISR expansions that added this node back, from the metadata log."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,8 @@ class ClusterView:
     unfenced: frozenset[int] | None = None
     leader_counts: Mapping[int, int] | None = None
     quorum_leader: int | None = None
+    replication: Mapping[int, BrokerReplication] | None = None
+    """Per broker id, its partition counts (from the same Metadata answer as ``leader_counts``)."""
 
 
 def status(config: ClusterConfig, cpu_interval_s: float = CPU_INTERVAL_S) -> list[NodeStatus]:
@@ -76,19 +95,35 @@ def status(config: ClusterConfig, cpu_interval_s: float = CPU_INTERVAL_S) -> lis
         asked = pool.submit(cluster_view, config, answering, VIEW_TIMEOUT_S)
         cpu = _cpu_percent(procs, cpu_interval_s)
         view = asked.result()
-    return [_node_status(config, node, procs.get(node.id), cpu.get(node.id), view) for node in config.nodes]
+    isr_changes = _isr_changes(config, view.quorum_leader)
+    return [_node_status(config, node, procs.get(node.id), cpu.get(node.id), view, isr_changes)
+            for node in config.nodes]
+
+
+def _isr_changes(config: ClusterConfig, quorum_leader: int | None) -> dict[int, IsrChangeCounts] | None:
+    """ISR changes per node from the metadata log of the quorum leader, else of the first node
+    (in file order) whose log can be read; None when none can (never started, or unreadable)."""
+    from pykafka_ops.services.isr_history import cluster_isr_changes
+
+    ids = [n.id for n in config.nodes]
+    if quorum_leader in ids:
+        ids.remove(quorum_leader)
+        ids.insert(0, quorum_leader)
+    return cluster_isr_changes(config, ids)
 
 
 def cluster_view(config: ClusterConfig, nodes: Sequence[NodeSpec], timeout_s: float) -> ClusterView:
     """Ask ``nodes`` (running, not paused) about the cluster: the first broker that answers for
     the brokers and leaders, any node for the quorum leader. Never raises."""
     answers = (_ask_broker(config.host_of(n.id), n.port, timeout_s) for n in nodes if n.is_broker)
-    unfenced, leader_counts = next((answer for answer in answers if answer is not None), (None, None))
-    return ClusterView(unfenced, leader_counts, _quorum_leader(config, nodes, timeout_s))
+    unfenced, replication = next((answer for answer in answers if answer is not None), (None, None))
+    leader_counts = None if replication is None else {b: r.leaders for b, r in replication.items() if r.leaders}
+    return ClusterView(unfenced, leader_counts, _quorum_leader(config, nodes, timeout_s), replication)
 
 
-def _ask_broker(host: str, port: int, timeout_s: float) -> tuple[frozenset[int], dict[int, int]] | None:
-    """(unfenced broker ids, partitions led per broker id) as the broker at ``host:port`` says;
+def _ask_broker(host: str, port: int,
+                timeout_s: float) -> tuple[frozenset[int], dict[int, BrokerReplication]] | None:
+    """(unfenced broker ids, partition counts per broker id) as the broker at ``host:port`` says;
     None when it does not answer (starting, stopping, or garbage)."""
     try:
         return _brokers_and_leaders(host, port, timeout_s)
@@ -96,7 +131,8 @@ def _ask_broker(host: str, port: int, timeout_s: float) -> tuple[frozenset[int],
         return None
 
 
-def _brokers_and_leaders(host: str, port: int, timeout_s: float) -> tuple[frozenset[int], dict[int, int]]:
+def _brokers_and_leaders(host: str, port: int,
+                         timeout_s: float) -> tuple[frozenset[int], dict[int, BrokerReplication]]:
     # Imported here: the codec (kio) costs 0.3 s of imports that a cluster that is down never needs.
     from pykafka_ops.client.wire import WireClient
     from pykafka_ops.protocol import codec
@@ -114,8 +150,12 @@ def _brokers_and_leaders(host: str, port: int, timeout_s: float) -> tuple[frozen
                 "include_fenced_brokers": True})
             if described.error_code == 0:
                 unfenced = frozenset(b.broker_id for b in described.brokers if not b.is_fenced)
-    leaders = Counter(p.leader_id for t in metadata.topics for p in t.partitions if p.leader_id >= 0)
-    return unfenced, dict(leaders)
+    from pykafka_ops.services.replication import broker_replication
+
+    partitions = [PartitionDescription(t.name, p.partition_index, p.leader_id if p.leader_id >= 0 else None,
+                                       tuple(p.replica_nodes), tuple(p.isr_nodes))
+                  for t in metadata.topics for p in t.partitions]
+    return unfenced, broker_replication(partitions, unfenced)
 
 
 def _quorum_leader(config: ClusterConfig, nodes: Sequence[NodeSpec], timeout_s: float) -> int | None:
@@ -142,11 +182,12 @@ def _known(config: ClusterConfig, node_id: int) -> bool:
 
 
 def _node_status(config: ClusterConfig, node: NodeSpec, proc: psutil.Process | None, cpu_percent: float | None,
-                 view: ClusterView) -> NodeStatus:
+                 view: ClusterView, isr_changes: Mapping[int, IsrChangeCounts] | None = None) -> NodeStatus:
     fenced = None if not node.is_broker or view.unfenced is None else node.id not in view.unfenced
     leaders = None if not node.is_broker or view.leader_counts is None else view.leader_counts.get(node.id, 0)
     quorum_leader = None if view.quorum_leader is None else view.quorum_leader == node.id
-    cluster_side = {"fenced": fenced, "leader_count": leaders, "quorum_leader": quorum_leader}
+    cluster_side = {"fenced": fenced, "leader_count": leaders, "quorum_leader": quorum_leader,
+                    **_replication_side(node, view, isr_changes)}
     where = (node.id, node.roles, config.host_of(node.id), node.port, node.controller_port)
     state = "down" if proc is None else process_state(proc)
     if proc is not None and state != "down":
@@ -159,6 +200,22 @@ def _node_status(config: ClusterConfig, node: NodeSpec, proc: psutil.Process | N
         except psutil.NoSuchProcess:  # exited while we looked
             pass
     return NodeStatus(*where, "down", None, None, None, None, **cluster_side)
+
+
+def _replication_side(node: NodeSpec, view: ClusterView,
+                      isr_changes: Mapping[int, IsrChangeCounts] | None) -> dict[str, int | None]:
+    """The replication fields of ``NodeStatus`` (None where not a broker, or not known)."""
+    replication = None
+    if node.is_broker and view.replication is not None:
+        replication = view.replication.get(node.id, BrokerReplication(node.id))
+    changes = None
+    if node.is_broker and isr_changes is not None:
+        changes = isr_changes.get(node.id, IsrChangeCounts())
+    return {"under_replicated": replication.under_replicated if replication else None,
+            "offline": replication.offline if replication else None,
+            "out_of_sync": replication.out_of_sync if replication else None,
+            "isr_shrinks": changes.shrinks if changes else None,
+            "isr_expands": changes.expands if changes else None}
 
 
 def _cpu_percent(procs: dict[int, psutil.Process], interval_s: float) -> dict[int, float]:

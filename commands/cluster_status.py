@@ -1,5 +1,9 @@
 """`pko cluster status`: each node's roles, host, PID, ports, state, partitions led, quorum role,
-uptime, RSS and CPU%.
+uptime, RSS and CPU%, and its replication: under-replicated partitions it leads (URP, Kafka's
+UnderReplicatedPartitions), partitions it hosts that are offline (no leader) or where its replica
+is out of the ISR, and the ISR shrinks that removed it and expansions that added it back, counted
+from the metadata log (``services.isr_history`` says why that source and what the window is).
+The replication columns come last, so scripts that read the earlier columns by position keep working.
 
 Piped (or ``--output text``): aligned columns, one line per node, ``-`` where a value is not known
 (a node that is down; the cluster columns when no running node answered). On a terminal: a Rich
@@ -22,8 +26,10 @@ if TYPE_CHECKING:
     from pykafka_ops.config.cluster import ClusterConfig
 
 HEADER = ("NODE", "ROLES", "HOST", "PID", "PORT", "CONTROLLER-PORT", "STATE", "LEADERS", "QUORUM", "UPTIME", "RSS",
-          "CPU%")
+          "CPU%", "URP", "OFFLINE", "OUT-OF-ISR", "ISR-SHRINKS", "ISR-EXPANDS")
 _COLOURS = {"running": "green", "paused": "yellow", "fenced": "yellow", "down": "red"}
+#: Replication columns coloured when not zero (a Rich console drops colours when not on a terminal).
+_TROUBLE = {"URP": "yellow", "OUT-OF-ISR": "yellow", "OFFLINE": "red"}
 
 
 def node_json(node: NodeStatus) -> dict[str, Any]:
@@ -42,6 +48,11 @@ def node_json(node: NodeStatus) -> dict[str, Any]:
         "uptime_s": node.uptime_s,
         "rss_bytes": node.rss_bytes,
         "cpu_percent": node.cpu_percent,
+        "under_replicated_partitions": node.under_replicated,
+        "offline_partitions": node.offline,
+        "out_of_sync_replicas": node.out_of_sync,
+        "isr_shrinks": node.isr_shrinks,
+        "isr_expands": node.isr_expands,
     }
 
 
@@ -70,6 +81,11 @@ def node_row(node: NodeStatus) -> list[Any]:
         None if node.uptime_s is None else _duration(node.uptime_s),
         None if node.rss_bytes is None else f"{node.rss_bytes / 2**20:.1f}MiB",
         None if node.cpu_percent is None else f"{node.cpu_percent:.1f}",
+        node.under_replicated,
+        node.offline,
+        node.out_of_sync,
+        node.isr_shrinks,
+        node.isr_expands,
     ]
 
 
@@ -87,7 +103,10 @@ def status(
     ] = None,
 ) -> None:
     """Show each node: roles, host, PID, ports, state (running, paused, fenced, down), partitions
-    led, quorum role (leader, voter, observer), uptime, RSS and CPU%."""
+    led, quorum role (leader, voter, observer), uptime, RSS and CPU%; then its replication: URP
+    (under-replicated partitions it leads), OFFLINE (partitions it hosts without a leader),
+    OUT-OF-ISR (its replicas not in the ISR), ISR-SHRINKS / ISR-EXPANDS (times the metadata log
+    shows it removed from / added back to an ISR, since the latest metadata snapshot)."""
     from cluster import launcher
     from pykafka_ops.config.cluster import load
 
@@ -121,5 +140,9 @@ def _print_table(config: ClusterConfig, nodes: list[NodeStatus], table: Table) -
     for node, row in zip(nodes, table.rows, strict=True):
         cells = [escape(cell(value)) for value in row]
         cells[state_column] = f"[{_COLOURS[node.state]}]{cells[state_column]}[/]"
+        for column, value in _TROUBLE.items():
+            index = HEADER.index(column)
+            if row[index]:
+                cells[index] = f"[{value}]{cells[index]}[/]"
         rich_table.add_row(*cells)
     Console().print(rich_table)

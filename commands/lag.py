@@ -9,8 +9,14 @@ and group-detail screens. A status needs history: a run polls ``--window`` times
 prints every frame (JSON as one line per frame) until Ctrl-C. With ``--group``, the partition
 rows of those groups follow the group rows.
 
-Exit codes: 0 ok, 1 cluster error, 2 usage error, 3 a group's status reached ``--fail-on``
-(in the order OK < WARN < REWIND < STALL < STOP < ERR).
+Replication alerts, as `pko monitor` raises them (``services.replication``): a topic the shown
+groups consume that has under-replicated partitions (level WARN) or offline ones (ERR). In JSON
+and YAML they are the frame's ``alerts`` field; otherwise one line per alert on stderr
+(``pko: WARN topic 'orders': 1 under-replicated partition (2)``), beside the errors, so the
+tables on stdout keep their layout.
+
+Exit codes: 0 ok, 1 cluster error, 2 usage error, 3 a group's status, or the level of a
+replication alert, reached ``--fail-on`` (in the order OK < WARN < REWIND < STALL < STOP < ERR).
 """
 
 from __future__ import annotations
@@ -23,11 +29,24 @@ from typing import Annotated, Any
 import typer
 
 from commands._exit import THRESHOLD, USAGE, CliError, handle_errors
-from commands._options import BootstrapOption, CommandConfigOption, OutputOption, TimeoutOption
+from commands._options import (
+    BootstrapOption,
+    CommandConfigOption,
+    OutputOption,
+    TimeoutOption,
+)
 from commands._render import Output, Table, render, resolve_output
 from pykafka_ops.models.monitor import GroupView, MonitorFrame, MonitorOptions, Status
+from pykafka_ops.models.replication import ReplicationAlert
 from pykafka_ops.services.monitor import MonitorServices
-from pykafka_ops.services.monitor_rows import GROUP_COLUMNS, PARTITION_COLUMNS, group_cells, partition_cells
+from pykafka_ops.services.monitor_rows import (
+    GROUP_COLUMNS,
+    PARTITION_COLUMNS,
+    alert_text,
+    group_cells,
+    partition_cells,
+)
+from pykafka_ops.services.replication import alerts_of_topics
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -74,19 +93,30 @@ def _group_payload(g: GroupView) -> dict[str, Any]:
                            for p in g.partitions]}
 
 
+def alerts(frame: MonitorFrame) -> tuple[ReplicationAlert, ...]:
+    """The frame's replication alerts of the topics its groups consume (the topics `pko lag` shows)."""
+    return alerts_of_topics(frame.alerts, (p.topic for g in frame.groups for p in g.partitions))
+
+
 def payload(frame: MonitorFrame) -> dict[str, Any]:
-    """A frame's groups as JSON (schema in README, `pko lag`)."""
+    """A frame's groups and replication alerts as JSON (schema in README, `pko lag`)."""
     return {"version": SCHEMA_VERSION, "taken_at": frame.taken_at, "poll": frame.poll, "window": frame.window,
-            "errors": list(frame.errors), "groups": [_group_payload(g) for g in frame.groups]}
+            "errors": list(frame.errors), "groups": [_group_payload(g) for g in frame.groups],
+            "alerts": [{"level": a.level, "kind": a.kind, "topic": a.topic, "partitions": list(a.partitions),
+                        "message": a.message} for a in alerts(frame)]}
 
 
 def breach(frame: MonitorFrame, fail_on: Status | None) -> str | None:
-    """The first group whose status reached ``fail_on``, described."""
+    """The first group whose status, or else the first replication alert whose level, reached
+    ``fail_on``, described."""
     if fail_on is None:
         return None
     for g in frame.groups:
         if g.status >= fail_on:
             return f"group '{g.group_id}' is {g.status.name}: {g.reason} (--fail-on {fail_on.name})"
+    for a in alerts(frame):
+        if Status[a.level] >= fail_on:
+            return f"{alert_text(a)} (--fail-on {fail_on.name})"
     return None
 
 
@@ -96,6 +126,9 @@ def show(frame: MonitorFrame, services: MonitorServices, output: Output | None, 
     for error in frame.errors:
         typer.echo(f"pko: {error}", err=True)
     chosen = resolve_output(output)
+    if chosen not in (Output.json, Output.yaml):
+        for alert in alerts(frame):
+            typer.echo(f"pko: {alert_text(alert)}", err=True)
     if watching and chosen is Output.json:
         typer.echo(json.dumps(payload(frame), ensure_ascii=False))
         return
@@ -139,13 +172,16 @@ def lag(
     watch: Annotated[float | None, typer.Option("--watch", min=0.1, metavar="S",
                                                 help="Poll every S seconds and print every frame until Ctrl-C.")] = None,
     fail_on: Annotated[str | None, typer.Option(
-        "--fail-on", metavar="STATUS", help="Exit 3 when a group's status is STATUS or worse: WARN, STALL, STOP …")] = None,
+        "--fail-on", metavar="STATUS",
+        help="Exit 3 when a group's status, or a replication alert of a topic it consumes (WARN: "
+             "under-replicated, ERR: offline), is STATUS or worse: WARN, STALL, STOP …")] = None,
     bootstrap_server: BootstrapOption = None,
     command_config: CommandConfigOption = None,
     timeout: TimeoutOption = 5000,
     output: OutputOption = None,
 ) -> None:
-    """Consumer-group lag in records and seconds, rates and Burrow-style status (pko monitor, headless)."""
+    """Consumer-group lag in records and seconds, rates and Burrow-style status (pko monitor, headless),
+    and alerts for under-replicated (WARN) and offline (ERR) partitions of the topics the groups consume."""
     from pykafka_ops.client.connection import client_settings
     from pykafka_ops.services.snapshot import KafkaClusterSource
 

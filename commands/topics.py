@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from commands._exit import USAGE, CliError, handle_errors
-from commands._options import BootstrapOption, CommandConfigOption, OutputOption, TimeoutOption
+from commands._options import (
+    BootstrapOption,
+    CommandConfigOption,
+    OutputOption,
+    TimeoutOption,
+)
 from commands._render import Table, render
 
 if TYPE_CHECKING:
@@ -168,17 +173,24 @@ def _create(settings: Any, name: str, partitions: int | None, replication_factor
         typer.echo(f"Created topic {name}.")
 
 
-def _selected(topic: TopicDescription, filters: dict[str, bool]) -> list[PartitionDescription]:
-    """kafka-topics' partition filters (no filter: every partition)."""
+def _selected(topic: TopicDescription, filters: dict[str, bool],
+              live_brokers: frozenset[int] | None = None) -> list[PartitionDescription]:
+    """kafka-topics' partition filters (TopicCommand's ``PartitionDescription``): no filter, every
+    partition; several, the partitions that pass any of them, as kafka-topics prints them.
+
+    Under-replicated is the ISR smaller than the replicas, whether or not there is a leader (an
+    offline partition keeps its last ISR, so kafka-topics does not list it unless that ISR is
+    short); under min ISR includes every partition without a leader; unavailable is no leader, or
+    a leader that is not a live broker (``live_brokers``, Metadata's: registered and unfenced)."""
     min_isr = topic.min_insync_replicas or 1
     tests = {
-        "under_replicated": lambda p: p.unavailable or p.under_replicated,
+        "under_replicated": lambda p: p.under_replicated,
         "under_min_isr": lambda p: p.unavailable or len(p.isr) < min_isr,
         "at_min_isr": lambda p: len(p.isr) == min_isr,
-        "unavailable": lambda p: p.unavailable,
+        "unavailable": lambda p: p.unavailable or (live_brokers is not None and p.leader not in live_brokers),
     }
     active = [tests[name] for name, on in filters.items() if on]
-    return [p for p in topic.partitions if all(test(p) for test in active)]
+    return [p for p in topic.partitions if not active or any(test(p) for test in active)]
 
 
 Rows = list[tuple["TopicDescription", list["PartitionDescription"]]]
@@ -187,9 +199,15 @@ Rows = list[tuple["TopicDescription", list["PartitionDescription"]]]
 def _describe(settings: Any, pattern: str | None, exclude_internal: bool, if_exists: bool, output: Any,
               under_replicated: bool, under_min_isr: bool, at_min_isr: bool, unavailable: bool,
               with_overrides: bool) -> None:
-    from pykafka_ops.services.topics import MISSING, TopicNotFoundError, describe_topics
+    from pykafka_ops.services.topics import (
+        MISSING,
+        TopicNotFoundError,
+        describe_topics,
+        live_broker_ids,
+    )
 
     described = asyncio.run(describe_topics(settings, pattern, exclude_internal))
+    live = asyncio.run(live_broker_ids(settings)) if unavailable and described else None
     if pattern is not None and not described and not if_exists:
         raise TopicNotFoundError(MISSING.format(pattern))
     filters = {"under_replicated": under_replicated, "under_min_isr": under_min_isr, "at_min_isr": at_min_isr,
@@ -199,7 +217,7 @@ def _describe(settings: Any, pattern: str | None, exclude_internal: bool, if_exi
     for topic in described:
         if with_overrides and not topic.configs:
             continue
-        parts = [] if with_overrides else _selected(topic, filters)
+        parts = [] if with_overrides else _selected(topic, filters, live)
         if show_topics or parts:
             rows.append((topic, parts))
     render(output, _tables(rows, show_topics), _payload(rows), text=lambda: _text(rows, show_topics))

@@ -4,7 +4,8 @@
 paused or a poll is still running (ticks are skipped, never queued, as kaskade's refresh
 coordinator does). ``refresh_s = 0`` means manual: only ``r`` polls. Poll errors and the
 frame's partial errors become notifications, never a crash; a group whose status changes to
-WARN or worse rings the bell and notifies, unless alerts are off.
+WARN or worse, and a topic that gets under-replicated (WARN) or offline (ERR) partitions
+(``frame.new_alerts``), ring the bell and notify, unless alerts are off.
 """
 
 from __future__ import annotations
@@ -92,16 +93,20 @@ class PollingApp(App[None]):
         self.show_status()
 
     def _report(self, frame: MonitorFrame) -> None:
-        """Notify new partial errors and, with alerts on, status changes (with the bell)."""
+        """Notify new partial errors and, with alerts on, status changes and new replication
+        alerts (with the bell)."""
         fresh = [e for e in frame.errors if e not in self._shown_errors]
         self._shown_errors = frame.errors
         for error in fresh:
             self.notify(error, title="partial poll", severity="warning")
-        if self.alerts and frame.changes:
+        if self.alerts and (frame.changes or frame.new_alerts):
             self.bell()
             for change in frame.changes:
                 self.notify(f"{change.group_id}: {change.reason}", title=change.status.name,
                             severity="error" if change.status >= Status.STALL else "warning")
+            for alert in frame.new_alerts:
+                self.notify(alert.message, title=alert.level,
+                            severity="error" if Status[alert.level] >= Status.STALL else "warning")
 
     def show_status(self) -> None:
         """Bootstrap servers, refresh, last poll and alerts in the header's sub-title."""

@@ -17,6 +17,7 @@ from enum import IntEnum, StrEnum
 from typing import NamedTuple
 
 from pykafka_ops.models.groups import GroupDescription, GroupLag, TopicPartition
+from pykafka_ops.models.replication import ReplicationAlert
 from pykafka_ops.models.topics import BrokerInfo, TopicDescription
 
 
@@ -231,6 +232,9 @@ class TopicView:
     lag_share: float | None
     loss_in_s: float | None
     rate_history: tuple[float, ...] = ()
+    not_preferred: int = 0
+    """Partitions not led by their preferred leader, the first replica (offline ones included,
+    as Kafka's PreferredReplicaImbalanceCount)."""
 
 
 class BrokerState(StrEnum):
@@ -269,6 +273,12 @@ class BrokerView:
     under_replicated: int
     """Under-replicated partitions this broker leads (Kafka's UnderReplicatedPartitions)."""
     node: NodeProcess | None = None
+    preferred_leaders: int = 0
+    """Partitions whose preferred leader (first replica) it is: what it should lead."""
+    offline: int = 0
+    """Partitions it hosts a replica of that have no leader."""
+    out_of_sync: int = 0
+    """Partitions it hosts a replica of that is not in the ISR (Kafka's out-of-sync replicas)."""
 
     @property
     def up(self) -> bool:
@@ -314,6 +324,8 @@ class Overview:
     consume_rate: float | None
     nodes: tuple[NodeProcess, ...]
     quorum: MetadataQuorum | None = None
+    not_preferred: int = 0
+    """Partitions not led by their preferred leader (``TopicView.not_preferred`` summed)."""
 
 
 @dataclass(frozen=True)
@@ -343,3 +355,7 @@ class MonitorFrame:
     errors: tuple[str, ...] = ()
     elapsed_s: float = 0.0
     """How long the poll took."""
+    alerts: tuple[ReplicationAlert, ...] = ()
+    """Topics with under-replicated or offline partitions (``services.replication``)."""
+    new_alerts: tuple[ReplicationAlert, ...] = ()
+    """The ``alerts`` not raised, or not with these partitions, at the previous poll (what the bell rings for)."""

@@ -17,8 +17,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from pykafka_ops.models.groups import TopicPartition
-from pykafka_ops.models.monitor import ClusterSnapshot, GroupView, MonitorFrame, MonitorOptions, Status, StatusChange
+from pykafka_ops.models.monitor import (
+    ClusterSnapshot,
+    GroupView,
+    MonitorFrame,
+    MonitorOptions,
+    Status,
+    StatusChange,
+)
 from pykafka_ops.models.records import ConsumeReport
+from pykafka_ops.models.replication import ReplicationAlert
 from pykafka_ops.models.skew import SkewReport
 from pykafka_ops.services.consume import RecordSink
 from pykafka_ops.services.history import MonitorHistory
@@ -30,6 +38,7 @@ from pykafka_ops.services.monitor_views import (
     partition_lags,
     topic_views,
 )
+from pykafka_ops.services.replication import new_alerts, replication_alerts
 from pykafka_ops.services.skew_scan import Progress
 from pykafka_ops.services.time_lag import TimeLagEstimator
 
@@ -67,6 +76,8 @@ class MonitorServices:
         self.clock = clock
         self._history = MonitorHistory(self.options)
         self._time_lag = TimeLagEstimator(source.record_timestamps, self.options.max_record_reads)
+        self._alerts: dict[tuple[str, str], ReplicationAlert] = {}
+        """The replication alerts of the previous poll, by (topic, kind)."""
 
     @property
     def bootstrap_servers(self) -> str:
@@ -96,10 +107,13 @@ class MonitorServices:
         topics = topic_views(snapshot, history, lags)
         brokers = broker_views(snapshot, history.brokers)
         changes = self._changes(groups)
+        alerts = replication_alerts((t.name, t.partitions) for t in topics)
+        fresh = new_alerts(alerts, self._alerts)
+        self._alerts = {(a.topic, a.kind): a for a in alerts}
         errors = snapshot.errors + ((read_error,) if read_error else ())
         return MonitorFrame(now, history.polls, self.options.window, overview(snapshot, topics, groups, brokers),
                             groups, topics, brokers, hot_partitions(topics, lags), changes, errors,
-                            now - started)
+                            now - started, alerts, fresh)
 
     def _changes(self, groups: Sequence[GroupView]) -> tuple[StatusChange, ...]:
         """Groups whose status changed to WARN or worse since the previous poll; remembers the new ones."""

@@ -25,6 +25,12 @@ from pykafka_ops.models.monitor import (
     TopicView,
 )
 from pykafka_ops.models.records import ConsumedRecord
+from pykafka_ops.models.replication import ReplicationAlert
+from pykafka_ops.services.replication import (
+    is_not_preferred,
+    is_offline,
+    is_under_replicated,
+)
 
 Cell = str | int | None
 
@@ -106,8 +112,8 @@ def partition_cells(p: PartitionView, trend: Sequence[float] = ()) -> tuple[Cell
             rate_text(p.consume_rate), p.consumer_id, p.host, p.reason)
 
 
-TOPIC_COLUMNS = ("TOPIC", "PARTITIONS", "RF", "ISR", "RECORDS", "PRODUCE/S", "TREND", "SKEW", "RETENTION",
-                 "LAG-SHARE", "LOSS-IN")
+TOPIC_COLUMNS = ("TOPIC", "PARTITIONS", "RF", "ISR", "IMBALANCE", "RECORDS", "PRODUCE/S", "TREND", "SKEW",
+                 "RETENTION", "LAG-SHARE", "LOSS-IN")
 
 
 def isr_text(under_replicated: int, offline: int) -> str:
@@ -117,26 +123,39 @@ def isr_text(under_replicated: int, offline: int) -> str:
 
 
 def topic_cells(t: TopicView) -> tuple[Cell, ...]:
-    """A topic's row: SKEW is max/mean of the partition produce rates, LAG-SHARE the largest lag
-    as a share of the retained range, LOSS-IN the time until unconsumed records hit retention."""
-    return (t.name, len(t.partitions), t.replication_factor, isr_text(t.under_replicated, t.offline), t.records,
+    """A topic's row: IMBALANCE counts the partitions not led by their preferred leader, SKEW is
+    max/mean of the partition produce rates, LAG-SHARE the largest lag as a share of the retained
+    range, LOSS-IN the time until unconsumed records hit retention."""
+    return (t.name, len(t.partitions), t.replication_factor, isr_text(t.under_replicated, t.offline), t.not_preferred,
+            t.records,
             rate_text(t.produce_rate), sparkline(t.rate_history), None if t.skew is None else f"{t.skew:.2f}",
             duration_text(None if t.retention_ms is None else t.retention_ms / 1000), percent_text(t.lag_share),
             duration_text(t.loss_in_s))
 
 
-TOPIC_PARTITION_COLUMNS = ("PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "LOG-END-OFFSET",
-                           "RECORDS", "PRODUCE/S", "Z-SCORE", "HOT")
+TOPIC_PARTITION_COLUMNS = ("PARTITION", "LEADER", "REPLICAS", "ISR", "REPLICATION", "LOG-START-OFFSET",
+                           "LOG-END-OFFSET", "RECORDS", "PRODUCE/S", "Z-SCORE", "HOT")
+
+
+def replication_text(p: TopicPartitionView) -> str:
+    """``OFFLINE`` (no leader), ``URP`` (ISR short of the replicas), ``not preferred`` (led by
+    another replica than the first), or ``ok``; trouble in capitals, as ``DOWN`` is."""
+    if is_offline(p):
+        return "OFFLINE"
+    if is_under_replicated(p):
+        return "URP"
+    return "not preferred" if is_not_preferred(p) else "ok"
 
 
 def topic_partition_cells(p: TopicPartitionView) -> tuple[Cell, ...]:
     """A topic's partition row."""
-    return (p.partition, p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)), p.log_start_offset,
-            p.log_end_offset, p.records, rate_text(p.produce_rate), f"{p.z_score:.2f}", "HOT" if p.hot else "")
+    return (p.partition, p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)), replication_text(p),
+            p.log_start_offset, p.log_end_offset, p.records, rate_text(p.produce_rate), f"{p.z_score:.2f}",
+            "HOT" if p.hot else "")
 
 
-BROKER_COLUMNS = ("ID", "HOST:PORT", "STATE", "ROLES", "QUORUM", "LEADERS", "REPLICAS", "URP", "PID", "CPU%",
-                  "RSS")
+BROKER_COLUMNS = ("ID", "HOST:PORT", "STATE", "ROLES", "QUORUM", "LEADERS", "PREF", "REPLICAS", "URP", "OFFLINE",
+                  "OSR", "PID", "CPU%", "RSS")
 #: How a node's state is shown: trouble in capitals, as ``DOWN`` always was.
 _STATES = {BrokerState.RUNNING: "running", BrokerState.FENCED: "FENCED", BrokerState.DOWN: "DOWN"}
 
@@ -150,12 +169,21 @@ def address_text(host: str | None, port: int | None) -> str | None:
 
 def broker_cells(b: BrokerView) -> tuple[Cell, ...]:
     """A node's row: QUORUM is its part in the metadata quorum (Leader = the active controller);
-    PID, CPU% and RSS only for a `pko cluster up` cluster."""
+    LEADERS the partitions it leads and PREF those it should lead (it is their preferred leader,
+    the first replica: leader imbalance when they differ); URP the under-replicated partitions it
+    leads, OFFLINE the partitions it hosts that have no leader, OSR its replicas out of the ISR
+    (Kafka's out-of-sync replicas); PID, CPU% and RSS only for a `pko cluster up` cluster."""
     node = b.node
     return (b.id, address_text(b.host, b.port), None if b.state is None else _STATES[b.state],
-            ",".join(b.roles) or None, b.quorum_role, b.leaders, b.replicas, b.under_replicated,
+            ",".join(b.roles) or None, b.quorum_role, b.leaders, b.preferred_leaders, b.replicas, b.under_replicated,
+            b.offline, b.out_of_sync,
             node.pid if node else None, None if node is None or node.cpu_percent is None else f"{node.cpu_percent:.1f}",
             bytes_text(node.rss_bytes) if node else None)
+
+
+def alert_text(a: ReplicationAlert) -> str:
+    """An alert on one line: ``WARN topic 'orders': 2 under-replicated partitions (0, 2)``."""
+    return f"{a.level} {a.message}"
 
 
 def quorum_text(quorum: MetadataQuorum | None) -> str:

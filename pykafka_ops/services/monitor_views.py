@@ -26,8 +26,10 @@ from pykafka_ops.models.monitor import (
     TopicPartitionView,
     TopicView,
 )
+from pykafka_ops.models.replication import BrokerReplication
 from pykafka_ops.models.topics import BrokerInfo, TopicDescription
 from pykafka_ops.services.history import MonitorHistory, known
+from pykafka_ops.services.replication import broker_replication, is_not_preferred
 from pykafka_ops.services.skew_stats import z_scores
 from pykafka_ops.services.status import group_status, partition_status
 from pykafka_ops.services.time_lag import TimeLagEstimator
@@ -130,7 +132,8 @@ def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: Moni
     return TopicView(topic.name, topic.is_internal, partitions, topic.replication_factor,
                      sum(p.under_replicated for p in topic.partitions), sum(p.unavailable for p in topic.partitions),
                      _total(rates), sum(records) if records else None, snapshot.retention_ms.get(topic.name), skew,
-                     risk[0], risk[1], tuple(v if known(v) else 0.0 for v in ring.values()) if ring else ())
+                     risk[0], risk[1], tuple(v if known(v) else 0.0 for v in ring.values()) if ring else (),
+                     sum(is_not_preferred(p) for p in topic.partitions))
 
 
 def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory, lags: PartitionLags) -> tuple[TopicView, ...]:
@@ -172,16 +175,9 @@ def _state(node_id: int, node: NodeProcess | None, is_broker: bool, running: Con
 def broker_views(snapshot: ClusterSnapshot, seen: Mapping[int, BrokerInfo] | None = None) -> tuple[BrokerView, ...]:
     """Every node this poll knows of, by id: Metadata's brokers, the fenced brokers (DescribeCluster
     v2), brokers of an earlier poll (``seen``) and the nodes of the state file, broker or not, and
-    the quorum's voters (controllers), each with its state (``_state``), roles and quorum role."""
-    leaders: Counter[int] = Counter()
-    replicas: Counter[int] = Counter()
-    urp: Counter[int] = Counter()
-    for topic in snapshot.topics:
-        for p in topic.partitions:
-            replicas.update(p.replicas)
-            if p.leader is not None:
-                leaders[p.leader] += 1
-                urp[p.leader] += p.under_replicated
+    the quorum's voters (controllers), each with its state (``_state``), roles, quorum role and
+    replication counts (``services.replication.broker_replication``)."""
+    replication = broker_replication(p for topic in snapshot.topics for p in topic.partitions)
     nodes = {n.node_id: n for n in snapshot.nodes}
     running = {b.id: b for b in snapshot.brokers}
     fenced = {b.id: b for b in snapshot.fenced_brokers or ()}
@@ -198,10 +194,12 @@ def broker_views(snapshot: ClusterSnapshot, seen: Mapping[int, BrokerInfo] | Non
             roles = tuple(role for role, has in (("broker", node_id in brokers), ("controller", node_id in voters))
                           if has)
         address: BrokerInfo | NodeProcess | None = brokers.get(node_id) or node or endpoints.get(node_id)
+        counts = replication.get(node_id) or BrokerReplication(node_id)
         views.append(BrokerView(node_id, address.host if address else None, address.port if address else None,
                                 _state(node_id, node, "broker" in roles or node_id in brokers, running, fenced),
-                                roles, quorum_role(quorum, node_id), leaders[node_id], replicas[node_id],
-                                urp[node_id], node))
+                                roles, quorum_role(quorum, node_id), counts.leaders, counts.replicas,
+                                counts.under_replicated, node, counts.preferred_leaders, counts.offline,
+                                counts.out_of_sync))
     return tuple(views)
 
 
@@ -216,7 +214,8 @@ def overview(snapshot: ClusterSnapshot, topics: Sequence[TopicView], groups: Seq
                     counts[BrokerState.DOWN], len(topics), sum(len(t.partitions) for t in topics),
                     sum(t.under_replicated for t in topics), sum(t.offline for t in topics),
                     tuple(sorted(states.items())), _total([t.produce_rate for t in topics if not t.internal]),
-                    _total([g.consume_rate for g in groups]), snapshot.nodes, snapshot.quorum)
+                    _total([g.consume_rate for g in groups]), snapshot.nodes, snapshot.quorum,
+                    sum(t.not_preferred for t in topics))
 
 
 def hot_partitions(topics: Sequence[TopicView], lags: PartitionLags) -> tuple[HotPartition, ...]:

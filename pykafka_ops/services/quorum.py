@@ -207,7 +207,7 @@ def metadata_records(directory: Path) -> Iterator[tuple[int, Mapping[str, Any]]]
             return
 
 
-def _latest_snapshot(directory: Path) -> tuple[int, Path] | None:
+def latest_snapshot(directory: Path) -> tuple[int, Path] | None:
     """(end offset, path) of the newest ``<offset>-<epoch>.checkpoint`` snapshot, if any."""
     found = [(int(p.name.split("-", 1)[0]), p) for p in directory.glob("*.checkpoint")
              if p.name.split("-", 1)[0].isdigit()]
@@ -225,7 +225,7 @@ def read_node_metadata(config: ClusterConfig, node_id: int) -> NodeMetadata:
         raise MetadataLogError(f"node {node_id} has no metadata log at {directory} (has it ever started?)")
     count = 0
     offset = -1
-    snapshot = _latest_snapshot(directory)  # KIP-630: the image up to its offset, the log after it
+    snapshot = latest_snapshot(directory)  # KIP-630: the image up to its offset, the log after it
     start = snapshot[0] if snapshot is not None else 0
 
     def counted() -> Iterator[tuple[int, Mapping[str, Any]]]:

@@ -16,7 +16,12 @@ from typing import Any
 
 from pykafka_ops.client.connection import ClientSettings
 from pykafka_ops.client.librdkafka import admin_client, in_thread, metadata, result
-from pykafka_ops.models.topics import BrokerInfo, ClusterInfo, PartitionDescription, TopicDescription
+from pykafka_ops.models.topics import (
+    BrokerInfo,
+    ClusterInfo,
+    PartitionDescription,
+    TopicDescription,
+)
 from pykafka_ops.services.configs import resource_configs
 
 #: Kafka's internal topics (`Topic.isInternal`).
@@ -93,7 +98,8 @@ def _create(settings: ClientSettings, name: str, partitions: int, replication_fa
     admin = admin_client(settings)
     metadata(admin, settings)
     if assignment:
-        new = NewTopic(name, replica_assignment=[list(r) for r in assignment], config=dict(config))
+        # librdkafka (2.x) refuses the default partition count (-1) beside an assignment
+        new = NewTopic(name, len(assignment), replica_assignment=[list(r) for r in assignment], config=dict(config))
     else:
         new = NewTopic(name, partitions, replication_factor, config=dict(config))
     future = admin.create_topics([new], operation_timeout=settings.timeout_s,
@@ -165,6 +171,16 @@ def _delete(settings: ClientSettings, pattern: str, if_exists: bool) -> list[str
 async def delete_topics(settings: ClientSettings, pattern: str, if_exists: bool = False) -> list[str]:
     """Delete every topic matching ``pattern``; returns the topics deleted."""
     return await in_thread(_delete, settings, pattern, if_exists)
+
+
+def _live_broker_ids(settings: ClientSettings) -> frozenset[int]:
+    return frozenset(metadata(admin_client(settings), settings).brokers)
+
+
+async def live_broker_ids(settings: ClientSettings) -> frozenset[int]:
+    """The live brokers (Metadata's: registered and unfenced), as kafka-topics' ``describeCluster``
+    nodes for ``--unavailable-partitions``."""
+    return await in_thread(_live_broker_ids, settings)
 
 
 def _cluster_info(settings: ClientSettings, topic: str | None) -> ClusterInfo:

@@ -143,7 +143,8 @@ def test_version_prints_the_package_version(env: dict[str, str]) -> None:
 def test_status_json_shows_the_running_node(running: ClusterFile, env: dict[str, str]) -> None:
     node = status(running, env)
     assert set(node) == {"id", "roles", "host", "pid", "port", "controller_port", "state", "fenced", "leader_count",
-                         "quorum_leader", "uptime_s", "rss_bytes", "cpu_percent"}
+                         "quorum_leader", "uptime_s", "rss_bytes", "cpu_percent", "under_replicated_partitions",
+                         "offline_partitions", "out_of_sync_replicas", "isr_shrinks", "isr_expands"}
     assert (node["id"], node["roles"], node["host"], node["port"], node["controller_port"]) == (
         1, ["broker", "controller"], "127.0.0.1", running.port, None)
     assert (node["state"], node["fenced"], node["quorum_leader"]) == ("running", False, True)
@@ -156,7 +157,7 @@ def test_status_is_aligned_plain_text_when_piped(running: ClusterFile, env: dict
     result = pko("cluster", "status", "-c", running.path, env=env)
     header, row = result.stdout.splitlines()
     assert header.split() == ["NODE", "ROLES", "HOST", "PID", "PORT", "CONTROLLER-PORT", "STATE", "LEADERS", "QUORUM",
-                              "UPTIME", "RSS", "CPU%"]
+                              "UPTIME", "RSS", "CPU%", "URP", "OFFLINE", "OUT-OF-ISR", "ISR-SHRINKS", "ISR-EXPANDS"]
     node = status(running, env)
     assert row.split()[:9] == ["1", "broker,controller", "127.0.0.1", str(node["pid"]), str(running.port), "-",
                                "running", str(node["leader_count"]), "leader"]
@@ -209,7 +210,9 @@ def test_kill_then_status_down_then_up_again(running: ClusterFile, env: dict[str
     assert status(running, env) == {
         "id": 1, "roles": ["broker", "controller"], "host": "127.0.0.1", "pid": None, "port": running.port,
         "controller_port": None, "state": "down", "fenced": None, "leader_count": None, "quorum_leader": None,
-        "uptime_s": None, "rss_bytes": None, "cpu_percent": None,
+        "uptime_s": None, "rss_bytes": None, "cpu_percent": None, "under_replicated_partitions": None,
+        "offline_partitions": None, "out_of_sync_replicas": None,
+        "isr_shrinks": 0, "isr_expands": 0,  # counted from the metadata log on disk: no node needs to answer
     }
     again = pko("cluster", "up", "-c", running.path, env=env)
     assert again.returncode == 0, again.stderr

@@ -90,6 +90,8 @@ class FakeCluster:
         self.skew_report: SkewReport | None = None
         self.reads: list[dict[TopicPartition, int]] = []
         self.fail_next_collect: Exception | None = None
+        self.partition_states: dict[TopicPartition, tuple[int | None, tuple[int, ...], tuple[int, ...]]] = {}
+        """(leader, replicas, ISR) of a partition; any other is led by broker 1, its only replica."""
 
     def create(self, topic: str, partitions: int, retention_ms: int | None = 604_800_000) -> None:
         """A new, empty topic."""
@@ -139,8 +141,11 @@ class FakeCluster:
         if self.fail_next_collect is not None:
             error, self.fail_next_collect = self.fail_next_collect, None
             raise error
+        states = self.partition_states
         topics = tuple(TopicDescription(name, f"id-{name}", name.startswith("__"),
-                                        tuple(PartitionDescription(name, p, 1, (1,), (1,)) for p in range(n)))
+                                        tuple(PartitionDescription(name, p, *states.get(TopicPartition(name, p),
+                                                                                        (1, (1,), (1,))))
+                                              for p in range(n)))
                        for name, n in sorted(self.topics.items()))
         offsets = tuple(PartitionOffsets(tp.topic, tp.partition, self.log_start[tp], self.log_end[tp])
                         for tp in sorted(self.log_end))

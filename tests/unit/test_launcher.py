@@ -109,9 +109,11 @@ def test_quorum_roles_and_the_json_schema() -> None:
     nodes = [node(1, ("controller",), True), node(2, ("controller",), False), node(4, ("broker",), False)]
     assert [quorum_role(n) for n in nodes] == ["leader", "voter", "observer"]
     assert list(node_json(nodes[0])) == ["id", "roles", "host", "pid", "port", "controller_port", "state", "fenced",
-                                         "leader_count", "quorum_leader", "uptime_s", "rss_bytes", "cpu_percent"]
+                                         "leader_count", "quorum_leader", "uptime_s", "rss_bytes", "cpu_percent",
+                                         "under_replicated_partitions", "offline_partitions", "out_of_sync_replicas",
+                                         "isr_shrinks", "isr_expands"]
     assert node_row(nodes[2]) == [4, "broker", "127.0.0.1", 10, 9094, None, "running", 1, "observer", "0m01s",
-                                  "1.0MiB", "0.5"]
+                                  "1.0MiB", "0.5", None, None, None, None, None]
 
 
 def test_the_plugin_gives_every_listener_a_free_port_and_a_multi_node_cluster_fast_timeouts(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Brokers: every node — id, host:port, state (running / FENCED / DOWN), roles, its part in the
-metadata quorum (Leader = the active controller, Follower, Observer), partitions it leads and
-replicates, under-replicated partitions led, and for a `pko cluster up` cluster the node's PID,
+metadata quorum (Leader = the active controller, Follower, Observer), partitions it leads, should
+lead (PREF: it is their preferred leader) and replicates, under-replicated partitions led,
+partitions hosted that are offline, replicas out of the ISR (OSR), and for a `pko cluster up` cluster the node's PID,
 CPU and RSS. The title counts the brokers by state and names the quorum leader and Metadata's
 controller; a cluster that cannot tell fenced brokers or the quorum shows no count or ``-``."""
 

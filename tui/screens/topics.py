@@ -1,4 +1,5 @@
-"""Topics: partitions, replication factor, ISR health, size, produce rate and trend, skew (max/mean of
+"""Topics: partitions, replication factor, ISR health, leader imbalance (partitions not led by their
+preferred leader), size, produce rate and trend, skew (max/mean of
 the partition rates), retention and retention risk. ``/`` filter, ``s``/``S`` sort and reverse,
 Enter opens the topic, ``t`` tails it."""
 
@@ -22,6 +23,7 @@ TOPIC_SORTS: dict[str, Callable[[TopicView], Any]] = {
     "skew": lambda t: (-(t.skew or 0.0), t.name),
     "lag-share": lambda t: (-(t.lag_share or 0.0), t.name),
     "loss-in": lambda t: (t.loss_in_s if t.loss_in_s is not None else float("inf"), t.name),
+    "replication": lambda t: (-t.offline, -t.under_replicated, -t.not_preferred, t.name),
 }
 
 
