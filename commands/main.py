@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "produce": ("commands.produce", "app", "Produce records from stdin or files (console producer, kcat -P)."),
     "consume": ("commands.consume", "app", "Consume records to stdout (console consumer, kcat -C)."),
     "offsets": ("commands.offsets", "app", "Offsets of partitions by time: earliest, latest, … (GetOffsetShell)."),
+    "leader-election": ("commands.leader_election", "app",
+                        "Elect preferred or unclean partition leaders (kafka-leader-election)."),
     "perf": ("commands.perf", "app", "Producer and consumer performance tests (kafka-*-perf-test)."),
     "dump-log": ("commands.dump_log", "app", "Dump segment files offline: batches, records, indexes (kafka-dump-log)."),
     "consumer-groups": ("commands.consumer_groups", "app",

@@ -3,7 +3,8 @@
 Kafka splits its controller by concern, and so does this one: ``ClusterControl`` (cluster id,
 broker registration, heartbeats, fencing), ``ReplicationControl`` (topics, partitions, placement,
 leader election), ``AlterPartitionControl`` (ISR changes from partition leaders),
-``ConfigurationControl`` (topic configs) and ``ProducerIdControl`` (producer-id blocks) are mixins over the state kept here: the MetadataImage, the quorum and one event queue.
+``ConfigurationControl`` (topic configs), ``ProducerIdControl`` (producer-id blocks) and
+``LeaderElectionControl`` (ElectLeaders, automatic preferred-leader balance) are mixins over the state kept here: the MetadataImage, the quorum and one event queue.
 Every node runs one: on the active controller it takes writes, on the others it only replays
 what the quorum commits (a broker-only node is an observer of the quorum).
 
@@ -27,6 +28,7 @@ from cluster.controller.broker_heartbeats import BrokerHeartbeatManager
 from cluster.controller.cluster_control import ClusterControl
 from cluster.controller.config_control import ConfigurationControl
 from cluster.controller.event_queue import MetadataCommitError
+from cluster.controller.leader_election import LeaderElectionControl
 from cluster.controller.metadata_image import (
     RECORD_VERSIONS,
     MetadataDelta,
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 
 
 class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl, ConfigurationControl,
-                       ProducerIdControl):
+                       ProducerIdControl, LeaderElectionControl):
     """The metadata state machine, and the active controller's writes (see module docstring)."""
 
     def __init__(self, quorum: RaftQuorum, broker_defaults: Mapping[str, Any],
@@ -68,6 +70,12 @@ class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl
         self._publishing: asyncio.Task[None] | None = None
         self._claiming: asyncio.Task[None] | None = None
         self._watching: asyncio.Task[None] | None = None
+
+    def on_leadership(self) -> None:
+        """This node became the active controller: sessions (``ClusterControl``), then the
+        preferred-leader balance looks at the whole image (``LeaderElectionControl``)."""
+        ClusterControl.on_leadership(self)
+        self.schedule_leader_balance()
 
     @property
     def is_active(self) -> bool:
@@ -170,3 +178,4 @@ class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl
             raise MetadataCommitError(exc.error_code, f"metadata batch refused: {exc}") from exc
         finally:
             self._proposed = None
+        self.schedule_leader_balance(image, records)  # Kafka: after every write, if leaders are imbalanced

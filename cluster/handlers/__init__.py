@@ -62,6 +62,7 @@ HANDLER_MODULES = (
     "allocate_producer_ids",
     "alter_partition",
     "describe_quorum",
+    "elect_leaders",
 )
 
 

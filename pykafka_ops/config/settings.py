@@ -30,7 +30,7 @@ INT32_SETTINGS = frozenset({
     "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
     "index.interval.bytes", "max.message.bytes", "replica.fetch.max.bytes", "replica.fetch.min.bytes",
     "replica.fetch.wait.max.ms", "replica.fetch.response.max.bytes", "replica.fetch.backoff.ms",
-    "replica.socket.timeout.ms", "num.replica.fetchers",
+    "replica.socket.timeout.ms", "num.replica.fetchers", "leader.imbalance.per.broker.percentage",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -133,6 +133,15 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("unclean.leader.election.enable", bool, False,
             "elect a replica outside the ISR when no ISR member is alive, as a last resort (may lose "
             "committed records)"),
+    # preferred leaders (Kafka's ReplicationConfigs; see cluster/controller/leader_election.py)
+    Setting("auto.leader.rebalance.enable", bool, True,
+            "the active controller moves leadership back to each partition's preferred replica (the first of "
+            "its assignment) once it is in sync again"),
+    Setting("leader.imbalance.check.interval.seconds", int, 300,
+            "how long after leadership leaves a preferred replica the controller tries to move it back", minimum=1),
+    Setting("leader.imbalance.per.broker.percentage", int, 10,
+            "accepted; as Kafka's KRaft controller, pko balances every imbalanced partition and does not use it",
+            minimum=0),
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
             minimum=1),
@@ -194,7 +203,7 @@ NOT_SUPPORTED_YET: frozenset[str] = frozenset(
         "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
         "authorizer.class.name", "super.users", "num.network.threads", "num.io.threads",
         "num.recovery.threads.per.data.dir", "queued.max.requests",
-        "max.connections.per.ip.overrides", "auto.leader.rebalance.enable",
+        "max.connections.per.ip.overrides",
         "message.timestamp.difference.max.ms", "log.message.timestamp.before.max.ms",
         "log.message.timestamp.after.max.ms", "transactional.id.expiration.ms",
         # topic-level names
