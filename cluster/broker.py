@@ -5,8 +5,8 @@ as committed → join the quorum (a voter listens on its controller listener; a 
 is an observer) → a broker registers with the active controller, catches up with the metadata
 log and is unfenced (``BrokerLifecycleManager``) → only then does it open its client listener
 and create the cluster file's topics. Shutdown: controlled shutdown (the controller moves this
-broker's leadership away), stop listening, close connections, then close logs cleanly
-(snapshots + clean-shutdown marker).
+broker's leadership away), stop listening, a quorum leader resigns (EndQuorumEpoch), close
+connections, then close logs cleanly (snapshots + clean-shutdown marker).
 
 Concurrency: everything runs on the node's one event loop.
 """
@@ -190,6 +190,8 @@ class Broker:
             # nodes of a cluster going down) cannot fence anyone, and the wait would be wasted
             await self.lifecycle.controlled_shutdown(self.config["controller.quorum.request.timeout.ms"] / 1000)
         self.socket_server.stop()
+        if self.spec.is_controller:  # a leaving leader hands the quorum over (its listener still answers)
+            await self.controller.quorum.resign(self.config["controller.quorum.request.timeout.ms"] / 1000)
         self.controller_server.stop()
         for task in (self._maintenance, self._creating_topics):
             if task is not None:

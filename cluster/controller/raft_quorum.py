@@ -47,6 +47,9 @@ from pykafka_ops.records.builder import RecordBatchBuilder
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two looks, while a resigned leader waits for its successor.
+RESIGN_POLL_S = 0.01
+
 
 class RaftTransport(Protocol):
     """Delivers the core's messages to other quorum members (the controller listener's client side)."""
@@ -309,6 +312,21 @@ class RaftQuorum:
             self._timer.cancel()
         delay_s = max(0.0, (self.node.next_deadline_ms() - _now_ms()) / 1000)
         self._timer = loop.call_later(delay_s, self._tick)
+
+    async def resign(self, timeout_s: float) -> None:
+        """Kafka's graceful shutdown of a voter (``KafkaRaftClient.shutdown``): a leader resigns
+        its epoch and sends EndQuorumEpoch to the other voters, most caught-up first, then this
+        waits, at most ``timeout_s``, until another voter leads. The quorum then elects at once
+        instead of after a fetch timeout, and the brokers learn sooner that what this leader
+        committed last (a controlled shutdown's leadership moves) is committed."""
+        if not self.node.is_leader or len(self.node.voters) < 2:
+            return
+        self.node.resign(_now_ms())
+        self._process_ready()
+        deadline = time.monotonic() + timeout_s
+        while self.node.leader_id in (-1, self.node_id) and time.monotonic() < deadline:
+            await asyncio.sleep(RESIGN_POLL_S)
+        log.info("node %d resigned the metadata quorum leadership (leader now %d)", self.node_id, self.node.leader_id)
 
     def close(self) -> None:
         """Stop the timer and the peer connections (the node is stopping)."""

@@ -14,6 +14,7 @@ from pykafka_ops.client.wire import WireClient
 from pykafka_ops.protocol.api_keys import ApiKey
 
 BROKER_ID = 100
+NOT_CONTROLLER = 41
 
 
 def call(cluster: RunningCluster, node: int, api_key: ApiKey, version: int, body: dict[str, Any],
@@ -37,12 +38,19 @@ def leader(cluster: RunningCluster, alive: list[int]) -> int:
     raise AssertionError(f"no leader among {alive}")
 
 
-def register_broker(cluster: RunningCluster, node: int) -> int:
+def register_broker(cluster: RunningCluster, node: int, timeout_s: float = 10) -> int:
     """BrokerRegistration of broker ``BROKER_ID`` on ``node``, then one BrokerHeartbeat that has
-    it unfenced (so that topics can be placed on it): the first error code, or 0."""
-    answer = call(cluster, node, ApiKey.BROKER_REGISTRATION, 0, {
-        "broker_id": BROKER_ID, "cluster_id": "", "incarnation_id": uuid.uuid4(), "features": [], "rack": None,
-        "listeners": [{"name": "PLAINTEXT", "host": "127.0.0.1", "port": 19092, "security_protocol": 0}]})
+    it unfenced (so that topics can be placed on it): the first error code, or 0. A quorum
+    leader answers NOT_CONTROLLER until its leadership is committed (it is then the active
+    controller, as Kafka's): that answer is retried until ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = call(cluster, node, ApiKey.BROKER_REGISTRATION, 0, {
+            "broker_id": BROKER_ID, "cluster_id": "", "incarnation_id": uuid.uuid4(), "features": [], "rack": None,
+            "listeners": [{"name": "PLAINTEXT", "host": "127.0.0.1", "port": 19092, "security_protocol": 0}]})
+        if answer.error_code != NOT_CONTROLLER or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
     if answer.error_code:
         return answer.error_code
     heartbeat = call(cluster, node, ApiKey.BROKER_HEARTBEAT, 0, {
