@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -307,3 +308,106 @@ def wait_for_replicas_at(cluster: RunningCluster, topic: str, ends: dict[int, in
         return replicas if all(held.get(n, {}).get(p, 0) >= end for n in nodes for p, end in ends.items()) else None
 
     return poll_until(caught_up, timeout_s, f"every replica of {topic} on nodes {nodes} at {ends}")
+
+
+# -- coordinators and controlled shutdown -------------------------------------------------------
+
+
+def find_coordinator(cluster: RunningCluster, group: str, via: Iterable[int] | None = None,
+                     timeout_s: float = 3) -> int:
+    """The node id of ``group``'s coordinator, by FindCoordinator v3 to the first broker of ``via``
+    (default: every broker) that answers without an error; raises if none does (e.g.
+    COORDINATOR_NOT_AVAILABLE while the group's ``__consumer_offsets`` partition has no leader)."""
+    errors = []
+    for node in via if via is not None else brokers(cluster):
+        try:
+            with WireClient(cluster.config.host, cluster.config.node(node).port, timeout=timeout_s) as client:
+                answer = client.request(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            errors.append(f"node {node}: {exc!r}")
+            continue
+        if answer.error_code == 0:
+            return answer.node_id
+        errors.append(f"node {node}: error {answer.error_code}")
+    raise ConnectionError(f"no broker named the coordinator of {group}: {errors}")
+
+
+def wait_for_coordinator(cluster: RunningCluster, group: str, timeout_s: float = 15, not_on: Iterable[int] = (),
+                         via: Iterable[int] | None = None) -> tuple[int, float]:
+    """(coordinator, seconds) once FindCoordinator names a node that is not one of ``not_on``."""
+    excluded = set(not_on)
+    via = list(via) if via is not None else None
+
+    def found() -> int | None:
+        node = find_coordinator(cluster, group, via)
+        return node if node not in excluded else None
+
+    return poll_until(found, timeout_s, f"a coordinator of {group} outside {sorted(excluded)}")
+
+
+def sigterm(cluster: RunningCluster, node: int, history: History | None = None, timeout_s: float = 30) -> float:
+    """SIGTERM ``node`` (a broker's controlled shutdown) and wait for its process to exit; the
+    seconds from the signal to the exit (recorded as a ``stop`` nemesis op in ``history``).
+    AssertionError if it has not exited after ``timeout_s``."""
+    from cluster import launcher
+
+    started = time.monotonic()
+
+    def act() -> Any:
+        return launcher.kill(cluster.config, node, "TERM", timeout_s=timeout_s)
+
+    result = act() if history is None else history.nemesis("stop", node, act)
+    took = time.monotonic() - started
+    assert result.state == "down", f"node {node} still {result.state} {took:.1f} s after SIGTERM"
+    return took
+
+
+class LeadershipWatch:
+    """Polls Metadata of ``via`` (the other brokers) from a thread and records the monotonic time
+    at which none of ``topics``' partitions is led by ``node`` any more (``moved_at``): start it
+    before a SIGTERM to time the controlled shutdown's leadership move as clients see it."""
+
+    def __init__(self, cluster: RunningCluster, node: int, topics: Iterable[str], via: Iterable[int],
+                 timeout_s: float = 30) -> None:
+        self.cluster, self.node, self.topics, self.via = cluster, node, list(topics), list(via)
+        self.timeout_s = timeout_s
+        self.moved_at: float | None = None
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"leadership-watch-{node}", daemon=True)
+
+    def _still_leads(self) -> bool:
+        return any(leader == self.node for topic in self.topics
+                   for leader in leaders(self.cluster, topic, self.via).values())
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self.polls += 1
+            try:
+                if not self._still_leads():
+                    self.moved_at = time.monotonic()
+                    return
+            except (OSError, ConnectionError, TimeoutError):
+                pass
+            self._stop.wait(0.01)
+
+    def start(self) -> LeadershipWatch:
+        self._thread.start()
+        return self
+
+    def wait(self, timeout_s: float | None = None) -> float | None:
+        """The monotonic time leadership had moved (None if not within the watch's timeout)."""
+        self._thread.join(self.timeout_s if timeout_s is None else timeout_s)
+        self._stop.set()
+        return self.moved_at
+
+
+def quorum_leader(cluster: RunningCluster, via: Iterable[int] | None = None) -> int:
+    """The node DescribeQuorum names as the metadata quorum's leader (the active controller),
+    asked through ``via`` (default: every node); -1 if none is known."""
+    from pykafka_ops.client.quorum_requests import describe_metadata_quorum
+
+    nodes = list(via) if via is not None else [n.id for n in cluster.config.nodes]
+    servers = ",".join(f"{cluster.config.host_of(n)}:{cluster.config.node(n).port}" for n in nodes)
+    return describe_metadata_quorum(servers, timeout_s=2.0).leader_id

@@ -1,9 +1,12 @@
-"""Repeat the replication fault tests (T1, T1c, T2 of ``test_replication_faults.py``) many times,
+"""Repeat the fault tests (T1, T1c, T2 of ``test_replication_faults.py``; T4, T5, the coordinator
+kill -9 and preferred leadership of ``test_group_faults.py``, and their longer variants) many times,
 outside pytest and CI: one fresh cluster per trial, one JSON line per trial, then one JSON line of
 totals (trials, passed, failures, missing, duplicates, divergent, zombie acks lost).
 
     cd tests && python -m faults.soak --t1 50 --t2 50          # or: python tests/faults/soak.py …
     python -m faults.soak --t1c 10 --keep-failed --dir /tmp/soak
+    python -m faults.soak --t4 20 --t5 20 --coord 20 --preferred 10
+    python -m faults.soak --t4long 5 --t5long 5      # 3 rolling rounds; 4 grow/shrink cycles at 2x rate
 
 A trial fails on a violation (lost or duplicated acks, divergent replicas …) or on any exception
 (a condition not reached by its deadline: a hang). The directory of a failed trial (cluster file,
@@ -29,9 +32,16 @@ if __package__ in (None, ""):  # run as a file: make ``faults`` importable from 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cluster.pytest_plugin import ClusterFactory, cluster_factory
+from faults.test_group_faults import run_coordinator_kill, run_preferred, run_t4, run_t5
 from faults.test_replication_faults import run_t1, run_t1c, run_t2
 
-TRIALS: dict[str, Callable[[ClusterFactory, Path], dict[str, Any]]] = {"t1": run_t1, "t1c": run_t1c, "t2": run_t2}
+TRIALS: dict[str, Callable[[ClusterFactory, Path], dict[str, Any]]] = {
+    "t1": run_t1, "t1c": run_t1c, "t2": run_t2,
+    "t4": run_t4, "t5": run_t5, "coord": run_coordinator_kill, "preferred": run_preferred,
+    # longer variants of the group tests (not in CI): three rolling rounds; four membership cycles at twice the rate
+    "t4long": lambda factory, workdir: run_t4(factory, workdir, rounds=3),
+    "t5long": lambda factory, workdir: run_t5(factory, workdir, rate=800, cycles=4),
+}
 
 
 def run_trial(kind: str, number: int, base: Path) -> tuple[dict[str, Any], Path]:
@@ -62,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     counts = {kind: getattr(args, kind) for kind in TRIALS}
     if not any(counts.values()):
-        parser.error("give at least one of --t1 N, --t1c N, --t2 N")
+        parser.error("give at least one of " + ", ".join(f"--{kind} N" for kind in TRIALS))
     base = args.dir or Path(tempfile.mkdtemp(prefix="pko-soak-"))
     base.mkdir(parents=True, exist_ok=True)
 
     totals: dict[str, Any] = {"totals": True, "trials": 0, "passed": 0, "failures": 0, "missing": 0,
-                              "duplicates": 0, "divergent": 0, "offset_mismatches": 0, "zombie_acks_lost": 0,
+                              "duplicates": 0, "divergent": 0, "offset_mismatches": 0, "zombie_acks_lost": 0, "gaps": 0,
+                              "unexpected_rebalances": 0,
                               "acked": 0, "failed_trials": [], "dir": str(base)}
     started = time.monotonic()
     for kind, count in counts.items():
@@ -78,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             totals["passed" if figures["passed"] else "failures"] += 1
             for name, total in (("lost", "missing"), ("duplicates", "duplicates"), ("divergent", "divergent"),
                                 ("offset_mismatches", "offset_mismatches"), ("zombie_acks_lost", "zombie_acks_lost"),
-                                ("acked", "acked")):
+                                ("acked", "acked"), ("gaps", "gaps"), ("unexpected_rebalances", "unexpected_rebalances")):
                 totals[total] += figures.get(name, 0) or 0
             if figures["passed"] and not args.keep_all:
                 shutil.rmtree(workdir, ignore_errors=True)
