@@ -1,6 +1,6 @@
 """T8: the protocol fuzzer against a fresh node (specs/reliability.md §3 and §5.3).
 
-Seeded and time-boxed: ``PKO_FUZZ_SECONDS`` (default 30; CI keeps the default) and
+Seeded and time-boxed: ``PKO_FUZZ_SECONDS`` (default 20; CI keeps the default; longer runs by hand) and
 ``PKO_FUZZ_SEED`` (default ``runner.DEFAULT_SEED``). Every API and version the node advertises
 is fuzzed (``fuzz.frames``); the node must never exit, every frame must be answered or its
 connection closed within the timeout, the health check (ApiVersions + Produce + Fetch on a
@@ -10,7 +10,7 @@ their bounds. A failure names the seed, the case and the frame in hex; replay it
 are printed as one JSON line (``pytest -s`` shows it).
 
 The same run targets the controller listener (``fuzz.listeners.CONTROLLER``) of a controller-only
-node for ``PKO_FUZZ_CONTROLLER_SECONDS`` (default a third of ``PKO_FUZZ_SECONDS``: 10 s in CI):
+node for ``PKO_FUZZ_CONTROLLER_SECONDS`` (default a third of ``PKO_FUZZ_SECONDS``: 7 s in CI):
 every API its ApiVersions advertises (Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot,
 DescribeQuorum, BrokerRegistration, BrokerHeartbeat, AllocateProducerIds, AlterPartition and the
 forwarded admin requests), the Raft RPCs' valid bodies built by ``kraft_rpc.request_body``; its
@@ -30,7 +30,7 @@ from fuzz.listeners import CLIENT, CONTROLLER, CONTROLLER_APIS, Listener
 from fuzz.node import watch_cluster
 from fuzz.runner import DEFAULT_SEED, Fuzzer, Settings
 
-SECONDS = float(os.environ.get("PKO_FUZZ_SECONDS", "30"))
+SECONDS = float(os.environ.get("PKO_FUZZ_SECONDS", "20"))
 CONTROLLER_SECONDS = float(os.environ.get("PKO_FUZZ_CONTROLLER_SECONDS", str(SECONDS / 3)))
 SEED = int(os.environ.get("PKO_FUZZ_SEED", str(DEFAULT_SEED)))
 #: ``PKO_FUZZ_CORPUS=0`` skips the fixed corpus (to see what the generated cases find alone).
