@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from cluster.group.group import ClassicGroup, GroupState, TopicPartition, now_ms
+from cluster.group.membership import completed
 from cluster.group.offsets_topic import (
     OFFSETS_TOPIC,
     CorruptOffsetsRecordError,
@@ -114,11 +115,9 @@ class GroupMetadataManager:
         completes once the ISR has the batch (acks=all, ``offsets.commit.timeout.ms``), else at the
         leader's write (tombstones: Kafka's ``cleanupGroupMetadata`` does not wait either). Already
         done whenever nothing is left to wait for, so the caller may answer in the same turn."""
-        answer: asyncio.Future[tuple[ErrorCode, int]] = asyncio.get_running_loop().create_future()
         partition = self.broker.replica_manager.partition(OFFSETS_TOPIC, self.partition_for(group_id))
         if partition is None:
-            answer.set_result((ErrorCode.not_coordinator, -1))
-            return answer
+            return completed((ErrorCode.not_coordinator, -1))
         now = now_ms()
         builder = RecordBatchBuilder()
         for key, value in records:
@@ -126,26 +125,22 @@ class GroupMetadataManager:
         try:
             info = partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now)
         except NotLeaderError:
-            answer.set_result((ErrorCode.not_coordinator, -1))
-            return answer
+            return completed((ErrorCode.not_coordinator, -1))
         except (RecordValidationError, PartitionError) as exc:
             log.warning("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
-            answer.set_result((_append_error(exc.error_code, too_large), -1))
-            return answer
+            return completed((_append_error(exc.error_code, too_large), -1))
         except OSError as exc:
             log.error("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
-            answer.set_result((ErrorCode.not_coordinator, -1))
-            return answer
+            return completed((ErrorCode.not_coordinator, -1))
         if not replicated:
-            answer.set_result((ErrorCode.none, info.last_offset))
-            return answer
+            return completed((ErrorCode.none, info.last_offset))
         timeout_ms = int(self.broker.config["offsets.commit.timeout.ms"])
         acked = when_replicated(partition, info.last_offset + 1, partition.leader_epoch, timeout_ms)
         if acked.done():
-            answer.set_result((_append_error(acked.result(), too_large), info.last_offset))
-        else:
-            acked.add_done_callback(
-                lambda done: answer.set_result((_append_error(done.result(), too_large), info.last_offset)))
+            return completed((_append_error(acked.result(), too_large), info.last_offset))
+        answer: asyncio.Future[tuple[ErrorCode, int]] = asyncio.get_running_loop().create_future()
+        acked.add_done_callback(
+            lambda done: answer.set_result((_append_error(done.result(), too_large), info.last_offset)))
         return answer
 
     def store_group(self, group: ClassicGroup, assignment: dict[str, bytes],
