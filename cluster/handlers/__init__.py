@@ -63,6 +63,7 @@ HANDLER_MODULES = (
     "alter_partition",
     "describe_quorum",
     "elect_leaders",
+    "write_txn_markers",
 )
 
 

@@ -1,6 +1,9 @@
 """Fetch (key 1), versions 4-12, with long polls and a zero-copy response.
 
-v4: isolation level, last_stable_offset, aborted transactions. v5: log_start_offset.
+v4: isolation level, last_stable_offset, aborted transactions: a read_committed fetch
+(isolation_level 1) reads below the last stable offset and lists the aborted transactions of the
+range it returns from the segments' ``.txnindex`` (Kafka's ``collectAbortedTransactions``, KIP-98);
+a parked one wakes when the high watermark (and with it the LSO) moves. v5: log_start_offset.
 v7: fetch sessions (KIP-227) — answered sessionless: session id 0, every request a full fetch;
 a request naming a session gets FETCH_SESSION_ID_NOT_FOUND. v9: current_leader_epoch checks
 (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH). v11: rack id (no preferred read replica: -1).
@@ -34,13 +37,14 @@ import time
 from typing import Any
 
 from cluster.handlers import Body, handles
+from cluster.log.log_transactions import fetched_upper_bound
 from cluster.log.partition_log import OffsetOutOfRangeError
 from cluster.network.request import RequestContext
 from cluster.replication.partition import Partition
 from pykafka_ops.protocol import codec, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
-from pykafka_ops.protocol.fastpath import FetchPartitionResult
+from pykafka_ops.protocol.fastpath import AbortedTransaction, FetchPartitionResult
 
 READ_COMMITTED = 1
 CONSUMER_REPLICA_ID = -1
@@ -148,13 +152,18 @@ def _read_partition(partition: Partition, p: Any, max_bytes: int, first: bool,
     if refusal is not None:
         return _error(p.partition, refusal)
     log = partition.log
-    max_offset = log.high_watermark  # the LSO once transactions land; equal to it without them
+    last_stable = log.last_stable_offset
+    max_offset = last_stable if read_committed else log.high_watermark
     try:
         data = log.read(p.fetch_offset, max_bytes, max_offset, min_one_batch=first) if max_bytes > 0 or first else b""
     except OffsetOutOfRangeError:
         return _error(p.partition, ErrorCode.offset_out_of_range, log.high_watermark, log.log_start_offset)
-    return FetchPartitionResult(p.partition, ErrorCode.none, log.high_watermark, max_offset, log.log_start_offset,
-                                [] if read_committed else None, [data] if data else [], len(data))
+    aborted = None
+    if read_committed:
+        aborted = [AbortedTransaction(t.producer_id, t.first_offset) for t in
+                   log.collect_aborted_transactions(p.fetch_offset, fetched_upper_bound(data, max_offset))] if data else []
+    return FetchPartitionResult(p.partition, ErrorCode.none, log.high_watermark, last_stable, log.log_start_offset,
+                                aborted, [data] if data else [], len(data))
 
 
 def _read_for_follower(partition: Partition, p: Any, max_bytes: int, first: bool,

@@ -20,6 +20,7 @@ from pykafka_ops.protocol.codec import ErrorCode
 from pykafka_ops.records.batch import CorruptRecordError
 
 LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
+READ_COMMITTED = 1
 
 
 @handles(ApiKey.LIST_OFFSETS, versions=(1, 7))
@@ -27,12 +28,12 @@ def handle_list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Look up one offset per requested partition."""
     topics = []
     for topic in request.topics:
-        partitions = [_lookup(ctx, topic.name, p) for p in topic.partitions]
+        partitions = [_lookup(ctx, request, topic.name, p) for p in topic.partitions]
         topics.append({"name": topic.name, "partitions": partitions})
     return {"throttle_time": 0, "topics": topics}
 
 
-def _lookup(ctx: RequestContext, topic: str, p: Any) -> dict[str, Any]:
+def _lookup(ctx: RequestContext, request: Any, topic: str, p: Any) -> dict[str, Any]:
     partition = ctx.broker.replica_manager.partition(topic, p.partition_index)
     if partition is None:
         return _answer(p.partition_index, ctx.broker.replica_manager.absent_error(topic, p.partition_index))
@@ -42,8 +43,9 @@ def _lookup(ctx: RequestContext, topic: str, p: Any) -> dict[str, Any]:
     log = partition.log
     if p.timestamp == EARLIEST:
         found: TimestampOffset | None = TimestampOffset(-1, log.log_start_offset, partition.leader_epoch)
-    elif p.timestamp == LATEST:
-        found = TimestampOffset(-1, log.high_watermark, partition.leader_epoch)
+    elif p.timestamp == LATEST:  # KIP-98: read_committed clients end at the last stable offset
+        end = log.last_stable_offset if getattr(request, "isolation_level", 0) == READ_COMMITTED else log.high_watermark
+        found = TimestampOffset(-1, end, partition.leader_epoch)
     elif p.timestamp < 0 and p.timestamp != MAX_TIMESTAMP:
         return _answer(p.partition_index, ErrorCode.invalid_request)
     else:

@@ -17,6 +17,13 @@ One pass over a log, in three steps:
    ``.log``, its indexes are rebuilt and it takes their place. After a crash, start-up deletes a
    ``.cleaned`` file and finishes an interrupted swap (``complete_interrupted_swaps``).
 
+Transactions (KIP-98, Kafka's ``LogCleaner`` with ``CleanedTransactionMetadata``): only segments
+below the last stable offset are cleaned; records of aborted transactions (the ``.txnindex``
+entries) are removed and never enter the offset map, so an aborted write never hides a committed
+one; the aborted-transaction indexes of a group are merged into the cleaned segment's
+(``<base>.txnindex.swap`` during the swap). Markers are kept (Kafka removes them once
+delete.retention.ms has passed and their transaction's data is gone: not done here).
+
 A log is cleaned when a segment rolled since its last pass, or when a tombstone kept by that pass
 has since outlived delete.retention.ms. The broker's maintenance loop runs ``clean_logs`` every
 log.cleaner.backoff.ms.
@@ -41,6 +48,7 @@ from typing import TYPE_CHECKING
 
 from cluster.durable import fsync_path
 from cluster.log.segment import LogSegment, segment_file_stem
+from cluster.log.transaction_index import TXN_INDEX_SUFFIX, AbortedTxn
 from pykafka_ops.records.batch import (
     HEADER_SIZE,
     BatchHeader,
@@ -117,12 +125,32 @@ def _file_batches(path: Path, size: int) -> Iterator[tuple[BatchHeader, bytes]]:
         os.close(fd)
 
 
-def build_offset_map(files: list[SegmentFile]) -> dict[bytes, int]:
-    """Key → offset of its newest record in ``files`` (Kafka's ``OffsetMap``)."""
+#: producer id → (first offset, marker offset) of its aborted transactions.
+AbortedRanges = dict[int, list[tuple[int, int]]]
+
+
+def aborted_ranges(entries: list[AbortedTxn]) -> AbortedRanges:
+    """The aborted transactions of ``.txnindex`` entries, by producer."""
+    ranges: AbortedRanges = {}
+    for e in entries:
+        ranges.setdefault(e.producer_id, []).append((e.first_offset, e.last_offset))
+    return ranges
+
+
+def is_aborted(header: BatchHeader, aborted: AbortedRanges) -> bool:
+    """Whether a transactional data batch belongs to an aborted transaction."""
+    if not header.is_transactional or header.is_control:
+        return False
+    return any(first <= header.base_offset < last for first, last in aborted.get(header.producer_id, ()))
+
+
+def build_offset_map(files: list[SegmentFile], aborted: AbortedRanges | None = None) -> dict[bytes, int]:
+    """Key → offset of its newest record in ``files`` (Kafka's ``OffsetMap``), aborted
+    transactions left out."""
     latest: dict[bytes, int] = {}
     for f in files:
         for header, data in _file_batches(f.path, f.size):
-            if not header.is_control:
+            if not header.is_control and not is_aborted(header, aborted or {}):
                 for record in RecordBatch(data).records():
                     if record.key is not None:
                         latest[record.key] = record.offset
@@ -153,7 +181,8 @@ def clean_batch(header: BatchHeader, data: bytes, latest: dict[bytes, int], tomb
     return builder.build(last_offset_delta=header.last_offset_delta), removed, oldest_tombstone
 
 
-def write_cleaned_group(files: list[SegmentFile], latest: dict[bytes, int], tombstone_horizon_ms: int) -> CleanedGroup:
+def write_cleaned_group(files: list[SegmentFile], latest: dict[bytes, int], tombstone_horizon_ms: int,
+                        aborted: AbortedRanges | None = None) -> CleanedGroup:
     """Write the cleaned copy of ``files`` to ``<first base>.log.cleaned`` and fsync it."""
     cleaned_path = files[0].path.with_name(files[0].path.name + CLEANED_SUFFIX)
     removed = 0
@@ -163,7 +192,12 @@ def write_cleaned_group(files: list[SegmentFile], latest: dict[bytes, int], tomb
         pending = next(batches, None)
         while pending is not None:
             following = next(batches, None)
-            data, dropped, tombstone = clean_batch(*pending, latest, tombstone_horizon_ms, keep_empty=following is None)
+            header, raw = pending
+            if is_aborted(header, aborted or {}):  # aborted data goes (a group's last batch stays, empty)
+                data, dropped, tombstone = (_emptied(header) if following is None else None), header.records_count, None
+            else:
+                data, dropped, tombstone = clean_batch(header, raw, latest, tombstone_horizon_ms,
+                                                       keep_empty=following is None)
             removed += dropped
             if tombstone is not None:
                 oldest = tombstone if oldest is None else min(oldest, tombstone)
@@ -175,10 +209,19 @@ def write_cleaned_group(files: list[SegmentFile], latest: dict[bytes, int], tomb
     return CleanedGroup(files, cleaned_path, removed, oldest)
 
 
-def clean_segments(groups: list[list[SegmentFile]], tombstone_horizon_ms: int) -> list[CleanedGroup]:
+def _emptied(header: BatchHeader) -> bytes:
+    """An empty batch with ``header``'s offsets and producer fields (a group's last batch stays)."""
+    return RecordBatchBuilder(
+        base_offset=header.base_offset, producer_id=header.producer_id, producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence, is_transactional=True, partition_leader_epoch=header.partition_leader_epoch,
+    ).build(last_offset_delta=header.last_offset_delta)
+
+
+def clean_segments(groups: list[list[SegmentFile]], tombstone_horizon_ms: int,
+                   aborted: AbortedRanges | None = None) -> list[CleanedGroup]:
     """Steps 2 of the module docstring for every group (runs in a worker thread)."""
-    latest = build_offset_map([f for group in groups for f in group])
-    return [write_cleaned_group(group, latest, tombstone_horizon_ms) for group in groups]
+    latest = build_offset_map([f for group in groups for f in group], aborted)
+    return [write_cleaned_group(group, latest, tombstone_horizon_ms, aborted) for group in groups]
 
 
 # -- event loop ----------------------------------------------------------------------------
@@ -190,16 +233,27 @@ def swap_in(partition_log: PartitionLog, group: CleanedGroup) -> LogSegment:
     first = old[0]
     swap_path = first.path.with_name(first.path.name + SWAP_SUFFIX)
     os.replace(group.cleaned_path, swap_path)
+    txn_swap = _txn_swap_path(first.path)
+    entries = [e for segment in old for e in segment.txn_index.entries]
+    if entries:
+        txn_swap.write_bytes(b"".join(e.encode() for e in entries))
     for segment in old:
         if segment in partition_log.unflushed_segments:
             partition_log.unflushed_segments.remove(segment)
         segment.delete()
+    if entries:
+        os.replace(txn_swap, first.path.with_suffix(TXN_INDEX_SUFFIX))
     os.replace(swap_path, first.path)
     fsync_path(partition_log.directory)
     cleaned = LogSegment(partition_log.directory, first.base_offset, partition_log.config.index_interval_bytes)
     cleaned.recover(partition_log.config.max_batch_bytes, lambda _header: None)  # rebuilds its indexes
     partition_log.segments.replace(old, cleaned)
     return cleaned
+
+
+def _txn_swap_path(log_path: Path) -> Path:
+    """Where the merged ``.txnindex`` of a cleaned group waits during the swap."""
+    return log_path.with_suffix(TXN_INDEX_SUFFIX + SWAP_SUFFIX)
 
 
 def complete_interrupted_swaps(directory: Path) -> None:
@@ -212,11 +266,20 @@ def complete_interrupted_swaps(directory: Path) -> None:
         last = base
         for header, _data in _file_batches(swap, swap.stat().st_size):
             last = header.last_offset
-        for log_file in directory.glob("*.log"):
-            if log_file.stem.isdigit() and base <= int(log_file.stem) <= last:
-                for suffix in (".log", ".index", ".timeindex"):
-                    log_file.with_suffix(suffix).unlink(missing_ok=True)
-        os.replace(swap, directory / f"{segment_file_stem(base)}.log")
+        covered = [p for p in directory.glob("*.log") if p.stem.isdigit() and base <= int(p.stem) <= last]
+        target = directory / f"{segment_file_stem(base)}.log"
+        txn_swap = _txn_swap_path(target)
+        if not txn_swap.exists():  # the crash came before the merged index was written
+            merged = b"".join(p.with_suffix(TXN_INDEX_SUFFIX).read_bytes() for p in sorted(covered)
+                              if p.with_suffix(TXN_INDEX_SUFFIX).exists())
+            if merged:
+                txn_swap.write_bytes(merged)
+        for log_file in covered:
+            for suffix in (".log", ".index", ".timeindex", TXN_INDEX_SUFFIX):
+                log_file.with_suffix(suffix).unlink(missing_ok=True)
+        if txn_swap.exists():
+            os.replace(txn_swap, target.with_suffix(TXN_INDEX_SUFFIX))
+        os.replace(swap, target)
         log.warning("%s: finished the swap of a cleaned segment interrupted by a crash", swap)
 
 
@@ -254,10 +317,15 @@ class LogCleaner:
     async def clean(self, tp: TopicPartition, partition_log: PartitionLog, now_ms: int) -> int:
         """One pass over ``partition_log``; returns the number of records removed."""
         active = partition_log.segments.active
-        files = [SegmentFile(s, s.path, s.size) for s in partition_log.segments if s is not active]
+        stable = partition_log.last_stable_offset  # never past an open transaction (KIP-98)
+        files = [SegmentFile(s, s.path, s.size) for s in partition_log.segments
+                 if s is not active and s.next_offset <= stable]
+        if not files:
+            return 0
         groups = group_by_size(files, partition_log.config.segment_bytes)
         retention_ms = partition_log.config.delete_retention_ms
-        cleaned = await asyncio.to_thread(clean_segments, groups, now_ms - retention_ms)
+        aborted = aborted_ranges([e for s in partition_log.segments for e in s.txn_index.entries])
+        cleaned = await asyncio.to_thread(clean_segments, groups, now_ms - retention_ms, aborted)
         removed, oldest, all_swapped = 0, None, True
         for group in cleaned:
             current = list(partition_log.segments)

@@ -1,8 +1,9 @@
 """PartitionLog (≈ Kafka's `UnifiedLog`): the on-disk log of one topic partition.
 
 Offsets: ``log_start_offset`` ≤ ``high_watermark`` ≤ ``log_end_offset``. The high watermark is
-set by the replication layer (``Partition``); consumers read below it. Appends validate batch
-headers, check idempotent-producer sequences, assign offsets in place and write each request's
+set by the replication layer (``Partition``); consumers read below it (read_committed ones below the last
+stable offset: ``LogTransactions``). Appends validate batch headers, check idempotent-producer
+sequences and transactions (``Origin``: a client's batches, a coordinator's markers), assign offsets in place and write each request's
 batches for this partition with one ``os.write``. Reads return a byte range of one segment
 starting at the batch that holds the fetch offset (whole batches, as Kafka: the client skips
 records before its offset), bounded by ``max_offset`` and ``max_bytes``.
@@ -26,11 +27,13 @@ from cluster.log.leader_epoch_cache import (
     finish_loading,
     open_leader_epoch_cache,
 )
+from cluster.log.log_transactions import LogTransactions
 from cluster.log.producer_state import ProducerStateEntry, ProducerStateManager
 from cluster.log.retention import LogRetention, OffsetOutOfRangeError
 from cluster.log.segment import BatchInfo, LogSegment, segment_file_stem
 from cluster.log.segments import LogSegments
 from cluster.log.timestamp_lookup import TimestampLookup, TimestampOffset
+from cluster.log.transactions import CompletedTxn, Origin, end_txn_marker
 from cluster.log.validator import assign_offsets, require_keys, validate_record_set
 from pykafka_ops.records.batch import LENGTH, LOG_OVERHEAD, BatchHeader
 
@@ -62,7 +65,7 @@ def partition_dir_name(topic: str, partition: int) -> str:
     return f"{topic}-{partition}"
 
 
-class PartitionLog(TimestampLookup, LogRetention):
+class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
     """Segments, offsets and producer state of one partition (see module docstring)."""
 
     def __init__(self, directory: Path, config: LogConfig, producer_expiration_ms: int) -> None:
@@ -125,7 +128,7 @@ class PartitionLog(TimestampLookup, LogRetention):
             stray.unlink()
         complete_interrupted_swaps(directory)
         bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit())
-        for suffix in (".index", ".timeindex"):
+        for suffix in (".index", ".timeindex", ".txnindex"):
             for orphan in directory.glob(f"*{suffix}"):
                 if not (directory / f"{orphan.stem}.log").exists():
                     orphan.unlink()
@@ -162,9 +165,9 @@ class PartitionLog(TimestampLookup, LogRetention):
         if start >= self.log_end_offset:
             return
         for segment in self.segments.from_index(self.segments.floor(start)):
-            for _pos, header in segment.iter_headers():
+            for pos, header in segment.iter_headers():
                 if header.base_offset >= start:
-                    self.producer_state.update(header)
+                    self._replay_batch(segment, pos, header)
 
     # -- offsets ---------------------------------------------------------------------------
 
@@ -180,29 +183,38 @@ class PartitionLog(TimestampLookup, LogRetention):
 
     # -- append ----------------------------------------------------------------------------
 
-    def append_as_leader(self, records: memoryview, leader_epoch: int, now_ms: int) -> LogAppendInfo:
-        """Validate, assign offsets in place and write a produced record set.
+    def append_as_leader(self, records: memoryview, leader_epoch: int, now_ms: int,
+                         origin: Origin = Origin.CLIENT) -> LogAppendInfo:
+        """Validate, assign offsets in place and write a produced record set (``origin``
+        COORDINATOR: an end-transaction marker, Kafka's ``appendAsLeader(origin=COORDINATOR)``).
         Raises RecordValidationError or ProducerStateError with Kafka's error code."""
-        batches = validate_record_set(records, self.config.max_message_bytes, self.config.segment_bytes)
+        batches = validate_record_set(records, self.config.max_message_bytes, self.config.segment_bytes,
+                                      allow_control=origin is Origin.COORDINATOR)
         if self.config.compact:
             require_keys(records, batches)
         pending: dict[int, ProducerStateEntry] = {}
-        for batch in batches:
+        markers = [end_txn_marker(b.header, records, b.position) if b.header.is_control else None for b in batches]
+        for batch, marker in zip(batches, markers):
             if batch.header.producer_id >= 0:
-                duplicate = self.producer_state.check(batch.header, pending)
+                duplicate = self.producer_state.check(batch.header, pending, marker)
                 if duplicate is not None:
                     return LogAppendInfo(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp,
                                          -1, 0, duplicate=True)
         first_offset = self.log_end_offset
         append_time = now_ms if self.config.log_append_time else None
         infos = assign_offsets(records, batches, first_offset, leader_epoch, append_time)
-        for batch, info in zip(batches, infos):
+        completed: list[CompletedTxn] = []
+        for batch, info, marker in zip(batches, infos, markers):
             if batch.header.producer_id >= 0:
-                self.producer_state.update(_with_offsets(batch.header, info.last_offset, info.max_timestamp),
-                                           pending)
+                txn = self.producer_state.update(_with_offsets(batch.header, info.last_offset, info.max_timestamp),
+                                                 pending, marker)
+                if txn is not None:
+                    completed.append(txn)
         self._maybe_roll(len(records), infos[-1].last_offset, max(i.max_timestamp for i in infos), now_ms)
         self.segments.active.append(records, infos)
         self.producer_state.commit(pending)
+        if completed:
+            self._complete_txns(self.segments.active, completed)
         self.leader_epochs.assign(leader_epoch, first_offset)
         count = infos[-1].last_offset - first_offset + 1
         self._records_since_flush += count
@@ -228,9 +240,14 @@ class PartitionLog(TimestampLookup, LogRetention):
             next_offset = batch.header.last_offset + 1
         max_timestamp = max(i.max_timestamp for i in infos)
         self._maybe_roll(len(records), infos[-1].last_offset, max_timestamp, now_ms)
-        self.segments.active.append(records, infos)
-        for batch in batches:
-            self.producer_state.update(batch.header)
+        active = self.segments.active
+        active.append(records, infos)
+        for batch in batches:  # origin REPLICATION: no checks, the leader made them
+            if batch.header.producer_id >= 0:
+                marker = end_txn_marker(batch.header, records, batch.position) if batch.header.is_control else None
+                txn = self.producer_state.update(batch.header, marker=marker)
+                if txn is not None:
+                    self._complete_txns(active, [txn])
         self.leader_epochs.assign_batches(batch.header for batch in batches)
         count = sum(batch.header.records_count for batch in batches)
         self._records_since_flush += count

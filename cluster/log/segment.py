@@ -1,4 +1,9 @@
-"""LogSegment (Kafka's `LogSegment`): one ``.log`` file of record batches plus its two indexes.
+"""LogSegment (Kafka's `LogSegment`): one ``.log`` file of record batches plus its indexes.
+
+Beside the offset and time indexes, a segment has an aborted-transaction index (``.txnindex``,
+``transaction_index``): trusted at a clean load, cut back to the recovered batches by ``recover``
+(the partition log's producer-state replay adds what is missing), truncated and deleted with the
+segment.
 
 Record batches are stored byte for byte as produced (after the broker set their base offset and
 leader epoch), so a Fetch reads a file range and sends it unchanged. Appends go straight to the
@@ -27,6 +32,11 @@ from pathlib import Path
 from cluster.log.file_handles import LogFile
 from cluster.log.offset_index import OffsetIndex
 from cluster.log.time_index import TimeIndex
+from cluster.log.transaction_index import (
+    TXN_INDEX_SUFFIX,
+    CorruptIndexError,
+    TransactionIndex,
+)
 from pykafka_ops.records.batch import (
     HEADER_SIZE,
     BatchHeader,
@@ -78,6 +88,7 @@ class LogSegment:
             self.size = os.fstat(fd).st_size
         self.offset_index = OffsetIndex(directory / f"{stem}.index", base_offset)
         self.time_index = TimeIndex(directory / f"{stem}.timeindex", base_offset)
+        self.txn_index = TransactionIndex(directory / f"{stem}{TXN_INDEX_SUFFIX}")
         self.next_offset = base_offset
         self.max_timestamp = -1
         self.offset_of_max_timestamp = -1
@@ -94,6 +105,7 @@ class LogSegment:
         point): load its indexes and find its next offset from the last batches."""
         self.offset_index.load()
         self.time_index.load()
+        self.txn_index.load()
         entry = self.time_index.last_entry()
         if entry:
             self.max_timestamp, self.offset_of_max_timestamp = entry
@@ -151,6 +163,11 @@ class LogSegment:
         if truncated:
             self._truncate_file(valid)
             self.size = valid
+        try:  # markers of the torn tail leave the index (the producer-state replay re-adds the rest)
+            self.txn_index.load()
+            self.txn_index.truncate_to(self.next_offset)
+        except CorruptIndexError:
+            self.txn_index.reset()
         return RecoveryResult(valid, truncated, batches, reason)
 
     # -- appending -------------------------------------------------------------------------
@@ -269,6 +286,7 @@ class LogSegment:
         self.size = position
         self.offset_index.truncate_to(offset)
         self.time_index.truncate_to(offset)
+        self.txn_index.truncate_to(offset)
         self.next_offset = max(self.base_offset, min(self.next_offset, offset))
         self.max_timestamp, self.offset_of_max_timestamp = -1, -1
         for _pos, header in self.iter_headers(self.offset_index.lookup(self.base_offset)):
@@ -284,6 +302,7 @@ class LogSegment:
         self._file.fsync()
         self.offset_index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def close(self) -> None:
         """Give back the files' descriptors (a later use reopens them)."""
@@ -294,7 +313,7 @@ class LogSegment:
     def delete(self) -> None:
         """Close and remove the segment's files."""
         self.close()
-        for path in (self.path, self.offset_index.path, self.time_index.path):
+        for path in (self.path, self.offset_index.path, self.time_index.path, self.txn_index.path):
             path.unlink(missing_ok=True)
 
     @property

@@ -64,9 +64,11 @@ class ValidatedBatch:
 
 
 def validate_record_set(
-    records: memoryview, max_message_bytes: int, segment_bytes: int, from_client: bool = True
+    records: memoryview, max_message_bytes: int, segment_bytes: int, from_client: bool = True,
+    allow_control: bool = False,
 ) -> list[ValidatedBatch]:
-    """Parse and check every batch of ``records``; raise RecordValidationError on the first problem."""
+    """Parse and check every batch of ``records``; raise RecordValidationError on the first problem.
+    ``allow_control``: a transaction coordinator's markers (Kafka's ``AppendOrigin.COORDINATOR``)."""
     batches: list[ValidatedBatch] = []
     pos, end = 0, len(records)
     if end == 0:
@@ -95,14 +97,16 @@ def validate_record_set(
             codec = header.compression  # raises for codec ids 5-7, which Kafka's CompressionType.forId refuses
         except CorruptRecordError as exc:
             raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
-        if from_client and header.is_control:
+        if from_client and header.is_control and not allow_control:
             raise RecordValidationError(ErrorCode.invalid_record, "clients may not write control batches")
         if header.records_count <= 0 or (from_client and header.records_count != header.last_offset_delta + 1):
             raise RecordValidationError(  # compressed or not, as Kafka's LogValidator.validateBatch
                 ErrorCode.invalid_record,
                 f"record count {header.records_count} does not match last offset delta {header.last_offset_delta}",
             )
-        if from_client and header.producer_id >= 0 and header.base_sequence < 0:
+        if from_client and header.is_transactional and header.producer_id < 0:  # KIP-98: a txn needs an id
+            raise RecordValidationError(ErrorCode.invalid_record, "a transactional batch without a producer id")
+        if from_client and header.producer_id >= 0 and header.base_sequence < 0 and not header.is_control:
             raise RecordValidationError(ErrorCode.invalid_record,
                                         f"invalid sequence number {header.base_sequence} for producer {header.producer_id}")
         _validate_records(records, pos, header, codec)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from cluster.log.partition_log import LogAppendInfo, PartitionLog
 from cluster.log.retention import OffsetOutOfRangeError
+from cluster.log.transactions import Origin
 from cluster.replication.isr_changes import (
     IsrSubmitter,
     PendingIsrChange,
@@ -169,8 +170,10 @@ class Partition:
             return ErrorCode.fenced_leader_epoch
         return ErrorCode.unknown_leader_epoch
 
-    def append_records_to_leader(self, records: memoryview, required_acks: int, now_ms: int) -> LogAppendInfo:
-        """Append a produced record set as leader (Kafka's `appendRecordsToLeader`)."""
+    def append_records_to_leader(self, records: memoryview, required_acks: int, now_ms: int,
+                                 origin: Origin = Origin.CLIENT) -> LogAppendInfo:
+        """Append a produced record set (or, ``origin`` COORDINATOR, a transaction marker) as
+        leader (Kafka's `appendRecordsToLeader`)."""
         if not self.is_leader:
             raise NotLeaderError(f"broker {self.broker_id} is not the leader of {self.topic}-{self.index}")
         if required_acks == -1 and len(self.isr) < self.log.config.min_insync_replicas:
@@ -178,7 +181,7 @@ class Partition:
                 ErrorCode.not_enough_replicas,
                 f"ISR {list(self.isr)} is smaller than min.insync.replicas={self.log.config.min_insync_replicas}",
             )
-        info = self.log.append_as_leader(records, self.leader_epoch, now_ms)
+        info = self.log.append_as_leader(records, self.leader_epoch, now_ms, origin)
         if not info.duplicate and not self._maybe_advance_high_watermark() and self._replica_waiters:
             self._replica_waiters, waiters = set(), self._replica_waiters
             _wake(waiters)

@@ -89,11 +89,12 @@ def produce_raw(client: WireClient, topic: str, partition: int, records: bytes |
 
 
 def fetch_raw(client: WireClient, topic: str, partition: int, offset: int,
-              max_bytes: int = 1 << 20, max_wait_ms: int = 0) -> Any:
-    """Send one Fetch (sessionless, read_uncommitted) and return the partition's answer."""
+              max_bytes: int = 1 << 20, max_wait_ms: int = 0, isolation_level: int = 0) -> Any:
+    """Send one Fetch (sessionless; read_uncommitted unless ``isolation_level`` is 1) and return
+    the partition's answer."""
     response = client.request(ApiKey.FETCH, FETCH_VERSION, {
         "replica_id": -1, "max_wait": max_wait_ms, "min_bytes": 1, "max_bytes": max_bytes,
-        "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+        "isolation_level": isolation_level, "session_id": 0, "session_epoch": -1,
         "topics": [{"topic": topic, "partitions": [{
             "partition": partition, "current_leader_epoch": -1, "fetch_offset": offset,
             "last_fetched_epoch": -1, "log_start_offset": -1, "partition_max_bytes": max_bytes}]}],
@@ -128,11 +129,12 @@ def read_partition(cluster: RunningCluster, topic: str, partition: int, start: i
             assert got, f"Fetch {topic}-{partition}@{offset} returned nothing below the high watermark"
 
 
-def list_offset(cluster: RunningCluster, topic: str, partition: int, timestamp: int) -> Any:
+def list_offset(cluster: RunningCluster, topic: str, partition: int, timestamp: int,
+                isolation_level: int = 0, node: int = 1) -> Any:
     """ListOffsets v7 for one partition (-1 latest, -2 earliest, -3 max timestamp, or a time)."""
-    with wire(cluster) as client:
+    with wire(cluster, node) as client:
         response = client.request(ApiKey.LIST_OFFSETS, 7, {
-            "replica_id": -1, "isolation_level": 0,
+            "replica_id": -1, "isolation_level": isolation_level,
             "topics": [{"name": topic, "partitions": [
                 {"partition_index": partition, "current_leader_epoch": -1, "timestamp": timestamp}]}],
         })

@@ -221,3 +221,44 @@ def test_compact_only_logs_ignore_time_retention(manager: LogManager) -> None:
     both = manager.get_or_create("both", 0, _config(**{"retention.ms": 1, "cleanup.policy": "compact,delete"}))
     _fill(both, rounds=4)
     assert both.apply_retention(NOW + DAY_MS) > 0
+
+
+def _txn_append(log: PartitionLog, pid: int, seq: int, key: bytes, value: bytes) -> None:
+    builder = RecordBatchBuilder(producer_id=pid, producer_epoch=0, base_sequence=seq, is_transactional=True)
+    builder.append(key, value, timestamp_ms=NOW)
+    log.append_as_leader(produced(builder.build()), 0, NOW)
+    log.high_watermark = log.log_end_offset
+
+
+def _end_txn(log: PartitionLog, pid: int, commit: bool) -> None:
+    from cluster.log.transactions import Origin, build_end_txn_marker
+
+    log.append_as_leader(produced(build_end_txn_marker(pid, 0, 0, commit, NOW)), 0, NOW, origin=Origin.COORDINATOR)
+    log.high_watermark = log.log_end_offset
+
+
+def test_aborted_records_are_removed_and_never_hide_committed_ones(manager: LogManager) -> None:
+    log = manager.get_or_create("txn-table", 0, _config())
+    _append(log, b"k", b"committed")
+    _txn_append(log, 9, 0, b"k", b"aborted")
+    _end_txn(log, 9, commit=False)
+    _fill(log, rounds=4, keys=2)  # other keys; rolls segments
+    entries = [e for s in log.segments for e in s.txn_index.entries]
+    assert len(entries) == 1 and len(log.segments) > 2
+
+    asyncio.run(LogCleaner(manager).clean_logs(NOW))
+
+    after = _records(log)
+    assert (0, b"k", b"committed") in after and not [r for r in after if r[2] == b"aborted"]
+    assert [e for s in log.segments for e in s.txn_index.entries] == entries  # merged into the cleaned one
+    assert log.collect_aborted_transactions(0, log.log_end_offset) == entries
+
+
+def test_the_cleaner_stops_at_the_last_stable_offset(manager: LogManager) -> None:
+    log = manager.get_or_create("txn-open", 0, _config())
+    _txn_append(log, 11, 0, b"k", b"open")  # offset 0: the LSO stays here
+    _fill(log, rounds=6, keys=2)
+    before = _records(log)
+    assert len(log.segments) > 2 and log.last_stable_offset == 0
+    assert asyncio.run(LogCleaner(manager).clean_logs(NOW)) == 0
+    assert _records(log) == before

@@ -1,0 +1,61 @@
+"""WriteTxnMarkers (key 27), version 1 (Kafka 4.0 removed v0, KIP-896).
+
+Sent to partition leaders by a transaction coordinator at the end of a transaction, and by
+``kafka-transactions abort`` (KIP-664): each marker (producer id and epoch, COMMIT or ABORT,
+coordinator epoch) is appended to each named partition with acks=all semantics
+(``cluster.replication.txn_markers``), and the request is answered when every partition has an
+outcome. v2 (a transaction version per marker, KIP-890's TV2) is not served: this broker does not
+advertise ``transaction.version`` 2.
+
+Concurrency: every append happens in the handler's turn of the event loop; only the wait for
+replication is awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cluster.handlers import HandlerResult, handles
+from cluster.network.request import RequestContext
+from cluster.replication.txn_markers import append_txn_marker
+from pykafka_ops.errors import ErrorCode
+from pykafka_ops.protocol.api_keys import ApiKey
+
+#: Kafka's ``request.timeout.ms`` default: how long a marker may wait for its replicas.
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+@handles(ApiKey.WRITE_TXN_MARKERS, versions=(1, 1))
+def handle_write_txn_markers(ctx: RequestContext, request: Any) -> HandlerResult:
+    """Append every marker to every partition; answer once all are replicated or refused."""
+    replicas = ctx.broker.replica_manager
+    timeout_ms = ctx.broker.config.get("request.timeout.ms", DEFAULT_TIMEOUT_MS)
+    plan = []
+    for marker in request.markers:
+        topics = []
+        for topic in marker.topics:
+            futures = [(index, append_txn_marker(replicas, topic.name, index, marker.producer_id,
+                                                 marker.producer_epoch, marker.coordinator_epoch,
+                                                 marker.transaction_result, timeout_ms))
+                       for index in topic.partition_indexes]
+            topics.append((topic.name, futures))
+        plan.append((marker.producer_id, topics))
+    pending = [f for _pid, topics in plan for _name, futures in topics for _i, f in futures if not f.done()]
+    if not pending:
+        return _answer(plan)
+    return _answer_when_done(plan, pending)
+
+
+async def _answer_when_done(plan: list[Any], pending: list[asyncio.Future[ErrorCode]]) -> dict[str, Any]:
+    await asyncio.gather(*pending)
+    return _answer(plan)
+
+
+def _answer(plan: list[Any]) -> dict[str, Any]:
+    return {"markers": [
+        {"producer_id": pid, "topics": [
+            {"name": name, "partitions": [{"partition_index": index, "error_code": ErrorCode(f.result())}
+                                          for index, f in futures]}
+            for name, futures in topics]}
+        for pid, topics in plan]}
