@@ -37,6 +37,8 @@ from faults.test_replication_faults import run_t1, run_t1c, run_t2
 
 TRIALS: dict[str, Callable[[ClusterFactory, Path], dict[str, Any]]] = {
     "t1": run_t1, "t1c": run_t1c, "t2": run_t2,
+    # T1b (acks=1, non-idempotent, kill -9 of the leader): losses allowed by Kafka's contract, reported
+    "t1b": lambda factory, workdir: run_t1(factory, workdir, acks="1"),
     "t4": run_t4, "t5": run_t5, "coord": run_coordinator_kill, "preferred": run_preferred,
     # longer variants of the group tests (not in CI): three rolling rounds; four membership cycles at twice the rate
     "t4long": lambda factory, workdir: run_t4(factory, workdir, rounds=3),
