@@ -47,6 +47,7 @@ from cluster.network.server import SocketServer
 from cluster.producer_ids import ProducerIdManager
 from cluster.replication.alter_partition_manager import AlterPartitionManager
 from cluster.replication.replica_manager import ReplicaManager
+from cluster.txn.coordinator import TransactionCoordinator
 from pykafka_ops.config.cluster import ClusterConfig
 from pykafka_ops.config.settings import topic_defaults
 from pykafka_ops.errors import ErrorCode
@@ -80,6 +81,7 @@ class Broker:
         self.replica_manager = ReplicaManager(node_id, self.log_manager, self.config, self._broker_address,
                                               self.alter_partitions)
         self.group_coordinator = GroupCoordinator(self)
+        self.txn_coordinator = TransactionCoordinator(self)
         self.log_cleaner = LogCleaner(self.log_manager)
         self.controller: QuorumController
         self.socket_server = SocketServer(self)
@@ -201,6 +203,7 @@ class Broker:
                 except asyncio.CancelledError:
                     pass
         self.group_coordinator.shutdown()
+        self.txn_coordinator.shutdown()
         self.replica_manager.shutdown()
         self.controller.quorum.close()
         self.requests.close()
@@ -223,6 +226,7 @@ class Broker:
             try:
                 await _run_sliced(self.replica_manager.apply_image(image))
                 self.group_coordinator.on_metadata_update(image)
+                self.txn_coordinator.on_metadata_update(image)
                 await _run_sliced(warm_metadata_cache(image))
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -240,7 +244,8 @@ class Broker:
 
     async def _run_maintenance(self) -> None:
         """Background duties: ISR shrinks, fsync rolled segments, flush policy, retention, producer
-        expiry, committed-offset expiry, compaction (every log.cleaner.backoff.ms)."""
+        expiry, committed-offset expiry, transaction timeouts and transactional-id expiry,
+        compaction (every log.cleaner.backoff.ms)."""
         retention_every_s = self.config["log.retention.check.interval.ms"] / 1000
         next_retention = time.monotonic() + retention_every_s
         offsets_every_s = self.config["offsets.retention.check.interval.ms"] / 1000
@@ -265,6 +270,7 @@ class Broker:
                 if time.monotonic() >= next_offsets_expiry:
                     next_offsets_expiry = time.monotonic() + offsets_every_s
                     self.group_coordinator.expire_offsets(now_ms)
+                self.txn_coordinator.maintenance(now_ms)  # timed-out transactions, expired ids
                 if time.monotonic() >= next_cleaning:
                     await self.log_cleaner.clean_logs(now_ms)
                     next_cleaning = time.monotonic() + cleaner_every_s

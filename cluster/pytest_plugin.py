@@ -94,6 +94,10 @@ MULTI_NODE_TEST_SETTINGS = {
 #: Kafka's default offsets.topic.replication.factor; a test cluster with fewer brokers gets its
 #: broker count unless its file sets one (as configs/single.yaml sets 1).
 OFFSETS_REPLICATION_FACTOR = 3
+#: Kafka's defaults of transaction.state.log.replication.factor and .min.isr; a test cluster with
+#: fewer brokers gets its broker count as the factor and one fewer (at least 1) as the minimum ISR,
+#: so that its transactions survive one broker's loss, unless its file sets them.
+TXN_LOG_REPLICATION_FACTOR, TXN_LOG_MIN_ISR = 3, 2
 #: Seconds between two tries of ``wait_until``.
 POLL_S = 0.02
 #: Seconds a node gets to stop after SIGTERM at teardown before SIGKILL.
@@ -239,6 +243,9 @@ def _with_test_overrides(spec: dict[str, Any], directory: Path, broker_overrides
     brokers = sum(1 for node in nodes if "broker" in node.get("roles", ["broker"]))
     if brokers < OFFSETS_REPLICATION_FACTOR:  # Kafka's default of 3 could never be met: groups would not work
         broker["offsets.topic.replication.factor"] = max(brokers, 1)
+    if brokers < TXN_LOG_REPLICATION_FACTOR:  # nor Kafka's 3 replicas of __transaction_state
+        broker["transaction.state.log.replication.factor"] = max(brokers, 1)
+        broker["transaction.state.log.min.isr"] = max(min(brokers - 1, TXN_LOG_MIN_ISR), 1)
     broker.update(spec.get("broker") or {})
     broker.update({key.replace("_", "."): value for key, value in broker_overrides.items()})
     cluster = {**(spec.get("cluster") or {}), "data_dir": str(directory / "data"), "host": "127.0.0.1"}

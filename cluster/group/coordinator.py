@@ -15,8 +15,10 @@ Concurrency: event loop only; every method but ``find_coordinator`` runs to comp
 awaiting (JoinGroup/SyncGroup hand back a Future to await; OffsetCommit awaits its replication
 after its checks). ``__consumer_offsets`` has ``offsets.topic.replication.factor`` replicas (Kafka's
 default 3): until that many brokers are registered it cannot be created and FindCoordinator
-answers COORDINATOR_NOT_AVAILABLE, as Kafka's. Transactional offset commits and ``require_stable``
-come with the transaction coordinator.
+answers COORDINATOR_NOT_AVAILABLE, as Kafka's. Offsets committed in a transaction
+(TxnOffsetCommit) stay pending until the transaction's marker reaches the group's partition
+(``cluster.group.txn_offsets``); OffsetFetch with ``require_stable`` answers them
+UNSTABLE_OFFSET_COMMIT meanwhile.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from cluster.group.offsets_topic import (
     OFFSETS_TOPIC_CONFIG,
     OffsetCommitValue,
 )
+from cluster.group.txn_offsets import validate_txn_offset_commit
 from pykafka_ops.errors import ErrorCode
 
 if TYPE_CHECKING:
@@ -203,17 +206,7 @@ class GroupCoordinator:
         """OffsetCommit: one error per partition, answered once the in-sync replicas have the
         commit. Generation -1 on an Empty or unknown group stores offsets without group
         membership (admin tools, manual assignment). The checks run before the one await."""
-        image = self.broker.image
-        errors: dict[TopicPartition, ErrorCode] = {}
-        valid: dict[TopicPartition, OffsetCommitValue] = {}
-        for tp, value in offsets.items():
-            topic = image.topics.get(tp[0])
-            if topic is None or tp[1] not in topic.partitions:
-                errors[tp] = ErrorCode.unknown_topic_or_partition
-            elif len(value.metadata) > OFFSET_METADATA_MAX_BYTES:
-                errors[tp] = ErrorCode.offset_metadata_too_large
-            else:
-                valid[tp] = value
+        errors, valid = self._check_offsets(offsets)
         if not valid:
             return errors
         error = self.validate_group_status(group_id, allow_empty_id=True)
@@ -229,6 +222,38 @@ class GroupCoordinator:
                 error = await self.manager.store_offsets(group, valid)
         return errors | dict.fromkeys(valid, error)
 
+    async def txn_commit_offsets(self, group_id: str, producer_id: int, producer_epoch: int, generation_id: int,
+                                 member_id: str, group_instance_id: str | None,
+                                 offsets: Mapping[TopicPartition, OffsetCommitValue]) -> dict[TopicPartition, ErrorCode]:
+        """TxnOffsetCommit (Kafka's ``handleTxnCommitOffsets``): the offsets are appended to the
+        group's partition in the producer's transaction and stay pending until its marker
+        (``cluster.group.txn_offsets``); a zombie consumer's generation or member is fenced."""
+        errors, valid = self._check_offsets(offsets)
+        if not valid:
+            return errors
+        error = self.validate_group_status(group_id, allow_empty_id=True)
+        group = self.manager.groups.get(group_id)
+        if error == ErrorCode.none and group is None:
+            if generation_id >= 0:
+                error = ErrorCode.illegal_generation
+            else:
+                group = self.manager.add_group(group_id)
+        if error == ErrorCode.none and group is not None:
+            error = validate_txn_offset_commit(group, member_id, group_instance_id, generation_id)
+            if error == ErrorCode.none:
+                error = await self.manager.txn.store(group, producer_id, producer_epoch, valid)
+        return errors | dict.fromkeys(valid, error)
+
+    def on_txn_completed(self, index: int, producer_id: int, commit: bool) -> None:
+        """A COMMIT/ABORT marker of ``producer_id`` is replicated in ``__consumer_offsets``
+        partition ``index`` (Kafka's ``onTransactionCompleted``, called by WriteTxnMarkers)."""
+        self.manager.txn.complete(index, producer_id, commit)
+
+    def unstable_offsets(self, group_id: str, partitions: Iterable[TopicPartition]) -> set[TopicPartition]:
+        """Of ``partitions``, those an open transaction holds offsets for (OffsetFetch
+        ``require_stable`` answers them UNSTABLE_OFFSET_COMMIT, KIP-447)."""
+        return self.manager.txn.unstable(group_id, partitions)
+
     def fetch_offsets(self, group_id: str, partitions: Iterable[TopicPartition] | None
                       ) -> tuple[ErrorCode, dict[TopicPartition, OffsetCommitValue | None]]:
         """OffsetFetch: the committed offsets of ``partitions`` (None = every committed one)."""
@@ -240,6 +265,22 @@ class GroupCoordinator:
         if partitions is None:
             return ErrorCode.none, dict(offsets)
         return ErrorCode.none, {tp: offsets.get(tp) for tp in partitions}
+
+    def _check_offsets(self, offsets: Mapping[TopicPartition, OffsetCommitValue]
+                       ) -> tuple[dict[TopicPartition, ErrorCode], dict[TopicPartition, OffsetCommitValue]]:
+        """(errors of unknown partitions and oversized metadata, the offsets that may be stored)."""
+        image = self.broker.image
+        errors: dict[TopicPartition, ErrorCode] = {}
+        valid: dict[TopicPartition, OffsetCommitValue] = {}
+        for tp, value in offsets.items():
+            topic = image.topics.get(tp[0])
+            if topic is None or tp[1] not in topic.partitions:
+                errors[tp] = ErrorCode.unknown_topic_or_partition
+            elif len(value.metadata) > OFFSET_METADATA_MAX_BYTES:
+                errors[tp] = ErrorCode.offset_metadata_too_large
+            else:
+                valid[tp] = value
+        return errors, valid
 
     def delete_offsets(self, group_id: str, partitions: Sequence[TopicPartition]
                        ) -> tuple[ErrorCode, dict[TopicPartition, ErrorCode]]:

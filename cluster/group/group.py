@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from cluster.group.offsets_topic import GroupMetadataValue, MemberMetadata, OffsetCommitValue
 from pykafka_ops.errors import ErrorCode
@@ -31,6 +32,16 @@ from pykafka_ops.protocol.codec import consumer_subscription_topics
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 TopicPartition = tuple[str, int]
+
+
+class PendingTxnOffset(NamedTuple):
+    """An offset committed in an open transaction (Kafka's ``CommitRecordMetadataAndOffset``)."""
+
+    value: OffsetCommitValue
+    position: int
+    """Log offset of the ``__consumer_offsets`` record: which of two commits is newer."""
+
+
 Protocols = tuple[tuple[str, bytes], ...]
 """A member's (protocol name, metadata) pairs, in its order of preference."""
 
@@ -163,6 +174,9 @@ class ClassicGroup:
         self.offset_positions: dict[TopicPartition, int] = {}
         """Log offset of the commit each cached offset came from, for commits made since the group
         was loaded: a commit replicated after a later one must not overwrite it in the cache."""
+        self.pending_txn_offsets: dict[int, dict[TopicPartition, PendingTxnOffset]] = {}
+        """Producer id → offsets its open transaction committed, not visible until its COMMIT
+        marker (Kafka's ``pendingTransactionalOffsetCommits``; ``cluster.group.txn_offsets``)."""
         self.join_timer: asyncio.TimerHandle | None = None
         self.sync_timer: asyncio.TimerHandle | None = None
         self.initial_join_remaining_ms: int | None = None

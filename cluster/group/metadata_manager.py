@@ -8,12 +8,15 @@ covers it), so an acknowledged commit survives the coordinator's node (``offsets
 bounds the wait; a timeout or a shrunken ISR answers COORDINATOR_NOT_AVAILABLE, and the client
 retries). When this broker becomes leader of a partition, ``load_partition`` replays it to its log
 end (newest record per key wins, tombstones delete) into ClassicGroup objects; until then the
-partition's groups answer COORDINATOR_LOAD_IN_PROGRESS.
+partition's groups answer COORDINATOR_LOAD_IN_PROGRESS. Offsets committed in transactions
+(TxnOffsetCommit) are appended as the producer's transactional batches and stay pending per
+producer id until the transaction's marker, at run time and when loading (``cluster.group.txn_offsets``).
 
 Concurrency: event loop only. Appends do not await: they return a future of the outcome that is
 already done when there is nothing to wait for, and its callback updates the cache, so a cache
 update never interleaves with a request's checks. ``load_partition`` awaits between chunks, but
-no request reaches a partition's groups while it is loading, and nothing else writes to it.
+no request reaches a partition's groups while it is loading, and only transaction markers are
+appended to it meanwhile (the loader reads the log end again each step, so it replays them).
 """
 
 from __future__ import annotations
@@ -28,26 +31,28 @@ from cluster.group.group import ClassicGroup, GroupState, TopicPartition, now_ms
 from cluster.group.membership import completed
 from cluster.group.offsets_topic import (
     OFFSETS_TOPIC,
-    CorruptOffsetsRecordError,
     GroupMetadataKey,
-    GroupMetadataValue,
-    OffsetCommitKey,
     OffsetCommitValue,
-    decode_group_metadata_value,
-    decode_key,
-    decode_offset_commit_value,
+    OffsetsRecord,
     encode_group_metadata_key,
     encode_group_metadata_value,
-    encode_offset_commit_key,
-    encode_offset_commit_value,
+    offset_commit_record,
     partition_for,
 )
+from cluster.group.txn_offsets import (
+    TXN_OFFSETS_BASE_SEQUENCE,
+    OffsetsReplay,
+    TxnOffsets,
+)
+from cluster.log.producer_state import ProducerStateError
+from cluster.log.transactions import Origin, end_txn_marker
 from cluster.log.validator import RecordValidationError
 from cluster.replication.delayed_produce import when_replicated
-from cluster.replication.partition import NotLeaderError, PartitionError
+from cluster.replication.partition import NotLeaderError, Partition, PartitionError
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.records.batch import RecordBatch, iter_batches
 from pykafka_ops.records.builder import RecordBatchBuilder
+from pykafka_ops.records.record import ControlRecordType
 
 if TYPE_CHECKING:
     from cluster.broker import Broker
@@ -56,7 +61,6 @@ log = logging.getLogger(__name__)
 
 #: Bytes read per step while loading a partition (the event loop runs between steps).
 LOAD_CHUNK_BYTES = 1024 * 1024
-Record = tuple[bytes, bytes | None]
 
 # How an append error reaches the client (Kafka's GroupMetadataManager.storeOffsets/storeGroup).
 _APPEND_ERRORS = {
@@ -70,11 +74,6 @@ _APPEND_ERRORS = {
 _TOO_LARGE = (ErrorCode.message_too_large, ErrorCode.record_list_too_large, ErrorCode.invalid_fetch_size)
 
 
-def _offset_record(group_id: str, tp: TopicPartition, value: OffsetCommitValue | None) -> Record:
-    key = encode_offset_commit_key(OffsetCommitKey(group_id, tp[0], tp[1]))
-    return key, None if value is None else encode_offset_commit_value(value)
-
-
 class GroupMetadataManager:
     """Groups of the ``__consumer_offsets`` partitions this broker leads."""
 
@@ -84,6 +83,8 @@ class GroupMetadataManager:
         """Live groups (never Dead) of owned partitions."""
         self.owned_partitions: set[int] = set()
         self.loading_partitions: set[int] = set()
+        self.txn = TxnOffsets(self)
+        """Offsets committed in transactions (TxnOffsetCommit, KIP-447)."""
 
     # -- placement -----------------------------------------------------------------------
 
@@ -108,39 +109,58 @@ class GroupMetadataManager:
 
     # -- appends -------------------------------------------------------------------------
 
-    def _append(self, group_id: str, records: list[Record], too_large: ErrorCode,
+    def _append(self, group_id: str, records: list[OffsetsRecord], too_large: ErrorCode,
                 replicated: bool = True) -> asyncio.Future[tuple[ErrorCode, int]]:
         """Append ``records`` as one batch to the group's partition; a future of (error, offset of
         the batch's last record). With ``replicated`` (offset commits and group generations) it
         completes once the ISR has the batch (acks=all, ``offsets.commit.timeout.ms``), else at the
         leader's write (tombstones: Kafka's ``cleanupGroupMetadata`` does not wait either). Already
         done whenever nothing is left to wait for, so the caller may answer in the same turn."""
+        return self._append_batch(group_id, records, too_large, replicated)[0]
+
+    def append_transactional(self, group_id: str, records: list[OffsetsRecord], producer_id: int, producer_epoch: int
+                             ) -> tuple[asyncio.Future[tuple[ErrorCode, int]], int]:
+        """Append offset ``records`` as a transactional batch of the producer (TxnOffsetCommit,
+        ``cluster.group.txn_offsets``), acks=all; (the future as ``_append``'s, the offset of the
+        batch's last record or -1 when the leader did not write it)."""
+        return self._append_batch(group_id, records, ErrorCode.invalid_commit_offset_size, True,
+                                  (producer_id, producer_epoch))
+
+    def _append_batch(self, group_id: str, records: list[OffsetsRecord], too_large: ErrorCode, replicated: bool,
+                      producer: tuple[int, int] | None = None) -> tuple[asyncio.Future[tuple[ErrorCode, int]], int]:
         partition = self.broker.replica_manager.partition(OFFSETS_TOPIC, self.partition_for(group_id))
         if partition is None:
-            return completed((ErrorCode.not_coordinator, -1))
+            return completed((ErrorCode.not_coordinator, -1)), -1
         now = now_ms()
-        builder = RecordBatchBuilder()
+        builder = RecordBatchBuilder() if producer is None else RecordBatchBuilder(
+            producer_id=producer[0], producer_epoch=producer[1], base_sequence=TXN_OFFSETS_BASE_SEQUENCE,
+            is_transactional=True)
         for key, value in records:
             builder.append(key, value, timestamp_ms=now)
+        origin = Origin.CLIENT if producer is None else Origin.COORDINATOR
         try:
-            info = partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now)
+            info = partition.append_records_to_leader(memoryview(bytearray(builder.build())), -1, now, origin)
         except NotLeaderError:
-            return completed((ErrorCode.not_coordinator, -1))
-        except (RecordValidationError, PartitionError) as exc:
+            return completed((ErrorCode.not_coordinator, -1)), -1
+        except (RecordValidationError, PartitionError, ProducerStateError) as exc:
             log.warning("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
-            return completed((_append_error(exc.error_code, too_large), -1))
+            return completed((_append_error(exc.error_code, too_large), -1)), -1
         except OSError as exc:
             log.error("cannot write group %s to %s: %s", group_id, OFFSETS_TOPIC, exc)
-            return completed((ErrorCode.not_coordinator, -1))
+            return completed((ErrorCode.not_coordinator, -1)), -1
+        return self._replicated(partition, info.last_offset, too_large, replicated), info.last_offset
+
+    def _replicated(self, partition: Partition, last_offset: int, too_large: ErrorCode,
+                    replicated: bool) -> asyncio.Future[tuple[ErrorCode, int]]:
         if not replicated:
-            return completed((ErrorCode.none, info.last_offset))
+            return completed((ErrorCode.none, last_offset))
         timeout_ms = int(self.broker.config["offsets.commit.timeout.ms"])
-        acked = when_replicated(partition, info.last_offset + 1, partition.leader_epoch, timeout_ms)
+        acked = when_replicated(partition, last_offset + 1, partition.leader_epoch, timeout_ms)
         if acked.done():
-            return completed((_append_error(acked.result(), too_large), info.last_offset))
+            return completed((_append_error(acked.result(), too_large), last_offset))
         answer: asyncio.Future[tuple[ErrorCode, int]] = asyncio.get_running_loop().create_future()
         acked.add_done_callback(
-            lambda done: answer.set_result((_append_error(done.result(), too_large), info.last_offset)))
+            lambda done: answer.set_result((_append_error(done.result(), too_large), last_offset)))
         return answer
 
     def store_group(self, group: ClassicGroup, assignment: dict[str, bytes],
@@ -159,7 +179,7 @@ class GroupMetadataManager:
                       ) -> asyncio.Future[ErrorCode]:
         """Persist committed offsets; once the ISR has them, cache them (a commit replicated
         after a later one of the same partition leaves the later one cached) and answer."""
-        records = [_offset_record(group.group_id, tp, value) for tp, value in offsets.items()]
+        records = [offset_commit_record(group.group_id, tp, value) for tp, value in offsets.items()]
         stored = self._append(group.group_id, records, ErrorCode.invalid_commit_offset_size)
         answer: asyncio.Future[ErrorCode] = asyncio.get_running_loop().create_future()
 
@@ -183,7 +203,7 @@ class GroupMetadataManager:
         doomed = [tp for tp in partitions if tp in group.offsets]
         if not doomed:
             return ErrorCode.none
-        error = self._append(group.group_id, [_offset_record(group.group_id, tp, None) for tp in doomed],
+        error = self._append(group.group_id, [offset_commit_record(group.group_id, tp, None) for tp in doomed],
                              ErrorCode.unknown_server_error, replicated=False).result()[0]
         if error == ErrorCode.none:
             for tp in doomed:
@@ -194,7 +214,7 @@ class GroupMetadataManager:
     def delete_group(self, group: ClassicGroup) -> ErrorCode:
         """Tombstones for all its offsets and (if it ever had a generation) its metadata; then
         drop it from the cache. A group with generation 0 only stored offsets: no metadata record."""
-        records = [_offset_record(group.group_id, tp, None) for tp in group.offsets]
+        records = [offset_commit_record(group.group_id, tp, None) for tp in group.offsets]
         if group.generation_id > 0:
             records.append((encode_group_metadata_key(GroupMetadataKey(group.group_id)), None))
         error = self._append(group.group_id, records, ErrorCode.unknown_server_error,
@@ -226,7 +246,7 @@ class GroupMetadataManager:
                 expired = []
             if expired and self.remove_offsets(group, expired) == ErrorCode.none:
                 log.info("expired %d offset(s) of group %s", len(expired), group.group_id)
-            if group.is_in(GroupState.EMPTY) and not group.offsets:
+            if group.is_in(GroupState.EMPTY) and not group.offsets and not group.pending_txn_offsets:
                 deletable.append(group)
         return deletable
 
@@ -244,20 +264,25 @@ class GroupMetadataManager:
             self.loading_partitions.discard(index)
             return []
         started = time.monotonic()
-        offsets: dict[str, dict[TopicPartition, OffsetCommitValue]] = {}
-        metadata: dict[str, GroupMetadataValue | None] = {}
+        replay = OffsetsReplay(index)
         partition_log = partition.log
         # to the log end, as Kafka's loader: a new leader's high watermark may still lag behind
-        # commits the previous leader acknowledged; its log, as leader, is the partition's truth
-        offset, end = partition_log.log_start_offset, partition_log.log_end_offset
-        while offset < end:
+        # commits the previous leader acknowledged; its log, as leader, is the partition's truth.
+        # The end is read again each step: transaction markers may be appended while loading
+        offset = partition_log.log_start_offset
+        while offset < (end := partition_log.log_end_offset):
             data = partition_log.read(offset, LOAD_CHUNK_BYTES, end, min_one_batch=True)
             next_offset = offset
             for position, header in iter_batches(data):
-                if not header.is_control:
+                if header.is_control:  # a transaction's end resolves its pending offsets
+                    marker = end_txn_marker(header, data, position)
+                    if marker is not None and header.last_offset >= offset:
+                        replay.marker(header.producer_id, marker.type == ControlRecordType.COMMIT)
+                else:
+                    producer_id = header.producer_id if header.is_transactional else None
                     for record in RecordBatch(data, position).records():
                         if record.offset >= offset and record.key is not None:
-                            _replay(record.key, record.value, offsets, metadata, index, record.offset)
+                            replay.record(record.key, record.value, record.offset, producer_id)
                 next_offset = header.last_offset + 1
             if next_offset == offset:  # nothing more below the high watermark (compacted away)
                 break
@@ -265,22 +290,20 @@ class GroupMetadataManager:
             await asyncio.sleep(0)  # let other partitions' requests run between chunks
         if index not in self.loading_partitions:
             return []
-        loaded = self._install(offsets, metadata)
+        loaded = self._install(replay)
         self.loading_partitions.discard(index)
         self.owned_partitions.add(index)
         log.info("loaded %d group(s) from %s-%d in %.0f ms", len(loaded), OFFSETS_TOPIC, index,
                  (time.monotonic() - started) * 1000)
         return loaded
 
-    def _install(self, offsets: dict[str, dict[TopicPartition, OffsetCommitValue]],
-                 metadata: dict[str, GroupMetadataValue | None]) -> list[ClassicGroup]:
+    def _install(self, replay: OffsetsReplay) -> list[ClassicGroup]:
         now = now_ms()
         loaded = []
-        live = {g for g, group_offsets in offsets.items() if group_offsets}
-        for group_id in live | {g for g, value in metadata.items() if value is not None}:
-            value = metadata.get(group_id)
+        for group_id in replay.group_ids():
+            value = replay.metadata.get(group_id)
             group = ClassicGroup.from_record(group_id, value, now) if value else ClassicGroup(group_id, now)
-            group.offsets = offsets.get(group_id, {})
+            replay.install(group)
             self.groups[group_id] = group
             loaded.append(group)
         return loaded
@@ -305,20 +328,3 @@ def _expired(value: OffsetCommitValue, base_timestamp: int, now_ms: int, retenti
         return now_ms >= value.expire_timestamp
     return now_ms - base_timestamp >= retention_ms
 
-
-def _replay(key: bytes, value: bytes | None, offsets: dict[str, dict[TopicPartition, OffsetCommitValue]],
-            metadata: dict[str, GroupMetadataValue | None], index: int, offset: int) -> None:
-    """Apply one ``__consumer_offsets`` record to the partial state being loaded."""
-    try:
-        decoded = decode_key(key)
-        if isinstance(decoded, OffsetCommitKey):
-            tp = (decoded.topic, decoded.partition)
-            group_offsets = offsets.setdefault(decoded.group, {})
-            if value is None:
-                group_offsets.pop(tp, None)
-            else:
-                group_offsets[tp] = decode_offset_commit_value(value)
-        else:
-            metadata[decoded.group] = None if value is None else decode_group_metadata_value(value)
-    except CorruptOffsetsRecordError as exc:  # keep loading: one bad record must not block the others
-        log.error("skipping the record at %s-%d offset %d: %s", OFFSETS_TOPIC, index, offset, exc)

@@ -37,6 +37,9 @@ OFFSET_COMMIT_VALUE_VERSION = 3
 OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY = 1
 GROUP_METADATA_VALUE_VERSION = 3
 
+#: A record's key and value (None: a tombstone).
+OffsetsRecord = tuple[bytes, bytes | None]
+
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _INT64 = struct.Struct(">q")
@@ -164,6 +167,12 @@ def encode_offset_commit_value(value: OffsetCommitValue) -> bytes:
     w.string(value.metadata)
     w.int64(value.commit_timestamp)
     return bytes(w.out)
+
+
+def offset_commit_record(group: str, tp: tuple[str, int], value: OffsetCommitValue | None) -> OffsetsRecord:
+    """The record of a committed offset of ``group`` for (topic, partition) ``tp``; None: its tombstone."""
+    key = encode_offset_commit_key(OffsetCommitKey(group, tp[0], tp[1]))
+    return key, None if value is None else encode_offset_commit_value(value)
 
 
 def encode_group_metadata_key(key: GroupMetadataKey) -> bytes:

@@ -5,8 +5,10 @@ v0: a group id → the coordinator's node id, host and port. v1: key type (0 = g
 flexible. v4: a batch of keys (KIP-699), one answer per key.
 
 Groups: the leader of the group's ``__consumer_offsets`` partition; the topic is created on the
-first request (GroupCoordinator.find_coordinator). Transactions: COORDINATOR_NOT_AVAILABLE until
-the transaction coordinator lands. Any other key type: INVALID_REQUEST.
+first request (GroupCoordinator.find_coordinator). Transactions: the leader of the transactional
+id's ``__transaction_state`` partition, created on the first request likewise
+(TransactionCoordinator.find_coordinator, Kafka's ``KafkaApis.getCoordinator``). Any other key
+type: INVALID_REQUEST.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ async def _find(ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
     if key_type == GROUP:
         found = await ctx.broker.group_coordinator.find_coordinator(key)
     elif key_type == TRANSACTION:
-        found = Coordinator(ErrorCode.coordinator_not_available, error_message="transactions are not supported yet")
+        found = await ctx.broker.txn_coordinator.find_coordinator(key)
     else:
         found = Coordinator(ErrorCode.invalid_request, error_message=f"unknown coordinator key type {key_type}")
     broker = found.broker

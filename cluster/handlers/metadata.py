@@ -37,6 +37,7 @@ from cluster.controller.topics import NewTopic, TopicError, validate_topic_name
 from cluster.group.offsets_topic import OFFSETS_TOPIC
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.txn.transaction_log import TRANSACTION_STATE_TOPIC
 from pykafka_ops.protocol import codec
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -75,8 +76,13 @@ async def _create_then_describe(ctx: RequestContext, request: Any, missing: list
 
 
 def _new_topic(ctx: RequestContext, name: str) -> NewTopic:
-    """As Kafka's AutoTopicCreationManager: ``__consumer_offsets`` gets its own partitions and settings."""
-    return ctx.broker.group_coordinator.offsets_topic() if name == OFFSETS_TOPIC else NewTopic(name)
+    """As Kafka's AutoTopicCreationManager: ``__consumer_offsets`` and ``__transaction_state`` get
+    their own partitions and settings."""
+    if name == OFFSETS_TOPIC:
+        return ctx.broker.group_coordinator.offsets_topic()
+    if name == TRANSACTION_STATE_TOPIC:
+        return ctx.broker.txn_coordinator.transaction_topic()
+    return NewTopic(name)
 
 
 def _valid(name: str) -> bool:

@@ -5,7 +5,9 @@ v8: record_errors / error_message (we fail whole batches, so record_errors is al
 v9: flexible. v10: a NOT_LEADER_OR_FOLLOWER partition names the leader this broker knows (tagged
 ``current_leader``, and that broker in ``node_endpoints``: KIP-951), so clients move without a
 Metadata round trip.
-Not implemented: transactional writes (InitProducerId refuses transactional ids for now).
+Transactional batches need the request's transactional id: without one, every partition answers
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED and nothing is appended (Kafka's
+``KafkaApis.handleProduceRequest``, which checks the first batch of each partition's records).
 
 Each partition's record set stays a view of the request frame: validated, offsets patched in
 place, written with one ``os.write``. Partitions are independent: an unexpected failure on one
@@ -51,12 +53,17 @@ from pykafka_ops.records.batch import Compression, CorruptRecordError, read_batc
 log = logging.getLogger(__name__)
 #: The first Produce version that may carry zstd batches (KIP-110).
 ZSTD_MIN_VERSION = 7
+#: The byte of a batch header holding the transactional bit, and the bit.
+TRANSACTIONAL_ATTRIBUTE_BYTE, TRANSACTIONAL_FLAG = 22, 0x10
 
 
 @handles(ApiKey.PRODUCE, versions=fastpath.PRODUCE_VERSIONS, raw=True)
 def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> HandlerResult:
     """Append every partition's records and answer per partition."""
     request = fastpath.parse_produce_request(frame, body_offset, ctx.api_version)
+    if request.transactional_id is None and _has_transactional_records(request.topics):
+        return _refuse_all(ctx, request, ErrorCode.transactional_id_authorization_failed,
+                           "a transactional batch needs the producer's transactional id")
     now_ms = int(time.time() * 1000)
     topics = []
     for topic in request.topics:
@@ -72,6 +79,23 @@ def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> 
         if delayed is not None:
             return _answer_when_replicated(ctx.api_version, topics, delayed, request.timeout_ms)
     return [fastpath.encode_produce_response(ctx.api_version, topics, node_endpoints=_leader_endpoints(ctx, topics))]
+
+
+def _has_transactional_records(topics: list[fastpath.ProduceTopic]) -> bool:
+    """Kafka's ``RequestUtils.hasTransactionalRecords``: a partition's first batch has the
+    transactional bit (attributes bit 4: the low byte of the i16 at offset 21)."""
+    return any(p.records is not None and len(p.records) > TRANSACTIONAL_ATTRIBUTE_BYTE
+               and p.records[TRANSACTIONAL_ATTRIBUTE_BYTE] & TRANSACTIONAL_FLAG
+               for topic in topics for p in topic.partitions)
+
+
+def _refuse_all(ctx: RequestContext, request: fastpath.ProduceRequest, error: ErrorCode, message: str) -> Body:
+    """Every partition of the request answers ``error`` (Kafka's ``sendErrorResponseMaybeThrottle``);
+    with acks=0 the connection is closed instead."""
+    if request.acks == 0:
+        raise CloseConnection(f"acks=0 produce refused: {message}")
+    topics = [(topic.name, [_failed(p.index, error, message) for p in topic.partitions]) for topic in request.topics]
+    return [fastpath.encode_produce_response(ctx.api_version, topics)]
 
 
 def _leader_endpoints(ctx: RequestContext, topics: list[tuple[str, list]]) -> list[NodeEndpoint]:

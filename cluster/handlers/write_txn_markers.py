@@ -4,7 +4,8 @@ Sent to partition leaders by a transaction coordinator at the end of a transacti
 ``kafka-transactions abort`` (KIP-664): each marker (producer id and epoch, COMMIT or ABORT,
 coordinator epoch) is appended to each named partition with acks=all semantics
 (``cluster.replication.txn_markers``), and the request is answered when every partition has an
-outcome. v2 (a transaction version per marker, KIP-890's TV2) is not served: this broker does not
+outcome. A marker replicated in a ``__consumer_offsets`` partition also ends the producer's
+transactional offset commits there (``GroupCoordinator.on_txn_completed``). v2 (a transaction version per marker, KIP-890's TV2) is not served: this broker does not
 advertise ``transaction.version`` 2.
 
 Concurrency: every append happens in the handler's turn of the event loop; only the wait for
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from cluster.group.offsets_topic import OFFSETS_TOPIC
 from cluster.handlers import HandlerResult, handles
 from cluster.network.request import RequestContext
 from cluster.replication.txn_markers import append_txn_marker
@@ -39,12 +41,30 @@ def handle_write_txn_markers(ctx: RequestContext, request: Any) -> HandlerResult
                                                  marker.producer_epoch, marker.coordinator_epoch,
                                                  marker.transaction_result, timeout_ms))
                        for index in topic.partition_indexes]
+            if topic.name == OFFSETS_TOPIC:
+                for index, future in futures:
+                    _complete_group_offsets(ctx, index, marker.producer_id, marker.transaction_result, future)
             topics.append((topic.name, futures))
         plan.append((marker.producer_id, topics))
     pending = [f for _pid, topics in plan for _name, futures in topics for _i, f in futures if not f.done()]
     if not pending:
         return _answer(plan)
     return _answer_when_done(plan, pending)
+
+
+def _complete_group_offsets(ctx: RequestContext, index: int, producer_id: int, commit: bool,
+                            written: asyncio.Future[ErrorCode]) -> None:
+    """Once a marker is replicated in a ``__consumer_offsets`` partition, the group coordinator
+    ends the producer's pending offsets there (Kafka's ``onTransactionCompleted``), before the
+    answer: the callback runs ahead of the gather that the answer waits for."""
+    def done(future: asyncio.Future[ErrorCode]) -> None:
+        if future.result() == ErrorCode.none:
+            ctx.broker.group_coordinator.on_txn_completed(index, producer_id, commit)
+
+    if written.done():
+        done(written)
+    else:
+        written.add_done_callback(done)
 
 
 async def _answer_when_done(plan: list[Any], pending: list[asyncio.Future[ErrorCode]]) -> dict[str, Any]:

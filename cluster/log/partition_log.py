@@ -196,7 +196,7 @@ class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
         markers = [end_txn_marker(b.header, records, b.position) if b.header.is_control else None for b in batches]
         for batch, marker in zip(batches, markers):
             if batch.header.producer_id >= 0:
-                duplicate = self.producer_state.check(batch.header, pending, marker)
+                duplicate = self.producer_state.check(batch.header, pending, marker, origin is Origin.CLIENT)
                 if duplicate is not None:
                     return LogAppendInfo(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp,
                                          -1, 0, duplicate=True)

@@ -113,11 +113,13 @@ class ProducerStateManager:
     # -- append path -----------------------------------------------------------------------
 
     def check(self, header: BatchHeader, pending: dict[int, ProducerStateEntry],
-              marker: ControlRecord | None = None) -> BatchMetadata | None:
+              marker: ControlRecord | None = None, from_client: bool = True) -> BatchMetadata | None:
         """Validate a batch with a producer id (a client's, or a coordinator's marker) before it
         is written. Returns the original batch when it is a duplicate; raises ProducerStateError
         to reject it. ``pending`` holds entries updated by earlier batches of the same request
-        (they are committed by ``commit``)."""
+        (they are committed by ``commit``). ``from_client`` False (a coordinator's data batch:
+        the group coordinator's transactional offset commits) skips the duplicate and sequence
+        checks, as Kafka's ``ProducerAppendInfo`` checks sequences only for AppendOrigin.CLIENT."""
         pid = header.producer_id
         entry = pending.get(pid) or self.producers.get(pid)
         if entry is None:
@@ -136,7 +138,7 @@ class ProducerStateManager:
                     f"{entry.coordinator_epoch}",
                 )
             return None
-        if epoch == entry.epoch:
+        if from_client and epoch == entry.epoch:
             duplicate = entry.find_duplicate(first_seq, header.last_sequence)
             if duplicate is not None:
                 return duplicate
@@ -145,7 +147,7 @@ class ProducerStateManager:
                     ErrorCode.out_of_order_sequence_number,
                     f"producer {pid}: sequence {first_seq} does not follow {entry.last_seq}",
                 )
-        elif first_seq != 0:
+        elif from_client and epoch != entry.epoch and first_seq != 0:
             raise ProducerStateError(
                 ErrorCode.out_of_order_sequence_number,
                 f"producer {pid}: a new epoch {epoch} must start at sequence 0, got {first_seq}",

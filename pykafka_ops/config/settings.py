@@ -31,6 +31,10 @@ INT32_SETTINGS = frozenset({
     "index.interval.bytes", "max.message.bytes", "replica.fetch.max.bytes", "replica.fetch.min.bytes",
     "replica.fetch.wait.max.ms", "replica.fetch.response.max.bytes", "replica.fetch.backoff.ms",
     "replica.socket.timeout.ms", "num.replica.fetchers", "leader.imbalance.per.broker.percentage",
+    "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr", "transaction.max.timeout.ms", "transactional.id.expiration.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "transaction.remove.expired.transaction.cleanup.interval.ms",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -158,6 +162,21 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("group.min.session.timeout.ms", int, 6_000, "smallest session.timeout.ms a member may ask for", minimum=0),
     Setting("group.max.session.timeout.ms", int, 1_800_000, "largest session.timeout.ms a member may ask for",
             minimum=0),
+    # the transaction coordinator (Kafka's TransactionLogConfig / TransactionStateManagerConfig)
+    Setting("transaction.state.log.num.partitions", int, 50, "partitions of __transaction_state (fixed once created)",
+            minimum=1),
+    Setting("transaction.state.log.replication.factor", int, 3,
+            "replicas of __transaction_state; it is created only once this many brokers are registered "
+            "(FindCoordinator for a transaction answers COORDINATOR_NOT_AVAILABLE until then)", minimum=1),
+    Setting("transaction.state.log.min.isr", int, 2, "min.insync.replicas of __transaction_state", minimum=1),
+    Setting("transaction.max.timeout.ms", int, 900_000,
+            "largest transaction.timeout.ms a producer may ask for (INVALID_TRANSACTION_TIMEOUT above)", minimum=1),
+    Setting("transactional.id.expiration.ms", int, 604_800_000,
+            "forget a transactional id with no transaction for this long", minimum=1),
+    Setting("transaction.abort.timed.out.transaction.cleanup.interval.ms", int, 10_000,
+            "how often transactions open past their timeout are aborted", minimum=1),
+    Setting("transaction.remove.expired.transaction.cleanup.interval.ms", int, 3_600_000,
+            "how often expired transactional ids are removed", minimum=1),
 )
 
 TOPIC_SETTINGS: dict[str, Setting] = _settings(
@@ -198,14 +217,13 @@ TOPIC_DEFAULT_FROM_BROKER: dict[str, str] = {
 NOT_SUPPORTED_YET: frozenset[str] = frozenset(
     {
         "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
-        "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
-        "transaction.state.log.num.partitions", "log.cleaner.enable",
+        "log.cleaner.enable",
         "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
         "authorizer.class.name", "super.users", "num.network.threads", "num.io.threads",
         "num.recovery.threads.per.data.dir", "queued.max.requests",
         "max.connections.per.ip.overrides",
         "message.timestamp.difference.max.ms", "log.message.timestamp.before.max.ms",
-        "log.message.timestamp.after.max.ms", "transactional.id.expiration.ms",
+        "log.message.timestamp.after.max.ms",
         # topic-level names
         "message.timestamp.before.max.ms",
         "message.timestamp.after.max.ms", "min.compaction.lag.ms",

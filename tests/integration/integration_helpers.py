@@ -77,10 +77,11 @@ def build_batch(values: Iterable[bytes], key: bytes | None = None, **builder: An
 
 
 def produce_raw(client: WireClient, topic: str, partition: int, records: bytes | None,
-                acks: int = -1, version: int = PRODUCE_VERSION) -> Any:
-    """Send one Produce and return the partition's answer (``error_code``, ``base_offset`` …)."""
+                acks: int = -1, version: int = PRODUCE_VERSION, transactional_id: str | None = None) -> Any:
+    """Send one Produce and return the partition's answer (``error_code``, ``base_offset`` …);
+    transactional batches need a ``transactional_id``."""
     response = client.request(ApiKey.PRODUCE, version, {
-        "transactional_id": None, "acks": acks, "timeout": 5000,
+        "transactional_id": transactional_id, "acks": acks, "timeout": 5000,
         "topic_data": [{"name": topic, "partition_data": [{"index": partition, "records": records}]}],
     })
     (topic_response,) = response.responses

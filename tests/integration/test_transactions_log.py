@@ -1,7 +1,9 @@
 """The log side of transactions (issue 17 item 2, KIP-98) on real nodes, with raw requests.
 
 Transactional batches are built with our RecordBatchBuilder (a producer id from InitProducerId,
-the transactional bit) and ended with WriteTxnMarkers v1, as a transaction coordinator does.
+the transactional bit), sent with a transactional id (without one Produce answers
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka) and ended with WriteTxnMarkers v1, as a
+transaction coordinator does (no coordinator is involved: the log side alone).
 Checked: the last stable offset stops read_committed Fetch and ListOffsets at an open
 transaction; read_committed answers list the aborted transactions of the range, and a
 confluent-kafka read_committed consumer skips aborted records while read_uncommitted sees them;
@@ -41,6 +43,8 @@ from pykafka_ops.services.dump_log import iter_log
 
 READ_COMMITTED = 1
 UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, TRANSACTION_COORDINATOR_FENCED = 3, 6, 52
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
+TXN_ID = "txn-log-test"
 
 
 def _txn_batch(pid: int, epoch: int, seq: int, values: list[bytes]) -> bytes:
@@ -98,11 +102,16 @@ def test_markers_lso_read_committed_and_restart(pko_cluster_factory: ClusterFact
     create_topic(cluster, topic, partitions=1)
     with wire(cluster) as client:
         (a, ea), (b, eb), (c, ec) = (init_producer_id(client) for _ in range(3))
-        assert produce_raw(client, topic, 0, _txn_batch(a, ea, 0, [b"a0", b"a1"])).error_code == 0  # 0-1
-        assert produce_raw(client, topic, 0, _txn_batch(b, eb, 0, [b"b0", b"b1"])).error_code == 0  # 2-3
+        assert produce_raw(client, topic, 0, _txn_batch(a, ea, 0, [b"a0", b"a1"]),
+                           transactional_id=TXN_ID).error_code == 0  # 0-1
+        assert produce_raw(client, topic, 0, _txn_batch(b, eb, 0, [b"b0", b"b1"]),
+                           transactional_id=TXN_ID).error_code == 0  # 2-3
         assert _markers(client, a, ea, True, topic, [0]) == [0]  # 4
         assert _markers(client, b, eb, False, topic, [0], coordinator_epoch=2) == [0]  # 5
-        assert produce_raw(client, topic, 0, _txn_batch(c, ec, 0, [b"c0"])).error_code == 0  # 6, left open
+        no_id = produce_raw(client, topic, 0, _txn_batch(c, ec, 0, [b"c0"]))  # as Kafka: refused, not appended
+        assert no_id.error_code == TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        assert produce_raw(client, topic, 0, _txn_batch(c, ec, 0, [b"c0"]),
+                           transactional_id=TXN_ID).error_code == 0  # 6, left open
         assert produce_raw(client, topic, 0, build_batch([b"n0"])).error_code == 0  # 7
         # WriteTxnMarkers errors: no such partition, a coordinator epoch older than the last marker's
         assert _markers(client, b, eb, False, topic, [5]) == [UNKNOWN_TOPIC_OR_PARTITION]
@@ -157,7 +166,7 @@ def test_markers_are_replicated_and_the_lso_survives_failover(pko_cluster_factor
     leader = leader_of(cluster, topic, 0)
     (a, ea), (b, eb) = (_on(cluster, leader, init_producer_id) for _ in range(2))
     produce = lambda pid, epoch, values: lambda client: produce_raw(  # noqa: E731
-        client, topic, 0, _txn_batch(pid, epoch, 0, values)).error_code
+        client, topic, 0, _txn_batch(pid, epoch, 0, values), transactional_id=TXN_ID).error_code
     assert _on(cluster, leader, produce(a, ea, [b"a0", b"a1"])) == 0  # 0-1, acks=all
     assert _on(cluster, leader, lambda cl: _markers(cl, a, ea, False, topic, [0])) == [0]  # 2, replicated
     assert _on(cluster, leader, produce(b, eb, [b"b0"])) == 0  # 3, left open

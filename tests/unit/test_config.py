@@ -109,9 +109,9 @@ BAD_FILES = {
         "topics:\n  - {name: t, config: {unclean.leader.election.enable: maybe}}\n",
         "topics[0].config.unclean.leader.election.enable (line 2): expected true or false, got 'maybe'",
     ),
-    "transaction.state.log.replication.factor (still not supported)": (
-        "broker:\n  transaction.state.log.replication.factor: 3\n",
-        "broker.transaction.state.log.replication.factor (line 2): a Kafka setting that pko does not support yet",
+    "num.io.threads (still not supported)": (
+        "broker:\n  num.io.threads: 3\n",
+        "broker.num.io.threads (line 2): a Kafka setting that pko does not support yet",
     ),
     "node.id in the broker section": (
         "broker:\n  node.id: 1\n",
@@ -306,7 +306,7 @@ def test_replication_settings_have_kafkas_names_and_defaults(tmp_path: Path) -> 
     broker = load(path).broker
     assert {name: broker[name] for name in REPLICATION_SETTINGS} == REPLICATION_SETTINGS
     assert not set(REPLICATION_SETTINGS) & NOT_SUPPORTED_YET
-    assert "transaction.state.log.replication.factor" in NOT_SUPPORTED_YET
+    assert "num.io.threads" in NOT_SUPPORTED_YET
     assert TOPIC_DEFAULT_FROM_BROKER["unclean.leader.election.enable"] == "unclean.leader.election.enable"
     topic = topic_defaults({**broker, "unclean.leader.election.enable": True, "min.insync.replicas": 2})
     assert (topic["unclean.leader.election.enable"], topic["min.insync.replicas"]) == (True, 2)
@@ -334,5 +334,30 @@ def test_three_brokers_yaml_replicates_every_partition_three_times() -> None:
     config = load(CONFIGS / "three-brokers.yaml")
     assert (config.broker["default.replication.factor"], config.broker["offsets.topic.replication.factor"],
             config.broker["min.insync.replicas"]) == (3, 3, 2)
+    assert (config.broker["transaction.state.log.replication.factor"],
+            config.broker["transaction.state.log.min.isr"]) == (3, 2)
     assert [(t.name, t.replication_factor, t.config.get("min.insync.replicas")) for t in config.topics] == [
         ("orders", 3, 2)]
+
+
+TRANSACTION_SETTINGS = {"transaction.state.log.num.partitions": 50, "transaction.state.log.replication.factor": 3,
+                        "transaction.state.log.min.isr": 2, "transaction.max.timeout.ms": 900_000,
+                        "transactional.id.expiration.ms": 604_800_000,
+                        "transaction.abort.timed.out.transaction.cleanup.interval.ms": 10_000,
+                        "transaction.remove.expired.transaction.cleanup.interval.ms": 3_600_000}
+
+
+def test_transaction_settings_have_kafkas_names_and_defaults_and_reach_the_coordinator(tmp_path: Path) -> None:
+    from cluster.txn.state_manager import TransactionConfig
+    from pykafka_ops.config.settings import NOT_SUPPORTED_YET
+
+    path = tmp_path / "defaults.yaml"
+    path.write_text("cluster: {name: dev}\nbroker:\n  transaction.max.timeout.ms: 60000\n")
+    broker = load(path).broker
+    assert {name: broker[name] for name in TRANSACTION_SETTINGS} == {**TRANSACTION_SETTINGS,
+                                                                     "transaction.max.timeout.ms": 60_000}
+    assert not set(TRANSACTION_SETTINGS) & NOT_SUPPORTED_YET
+    config = TransactionConfig.from_broker_config(broker)
+    assert (config.num_partitions, config.replication_factor, config.min_isr, config.max_timeout_ms,
+            config.id_expiration_ms, config.abort_timed_out_interval_ms, config.remove_expired_interval_ms) == (
+        50, 3, 2, 60_000, 604_800_000, 10_000, 3_600_000)

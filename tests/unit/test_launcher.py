@@ -129,7 +129,17 @@ def test_the_plugin_gives_every_listener_a_free_port_and_a_multi_node_cluster_fa
     assert result["cluster"] == {"data_dir": str(tmp_path / "data"), "host": "127.0.0.1"}
 
 
+def test_a_two_broker_test_cluster_gets_a_transaction_log_it_can_place(tmp_path: Path) -> None:
+    spec = {"nodes": [{"id": 1, "roles": ["controller"]}, {"id": 2, "roles": ["broker"]}, {"id": 3, "roles": ["broker"]}]}
+    result = _with_test_overrides(spec, tmp_path, {})
+    assert (result["broker"]["transaction.state.log.replication.factor"],
+            result["broker"]["transaction.state.log.min.isr"]) == (2, 1)  # one broker may be lost
+    pinned = _with_test_overrides({**spec, "broker": {"transaction.state.log.min.isr": 2}}, tmp_path, {})
+    assert pinned["broker"]["transaction.state.log.min.isr"] == 2  # the file's own setting wins
+
+
 def test_a_single_node_test_cluster_keeps_kafka_timeouts(tmp_path: Path) -> None:
     result = _with_test_overrides({"nodes": [{"id": 1, "port": 9092}]}, tmp_path, {})
-    assert result["broker"] == {"offsets.topic.replication.factor": 1}  # Kafka's 3 could never be met
+    assert result["broker"] == {"offsets.topic.replication.factor": 1,  # Kafka's 3 could never be met
+                                "transaction.state.log.replication.factor": 1, "transaction.state.log.min.isr": 1}
     assert "controller_port" not in result["nodes"][0] and result["nodes"][0]["port"] != 9092
