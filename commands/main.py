@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "skew": ("commands.skew", "app", "Hot partitions, the keys behind them, mixed partitioners, what-if (key skew)."),
     "monitor": ("commands.monitor", "app", "Live TUI: lag in records and seconds, trends, status, hot partitions, brokers."),
     "lag": ("commands.lag", "app", "Consumer-group lag, rates and Burrow-style status, headless (pko monitor's rows)."),
+    "transactions": ("commands.transactions", "app",
+                     "List, describe and abort transactions; find hanging ones (kafka-transactions)."),
 }
 
 

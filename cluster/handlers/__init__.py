@@ -68,6 +68,9 @@ HANDLER_MODULES = (
     "describe_quorum",
     "elect_leaders",
     "write_txn_markers",
+    "describe_producers",
+    "describe_transactions",
+    "list_transactions",
 )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +249,34 @@ class TransactionStateManager:
             assert found is not None
             found.metadata.pending_state = None
         return _completed(error)
+
+    # -- queries (DescribeTransactions / ListTransactions, KIP-664) ----------------------
+
+    def list_transaction_states(self, producer_ids: Iterable[int] = (), state_names: Iterable[str] = (),
+                                duration_ms: int = -1, now: int | None = None
+                                ) -> tuple[ErrorCode, list[str], list[TransactionMetadata]]:
+        """Kafka's ``listTransactionStates``: (error, unknown state filters, matching ids).
+
+        COORDINATOR_LOAD_IN_PROGRESS (and nothing) while any partition loads. A filter that is
+        empty matches everything; ``duration_ms`` ≥ 0 keeps transactions running longer than it
+        (KIP-994). Dead ids are transient and never listed."""
+        if self.loading:
+            return ErrorCode.coordinator_load_in_progress, [], []
+        by_name = {state.display_name: state for state in TransactionState}
+        states: set[TransactionState] = set()
+        unknown: list[str] = []
+        for name in state_names:
+            if name in by_name:
+                states.add(by_name[name])
+            else:
+                unknown.append(name)
+        pids = set(producer_ids)
+        now = now_ms() if now is None else now
+        listed = [m for cache in self.partitions.values() for m in cache.ids.values()
+                  if m.state != TransactionState.DEAD and (not pids or m.producer_id in pids)
+                  and (not states or m.state in states)
+                  and (duration_ms < 0 or now - m.start_timestamp_ms > duration_ms)]
+        return ErrorCode.none, unknown, listed
 
     # -- timeouts and expiry -------------------------------------------------------------
 

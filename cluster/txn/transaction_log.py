@@ -90,7 +90,8 @@ def encode_key(transactional_id: str) -> bytes:
     return _I16.pack(KEY_VERSION) + _string(transactional_id)
 
 
-def _by_topic(partitions: Iterable[TopicPartition]) -> dict[str, list[int]]:
+def by_topic(partitions: Iterable[TopicPartition]) -> dict[str, list[int]]:
+    """Partitions grouped by topic, sorted (the log value's and DescribeTransactions' layout)."""
     topics: dict[str, list[int]] = {}
     for topic, index in sorted(partitions):
         topics.setdefault(topic, []).append(index)
@@ -102,7 +103,7 @@ def encode_value(value: TransactionLogValue) -> bytes:
     out = bytearray(_I16.pack(VALUE_VERSION))
     out += _I64.pack(value.producer_id) + _I16.pack(value.producer_epoch) + _I32.pack(value.timeout_ms)
     out += _I8.pack(value.state_id)
-    topics = _by_topic(value.partitions)
+    topics = by_topic(value.partitions)
     # Kafka's TransactionLog.valueToBytes: an Empty transaction has null partitions, not an empty list
     out += _I32.pack(-1 if value.state_id == EMPTY_STATE_ID else len(topics))
     for topic, indexes in topics.items():

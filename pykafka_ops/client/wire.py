@@ -44,6 +44,7 @@ class WireClient:
         self.address = f"{host}:{port}"
         self.client_id = client_id
         self._correlation_id = 0
+        self._versions: dict[int, int] | None = None
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
@@ -62,6 +63,15 @@ class WireClient:
 
     def request(self, api_key: int, version: int, body: dict[str, Any]) -> Any:
         """Send one request and return the decoded response body (a kio dataclass)."""
+        frame, header_size = self.request_frame(api_key, version, body)
+        try:
+            return codec.decode_response(api_key, version, frame, header_size)
+        except codec.CodecError as exc:
+            raise WireError(f"{self.address} sent a malformed response: {exc}") from None
+
+    def request_frame(self, api_key: int, version: int, body: dict[str, Any]) -> tuple[bytes, int]:
+        """Send one request; return the response frame undecoded and where its body starts (for
+        a response our codec cannot decode, e.g. a -1 timestamp kio refuses)."""
         self._correlation_id += 1
         correlation_id = self._correlation_id
         self.send_raw(codec.encode_request(api_key, version, correlation_id, self.client_id, body))
@@ -69,11 +79,19 @@ class WireClient:
         (got,) = _SIZE.unpack_from(frame, 0)
         if got != correlation_id:
             raise WireError(f"{self.address} answered correlation id {got}, expected {correlation_id}")
-        header_size = len(codec.response_header(api_key, version, 0))
-        try:
-            return codec.decode_response(api_key, version, frame, header_size)
-        except codec.CodecError as exc:
-            raise WireError(f"{self.address} sent a malformed response: {exc}") from None
+        return frame, len(codec.response_header(api_key, version, 0))
+
+    def api_versions(self) -> dict[int, int]:
+        """API key → the highest version both the broker and our codec speak (ApiVersions v0,
+        asked once per connection)."""
+        if self._versions is None:
+            response = self.request(18, 0, {})
+            self._versions = {}
+            for entry in response.api_keys:
+                ours = codec.known_versions(entry.api_key)
+                if ours is not None and entry.min_version <= ours[1] and ours[0] <= entry.max_version:
+                    self._versions[int(entry.api_key)] = min(entry.max_version, ours[1])
+        return self._versions
 
     def send_raw(self, payload: bytes) -> None:
         """Send ``payload`` with an int32 size prefix (``payload`` = header + body)."""

@@ -135,6 +135,8 @@ def zero_value(tp: Any) -> Any:
     if isinstance(tp, type):
         if issubclass(tp, (i32Timedelta, i64Timedelta)):
             return datetime.timedelta(0)
+        if issubclass(tp, TZAware):
+            return datetime.datetime.fromtimestamp(0, tz=datetime.timezone.utc)
         if issubclass(tp, ErrorCode):
             return ErrorCode.none
         if issubclass(tp, bool):
