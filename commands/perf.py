@@ -66,7 +66,30 @@ def _producer_payload(r: ProducerPerfResult) -> dict[str, Any]:
     return {"records": t.records, "records_per_sec": round(t.records_per_s, 3), "mb_per_sec": round(t.mb_per_s, 3),
             "avg_latency_ms": round(t.avg_latency_ms, 3), "max_latency_ms": round(t.max_latency_ms, 3),
             "p50_ms": round(r.p50_ms, 3), "p95_ms": round(r.p95_ms, 3), "p99_ms": round(r.p99_ms, 3),
-            "p999_ms": round(r.p999_ms, 3), "elapsed_s": round(t.elapsed_s, 3), "failed": r.failed}
+            "p999_ms": round(r.p999_ms, 3), "elapsed_s": round(t.elapsed_s, 3), "failed": r.failed,
+            "transactions": r.transactions}
+
+
+#: The Java tool's transactional id when only --transaction-duration-ms is given (plus a random uuid).
+DEFAULT_TRANSACTIONAL_ID_PREFIX = "performance-producer-"
+#: The Java tool's transaction duration when only a transactional id is given.
+DEFAULT_TRANSACTION_DURATION_MS = 3000
+
+
+def transactional(props: dict[str, str], transactional_id: str | None,
+                  duration_ms: int | None) -> int | None:
+    """kafka-producer-perf-test's rules: ``--transactional-id`` overrides ``transactional.id`` of the
+    producer properties; a duration without an id gets ``performance-producer-<uuid>``; an id without a
+    duration commits every 3000 ms. Sets ``props["transactional.id"]``; the duration, or None (no transactions)."""
+    import uuid
+
+    if transactional_id is not None:
+        props["transactional.id"] = transactional_id
+    if duration_ms is not None and "transactional.id" not in props:
+        props["transactional.id"] = f"{DEFAULT_TRANSACTIONAL_ID_PREFIX}{uuid.uuid4()}"
+    if "transactional.id" not in props:
+        return None
+    return duration_ms if duration_ms is not None else DEFAULT_TRANSACTION_DURATION_MS
 
 
 @app.command("produce")
@@ -83,6 +106,12 @@ def produce(
         "--throughput", help="At most this many records/s; -1: no limit.")] = -1,
     producer_props: Annotated[list[str] | None, typer.Option(
         "--producer-props", help="Producer settings k=v, e.g. \"acks=1 linger.ms=5\" (repeatable).")] = None,
+    transactional_id: Annotated[str | None, typer.Option(
+        "--transactional-id", help="Produce in transactions with this transactional.id (overrides "
+                                   "--producer-props).")] = None,
+    transaction_duration_ms: Annotated[int | None, typer.Option(
+        "--transaction-duration-ms", min=1, help="Commit a transaction every MS ms (default 3000 with a "
+                                                 "transactional id; alone: id performance-producer-<uuid>).")] = None,
     bootstrap_server: BootstrapOption = None,
     command_config: CommandConfigOption = None,
     timeout: TimeoutOption = 60000,
@@ -94,16 +123,21 @@ def produce(
 
     payloads = _payloads(record_size, payload_file, payload_delimiter)
     props = split_props(producer_props or [], "--producer-props")
+    duration_ms = transactional(props, transactional_id, transaction_duration_ms)
     settings = client_settings(bootstrap_server or props.pop("bootstrap.servers", None), command_config, timeout)
     progress = resolve_output(output) in (Output.text, Output.table)
     result = asyncio.run(producer_perf(settings, topic, num_records, payloads, throughput, props,
-                                       on_window=(lambda w: typer.echo(_window_line(w))) if progress else None))
+                                       on_window=(lambda w: typer.echo(_window_line(w))) if progress else None,
+                                       transaction_duration_ms=duration_ms))
     table = Table(["RECORDS", "RECORDS/SEC", "MB/SEC", "AVG-LATENCY-MS", "MAX-LATENCY-MS", "P50", "P95", "P99",
-                   "P99.9"],
+                   "P99.9", "TRANSACTIONS"],
                   [[result.total.records, f"{result.total.records_per_s:.1f}", f"{result.total.mb_per_s:.2f}",
                     f"{result.total.avg_latency_ms:.2f}", f"{result.total.max_latency_ms:.2f}", int(result.p50_ms),
-                    int(result.p95_ms), int(result.p99_ms), int(result.p999_ms)]])
-    render(output, [table], _producer_payload(result), text=lambda: _producer_summary(result))
+                    int(result.p95_ms), int(result.p99_ms), int(result.p999_ms), result.transactions]])
+    summary = _producer_summary(result)
+    if duration_ms is not None:
+        summary += f"\n{result.transactions} transactions committed (every {duration_ms} ms)."
+    render(output, [table], _producer_payload(result), text=lambda: summary)
     if result.failed:
         raise CliError(f"{result.failed} of {num_records} records were not delivered: {result.first_error}")
 

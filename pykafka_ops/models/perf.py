@@ -40,6 +40,7 @@ class ProducerPerfResult:
     p999_ms: float
     failed: int = 0
     first_error: str | None = None
+    transactions: int = 0
 
 
 @dataclass(frozen=True)

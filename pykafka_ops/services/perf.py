@@ -4,6 +4,8 @@ Producer: ``num_records`` values of ``record_size`` random upper-case letters (o
 as the Java tool does) or payloads taken at random from a file, optionally throttled to
 ``throughput`` records/s; latency is librdkafka's per-message figure, ``produce()`` to
 acknowledgement. Every latency is kept (8 bytes each), so percentiles are exact, not sampled.
+With a transaction duration (``--transaction-duration-ms``), the producer is transactional and
+commits a transaction every that many ms, as the Java tool does (the last one at the end).
 Consumer: reads ``messages`` records from the earliest (or latest) offsets; with a group it
 subscribes and the time to the first assignment is the rebalance time, without one it assigns
 every partition directly (rebalance time 0, no coordinator needed).
@@ -70,13 +72,35 @@ class _Tally:
         return result
 
 
+class _Transactions:
+    """Commits a transaction every ``duration_ms`` (None: not transactional)."""
+
+    def __init__(self, producer: Any, duration_ms: int | None, timeout_s: float) -> None:
+        self.producer, self.duration_s, self.timeout_s = producer, (duration_ms or 0) / 1000, timeout_s
+        self.committed, self.started = 0, time.monotonic()
+        if duration_ms is not None:
+            producer.init_transactions(timeout_s)
+            producer.begin_transaction()
+
+    def tick(self, last: bool = False) -> None:
+        """Commit when the transaction is old enough (or ``last``), then begin the next."""
+        if not self.duration_s or not (last or time.monotonic() - self.started >= self.duration_s):
+            return
+        self.producer.commit_transaction(self.timeout_s)
+        self.committed += 1
+        if not last:
+            self.producer.begin_transaction()
+            self.started = time.monotonic()
+
+
 def _produce_perf(stop: threading.Event, settings: ClientSettings, topic: str, num_records: int,
                   payloads: Sequence[bytes], throughput: float, props: Mapping[str, str], on_window: WindowFn | None,
-                  interval_s: float) -> ProducerPerfResult:
+                  interval_s: float, transaction_duration_ms: int | None) -> ProducerPerfResult:
     from confluent_kafka import Producer
 
     producer = Producer(settings.librdkafka(**props))
     metadata(producer, settings)
+    transactions = _Transactions(producer, transaction_duration_ms, settings.timeout_s)
     tally, pacer, rng = _Tally(), Pacer(throughput if throughput > 0 else None), random.Random()
     single = payloads[0] if len(payloads) == 1 else None
     start = next_report = time.monotonic()
@@ -96,9 +120,11 @@ def _produce_perf(stop: threading.Event, settings: ClientSettings, topic: str, n
         # (every 32 records: a few µs late at most, at a fraction of the cost of polling each time)
         if not i & 31:
             producer.poll(0)
+            transactions.tick()
             if on_window is not None and not i & 1023 and time.monotonic() >= next_report:
                 on_window(tally.window())
                 next_report += interval_s
+    transactions.tick(last=True)
     unacknowledged = producer.flush(settings.timeout_s)
     elapsed = time.monotonic() - start
     ordered = sorted(tally.latencies)
@@ -107,16 +133,20 @@ def _produce_perf(stop: threading.Event, settings: ClientSettings, topic: str, n
                                ordered[-1] if ordered else 0.0)
     return ProducerPerfResult(total, percentile(ordered, 0.5), percentile(ordered, 0.95), percentile(ordered, 0.99),
                               percentile(ordered, 0.999), tally.failed + unacknowledged,
-                              tally.first_error or (f"{unacknowledged} not acknowledged" if unacknowledged else None))
+                              tally.first_error or (f"{unacknowledged} not acknowledged" if unacknowledged else None),
+                              transactions.committed)
 
 
 async def producer_perf(settings: ClientSettings, topic: str, num_records: int, payloads: Sequence[bytes],
                         throughput: float = -1, props: Mapping[str, str] | None = None,
-                        on_window: WindowFn | None = None, interval_s: float = 5.0) -> ProducerPerfResult:
+                        on_window: WindowFn | None = None, interval_s: float = 5.0,
+                        transaction_duration_ms: int | None = None) -> ProducerPerfResult:
     """Send ``num_records`` records (throttled to ``throughput`` records/s when > 0) and measure;
-    ``on_window`` gets a window every ``interval_s`` seconds. Cancelling stops early and reports."""
+    ``on_window`` gets a window every ``interval_s`` seconds; with ``transaction_duration_ms`` (and a
+    ``transactional.id`` in ``props``) in transactions of that age. Cancelling stops early and reports."""
     return await run_stoppable(lambda stop: _produce_perf(stop, settings, topic, num_records, payloads, throughput,
-                                                          props or {}, on_window, interval_s))
+                                                          props or {}, on_window, interval_s,
+                                                          transaction_duration_ms))
 
 
 def _consume_perf(stop: threading.Event, settings: ClientSettings, topic: str, messages: int, group: str | None,

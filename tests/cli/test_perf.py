@@ -34,8 +34,8 @@ def test_perf_json_output(pko_group_cluster: Broker) -> None:
     produced = json.loads(pko(bootstrap, "perf", "produce", "--topic", name, "--num-records", "200", "--record-size",
                               "10", "--throughput", "2000", "--output", "json").stdout)
     assert set(produced) == {"records", "records_per_sec", "mb_per_sec", "avg_latency_ms", "max_latency_ms", "p50_ms",
-                             "p95_ms", "p99_ms", "p999_ms", "elapsed_s", "failed"}
-    assert (produced["records"], produced["failed"]) == (200, 0)
+                             "p95_ms", "p99_ms", "p999_ms", "elapsed_s", "failed", "transactions"}
+    assert (produced["records"], produced["failed"], produced["transactions"]) == (200, 0, 0)
     assert produced["records_per_sec"] <= 2100
     assert produced["p50_ms"] <= produced["p99_ms"] <= produced["max_latency_ms"]
     consumed = json.loads(pko(bootstrap, "perf", "consume", "--topic", name, "--messages", "200",

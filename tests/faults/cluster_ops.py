@@ -314,15 +314,16 @@ def wait_for_replicas_at(cluster: RunningCluster, topic: str, ends: dict[int, in
 
 
 def find_coordinator(cluster: RunningCluster, group: str, via: Iterable[int] | None = None,
-                     timeout_s: float = 3) -> int:
+                     timeout_s: float = 3, key_type: int = 0) -> int:
     """The node id of ``group``'s coordinator, by FindCoordinator v3 to the first broker of ``via``
     (default: every broker) that answers without an error; raises if none does (e.g.
-    COORDINATOR_NOT_AVAILABLE while the group's ``__consumer_offsets`` partition has no leader)."""
+    COORDINATOR_NOT_AVAILABLE while the group's ``__consumer_offsets`` partition has no leader).
+    ``key_type`` 1: ``group`` is a transactional id, the answer its transaction coordinator."""
     errors = []
     for node in via if via is not None else brokers(cluster):
         try:
             with WireClient(cluster.config.host, cluster.config.node(node).port, timeout=timeout_s) as client:
-                answer = client.request(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})
+                answer = client.request(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": key_type})
         except (OSError, ConnectionError, TimeoutError) as exc:
             errors.append(f"node {node}: {exc!r}")
             continue

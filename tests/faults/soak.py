@@ -1,12 +1,14 @@
 """Repeat the fault tests (T1, T1c, T2 of ``test_replication_faults.py``; T4, T5, the coordinator
-kill -9 and preferred leadership of ``test_group_faults.py``, and their longer variants) many times,
-outside pytest and CI: one fresh cluster per trial, one JSON line per trial, then one JSON line of
-totals (trials, passed, failures, missing, duplicates, divergent, zombie acks lost).
+kill -9 and preferred leadership of ``test_group_faults.py``, T7 of ``test_txn_faults.py``, and
+their longer variants) many times, outside pytest and CI: one fresh cluster per trial, one JSON
+line per trial, then one JSON line of totals (trials, passed, failures, missing, duplicates,
+divergent, zombie acks lost).
 
     cd tests && python -m faults.soak --t1 50 --t2 50          # or: python tests/faults/soak.py …
     python -m faults.soak --t1c 10 --keep-failed --dir /tmp/soak
     python -m faults.soak --t4 20 --t5 20 --coord 20 --preferred 10
     python -m faults.soak --t4long 5 --t5long 5      # 3 rolling rounds; 4 grow/shrink cycles at 2x rate
+    python -m faults.soak --t7 20                    # the exactly-once copier under kill -9 (T7)
 
 A trial fails on a violation (lost or duplicated acks, divergent replicas …) or on any exception
 (a condition not reached by its deadline: a hang). The directory of a failed trial (cluster file,
@@ -34,12 +36,15 @@ if __package__ in (None, ""):  # run as a file: make ``faults`` importable from 
 from cluster.pytest_plugin import ClusterFactory, cluster_factory
 from faults.test_group_faults import run_coordinator_kill, run_preferred, run_t4, run_t5
 from faults.test_replication_faults import run_t1, run_t1c, run_t2
+from faults.test_txn_faults import run_t7
 
 TRIALS: dict[str, Callable[[ClusterFactory, Path], dict[str, Any]]] = {
     "t1": run_t1, "t1c": run_t1c, "t2": run_t2,
     # T1b (acks=1, non-idempotent, kill -9 of the leader): losses allowed by Kafka's contract, reported
     "t1b": lambda factory, workdir: run_t1(factory, workdir, acks="1"),
     "t4": run_t4, "t5": run_t5, "coord": run_coordinator_kill, "preferred": run_preferred,
+    # T7: the exactly-once copier killed -9 three times and its transaction coordinator's node once
+    "t7": run_t7,
     # longer variants of the group tests (not in CI): three rolling rounds; four membership cycles at twice the rate
     "t4long": lambda factory, workdir: run_t4(factory, workdir, rounds=3),
     "t5long": lambda factory, workdir: run_t5(factory, workdir, rate=800, cycles=4),
