@@ -102,6 +102,11 @@ TXN_LOG_REPLICATION_FACTOR, TXN_LOG_MIN_ISR = 3, 2
 POLL_S = 0.02
 #: Seconds a node gets to stop after SIGTERM at teardown before SIGKILL.
 STOP_GRACE_S = 5.0
+#: Seconds a node gets after SIGTERM when a test's cluster is torn down (its data is thrown away):
+#: a whole multi-node cluster stopping at once would wait out its controlled shutdowns, which
+#: cannot commit once the quorum lost its majority (about a second per cluster). Tests that check
+#: a clean stop call ``down()``, which waits ``STOP_GRACE_S``.
+TEARDOWN_GRACE_S = 0.3
 #: Seconds a cluster gets to become ready.
 START_WAIT_S = 30.0
 
@@ -123,7 +128,7 @@ class RunningCluster:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.down()
+        self.down(grace_s=TEARDOWN_GRACE_S)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -160,11 +165,12 @@ class RunningCluster:
 
         launcher.restart(self.config, node, wait_s=START_WAIT_S, grace_s=STOP_GRACE_S)
 
-    def down(self, purge: bool = False) -> None:
-        """Stop every node (SIGTERM, then SIGKILL); idempotent. ``purge`` deletes the data dir."""
+    def down(self, purge: bool = False, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop every node (SIGTERM, then SIGKILL after ``grace_s``); idempotent. ``purge``
+        deletes the data dir."""
         from cluster import launcher
 
-        launcher.down(self.config, grace_s=STOP_GRACE_S, purge=purge)
+        launcher.down(self.config, grace_s=grace_s, purge=purge)
 
 
 def wait_until(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
@@ -294,7 +300,7 @@ def cluster_factory(directory: Path) -> Iterator[ClusterFactory]:
         yield factory
     finally:
         for cluster in started:
-            cluster.down()
+            cluster.down(grace_s=TEARDOWN_GRACE_S)
 
 
 @pytest.fixture
