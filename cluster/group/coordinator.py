@@ -209,14 +209,8 @@ class GroupCoordinator:
         errors, valid = self._check_offsets(offsets)
         if not valid:
             return errors
-        error = self.validate_group_status(group_id, allow_empty_id=True)
-        group = self.manager.groups.get(group_id)
-        if error == ErrorCode.none and group is None:
-            if generation_id >= 0:  # a member of a generation we do not know (Kafka answers so)
-                error = ErrorCode.illegal_generation
-            else:
-                group = self.manager.add_group(group_id)
-        if error == ErrorCode.none and group is not None:
+        error, group = self._group_to_commit(group_id, generation_id)
+        if group is not None:
             error = self.membership.validate_offset_commit(group, member_id, group_instance_id, generation_id)
             if error == ErrorCode.none:
                 error = await self.manager.store_offsets(group, valid)
@@ -231,18 +225,25 @@ class GroupCoordinator:
         errors, valid = self._check_offsets(offsets)
         if not valid:
             return errors
-        error = self.validate_group_status(group_id, allow_empty_id=True)
-        group = self.manager.groups.get(group_id)
-        if error == ErrorCode.none and group is None:
-            if generation_id >= 0:
-                error = ErrorCode.illegal_generation
-            else:
-                group = self.manager.add_group(group_id)
-        if error == ErrorCode.none and group is not None:
+        error, group = self._group_to_commit(group_id, generation_id)
+        if group is not None:
             error = validate_txn_offset_commit(group, member_id, group_instance_id, generation_id)
             if error == ErrorCode.none:
                 error = await self.manager.txn.store(group, producer_id, producer_epoch, valid)
         return errors | dict.fromkeys(valid, error)
+
+    def _group_to_commit(self, group_id: str, generation_id: int) -> tuple[ErrorCode, ClassicGroup | None]:
+        """The group an offset commit goes to (an unknown one is created for a commit without
+        membership, generation -1), or the error that refuses the commit (then None)."""
+        error = self.validate_group_status(group_id, allow_empty_id=True)
+        if error != ErrorCode.none:
+            return error, None
+        group = self.manager.groups.get(group_id)
+        if group is not None:
+            return ErrorCode.none, group
+        if generation_id >= 0:  # a member of a generation we do not know (Kafka answers so)
+            return ErrorCode.illegal_generation, None
+        return ErrorCode.none, self.manager.add_group(group_id)
 
     def on_txn_completed(self, index: int, producer_id: int, commit: bool) -> None:
         """A COMMIT/ABORT marker of ``producer_id`` is replicated in ``__consumer_offsets``

@@ -47,7 +47,11 @@ from cluster.group.txn_offsets import (
 from cluster.log.producer_state import ProducerStateError
 from cluster.log.transactions import Origin, end_txn_marker
 from cluster.log.validator import RecordValidationError
-from cluster.replication.delayed_produce import when_replicated
+from cluster.replication.delayed_produce import (
+    COORDINATOR_APPEND_ERRORS,
+    COORDINATOR_LOAD_CHUNK_BYTES,
+    when_replicated,
+)
 from cluster.replication.partition import NotLeaderError, Partition, PartitionError
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.records.batch import RecordBatch, iter_batches
@@ -59,18 +63,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Bytes read per step while loading a partition (the event loop runs between steps).
-LOAD_CHUNK_BYTES = 1024 * 1024
-
-# How an append error reaches the client (Kafka's GroupMetadataManager.storeOffsets/storeGroup).
-_APPEND_ERRORS = {
-    ErrorCode.unknown_topic_or_partition: ErrorCode.coordinator_not_available,
-    ErrorCode.not_enough_replicas: ErrorCode.coordinator_not_available,
-    ErrorCode.not_enough_replicas_after_append: ErrorCode.coordinator_not_available,
-    ErrorCode.request_timed_out: ErrorCode.coordinator_not_available,
-    ErrorCode.not_leader_or_follower: ErrorCode.not_coordinator,
-    ErrorCode.kafka_storage_error: ErrorCode.not_coordinator,
-}
 _TOO_LARGE = (ErrorCode.message_too_large, ErrorCode.record_list_too_large, ErrorCode.invalid_fetch_size)
 
 
@@ -271,7 +263,7 @@ class GroupMetadataManager:
         # The end is read again each step: transaction markers may be appended while loading
         offset = partition_log.log_start_offset
         while offset < (end := partition_log.log_end_offset):
-            data = partition_log.read(offset, LOAD_CHUNK_BYTES, end, min_one_batch=True)
+            data = partition_log.read(offset, COORDINATOR_LOAD_CHUNK_BYTES, end, min_one_batch=True)
             next_offset = offset
             for position, header in iter_batches(data):
                 if header.is_control:  # a transaction's end resolves its pending offsets
@@ -320,7 +312,7 @@ class GroupMetadataManager:
 
 def _append_error(error: ErrorCode, too_large: ErrorCode) -> ErrorCode:
     """How an append's error reaches the client (Kafka's GroupCoordinatorService.normalizeException)."""
-    return too_large if error in _TOO_LARGE else _APPEND_ERRORS.get(error, error)
+    return too_large if error in _TOO_LARGE else COORDINATOR_APPEND_ERRORS.get(error, error)
 
 
 def _expired(value: OffsetCommitValue, base_timestamp: int, now_ms: int, retention_ms: int) -> bool:

@@ -14,11 +14,13 @@ offset keeps its metadata, leader epoch and commit timestamp.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from cluster.group.offsets_topic import OffsetCommitValue
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
 
 NO_LEADER_EPOCH = -1
@@ -40,6 +42,11 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> dict[str, A
     errors = await ctx.broker.group_coordinator.commit_offsets(
         request.group_id, request.generation_id_or_member_epoch, request.member_id,
         getattr(request, "group_instance_id", None), offsets)
+    return commit_answer(request, errors)
+
+
+def commit_answer(request: Any, errors: Mapping[tuple[str, int], ErrorCode]) -> dict[str, Any]:
+    """The answer of an OffsetCommit or TxnOffsetCommit: one error per requested partition."""
     return {"throttle_time": 0, "topics": [
         {"name": topic.name, "partitions": [{"partition_index": p.partition_index,
                                              "error_code": errors[(topic.name, p.partition_index)]}

@@ -21,10 +21,10 @@ from typing import Any
 
 from cluster.group.offsets_topic import OffsetCommitValue
 from cluster.handlers import handles
+from cluster.handlers.offset_commit import NO_LEADER_EPOCH, commit_answer
 from cluster.network.request import RequestContext
 from pykafka_ops.protocol.api_keys import ApiKey
 
-NO_LEADER_EPOCH = -1
 #: Generation of v0-2 requests (no group metadata): accepted as Kafka's ``validateOffsetCommit`` does.
 NO_GENERATION = -1
 
@@ -43,8 +43,4 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: Any) -> dict[st
         request.group_id, request.producer_id, request.producer_epoch,
         getattr(request, "generation_id", NO_GENERATION), getattr(request, "member_id", ""),
         getattr(request, "group_instance_id", None), offsets)
-    return {"throttle_time": 0, "topics": [
-        {"name": topic.name, "partitions": [{"partition_index": p.partition_index,
-                                             "error_code": errors[(topic.name, p.partition_index)]}
-                                            for p in topic.partitions]}
-        for topic in request.topics]}
+    return commit_answer(request, errors)

@@ -140,3 +140,17 @@ def when_replicated(partition: Partition, required_offset: int, leader_epoch: in
 
     delayed.future.add_done_callback(finished)
     return answer
+
+
+#: How a coordinator's own append error reaches its client (Kafka's group and transaction
+#: coordinators normalise them alike: GroupCoordinatorService / TransactionStateManager).
+COORDINATOR_APPEND_ERRORS = {
+    ErrorCode.unknown_topic_or_partition: ErrorCode.coordinator_not_available,
+    ErrorCode.not_enough_replicas: ErrorCode.coordinator_not_available,
+    ErrorCode.not_enough_replicas_after_append: ErrorCode.coordinator_not_available,
+    ErrorCode.request_timed_out: ErrorCode.coordinator_not_available,
+    ErrorCode.not_leader_or_follower: ErrorCode.not_coordinator,
+    ErrorCode.kafka_storage_error: ErrorCode.not_coordinator,
+}
+#: Bytes a coordinator reads per step while loading its partition (the event loop runs between steps).
+COORDINATOR_LOAD_CHUNK_BYTES = 1024 * 1024

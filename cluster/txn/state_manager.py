@@ -30,7 +30,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cluster.log.validator import RecordValidationError
-from cluster.replication.delayed_produce import when_replicated
+from cluster.replication.delayed_produce import (
+    COORDINATOR_APPEND_ERRORS,
+    COORDINATOR_LOAD_CHUNK_BYTES,
+    when_replicated,
+)
 from cluster.replication.partition import NotLeaderError, PartitionError
 from cluster.txn.transaction_log import (
     TRANSACTION_STATE_TOPIC,
@@ -54,18 +58,6 @@ if TYPE_CHECKING:
     from cluster.broker import Broker
 
 log = logging.getLogger(__name__)
-
-LOAD_CHUNK_BYTES = 1024 * 1024
-
-# How an append's error reaches the client (Kafka's appendTransactionToLog).
-_APPEND_ERRORS = {
-    ErrorCode.unknown_topic_or_partition: ErrorCode.coordinator_not_available,
-    ErrorCode.not_enough_replicas: ErrorCode.coordinator_not_available,
-    ErrorCode.not_enough_replicas_after_append: ErrorCode.coordinator_not_available,
-    ErrorCode.request_timed_out: ErrorCode.coordinator_not_available,
-    ErrorCode.not_leader_or_follower: ErrorCode.not_coordinator,
-    ErrorCode.kafka_storage_error: ErrorCode.not_coordinator,
-}
 
 
 def now_ms() -> int:
@@ -212,7 +204,7 @@ class TransactionStateManager:
         except (RecordValidationError, PartitionError) as exc:
             log.warning("cannot write transactional id %s to %s: %s", transactional_id, TRANSACTION_STATE_TOPIC, exc)
             return self._finish(transactional_id, coordinator_epoch, transit, retry_on,
-                                _APPEND_ERRORS.get(exc.error_code, ErrorCode.unknown_server_error))
+                                COORDINATOR_APPEND_ERRORS.get(exc.error_code, ErrorCode.unknown_server_error))
         except OSError as exc:
             log.error("cannot write transactional id %s to %s: %s", transactional_id, TRANSACTION_STATE_TOPIC, exc)
             return self._finish(transactional_id, coordinator_epoch, transit, retry_on, ErrorCode.not_coordinator)
@@ -228,7 +220,7 @@ class TransactionStateManager:
     def _finish(self, transactional_id: str, coordinator_epoch: int, transit: TxnTransitMetadata,
                 retry_on: frozenset[ErrorCode], append_error: ErrorCode) -> asyncio.Future[ErrorCode]:
         """Kafka's ``updateCacheCallback``."""
-        error = _APPEND_ERRORS.get(append_error, append_error)
+        error = COORDINATOR_APPEND_ERRORS.get(append_error, append_error)
         if error not in (ErrorCode.none, ErrorCode.coordinator_not_available, ErrorCode.not_coordinator):
             error = ErrorCode.unknown_server_error
         lookup_error, found = self.get_transaction_state(transactional_id)
@@ -322,7 +314,7 @@ class TransactionStateManager:
         partition_log = partition.log
         offset, end = partition_log.log_start_offset, partition_log.log_end_offset
         while offset < end:
-            data = partition_log.read(offset, LOAD_CHUNK_BYTES, end, min_one_batch=True)
+            data = partition_log.read(offset, COORDINATOR_LOAD_CHUNK_BYTES, end, min_one_batch=True)
             next_offset = offset
             for position, header in iter_batches(data):
                 if not header.is_control:
