@@ -9,9 +9,11 @@ and group-detail screens. A status needs history: a run polls ``--window`` times
 prints every frame (JSON as one line per frame) until Ctrl-C. With ``--group``, the partition
 rows of those groups follow the group rows.
 
-Replication alerts, as `pko monitor` raises them (``services.replication``): a topic the shown
-groups consume that has under-replicated partitions (level WARN) or offline ones (ERR). In JSON
-and YAML they are the frame's ``alerts`` field; otherwise one line per alert on stderr
+Alerts, as `pko monitor` raises them (``services.replication``): a topic the shown groups
+consume that has under-replicated partitions (level WARN), offline ones (ERR), or hanging
+transactions (ERR: a last stable offset stuck behind the high watermark for longer than
+transaction.max.timeout.ms, with the producer id holding it; ``services.hanging_transactions``).
+In JSON and YAML they are the frame's ``alerts`` field; otherwise one line per alert on stderr
 (``pko: WARN topic 'orders': 1 under-replicated partition (2)``), beside the errors, so the
 tables on stdout keep their layout.
 
@@ -102,8 +104,19 @@ def payload(frame: MonitorFrame) -> dict[str, Any]:
     """A frame's groups and replication alerts as JSON (schema in README, `pko lag`)."""
     return {"version": SCHEMA_VERSION, "taken_at": frame.taken_at, "poll": frame.poll, "window": frame.window,
             "errors": list(frame.errors), "groups": [_group_payload(g) for g in frame.groups],
-            "alerts": [{"level": a.level, "kind": a.kind, "topic": a.topic, "partitions": list(a.partitions),
-                        "message": a.message} for a in alerts(frame)]}
+            "alerts": [_alert_payload(a) for a in alerts(frame)]}
+
+
+def _alert_payload(a: ReplicationAlert) -> dict[str, Any]:
+    """An alert; a hanging-transaction alert adds each transaction's partition, producer and offsets."""
+    fields: dict[str, Any] = {"level": a.level, "kind": a.kind, "topic": a.topic, "partitions": list(a.partitions),
+                              "message": a.message}
+    if a.transactions:
+        fields["transactions"] = [{"partition": t.partition, "producer_id": t.producer_id,
+                                   "producer_epoch": t.producer_epoch, "last_stable_offset": t.last_stable_offset,
+                                   "high_watermark": t.high_watermark, "started_ms": t.started_ms}
+                                  for t in a.transactions]
+    return fields
 
 
 def breach(frame: MonitorFrame, fail_on: Status | None) -> str | None:
@@ -173,15 +186,16 @@ def lag(
                                                 help="Poll every S seconds and print every frame until Ctrl-C.")] = None,
     fail_on: Annotated[str | None, typer.Option(
         "--fail-on", metavar="STATUS",
-        help="Exit 3 when a group's status, or a replication alert of a topic it consumes (WARN: "
-             "under-replicated, ERR: offline), is STATUS or worse: WARN, STALL, STOP …")] = None,
+        help="Exit 3 when a group's status, or an alert of a topic it consumes (WARN: under-replicated, "
+             "ERR: offline or a hanging transaction), is STATUS or worse: WARN, STALL, STOP …")] = None,
     bootstrap_server: BootstrapOption = None,
     command_config: CommandConfigOption = None,
     timeout: TimeoutOption = 5000,
     output: OutputOption = None,
 ) -> None:
     """Consumer-group lag in records and seconds, rates and Burrow-style status (pko monitor, headless),
-    and alerts for under-replicated (WARN) and offline (ERR) partitions of the topics the groups consume."""
+    and alerts for under-replicated (WARN), offline (ERR) and hanging-transaction (ERR) partitions of
+    the topics the groups consume."""
     from pykafka_ops.client.connection import client_settings
     from pykafka_ops.services.snapshot import KafkaClusterSource
 

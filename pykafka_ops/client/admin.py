@@ -43,6 +43,8 @@ ERROR_MESSAGES: Mapping[str, str] = {
 
 OffsetSpecName = str
 """``"earliest"``, ``"latest"`` or ``"max_timestamp"``; an ``int`` spec is a timestamp in ms."""
+IsolationLevelName = str
+"""``"read_uncommitted"`` or ``"read_committed"`` (Kafka's ``isolation.level``)."""
 
 
 class AdminError(Exception):
@@ -154,9 +156,12 @@ class KafkaAdmin:
         return {TopicPartition(tp.topic, tp.partition): (tp.offset, tp.leader_epoch)
                 for tp in answer.topic_partitions or () if tp.offset >= 0 and tp.error is None}
 
-    async def list_offsets(self, partitions: Iterable[TopicPartition],
-                           spec: OffsetSpecName | int) -> dict[TopicPartition, ListedOffset | AdminError]:
-        """ListOffsets for each partition: earliest, latest, max_timestamp or a timestamp (ms)."""
+    async def list_offsets(self, partitions: Iterable[TopicPartition], spec: OffsetSpecName | int,
+                           isolation_level: IsolationLevelName = "read_uncommitted",
+                           ) -> dict[TopicPartition, ListedOffset | AdminError]:
+        """ListOffsets for each partition: earliest, latest, max_timestamp or a timestamp (ms).
+        ``latest`` is the high watermark, or the last stable offset with ``read_committed``."""
+        from confluent_kafka import IsolationLevel
         from confluent_kafka import TopicPartition as CkTopicPartition
         from confluent_kafka.admin import OffsetSpec
 
@@ -165,6 +170,7 @@ class KafkaAdmin:
             return {}
         offset_spec = OffsetSpec.for_timestamp(spec) if isinstance(spec, int) else getattr(OffsetSpec, spec)()
         futures = self._client.list_offsets({CkTopicPartition(tp.topic, tp.partition): offset_spec for tp in wanted},
+                                            isolation_level=getattr(IsolationLevel, isolation_level.upper()),
                                             request_timeout=self._timeout)
         by_key = {TopicPartition(tp.topic, tp.partition): f for tp, f in futures.items()}
         answers = await self._outcomes(by_key, wanted)
@@ -234,13 +240,16 @@ class KafkaAdmin:
             raise self.settings.unreachable(exc) from None
         return top, {TopicPartition(t, p): code for (t, p), code in per_partition.items()}
 
-    async def record_timestamps(self, positions: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | str]:
-        """The timestamp (ms) of the first record at or after each offset, or why there is none."""
+    async def record_timestamps(self, positions: Mapping[TopicPartition, int],
+                                isolation_level: IsolationLevelName = "read_committed") -> dict[TopicPartition, int | str]:
+        """The timestamp (ms) of the first record at or after each offset, or why there is none
+        (read as a consumer with ``isolation_level``: librdkafka's default, read_committed, reads
+        nothing at or past a partition's last stable offset)."""
         if not positions:
             return {}
         from pykafka_ops.client.record_reader import read_timestamps
 
-        return await asyncio.to_thread(read_timestamps, self.settings, dict(positions))
+        return await asyncio.to_thread(read_timestamps, self.settings, dict(positions), isolation_level)
 
     def close(self) -> None:
         """Release the client (librdkafka threads end when the object is collected)."""

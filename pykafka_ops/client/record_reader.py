@@ -15,13 +15,15 @@ from pykafka_ops.models.groups import TopicPartition
 _GROUP_ID = "pko-record-reader"
 
 
-def read_timestamps(settings: ClientSettings, positions: dict[TopicPartition, int]) -> dict[TopicPartition, int | str]:
+def read_timestamps(settings: ClientSettings, positions: dict[TopicPartition, int],
+                    isolation_level: str = "read_committed") -> dict[TopicPartition, int | str]:
     """For each partition, the timestamp (ms) of the first record at or after the offset, or a reason."""
     from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError
     from confluent_kafka import TopicPartition as CkTopicPartition
 
     consumer = Consumer(settings.librdkafka(group_id=_GROUP_ID, enable_auto_commit=False,
-                                            enable_partition_eof=True, auto_offset_reset="error"))
+                                            enable_partition_eof=True, auto_offset_reset="error",
+                                            isolation_level=isolation_level))
     result: dict[TopicPartition, int | str] = {}
     try:
         consumer.assign([CkTopicPartition(tp.topic, tp.partition, offset) for tp, offset in positions.items()])

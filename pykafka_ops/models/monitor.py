@@ -19,6 +19,7 @@ from typing import NamedTuple
 from pykafka_ops.models.groups import GroupDescription, GroupLag, TopicPartition
 from pykafka_ops.models.replication import ReplicationAlert
 from pykafka_ops.models.topics import BrokerInfo, TopicDescription
+from pykafka_ops.models.transactions import HangingTransaction
 
 
 class Status(IntEnum):
@@ -75,12 +76,14 @@ class MonitorOptions:
 
 @dataclass(frozen=True)
 class PartitionOffsets:
-    """A partition's log-start and log-end offsets (ListOffsets earliest / latest)."""
+    """A partition's log-start and log-end offsets (ListOffsets earliest / latest: the high
+    watermark) and last stable offset (latest for read_committed, KIP-98; None when unknown)."""
 
     topic: str
     partition: int
     log_start_offset: int | None
     log_end_offset: int | None
+    last_stable_offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ class ClusterSnapshot:
     """What could not be read this poll (the rest of the snapshot is still valid)."""
     fenced_brokers: tuple[BrokerInfo, ...] | None = None
     quorum: MetadataQuorum | None = None
+    hanging_transactions: tuple[HangingTransaction, ...] = ()
+    """Partitions whose LSO is stuck behind the high watermark (``services.hanging_transactions``)."""
 
 
 class PartitionView(NamedTuple):
@@ -200,6 +205,9 @@ class TopicPartitionView(NamedTuple):
     produce_rate: float | None
     z_score: float
     hot: bool
+    last_stable_offset: int | None = None
+    hanging: HangingTransaction | None = None
+    """The transaction holding the LSO, when it has been open past ``transaction.max.timeout.ms``."""
 
     @property
     def records(self) -> int | None:
@@ -235,6 +243,11 @@ class TopicView:
     not_preferred: int = 0
     """Partitions not led by their preferred leader, the first replica (offline ones included,
     as Kafka's PreferredReplicaImbalanceCount)."""
+
+    @property
+    def hanging(self) -> int:
+        """Partitions with a hanging transaction."""
+        return sum(p.hanging is not None for p in self.partitions)
 
 
 class BrokerState(StrEnum):
@@ -326,6 +339,8 @@ class Overview:
     quorum: MetadataQuorum | None = None
     not_preferred: int = 0
     """Partitions not led by their preferred leader (``TopicView.not_preferred`` summed)."""
+    hanging_transactions: int = 0
+    """Partitions with a hanging transaction (``TopicView.hanging`` summed)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Replication health as operators read it: per broker (Kafka's UnderReplicatedPartitions,
 OfflinePartitionsCount and leader imbalance, per node) and the alerts `pko lag` and `pko monitor`
-raise for under-replicated and offline partitions.
+raise for under-replicated and offline partitions, and for hanging transactions
+(``models.transactions``).
 
 Kafka's words: a partition is **under-replicated** when its ISR is smaller than its replica list,
 **offline** when it has no leader, and its **preferred leader** is the first replica of its
@@ -9,10 +10,12 @@ assignment (what preferred-leader election and ``auto.leader.rebalance.enable`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-#: The kinds of replication alert, worst last.
-UNDER_REPLICATED, OFFLINE = "under_replicated", "offline"
+from pykafka_ops.models.transactions import HangingTransaction
+
+#: The kinds of alert.
+UNDER_REPLICATED, OFFLINE, HANGING_TRANSACTION = "under_replicated", "offline", "hanging_transaction"
 
 
 @dataclass(frozen=True)
@@ -59,21 +62,44 @@ class IsrChangeCounts:
 
 @dataclass(frozen=True)
 class ReplicationAlert:
-    """A topic with under-replicated or offline partitions. ``level`` is a ``Status`` name, so it
-    orders with the group statuses: ``WARN`` for under-replicated (one more failure from losing
-    acknowledged writes, or from refusing acks=all), ``ERR`` for offline (nothing can be produced
-    to or fetched from those partitions)."""
+    """A topic with under-replicated or offline partitions, or hanging transactions. ``level`` is
+    a ``Status`` name, so it orders with the group statuses: ``WARN`` for under-replicated (one
+    more failure from losing acknowledged writes, or from refusing acks=all), ``ERR`` for offline
+    (nothing can be produced to or fetched from those partitions) and for a hanging transaction
+    (read_committed consumers of the partition are stuck until it is aborted).
+
+    Two alerts are equal when they name the same partitions (and, for hanging transactions, the
+    same producers and last stable offsets): what changes from poll to poll (high watermarks) is
+    in ``transactions`` and not compared, so an alert that stays the same rings once."""
 
     topic: str
     kind: str
-    """``UNDER_REPLICATED`` or ``OFFLINE``."""
+    """``UNDER_REPLICATED``, ``OFFLINE`` or ``HANGING_TRANSACTION``."""
     partitions: tuple[int, ...]
     level: str
+    transactions: tuple[HangingTransaction, ...] = field(default=(), compare=False)
+    """The hanging transactions, by partition (``HANGING_TRANSACTION`` only)."""
+    holders: tuple[tuple[int, int | None, int], ...] = ()
+    """(partition, producer id, last stable offset) of each hanging transaction: what is compared."""
 
     @property
     def message(self) -> str:
-        """``topic 'orders': 2 under-replicated partitions (0, 2)``."""
-        what = "offline" if self.kind == OFFLINE else "under-replicated"
+        """``topic 'orders': 2 under-replicated partitions (0, 2)``; for hanging transactions the
+        producer of each, and the command that ends it."""
         plural = "s" if len(self.partitions) != 1 else ""
-        return (f"topic '{self.topic}': {len(self.partitions)} {what} partition{plural} "
-                f"({', '.join(map(str, self.partitions))})")
+        listed = f"({', '.join(map(str, self.partitions))})"
+        if self.kind != HANGING_TRANSACTION:
+            what = "offline" if self.kind == OFFLINE else "under-replicated"
+            return f"topic '{self.topic}': {len(self.partitions)} {what} partition{plural} {listed}"
+        text = f"topic '{self.topic}': hanging transaction{plural} on {len(self.partitions)} partition{plural} {listed}"
+        if self.transactions:
+            text += ": " + "; ".join(_hanging_text(t) for t in self.transactions)
+            text += ("; abort it with " + self.transactions[0].abort_command if len(self.transactions) == 1 else
+                     f"; see pko transactions find-hanging --topic {self.topic}")
+        return text
+
+
+def _hanging_text(t: HangingTransaction) -> str:
+    producer = f"producer id {t.producer_id}" if t.producer_id is not None else "producer unknown"
+    return (f"partition {t.partition} {producer}, last stable offset {t.last_stable_offset} behind the "
+            f"high watermark {t.high_watermark} for longer than transaction.max.timeout.ms")

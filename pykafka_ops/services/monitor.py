@@ -38,7 +38,11 @@ from pykafka_ops.services.monitor_views import (
     partition_lags,
     topic_views,
 )
-from pykafka_ops.services.replication import new_alerts, replication_alerts
+from pykafka_ops.services.replication import (
+    hanging_alerts,
+    new_alerts,
+    replication_alerts,
+)
 from pykafka_ops.services.skew_scan import Progress
 from pykafka_ops.services.time_lag import TimeLagEstimator
 
@@ -107,7 +111,8 @@ class MonitorServices:
         topics = topic_views(snapshot, history, lags)
         brokers = broker_views(snapshot, history.brokers)
         changes = self._changes(groups)
-        alerts = replication_alerts((t.name, t.partitions) for t in topics)
+        alerts = (replication_alerts((t.name, t.partitions) for t in topics)
+                  + hanging_alerts(snapshot.hanging_transactions))
         fresh = new_alerts(alerts, self._alerts)
         self._alerts = {(a.topic, a.kind): a for a in alerts}
         errors = snapshot.errors + ((read_error,) if read_error else ())

@@ -134,7 +134,7 @@ def topic_cells(t: TopicView) -> tuple[Cell, ...]:
 
 
 TOPIC_PARTITION_COLUMNS = ("PARTITION", "LEADER", "REPLICAS", "ISR", "REPLICATION", "LOG-START-OFFSET",
-                           "LOG-END-OFFSET", "RECORDS", "PRODUCE/S", "Z-SCORE", "HOT")
+                           "LOG-END-OFFSET", "RECORDS", "PRODUCE/S", "Z-SCORE", "HOT", "TXN")
 
 
 def replication_text(p: TopicPartitionView) -> str:
@@ -147,11 +147,21 @@ def replication_text(p: TopicPartitionView) -> str:
     return "not preferred" if is_not_preferred(p) else "ok"
 
 
+def transactions_text(p: TopicPartitionView) -> str:
+    """``HANGING pid 1001`` when a transaction (of producer id 1001) has held the last stable offset
+    for longer than transaction.max.timeout.ms, ``open`` while one holds it, else empty."""
+    if p.hanging is not None:
+        return f"HANGING pid {p.hanging.producer_id if p.hanging.producer_id is not None else '?'}"
+    if p.last_stable_offset is not None and p.log_end_offset is not None and p.last_stable_offset < p.log_end_offset:
+        return "open"
+    return ""
+
+
 def topic_partition_cells(p: TopicPartitionView) -> tuple[Cell, ...]:
     """A topic's partition row."""
     return (p.partition, p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)), replication_text(p),
             p.log_start_offset, p.log_end_offset, p.records, rate_text(p.produce_rate), f"{p.z_score:.2f}",
-            "HOT" if p.hot else "")
+            "HOT" if p.hot else "", transactions_text(p))
 
 
 BROKER_COLUMNS = ("ID", "HOST:PORT", "STATE", "ROLES", "QUORUM", "LEADERS", "PREF", "REPLICAS", "URP", "OFFLINE",

@@ -22,12 +22,14 @@ from pykafka_ops.models.monitor import (
     MetadataQuorum,
     NodeProcess,
     Overview,
+    PartitionOffsets,
     PartitionView,
     TopicPartitionView,
     TopicView,
 )
 from pykafka_ops.models.replication import BrokerReplication
 from pykafka_ops.models.topics import BrokerInfo, TopicDescription
+from pykafka_ops.models.transactions import HangingTransaction
 from pykafka_ops.services.history import MonitorHistory, known
 from pykafka_ops.services.replication import broker_replication, is_not_preferred
 from pykafka_ops.services.skew_stats import z_scores
@@ -113,18 +115,21 @@ def _risk(lags: PartitionLags, snapshot: ClusterSnapshot) -> dict[str, tuple[flo
 
 
 def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: MonitorHistory,
-               offsets: dict[tuple[str, int], tuple[int | None, int | None]],
-               risk: tuple[float | None, float | None]) -> TopicView:
-    """One topic: per-partition rates and hot flags, totals, skew and retention risk."""
+               offsets: dict[tuple[str, int], PartitionOffsets], risk: tuple[float | None, float | None],
+               hanging: dict[tuple[str, int], HangingTransaction]) -> TopicView:
+    """One topic: per-partition rates, hot flags and hanging transactions, totals, skew and retention risk."""
     tracks = [history.log_ends.get((topic.name, p.partition)) for p in topic.partitions]
     rates = [t.produce_rate if t is not None else None for t in tracks]
     known_rates = [r for r in rates if r is not None]
     scores = z_scores([r or 0.0 for r in rates]) if known_rates else [0.0] * len(rates)
     hot_k = history.options.hot_k
-    partitions = tuple(
-        TopicPartitionView(p.partition, p.leader, p.replicas, p.isr, *offsets.get((topic.name, p.partition), (None, None)),
-                           rate, z, rate is not None and z > hot_k)
-        for p, rate, z in zip(topic.partitions, rates, scores))
+    views = []
+    for p, rate, z in zip(topic.partitions, rates, scores):
+        o = offsets.get((topic.name, p.partition)) or PartitionOffsets(topic.name, p.partition, None, None)
+        views.append(TopicPartitionView(p.partition, p.leader, p.replicas, p.isr, o.log_start_offset, o.log_end_offset,
+                                        rate, z, rate is not None and z > hot_k, o.last_stable_offset,
+                                        hanging.get((topic.name, p.partition))))
+    partitions = tuple(views)
     records = [v.records for v in partitions if v.records is not None]
     mean = sum(known_rates) / len(known_rates) if known_rates else 0.0
     skew = max(known_rates) / mean if len(known_rates) > 1 and mean > 0 else None
@@ -138,9 +143,10 @@ def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: Moni
 
 def topic_views(snapshot: ClusterSnapshot, history: MonitorHistory, lags: PartitionLags) -> tuple[TopicView, ...]:
     """Every topic, by name (``lags``: ``partition_lags`` of this poll's groups)."""
-    offsets = {(o.topic, o.partition): (o.log_start_offset, o.log_end_offset) for o in snapshot.offsets}
+    offsets = {(o.topic, o.partition): o for o in snapshot.offsets}
+    hanging = {(h.topic, h.partition): h for h in snapshot.hanging_transactions}
     risk = _risk(lags, snapshot)
-    return tuple(topic_view(t, snapshot, history, offsets, risk.get(t.name, (None, None)))
+    return tuple(topic_view(t, snapshot, history, offsets, risk.get(t.name, (None, None)), hanging)
                  for t in sorted(snapshot.topics, key=lambda t: t.name))
 
 
@@ -215,7 +221,7 @@ def overview(snapshot: ClusterSnapshot, topics: Sequence[TopicView], groups: Seq
                     sum(t.under_replicated for t in topics), sum(t.offline for t in topics),
                     tuple(sorted(states.items())), _total([t.produce_rate for t in topics if not t.internal]),
                     _total([g.consume_rate for g in groups]), snapshot.nodes, snapshot.quorum,
-                    sum(t.not_preferred for t in topics))
+                    sum(t.not_preferred for t in topics), sum(t.hanging for t in topics))
 
 
 def hot_partitions(topics: Sequence[TopicView], lags: PartitionLags) -> tuple[HotPartition, ...]:

@@ -20,14 +20,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pykafka_ops.models.replication import (
+    HANGING_TRANSACTION,
     OFFLINE,
     UNDER_REPLICATED,
     BrokerReplication,
     ReplicationAlert,
 )
+from pykafka_ops.models.transactions import HangingTransaction
 
 #: Alert level of each kind (``Status`` names: they order with group statuses).
-ALERT_LEVELS = {UNDER_REPLICATED: "WARN", OFFLINE: "ERR"}
+ALERT_LEVELS = {UNDER_REPLICATED: "WARN", OFFLINE: "ERR", HANGING_TRANSACTION: "ERR"}
 
 
 class PartitionState(Protocol):
@@ -108,6 +110,17 @@ def replication_alerts(topics: Iterable[tuple[str, Sequence[PartitionState]]]) -
         alerts += [ReplicationAlert(name, kind, parts, ALERT_LEVELS[kind])
                    for kind, parts in ((OFFLINE, offline), (UNDER_REPLICATED, under)) if parts]
     return tuple(alerts)
+
+
+def hanging_alerts(hanging: Iterable[HangingTransaction]) -> tuple[ReplicationAlert, ...]:
+    """One alert per topic with hanging transactions, by topic, partitions in order."""
+    by_topic: dict[str, list[HangingTransaction]] = {}
+    for h in sorted(hanging, key=lambda h: (h.topic, h.partition)):
+        by_topic.setdefault(h.topic, []).append(h)
+    return tuple(ReplicationAlert(topic, HANGING_TRANSACTION, tuple(h.partition for h in found),
+                                  ALERT_LEVELS[HANGING_TRANSACTION], tuple(found),
+                                  tuple((h.partition, h.producer_id, h.last_stable_offset) for h in found))
+                 for topic, found in by_topic.items())
 
 
 def new_alerts(alerts: Sequence[ReplicationAlert],

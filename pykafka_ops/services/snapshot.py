@@ -3,8 +3,10 @@
 A poll sends: Metadata (brokers, controller, topics, partitions, ISR); then at once ListGroups,
 DescribeGroups + OffsetFetch per group (``lag.group_offsets``), ListOffsets(earliest) of every
 partition, DescribeConfigs for topics whose retention is not cached yet, and DescribeCluster +
-DescribeQuorum (``cluster_nodes``); then one ListOffsets(latest) for every partition — after the
-committed offsets, so lag is never understated. Topic retention is re-read every
+DescribeQuorum (``cluster_nodes``); then ListOffsets(latest) for every partition — after the
+committed offsets, so lag is never understated — once read_uncommitted (the high watermark) and
+once read_committed (the last stable offset); then what ``services.hanging_transactions`` needs
+for partitions whose last stable offset is stuck (usually nothing). Topic retention is re-read every
 ``CONFIG_REFRESH_POLLS`` polls. The clients stay open between polls (one AdminClient for metadata
 and configs, one ``KafkaAdmin`` for groups).
 
@@ -54,6 +56,7 @@ from pykafka_ops.models.topics import BrokerInfo
 from pykafka_ops.services.configs import resource_configs
 from pykafka_ops.services.consume import ConsumeRequest, RecordSink, StartOffset, consume
 from pykafka_ops.services.groups import list_groups
+from pykafka_ops.services.hanging_transactions import HangingTransactionFinder
 from pykafka_ops.services.lag import group_offsets, with_log_end
 from pykafka_ops.services.monitor_rows import address_text
 from pykafka_ops.services.processes import NodeSampler
@@ -133,6 +136,7 @@ class KafkaClusterSource:
         self._admin = KafkaAdmin(polling)
         self._client = admin_client(polling)
         self._nodes = NodeSampler(state_file) if state_file is not None else None
+        self._hanging = HangingTransactionFinder(polling, self._admin, self._client)
         self._retention: dict[str, int | None] = {}
         self._listed: list[str] | None = None
         """The groups ListGroups named at the last poll it answered."""
@@ -150,7 +154,8 @@ class KafkaClusterSource:
             self._group_offsets(metadata_answered=True), self._admin.list_offsets(tps, "earliest"), self._configs(names),
             self.cluster_nodes(info.brokers))
         committed = {TopicPartition(r.topic, r.partition) for g in drafts for r in g.partitions}
-        latest = await self._admin.list_offsets(set(tps) | committed, "latest")
+        latest, stable = await asyncio.gather(self._admin.list_offsets(set(tps) | committed, "latest"),
+                                              self._admin.list_offsets(tps, "latest", "read_committed"))
         errors = [groups_error] if groups_error else []
         if isinstance(configs, Exception):
             errors.append(f"topic configs: {configs}")
@@ -158,12 +163,15 @@ class KafkaClusterSource:
             self._retention.update(configs)
         known = {t.name for t in info.topics}
         self._retention = {name: ms for name, ms in self._retention.items() if name in known}
-        offsets = tuple(PartitionOffsets(tp.topic, tp.partition, _offset(earliest.get(tp)), _offset(latest.get(tp)))
+        offsets = tuple(PartitionOffsets(tp.topic, tp.partition, _offset(earliest.get(tp)), _offset(latest.get(tp)),
+                                         _offset(stable.get(tp)))
                         for tp in tps)
+        hanging, hanging_error = await self._hanging.find(offsets, [b.id for b in info.brokers])
+        errors += [f"hanging transactions: {hanging_error}"] if hanging_error else []
         nodes = await in_thread(self._nodes.sample) if self._nodes is not None else ()
         return ClusterSnapshot(info.cluster_id, info.controller_id, info.brokers, info.topics, offsets,
                                tuple(with_log_end(drafts, latest)), dict(self._retention), nodes, tuple(errors),
-                               fenced, quorum)
+                               fenced, quorum, hanging)
 
     async def cluster_nodes(self, brokers: Sequence[BrokerInfo]) -> tuple[tuple[BrokerInfo, ...] | None,
                                                                            MetadataQuorum | None]:

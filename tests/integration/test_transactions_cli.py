@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from integration_helpers import (
     build_batch,
     create_topic,
@@ -101,10 +102,11 @@ def test_list_describe_and_producers_of_a_confluent_transaction(txn_cluster: Run
     assert (missing.exit_code, "TRANSACTIONAL_ID_NOT_FOUND" in missing.stderr) == (1, True)
 
 
-def test_find_hanging_and_abort(txn_cluster: RunningCluster) -> None:
-    topic = unique_topic("txn-hang")
-    create_topic(txn_cluster, topic, partitions=1)
-    host, _, port = txn_cluster.bootstrap_servers.split(",")[0].rpartition(":")
+def hanging_transaction(cluster: RunningCluster, topic: str) -> int:
+    """A one-partition topic with a transaction of a producer no coordinator knows (two records
+    written 20 minutes ago), then a plain record: its producer id."""
+    create_topic(cluster, topic, partitions=1)
+    host, _, port = cluster.bootstrap_servers.split(",")[0].rpartition(":")
     old = int(time.time() * 1000) - 20 * 60_000
     with WireClient(host, int(port)) as client:
         pid, epoch = init_producer_id(client)
@@ -114,7 +116,12 @@ def test_find_hanging_and_abort(txn_cluster: RunningCluster) -> None:
         batch = builder.build()
         assert produce_raw(client, topic, 0, batch, transactional_id="ghost").error_code == 0
         assert produce_raw(client, topic, 0, build_batch([b"after"])).error_code == 0
+    return pid
 
+
+def test_find_hanging_and_abort(txn_cluster: RunningCluster) -> None:
+    topic = unique_topic("txn-hang")
+    pid = hanging_transaction(txn_cluster, topic)
     assert list_offset(txn_cluster, topic, 0, -1, READ_COMMITTED).offset == 0
     hanging = pko_json(txn_cluster, "find-hanging", "--broker-id", "1")
     assert [(h["topic"], h["partition"], h["producer_id"], h["current_txn_start_offset"]) for h in hanging] == [
@@ -128,3 +135,36 @@ def test_find_hanging_and_abort(txn_cluster: RunningCluster) -> None:
     assert pko_json(txn_cluster, "find-hanging", "--broker-id", "1") == []
     nothing = pko(txn_cluster, "abort", "--topic", topic, "--partition", "0", "--start-offset", "0")
     assert nothing.exit_code == 1 and "Could not find any open transactions" in nothing.stderr
+
+
+def test_lag_flags_a_hanging_transaction_with_its_producer(txn_cluster: RunningCluster) -> None:
+    """`pko lag` raises an ERR alert for a consumed topic whose LSO a hanging transaction holds:
+    the producer id in JSON and on stderr, exit 3 with --fail-on ERR; none once it is aborted."""
+    from commands.main import app
+
+    topic, group = unique_topic("txn-lag"), unique_topic("lag-group")
+    pid = hanging_transaction(txn_cluster, topic)
+    admin = AdminClient({"bootstrap.servers": txn_cluster.bootstrap_servers})
+    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])])[
+        group].result(10)
+
+    def lag(*args: str) -> Any:
+        return CliRunner().invoke(app, ["lag", "-b", txn_cluster.bootstrap_servers, "--group", group, "--window", "2",
+                                        "--interval", "0.1", *args], catch_exceptions=False)
+
+    answer = lag("--output", "json")
+    assert answer.exit_code == 0, answer.output
+    (alert,) = json.loads(answer.stdout)["alerts"]
+    assert (alert["kind"], alert["level"], alert["topic"], alert["partitions"]) == (
+        "hanging_transaction", "ERR", topic, [0])
+    assert [(t["producer_id"], t["last_stable_offset"], t["high_watermark"]) for t in alert["transactions"]] == [
+        (pid, 0, 3)]
+    failed = lag("--fail-on", "ERR")
+    assert failed.exit_code == 3
+    assert f"pko: ERR topic '{topic}': hanging transaction on 1 partition (0): partition 0 producer id {pid}" \
+        in failed.stderr
+    assert f"pko transactions abort --topic {topic} --partition 0 --start-offset 0" in failed.stderr
+
+    assert pko(txn_cluster, "abort", "--topic", topic, "--partition", "0", "--start-offset", "0").exit_code == 0
+    wait_until(lambda: list_offset(txn_cluster, topic, 0, -1, READ_COMMITTED).offset == 4, 10, "the LSO at the end")
+    assert json.loads(lag("--output", "json").stdout)["alerts"] == []

@@ -34,6 +34,7 @@ from pykafka_ops.models.monitor import (
 from pykafka_ops.models.records import ConsumedRecord, ConsumeReport
 from pykafka_ops.models.skew import SkewReport
 from pykafka_ops.models.topics import BrokerInfo, PartitionDescription, TopicDescription
+from pykafka_ops.models.transactions import HangingTransaction
 from pykafka_ops.services.consume import RecordSink
 from pykafka_ops.services.monitor import MonitorServices
 from pykafka_ops.services.skew_scan import Progress
@@ -92,6 +93,9 @@ class FakeCluster:
         self.fail_next_collect: Exception | None = None
         self.partition_states: dict[TopicPartition, tuple[int | None, tuple[int, ...], tuple[int, ...]]] = {}
         """(leader, replicas, ISR) of a partition; any other is led by broker 1, its only replica."""
+        self.last_stable: dict[TopicPartition, int] = {}
+        """A partition's last stable offset when a transaction holds it (else the log end)."""
+        self.hanging: tuple[HangingTransaction, ...] = ()
 
     def create(self, topic: str, partitions: int, retention_ms: int | None = 604_800_000) -> None:
         """A new, empty topic."""
@@ -147,11 +151,13 @@ class FakeCluster:
                                                                                         (1, (1,), (1,))))
                                               for p in range(n)))
                        for name, n in sorted(self.topics.items()))
-        offsets = tuple(PartitionOffsets(tp.topic, tp.partition, self.log_start[tp], self.log_end[tp])
+        offsets = tuple(PartitionOffsets(tp.topic, tp.partition, self.log_start[tp], self.log_end[tp],
+                                         self.last_stable.get(tp, self.log_end[tp]))
                         for tp in sorted(self.log_end))
         groups = tuple(self._group(g, fg) for g, fg in sorted(self.groups.items()))
         return ClusterSnapshot("fake-cluster", 1, self.brokers, topics, offsets, groups, dict(self.retention_ms),
-                               self.nodes, fenced_brokers=self.fenced_brokers, quorum=self.quorum)
+                               self.nodes, fenced_brokers=self.fenced_brokers, quorum=self.quorum,
+                               hanging_transactions=self.hanging)
 
     async def record_timestamps(self, positions: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | str]:
         self.reads.append(dict(positions))

@@ -9,7 +9,9 @@ from monitor_fakes import FakeCluster, poll, services
 
 from pykafka_ops.models.groups import TopicPartition
 from pykafka_ops.models.topics import BrokerInfo
+from pykafka_ops.models.transactions import HangingTransaction
 from tui.app import MonitorApp
+from tui.screens.topic_detail import TopicDetailScreen
 from tui.widgets.lag_table import LagTable
 
 SIZE = (160, 40)
@@ -63,3 +65,35 @@ async def test_replication_on_the_brokers_and_topics_screens_and_the_bell(cluste
         degrade(cluster)
         await poll(app, pilot)
         assert rung == ["bell", "bell"]  # raised again after it cleared
+
+
+async def test_a_hanging_transaction_is_flagged_with_its_producer(cluster: FakeCluster) -> None:
+    """A partition whose LSO a transaction has held past transaction.max.timeout.ms: the bell and a
+    notification naming the producer and the abort command, once; HANGING in the topic's partition
+    row and the overview; an open transaction that is not hanging shows as ``open``."""
+    cluster.produce("orders", 0, 10)
+    cluster.produce("orders", 1, 10)
+    app = MonitorApp(services(cluster), refresh_s=0)
+    rung: list[str] = []
+    notes: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.bell = lambda: rung.append("bell")  # type: ignore[method-assign]
+        app.notify = lambda message, **_: notes.append(message)  # type: ignore[method-assign]
+        cluster.last_stable.update({TopicPartition("orders", 0): 4, TopicPartition("orders", 1): 7})
+        cluster.hanging = (HangingTransaction("orders", 0, 4, 10, 0, 1001, 0),)
+        await poll(app, pilot)
+        assert rung == ["bell"]
+        assert notes == ["topic 'orders': hanging transaction on 1 partition (0): partition 0 producer id 1001, "
+                         "last stable offset 4 behind the high watermark 10 for longer than "
+                         "transaction.max.timeout.ms; abort it with pko transactions abort --topic orders "
+                         "--partition 0 --start-offset 4"]
+        cluster.produce("orders", 0, 5)  # the high watermark moves on: the same alert
+        cluster.hanging = (HangingTransaction("orders", 0, 4, 15, 0, 1001, 0),)
+        await poll(app, pilot)
+        assert rung == ["bell"]
+        assert "hanging     1 transactions" in str(app.screen.query_one("#cluster").render())
+
+        app.push_screen(TopicDetailScreen("orders"))
+        await pilot.pause()
+        txn = column(app, "#partitions", "TXN")
+        assert txn[:2] == ["HANGING pid 1001", "open"] and set(txn[2:]) == {""}

@@ -66,7 +66,7 @@ def test_a_topic_view_counts_urp_offline_and_partitions_off_their_preferred_lead
 
     topic = TopicDescription("orders", "", False, PARTITIONS)
     snapshot = ClusterSnapshot(None, None, (), (topic,), (), (), {})
-    view = topic_view(topic, snapshot, MonitorHistory(MonitorOptions()), {}, (None, None))
+    view = topic_view(topic, snapshot, MonitorHistory(MonitorOptions()), {}, (None, None), {})
     assert (view.under_replicated, view.offline, view.not_preferred) == (2, 1, 2)  # offline p2 keeps its 1-of-1 ISR
     assert [replication_text(p) for p in view.partitions] == ["URP", "URP", "OFFLINE", "ok"]
     assert replication_text(SimpleNamespace(leader=2, replicas=(1, 2), isr=(1, 2))) == "not preferred"

@@ -1,6 +1,6 @@
 """Overview: cluster id and controller, the metadata quorum's leader and epoch, brokers running,
 fenced and down, topics and partitions, under-replicated and offline partitions and those not on
-their preferred leader, groups by state,
+their preferred leader, hanging transactions, groups by state,
 total produce and consume rates; node processes (PID, CPU, RSS) of a `pko cluster up` cluster;
 hot partitions; the groups that are not OK, worst first."""
 
@@ -37,6 +37,7 @@ def cluster_text(o: Overview) -> str:
         f"topics      {o.topics} ({o.partitions} partitions)",
         f"partitions  {o.under_replicated} under-replicated, {o.offline} offline",
         f"imbalance   {o.not_preferred} not on their preferred leader",
+        f"hanging     {o.hanging_transactions} transactions",
         f"produce     {rate_text(o.produce_rate) or '-'} records/s",
         f"consume     {rate_text(o.consume_rate) or '-'} records/s",
     ])

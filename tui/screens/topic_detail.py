@@ -1,7 +1,8 @@
 """Topic detail: replication (ISR health, partitions not on their preferred leader) and retention,
 the produce-rate trend, and per partition leader, replicas, ISR, replication state (OFFLINE, URP,
-not preferred, ok), offsets, records, produce rate and hot flag. ``k`` runs the `pko skew` report in a
-worker (cancellable), ``t`` tails the topic."""
+not preferred, ok), offsets, records, produce rate, hot flag and transactions (an open one's last
+stable offset; HANGING with its producer id past transaction.max.timeout.ms). ``k`` runs the
+`pko skew` report in a worker (cancellable), ``t`` tails the topic."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def summary(t: TopicView) -> str:
     retention = duration_text(t.retention_ms / 1000) if t.retention_ms is not None else "none (compact or unlimited)"
     parts = [t.name + (" (internal)" if t.internal else ""), f"{len(t.partitions)} partitions",
              f"RF {t.replication_factor}", f"ISR {isr_text(t.under_replicated, t.offline)}",
-             f"leader imbalance {t.not_preferred}",
+             f"leader imbalance {t.not_preferred}", *([f"HANGING TRANSACTIONS {t.hanging}"] if t.hanging else []),
              f"{t.records if t.records is not None else '-'} records", f"produce {rate_text(t.produce_rate) or '-'}/s",
              f"skew {t.skew:.2f}" if t.skew is not None else "skew -", f"retention {retention}",
              f"lag share {percent_text(t.lag_share) or '-'}", f"loss in {duration_text(t.loss_in_s) or '-'}"]
