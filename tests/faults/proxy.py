@@ -11,6 +11,17 @@ in ``Faults.apis`` (Produce by default):
 * ``delay_s``: every answer waits this long first;
 * ``cut_after``: a client connection is closed once this many answer bytes went through it.
 
+And one fault on *requests*, of the APIs in ``Faults.hold_apis`` (EndTxn by default):
+
+* ``delay_request_s``: the request is held this long, then sent to the node on a connection of its
+  own, even if the client's connection has closed meanwhile (a late packet, as in T7b). Its answer
+  goes to the client if its connection is still open, else it is discarded; either way it is
+  recorded in ``proxy.late``. Only the first ``hold_requests`` such requests are held (None: all);
+  the other requests on the connection go on meanwhile.
+
+``proxy.faults`` may be replaced while the proxy runs (``dataclasses.replace``): the next frame sees
+the new faults, e.g. ``hold_requests`` raised by one to hold the next EndTxn.
+
 ``with ChaosProxy(("127.0.0.1", port), Faults(drop_response=0.05)) as proxy:`` runs it on a free
 127.0.0.1 port in a thread of its own; ``proxy.bootstrap`` is what clients connect to and
 ``proxy.stats`` counts what it did.
@@ -50,6 +61,23 @@ class Faults:
     cut_after: int | None = None
     apis: frozenset[int] = frozenset({ApiKey.PRODUCE})
     seed: int = 0
+    delay_request_s: float = 0.0
+    hold_apis: frozenset[int] = frozenset({ApiKey.END_TXN})
+    hold_requests: int | None = None
+
+
+@dataclass
+class LateRequest:
+    """A request held by ``delay_request_s`` (its frame, without the size prefix): when it was
+    held and forwarded (event loop time = ``time.monotonic()``), and the node's answer."""
+
+    api_key: int
+    version: int
+    frame: bytes
+    held_at: float
+    forwarded_at: float | None = None
+    error_code: int | None = None
+    delivered: bool = False
 
 
 @dataclass
@@ -69,6 +97,8 @@ class ChaosProxy:
         self.upstream = upstream
         self.faults = faults
         self.stats: Counter[str] = Counter()
+        self.late: list[LateRequest] = []
+        self._late_tasks: set[asyncio.Task[None]] = set()
         self._random = random.Random(faults.seed)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="chaos-proxy", daemon=True)
@@ -91,8 +121,10 @@ class ChaosProxy:
         async def stop() -> None:
             assert self._server is not None
             self._server.close()
-            for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            tasks = asyncio.all_tasks() - {asyncio.current_task()}
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -111,7 +143,7 @@ class ChaosProxy:
         try:
             await asyncio.gather(self._requests(client_reader, connection),
                                  self._answers(upstream_reader, connection))
-        except (OSError, asyncio.IncompleteReadError, _Closed):
+        except (OSError, asyncio.IncompleteReadError, _Closed, asyncio.CancelledError):  # cancelled: the proxy stops
             pass
         finally:
             for writer in (client_writer, upstream_writer):
@@ -122,6 +154,9 @@ class ChaosProxy:
             frame = await _read_frame(reader)
             if len(frame) >= _HEADER.size:
                 api_key, version, correlation_id = _HEADER.unpack_from(frame, 0)
+                if self._holds(api_key):
+                    self._hold(frame, api_key, version, connection)
+                    continue
                 connection.pending[correlation_id] = (api_key, version)
             connection.upstream.write(_SIZE.pack(len(frame)) + frame)
             await connection.upstream.drain()
@@ -152,6 +187,46 @@ class ChaosProxy:
             if faults.cut_after is not None and connection.answered_bytes >= faults.cut_after:
                 self.stats["cut"] += 1
                 raise _Closed
+
+    def _holds(self, api_key: int) -> bool:
+        faults = self.faults
+        return (faults.delay_request_s > 0 and api_key in faults.hold_apis
+                and (faults.hold_requests is None or self.stats["held"] < faults.hold_requests))
+
+    def _hold(self, frame: bytes, api_key: int, version: int, connection: _Connection) -> None:
+        """Send ``frame`` to the node ``delay_request_s`` from now, on a connection of its own."""
+        self.stats["held"] += 1
+        late = LateRequest(api_key, version, frame, self._loop.time())
+        self.late.append(late)
+        task = asyncio.create_task(self._send_late(frame, late, connection, self.faults.delay_request_s))
+        self._late_tasks.add(task)
+        task.add_done_callback(self._late_tasks.discard)
+
+    async def _send_late(self, frame: bytes, late: LateRequest, connection: _Connection, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        try:
+            reader, writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            self.stats["late_failed"] += 1
+            return
+        try:
+            writer.write(_SIZE.pack(len(frame)) + frame)
+            await writer.drain()
+            late.forwarded_at = self._loop.time()
+            self.stats["late_forwarded"] += 1
+            answer = await _read_frame(reader)
+        except (OSError, asyncio.IncompleteReadError):
+            self.stats["late_failed"] += 1
+            return
+        finally:
+            writer.close()
+        body = codec.decode_response(late.api_key, late.version, answer,
+                                     codec.response_header_size(late.api_key, late.version))
+        late.error_code = getattr(body, "error_code", None)
+        if not connection.client.is_closing():
+            connection.client.write(_SIZE.pack(len(answer)) + answer)
+            late.delivered = True
+        self.stats["late_answered" if late.delivered else "late_discarded"] += 1
 
     def _rewrite(self, api_key: int, version: int, correlation_id: int, frame: bytes) -> bytes:
         """The answer with every broker address replaced by the proxy's."""

@@ -9,12 +9,16 @@ divergent, zombie acks lost).
     python -m faults.soak --t4 20 --t5 20 --coord 20 --preferred 10
     python -m faults.soak --t4long 5 --t5long 5      # 3 rolling rounds; 4 grow/shrink cycles at 2x rate
     python -m faults.soak --t7 20                    # the exactly-once copier under kill -9 (T7)
+    python -m faults.soak --t7b 5                    # a delayed EndTxn lands on the next transaction (T7b)
 
 A trial fails on a violation (lost or duplicated acks, divergent replicas …) or on any exception
 (a condition not reached by its deadline: a hang). The directory of a failed trial (cluster file,
 node logs under ``data/logs``, the history as JSON lines) is kept for diagnosis; passed ones are
-deleted unless ``--keep-all``. The exit status is 1 if any trial failed. Not collected by pytest
-(its name does not start with ``test_``).
+deleted unless ``--keep-all``. The exit status is 1 if any trial failed. A T7b trial whose verdict
+is ``tv1_flaw_reproduced`` passes: that is transaction version 1's known protocol flaw, which no
+client we use can avoid (``faults/t7b.py`` says why and how it is told apart); the totals count
+such trials (``tv1_flaw_reproduced``) and T7b's aborted-read, committed-missing and torn figures.
+Not collected by pytest (its name does not start with ``test_``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ if __package__ in (None, ""):  # run as a file: make ``faults`` importable from 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cluster.pytest_plugin import ClusterFactory, cluster_factory
+from faults.t7b import run_t7b
 from faults.test_group_faults import run_coordinator_kill, run_preferred, run_t4, run_t5
 from faults.test_replication_faults import run_t1, run_t1c, run_t2
 from faults.test_txn_faults import run_t7
@@ -45,6 +50,8 @@ TRIALS: dict[str, Callable[[ClusterFactory, Path], dict[str, Any]]] = {
     "t4": run_t4, "t5": run_t5, "coord": run_coordinator_kill, "preferred": run_preferred,
     # T7: the exactly-once copier killed -9 three times and its transaction coordinator's node once
     "t7": run_t7,
+    # T7b (tier B): one EndTxn per round held by the proxy past the start of the next transaction
+    "t7b": run_t7b,
     # longer variants of the group tests (not in CI): three rolling rounds; four membership cycles at twice the rate
     "t4long": lambda factory, workdir: run_t4(factory, workdir, rounds=3),
     "t5long": lambda factory, workdir: run_t5(factory, workdir, rate=800, cycles=4),
@@ -85,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
     totals: dict[str, Any] = {"totals": True, "trials": 0, "passed": 0, "failures": 0, "missing": 0,
                               "duplicates": 0, "divergent": 0, "offset_mismatches": 0, "zombie_acks_lost": 0, "gaps": 0,
-                              "unexpected_rebalances": 0,
+                              "unexpected_rebalances": 0, "tv1_flaw_reproduced": 0, "aborted_read": 0,
+                              "committed_missing": 0, "torn_txns": 0,
                               "acked": 0, "failed_trials": [], "dir": str(base)}
     started = time.monotonic()
     for kind, count in counts.items():
@@ -96,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             totals["passed" if figures["passed"] else "failures"] += 1
             for name, total in (("lost", "missing"), ("duplicates", "duplicates"), ("divergent", "divergent"),
                                 ("offset_mismatches", "offset_mismatches"), ("zombie_acks_lost", "zombie_acks_lost"),
-                                ("acked", "acked"), ("gaps", "gaps"), ("unexpected_rebalances", "unexpected_rebalances")):
+                                ("acked", "acked"), ("gaps", "gaps"),
+                                ("unexpected_rebalances", "unexpected_rebalances"), ("aborted_read", "aborted_read"),
+                                ("committed_missing", "committed_missing"), ("torn_txns", "torn_txns")):
                 totals[total] += figures.get(name, 0) or 0
+            totals["tv1_flaw_reproduced"] += figures.get("verdict") == "tv1_flaw_reproduced"
             if figures["passed"] and not args.keep_all:
                 shutil.rmtree(workdir, ignore_errors=True)
             elif not figures["passed"]:
