@@ -168,7 +168,7 @@ def test_a_crash_before_the_swap_leaves_the_old_segments(manager: LogManager) ->
     _fill(log)
     expected = _records(log)
     files = [SegmentFile(s, s.path, s.size) for s in list(log.segments)[:-1]]
-    cleaned = clean_segments(group_by_size(files, 400), NOW - DAY_MS)  # written, never swapped
+    cleaned = clean_segments(group_by_size(files, 400), NOW, DAY_MS)  # written, never swapped
     assert all(group.cleaned_path.exists() for group in cleaned)
     log.close(clean=False)
 
@@ -184,7 +184,7 @@ def test_a_crash_in_the_middle_of_the_swap_is_finished_at_start_up(manager: LogM
     _fill(log)
     latest = _latest_per_key(_records(log))
     files = [SegmentFile(s, s.path, s.size) for s in list(log.segments)[:-1]]
-    group = clean_segments([files], NOW - DAY_MS)[0]
+    group = clean_segments([files], NOW, DAY_MS)[0]
     swap = files[0].path.with_name(files[0].path.name + SWAP_SUFFIX)
     os.replace(group.cleaned_path, swap)
     files[1].path.unlink()  # the crash hit while the old segments were being deleted
