@@ -99,7 +99,12 @@ def validate_record_set(
             raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
         if from_client and header.is_control and not allow_control:
             raise RecordValidationError(ErrorCode.invalid_record, "clients may not write control batches")
-        if header.records_count <= 0 or (from_client and header.records_count != header.last_offset_delta + 1):
+        # A replica's batches may be empty: the cleaner keeps a batch without records for a
+        # producer's last sequence or a segment's last offset (Kafka's RETAIN_EMPTY), and
+        # followers copy the leader's log as it is (appendAsFollower does not validate counts).
+        empty_from_client = from_client and header.records_count == 0
+        if header.records_count < 0 or empty_from_client or (
+                from_client and header.records_count != header.last_offset_delta + 1):
             raise RecordValidationError(  # compressed or not, as Kafka's LogValidator.validateBatch
                 ErrorCode.invalid_record,
                 f"record count {header.records_count} does not match last offset delta {header.last_offset_delta}",

@@ -82,6 +82,19 @@ def test_record_count_must_match_the_offset_delta() -> None:
     assert _error(records) == ErrorCode.invalid_record
 
 
+def test_an_empty_batch_is_refused_from_a_client_and_copied_by_a_replica() -> None:
+    """The cleaner keeps batches without records (RETAIN_EMPTY); a follower copies them as they are."""
+    from cluster.log.cleaner_transactions import empty_batch
+
+    records = memoryview(bytearray(produced(batch(3))))
+    header = read_batch_header(records, 0)
+    empty = memoryview(bytearray(empty_batch(header, keep_producer=False)))
+    assert read_batch_header(empty, 0).records_count == 0
+    assert _error(empty) == ErrorCode.invalid_record
+    (only,) = validate_record_set(empty, MAX, SEGMENT, from_client=False)
+    assert only.header.last_offset == header.last_offset
+
+
 def test_assign_offsets_patches_base_offsets_and_leader_epoch_in_place() -> None:
     first, second, third = batch(3), batch(1), batch(4, compression=Compression.LZ4)
     records = produced(first, second, third)
