@@ -68,6 +68,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _S = TransactionState
+#: Longest an AddPartitionsToTxn waits for the previous transaction's markers before it answers
+#: CONCURRENT_TRANSACTIONS (far below the clients' request timeouts of 30 s and more).
+CONCURRENT_TXN_WAIT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -233,11 +236,29 @@ class TransactionCoordinator:
     # -- AddPartitionsToTxn / AddOffsetsToTxn --------------------------------------------
 
     async def handle_add_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int,
-                                    partitions: Iterable[TopicPartition]) -> ErrorCode:
-        """AddPartitionsToTxn (one error for all the partitions; the handler checks they exist)."""
+                                    partitions: Iterable[TopicPartition], wait_s: float | None = None) -> ErrorCode:
+        """AddPartitionsToTxn (one error for all the partitions; the handler checks they exist).
+
+        While the previous transaction's markers are in flight (PrepareCommit/PrepareAbort), the
+        answer waits for them up to ``wait_s`` (default ``CONCURRENT_TXN_WAIT_S``) and the request
+        is checked again, instead of answering CONCURRENT_TRANSACTIONS at once: a producer that
+        starts its next transaction right after EndTxn (librdkafka retries only after 20 ms or
+        more) is answered as soon as the markers are written. CONCURRENT_TRANSACTIONS if not."""
         if not transactional_id:
             return ErrorCode.invalid_request
         added = frozenset(partitions)
+        while True:
+            error = await self._add_partitions(transactional_id, producer_id, producer_epoch, added)
+            if error != ErrorCode.concurrent_transactions or wait_s == 0:
+                return error
+            wait_s = CONCURRENT_TXN_WAIT_S if wait_s is None else wait_s
+            started = asyncio.get_running_loop().time()
+            if not await self.markers.wait_for_completion(transactional_id, wait_s):
+                return error
+            wait_s = max(0.0, wait_s - (asyncio.get_running_loop().time() - started))
+
+    async def _add_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                              added: frozenset[TopicPartition]) -> ErrorCode:
         error, found = self.state.get_transaction_state(transactional_id)
         if error != ErrorCode.none:
             return error

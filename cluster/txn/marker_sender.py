@@ -114,6 +114,15 @@ class TransactionMarkerChannelManager:
         self.pending[txn_id] = pending
         pending.task = asyncio.get_running_loop().create_task(self._drive(pending))
 
+    async def wait_for_completion(self, transactional_id: str, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the markers of ``transactional_id`` in flight and its
+        Complete* write (or their giving up); True if some were in flight and are now done."""
+        pending = self.pending.get(transactional_id)
+        if pending is None or pending.task is None:
+            return False
+        done, _ = await asyncio.wait({pending.task}, timeout=timeout_s)  # never cancels the task
+        return bool(done)
+
     def remove_markers_for_partition(self, txn_partition: int) -> None:
         """Give up the transactions of a ``__transaction_state`` partition (resigned or reloaded)."""
         for txn_id, pending in list(self.pending.items()):

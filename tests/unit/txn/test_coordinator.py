@@ -101,6 +101,28 @@ def test_end_txn_errors_as_kafka(tmp_path: Path) -> None:
         E.none, E.invalid_txn_state]
 
 
+def test_add_partitions_waits_for_the_previous_markers(tmp_path: Path) -> None:
+    """AddPartitionsToTxn right after EndTxn is answered once the markers are written (NONE, a new
+    Ongoing transaction), not CONCURRENT_TRANSACTIONS; after ``wait_s`` it is CONCURRENT_TRANSACTIONS."""
+    async def scenario():
+        markers = Markers()
+        c = await loaded_coordinator(broker(open_partition(tmp_path)), markers)
+        await c.handle_init_producer_id("tx", 10_000)
+        await c.handle_add_partitions("tx", 1000, 0, [("t", 0)])
+        markers.gate = asyncio.Event()
+        assert await c.handle_end_txn("tx", 1000, 0, True) == E.none
+        timed_out = await c.handle_add_partitions("tx", 1000, 0, [("t", 1)], wait_s=0.05)
+        waiting = asyncio.create_task(c.handle_add_partitions("tx", 1000, 0, [("t", 1)]))
+        await asyncio.sleep(0.05)
+        still_waiting = not waiting.done()
+        markers.gate.set()
+        return timed_out, still_waiting, await waiting, _state(c)
+
+    timed_out, still_waiting, answer, m = asyncio.run(scenario())
+    assert (timed_out, still_waiting, answer) == (E.concurrent_transactions, True, E.none)
+    assert (m.state, m.partitions) == (S.ONGOING, {("t", 1)})
+
+
 def test_transaction_timeout_bounds(tmp_path: Path) -> None:
     async def scenario():
         c = await loaded_coordinator(broker(open_partition(tmp_path)))
