@@ -1,9 +1,14 @@
-"""ListOffsets (key 2), versions 1-7.
+"""ListOffsets (key 2), versions 1-10.
 
-Timestamps: -2 earliest (log start offset), -1 latest (high watermark; the LSO for
-read_committed), -3 max timestamp (v7, KIP-734), ≥ 0 the first record at or after that time
-(offset -1 / timestamp -1 when there is none). v2: isolation level. v4: leader epochs and the
-current_leader_epoch check. v6: flexible. A lookup that meets a batch whose records cannot be
+Timestamps: -2 earliest (log start offset, with the epoch of the earliest leader-epoch entry when
+it starts at or before it, as Kafka's ``UnifiedLog.fetchOffsetByTimestamp``), -1 latest (high
+watermark; the LSO for read_committed), -3 max timestamp (v7, KIP-734), -4 earliest local (v8,
+KIP-405: the local log start offset — without tiered storage, the log start offset), -5 latest
+tiered (v9, KIP-1005: without tiered storage Kafka answers offset -1, epoch -1), ≥ 0 the first
+record at or after that time (offset -1 / timestamp -1 when there is none). v2: isolation level.
+v4: leader epochs and the current_leader_epoch check. v6: flexible. v10: ``timeout_ms``
+(KIP-1075), which bounds remote-storage lookups only: with no tiered storage every answer is
+local and immediate. A lookup that meets a batch whose records cannot be
 read (damaged on disk, or stored before produce walked records) answers CORRUPT_MESSAGE for that
 partition, as Kafka's CorruptRecordException does; the connection and the other partitions go on.
 """
@@ -19,11 +24,11 @@ from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 from pykafka_ops.records.batch import CorruptRecordError
 
-LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
 READ_COMMITTED = 1
 
 
-@handles(ApiKey.LIST_OFFSETS, versions=(1, 7))
+@handles(ApiKey.LIST_OFFSETS, versions=(1, 10))
 def handle_list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Look up one offset per requested partition."""
     topics = []
@@ -42,7 +47,14 @@ def _lookup(ctx: RequestContext, request: Any, topic: str, p: Any) -> dict[str, 
         return _answer(p.partition_index, refusal)
     log = partition.log
     if p.timestamp == EARLIEST:
-        found: TimestampOffset | None = TimestampOffset(-1, log.log_start_offset, partition.leader_epoch)
+        earliest = log.leader_epochs.earliest_entry
+        epoch = earliest.epoch if earliest is not None and earliest.start_offset <= log.log_start_offset else -1
+        found: TimestampOffset | None = TimestampOffset(-1, log.log_start_offset, epoch)
+    elif p.timestamp == EARLIEST_LOCAL:
+        local_epoch = log.leader_epochs.epoch_for_offset(log.log_start_offset)
+        found = TimestampOffset(-1, log.log_start_offset, -1 if local_epoch is None else local_epoch)
+    elif p.timestamp == LATEST_TIERED:  # no tiered storage: nothing is in remote storage
+        found = TimestampOffset(-1, -1, -1)
     elif p.timestamp == LATEST:  # KIP-98: read_committed clients end at the last stable offset
         end = log.last_stable_offset if getattr(request, "isolation_level", 0) == READ_COMMITTED else log.high_watermark
         found = TimestampOffset(-1, end, partition.leader_epoch)

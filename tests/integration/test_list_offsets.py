@@ -15,6 +15,7 @@ import pytest
 
 from integration_helpers import create_topic, list_offset, produce_raw, unique_topic, wire
 from cluster.pytest_plugin import RunningCluster
+from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.records.builder import RecordBatchBuilder
 
 RECORDS = 100
@@ -135,3 +136,27 @@ def test_empty_partition(cluster: RunningCluster) -> None:
     assert (by_time.error_code, by_time.offset) == (0, -1)
     peak = list_offset(cluster, topic, 0, -3)
     assert (peak.error_code, peak.offset, peak.timestamp) == (0, -1, -1)
+
+
+def test_v10_earliest_local_latest_tiered_and_kafka_python_sees_kafka_4(cluster: RunningCluster,
+                                                                        timeline: tuple[str, int]) -> None:
+    """v8 -4 (earliest local, KIP-405) = the log start offset with its epoch; v9 -5 (latest tiered,
+    KIP-1005) = offset -1 without tiered storage; v10 carries timeout_ms. kafka-python reads
+    ListOffsets 10 as a Kafka 4.0 broker."""
+    from kafka import KafkaConsumer
+
+    topic, _t0 = timeline
+    with wire(cluster) as client:
+        response = client.request(ApiKey.LIST_OFFSETS, 10, {
+            "replica_id": -1, "isolation_level": 0, "timeout": 1000,
+            "topics": [{"name": topic, "partitions": [
+                {"partition_index": 0, "current_leader_epoch": -1, "timestamp": ts} for ts in (-2, -4, -5, -1)]}],
+        })
+    answers = [(p.error_code, p.offset, p.leader_epoch) for p in response.topics[0].partitions]
+    assert answers == [(0, 0, 0), (0, 0, 0), (0, -1, -1), (0, RECORDS, 0)]
+
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap_servers)
+    try:
+        assert consumer.config["api_version"] >= (4, 0)
+    finally:
+        consumer.close()
