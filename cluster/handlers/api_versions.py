@@ -1,8 +1,10 @@
-"""ApiVersions (key 18), versions 0-3. Built from the handler registry, never typed by hand.
+"""ApiVersions (key 18), versions 0-4. Built from the handler registry, never typed by hand.
 
 v0: the list of (api key, min, max). v1: + throttle_time_ms. v2: same. v3 (flexible): the client
 sends its software name/version, checked against Kafka's pattern (INVALID_REQUEST otherwise);
-supported/finalized features are empty (no KIP-890 transaction.version, protocol.md §1c).
+supported/finalized features are empty (no KIP-890 transaction.version, protocol.md §1c). v4
+(Kafka 4.0, KAFKA-17011): the same fields; it only lets a supported feature's minimum be 0, and
+we list no features — Java 4.x clients send it first, and are answered without a retry.
 An unknown version is answered in v0 by the connection (KIP-511).
 """
 
@@ -25,7 +27,7 @@ def api_version_entries(listener: str = BROKER) -> list[dict[str, int]]:
             for h in sorted(REGISTRY[listener].values(), key=lambda h: h.api_key)]
 
 
-@handles(ApiKey.API_VERSIONS, versions=(0, 3), listeners=(BROKER, CONTROLLER))
+@handles(ApiKey.API_VERSIONS, versions=(0, 4), listeners=(BROKER, CONTROLLER))
 def handle_api_versions(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Answer the version ranges of the listener the request came in on."""
     entries = api_version_entries(ctx.listener)

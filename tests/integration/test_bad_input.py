@@ -167,6 +167,15 @@ def test_unsupported_api_versions_version_is_answered_in_v0(cluster: RunningClus
         assert codec.decode_response(ApiKey.API_VERSIONS, 0, again, 4).error_code == 0
 
 
+def test_api_versions_v4_as_java_4_sends_it(cluster: RunningCluster) -> None:
+    """Kafka 4.0's ApiVersions v4 is answered as itself (no UNSUPPORTED_VERSION round trip)."""
+    with wire(cluster) as client:
+        answer = client.request(ApiKey.API_VERSIONS, 4, {"client_software_name": "apache-kafka-java",
+                                                         "client_software_version": "4.1.0"})
+    ranges = {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
+    assert answer.error_code == 0 and ranges[ApiKey.API_VERSIONS] == (0, 4)
+
+
 def test_garbage_bytes_close_the_connection(cluster: RunningCluster) -> None:
     with connect(cluster) as sock:
         sock.sendall(framed(b"\xff\xfe" + bytes(random.Random(1).randrange(256) for _ in range(40))))
