@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.broker_lifecycle import BrokerLifecycleManager
+from cluster.controller.broker_configs import DynamicBrokerConfig
 from cluster.controller.controller import QuorumController
 from cluster.controller.metadata_image import MetadataImage
 from cluster.controller.quorum import (
@@ -47,6 +48,7 @@ from cluster.network.server import SocketServer
 from cluster.producer_ids import ProducerIdManager
 from cluster.replication.alter_partition_manager import AlterPartitionManager
 from cluster.replication.replica_manager import ReplicaManager
+from cluster.security.authorizer import authorizer_from_config
 from cluster.txn.coordinator import TransactionCoordinator
 from pykafka_ops.config.cluster import ClusterConfig
 from pykafka_ops.config.settings import topic_defaults
@@ -69,7 +71,11 @@ class Broker:
         self.node_id = node_id
         self.host = cluster.host_of(node_id)
         self.port = node.port
-        self.config: Mapping[str, Any] = cluster.broker
+        # static settings with the dynamic broker configs of the current image on top
+        self.config: Mapping[str, Any] = DynamicBrokerConfig(
+            cluster.broker, node_id, lambda: self.image if hasattr(self, "controller") else None)
+        self.authorizer = authorizer_from_config(self.config)
+        """Kafka's StandardAuthorizer over the image's ACLs, or None (``authorizer.class.name`` unset)."""
         self.cluster = cluster
         self.data_dir: Path = cluster.node_dir(node_id)
         # connections may take half of the fd limit; log files share the other half with the rest

@@ -7,7 +7,9 @@ Piped, ``--describe`` prints kafka-configs' own layout::
 
 (``--all``: "All configs for …", every config). ``--alter`` takes ``--add-config k=v,k2=[a,b]``,
 ``--add-config-file`` (a properties file) and ``--delete-config k,k2`` and sends them with
-IncrementalAlterConfigs. Usage errors exit 2, Kafka errors 1.
+IncrementalAlterConfigs. ``--entity-type brokers --entity-default`` is the cluster-wide default of
+every broker ("Default configs for brokers in the cluster are:"); describing every broker shows
+it too. Usage errors exit 2, Kafka errors 1.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import typer
 from commands._exit import USAGE, CliError, handle_errors
 from commands._options import BootstrapOption, CommandConfigOption, OutputOption, TimeoutOption
 from commands._render import Table, render
+from pykafka_ops.services.configs import BROKER_DEFAULT
 
 if TYPE_CHECKING:
     from pykafka_ops.models.topics import ConfigEntry, ResourceConfigs
@@ -45,8 +48,15 @@ def parse_add_config(text: str) -> dict[str, str]:
 
 
 def _entity(entity_type: str | None, entity_name: str | None, topic: str | None,
-            broker: str | None) -> tuple[str, str | None]:
-    """(entity type, name) from --entity-type/--entity-name or --topic/--broker; name None = all."""
+            broker: str | None, entity_default: bool = False) -> tuple[str, str | None]:
+    """(entity type, name) from --entity-type/--entity-name or --topic/--broker; name None = all,
+    ``BROKER_DEFAULT`` = the brokers' cluster-wide default (--entity-default)."""
+    if entity_default:
+        if entity_name is not None or topic is not None or broker is not None:
+            raise CliError("--entity-default can't be used with --entity-name, --topic or --broker", USAGE)
+        if entity_type != "brokers":
+            raise CliError("--entity-default needs --entity-type brokers", USAGE)
+        return entity_type, BROKER_DEFAULT
     if topic is not None or broker is not None:
         if entity_type or entity_name is not None or (topic is not None and broker is not None):
             raise CliError("give one entity: --topic, --broker, or --entity-type with --entity-name", USAGE)
@@ -68,6 +78,8 @@ def configs(
         "--entity-name", help="Topic name or broker id (describe: all when left out).")] = None,
     topic: Annotated[str | None, typer.Option("--topic", help="Same as --entity-type topics --entity-name.")] = None,
     broker: Annotated[str | None, typer.Option("--broker", help="Same as --entity-type brokers --entity-name.")] = None,
+    entity_default: Annotated[bool, typer.Option(
+        "--entity-default", help="The default of every broker (with --entity-type brokers).")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Describe every config, not only dynamic ones.")] = False,
     add_config: Annotated[str | None, typer.Option(
         "--add-config", help="Configs to set: k1=v1,k2=[v2,v3] (brackets group a list value).")] = None,
@@ -83,7 +95,7 @@ def configs(
     """Describe or alter topic and broker configs, with kafka-configs' flags."""
     if describe == alter:
         raise CliError("Command must include exactly one action: --describe, --alter", USAGE)
-    kind, name = _entity(entity_type, entity_name, topic, broker)
+    kind, name = _entity(entity_type, entity_name, topic, broker, entity_default)
     from pykafka_ops.client.connection import client_settings
 
     settings = client_settings(bootstrap_server, command_config, timeout)
@@ -116,7 +128,10 @@ def _alter(settings: Any, kind: str, name: str | None, add_config: str | None, a
     if both:
         raise CliError(f"Invalid config(s): {','.join(both)} are both added and deleted", USAGE)
     asyncio.run(alter_configs(settings, kind, name, to_set, to_delete))
-    typer.echo(f"Completed updating config for {kind[:-1]} {name}.")
+    if name == BROKER_DEFAULT:
+        typer.echo(f"Completed updating default config for {kind} in the cluster.")
+    else:
+        typer.echo(f"Completed updating config for {kind[:-1]} {name}.")
 
 
 _DYNAMIC_SOURCE = {"topics": "DYNAMIC_TOPIC_CONFIG", "brokers": "DYNAMIC_BROKER_CONFIG"}
@@ -125,10 +140,14 @@ _DYNAMIC_SOURCE = {"topics": "DYNAMIC_TOPIC_CONFIG", "brokers": "DYNAMIC_BROKER_
 def _shown(resource: ResourceConfigs, all_: bool) -> list[ConfigEntry]:
     """kafka-configs: every config with --all, else the dynamic ones for this entity; by name."""
     wanted = _DYNAMIC_SOURCE[resource.entity_type]
+    if resource.entity_name == BROKER_DEFAULT:
+        wanted = "DYNAMIC_DEFAULT_BROKER_CONFIG"
     return sorted((e for e in resource.entries if all_ or e.source == wanted), key=lambda e: e.name)
 
 
 def _heading(resource: ResourceConfigs, all_: bool) -> str:
+    if resource.entity_name == BROKER_DEFAULT:  # kafka-configs' ConfigCommand
+        return f"Default configs for {resource.entity_type} in the cluster are:"
     scope = "All" if all_ else "Dynamic"
     return f"{scope} configs for {resource.entity_type[:-1]} {resource.entity_name} are:"
 

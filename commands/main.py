@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lag": ("commands.lag", "app", "Consumer-group lag, rates and Burrow-style status, headless (pko monitor's rows)."),
     "transactions": ("commands.transactions", "app",
                      "List, describe and abort transactions; find hanging ones (kafka-transactions)."),
+    "acls": ("commands.acls", "app", "Add, list or remove ACLs (kafka-acls)."),
 }
 
 

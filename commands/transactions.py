@@ -97,13 +97,18 @@ def list_(ctx: typer.Context,
           duration_filter: Annotated[int | None, typer.Option(
               "--duration-filter", min=0,
               help="Only transactions running longer than this many ms (ListTransactions v1, KIP-994).")] = None,
+          transactional_id_pattern: Annotated[str | None, typer.Option(
+              "--transactional-id-pattern", metavar="REGEX",
+              help="Only transactional ids this regular expression matches whole (ListTransactions v2, "
+                   "KIP-1152).")] = None,
           bootstrap_server: BootstrapOption = None, config: ConfigOption = None, timeout: SubTimeout = None,
           output: OutputOption = None) -> None:
     """List transactions, from every broker's coordinator."""
     from pykafka_ops.services.transactions import list_transactions
 
     conn = _connection(ctx, bootstrap_server, config, timeout, output)
-    listed = list_transactions(conn.settings(), -1 if duration_filter is None else duration_filter)
+    listed = list_transactions(conn.settings(), -1 if duration_filter is None else duration_filter,
+                               transactional_id_pattern)
     table = Table(LIST_COLUMNS, [[t.transactional_id, t.coordinator, t.producer_id, t.state] for t in listed],
                   title="Transactions", numeric=frozenset({"Coordinator", "ProducerId"}))
     _show(conn, table, [asdict(t) for t in listed])

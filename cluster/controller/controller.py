@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from cluster.controller.acl_control import AclControl
 from cluster.controller.alter_partition import AlterPartitionControl
 from cluster.controller.broker_heartbeats import BrokerHeartbeatManager
 from cluster.controller.cluster_control import ClusterControl
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl, ConfigurationControl,
-                       ProducerIdControl, LeaderElectionControl):
+                       ProducerIdControl, LeaderElectionControl, AclControl):
     """The metadata state machine, and the active controller's writes (see module docstring)."""
 
     def __init__(self, quorum: RaftQuorum, broker_defaults: Mapping[str, Any],

@@ -8,7 +8,7 @@ consistent version even across awaits.
 Metadata records (``cluster.controller.records``) are plain dicts with a ``type`` key; their
 fields follow Kafka's metadata record schemas (TopicRecord, PartitionRecord, ConfigRecord,
 RemoveTopicRecord, RegisterBrokerRecord, FenceBrokerRecord, UnfenceBrokerRecord,
-PartitionChangeRecord, ProducerIdsRecord), encoded as JSON.
+PartitionChangeRecord, ProducerIdsRecord, and the ACL records of ``acl_image``), encoded as JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
+
+from cluster.controller.acl_image import acl_records, replay_acl, replay_remove_acl
+from cluster.security.acls import AclBinding
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 #: Topics only coordinators write to (Kafka's `Topic.isInternal`).
@@ -79,7 +82,12 @@ class MetadataImage:
     topics: Mapping[str, TopicImage] = field(default_factory=lambda: _EMPTY)
     topic_names_by_id: Mapping[uuid.UUID, str] = field(default_factory=lambda: _EMPTY)
     broker_configs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    """Dynamic broker configs of the cluster-wide default (ConfigRecords of broker ``""``)."""
+    broker_node_configs: Mapping[int, Mapping[str, Any]] = field(default_factory=lambda: _EMPTY)
+    """Dynamic broker configs of one broker (ConfigRecords of broker ``"<id>"``), by broker id."""
     next_producer_id: int = 0
+    acls: Mapping[str, AclBinding] = field(default_factory=lambda: _EMPTY)
+    """ACL id → ACL (``cluster.controller.acl_image``)."""
 
     @functools.cached_property
     def live_brokers(self) -> tuple[BrokerImage, ...]:
@@ -121,6 +129,7 @@ class MetadataDelta:
         self._maps: dict[str, dict[Any, Any]] = {}  # image field → working copy
         self._partitions: dict[str, dict[int, PartitionImage]] = {}  # topic name → working copy
         self._configs: dict[str, dict[str, Any]] = {}
+        self._node_configs: dict[int, dict[str, Any]] = {}  # broker id → working copy of its dynamic configs
         self._offset = base.offset  # of the record being replayed
 
     def replay(self, record: Mapping[str, Any], offset: int) -> None:
@@ -151,6 +160,12 @@ class MetadataDelta:
             for name, config in self._configs.items():
                 if name in topics:
                     topics[name] = replace(topics[name], config=MappingProxyType(config))
+        if self._node_configs:
+            nodes = self._working("broker_node_configs")
+            for broker_id, config in self._node_configs.items():
+                nodes[broker_id] = MappingProxyType(config)
+                if not config:
+                    del nodes[broker_id]
         frozen = {name: MappingProxyType(mapping) for name, mapping in self._maps.items()}
         return replace(self._base, **self._changes, **frozen)
 
@@ -228,7 +243,9 @@ class MetadataDelta:
             leader_epoch=current.leader_epoch + (leader != current.leader))
 
     def _config(self, r: Mapping[str, Any]) -> None:
-        if r["resource_type"] == "broker":
+        if r["resource_type"] == "broker" and r["resource_name"]:
+            target = self._broker_node_config(int(r["resource_name"]))
+        elif r["resource_type"] == "broker":
             target = self._working("broker_configs")
         elif self._topic(r["resource_name"]) is None:
             raise ValueError(f"ConfigRecord for unknown topic {r['resource_name']!r}")
@@ -238,6 +255,13 @@ class MetadataDelta:
             target.pop(r["name"], None)
         else:
             target[r["name"]] = r["value"]
+
+    def _broker_node_config(self, broker_id: int) -> dict[str, Any]:
+        """The working copy of one broker's dynamic configs (an inner dict of ``broker_node_configs``)."""
+        config = self._node_configs.get(broker_id)
+        if config is None:
+            config = self._node_configs[broker_id] = dict(self._base.broker_node_configs.get(broker_id, _EMPTY))
+        return config
 
     def _remove_topic(self, r: Mapping[str, Any]) -> None:
         topic_id = uuid.UUID(r["topic_id"])
@@ -263,6 +287,7 @@ RECORD_VERSIONS: dict[str, int] = {
     "ClusterRecord": 0, "RegisterBrokerRecord": 1, "TopicRecord": 0, "PartitionRecord": 0,
     "ConfigRecord": 0, "RemoveTopicRecord": 0, "ProducerIdsRecord": 0, "FenceBrokerRecord": 0,
     "UnfenceBrokerRecord": 0, "PartitionChangeRecord": 0,
+    "AccessControlEntryRecord": 0, "RemoveAccessControlEntryRecord": 0,
 }
 
 
@@ -278,6 +303,9 @@ def image_records(image: MetadataImage) -> list[dict[str, Any]]:
     for name, value in sorted(image.broker_configs.items()):
         records.append({"type": "ConfigRecord", "resource_type": "broker", "resource_name": "", "name": name,
                         "value": value})
+    for broker_id, config in sorted(image.broker_node_configs.items()):
+        records.extend({"type": "ConfigRecord", "resource_type": "broker", "resource_name": str(broker_id),
+                        "name": name, "value": value} for name, value in sorted(config.items()))
     for topic in sorted(image.topics.values(), key=lambda t: t.name):
         records.append({"type": "TopicRecord", "name": topic.name, "topic_id": str(topic.topic_id)})
         records.extend({"type": "PartitionRecord", "topic_id": str(topic.topic_id), "partition": p.partition,
@@ -288,6 +316,7 @@ def image_records(image: MetadataImage) -> list[dict[str, Any]]:
                         "value": value} for name, value in sorted(topic.config.items()))
     if image.next_producer_id:
         records.append({"type": "ProducerIdsRecord", "next_producer_id": image.next_producer_id})
+    records.extend(acl_records(image.acls))
     return [{**record, "version": RECORD_VERSIONS[record["type"]]} for record in records]
 
 
@@ -302,4 +331,6 @@ _REPLAY = {
     "ConfigRecord": MetadataDelta._config,
     "RemoveTopicRecord": MetadataDelta._remove_topic,
     "ProducerIdsRecord": MetadataDelta._producer_ids,
+    "AccessControlEntryRecord": replay_acl,
+    "RemoveAccessControlEntryRecord": replay_remove_acl,
 }

@@ -71,6 +71,10 @@ HANDLER_MODULES = (
     "describe_producers",
     "describe_transactions",
     "list_transactions",
+    "describe_topic_partitions",
+    "list_config_resources",
+    "describe_log_dirs",
+    "acls",
 )
 
 

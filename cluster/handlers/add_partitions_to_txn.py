@@ -16,6 +16,7 @@ from typing import Any
 
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
 
@@ -25,6 +26,10 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request: Any) -> dic
     """Add the request's partitions to the producer's transaction."""
     requested = [(topic.name, index) for topic in request.v3_and_below_topics for index in topic.partitions]
     topics = ctx.broker.image.topics
+    if ctx.authorizing:
+        denied = _unauthorized(ctx, request.v3_and_below_transactional_id, requested)
+        if denied:
+            return _answer({tp: denied.get(tp, ErrorCode.operation_not_attempted) for tp in requested})
     unknown = {tp for tp in requested
                if tp[0] not in topics or tp[1] not in topics[tp[0]].partitions}
     if unknown:
@@ -37,6 +42,16 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request: Any) -> dic
     if ctx.api_version < 2 and error == ErrorCode.producer_fenced:
         error = ErrorCode.invalid_producer_epoch
     return _answer(dict.fromkeys(requested, error))
+
+
+def _unauthorized(ctx: RequestContext, transactional_id: str, requested: list[tuple[str, int]]
+                  ) -> dict[tuple[str, int], ErrorCode]:
+    """Kafka's ``KafkaApis.handleAddPartitionsToTxnRequest``: WRITE on the transactional id (else
+    every partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on each topic (TOPIC_AUTHORIZATION_FAILED)."""
+    if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return dict.fromkeys(requested, ErrorCode.transactional_id_authorization_failed)
+    return {tp: ErrorCode.topic_authorization_failed for tp in requested
+            if not ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, tp[0])}
 
 
 def _answer(errors: dict[tuple[str, int], ErrorCode]) -> dict[str, Any]:

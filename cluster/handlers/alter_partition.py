@@ -28,7 +28,9 @@ from cluster.controller.alter_partition import (
 )
 from cluster.handlers import CONTROLLER, handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
 
 
 def _new_isr(partition: Any, version: int) -> tuple[IsrMember, ...]:
@@ -40,6 +42,8 @@ def _new_isr(partition: Any, version: int) -> tuple[IsrMember, ...]:
 @handles(ApiKey.ALTER_PARTITION, versions=(2, 3), listeners=(CONTROLLER,))
 async def handle_alter_partition(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Check and commit the requested ISR changes; answer each partition's state."""
+    if not ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION):  # Kafka's ControllerApis: CLUSTER_ACTION
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "topics": []}
     topics = [TopicIsrRequest(topic.topic_id, tuple(
         PartitionIsrRequest(p.partition_index, p.leader_epoch, _new_isr(p, ctx.api_version), p.partition_epoch,
                             p.leader_recovery_state) for p in topic.partitions)) for topic in request.topics]

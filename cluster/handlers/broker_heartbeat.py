@@ -15,12 +15,17 @@ from typing import Any
 
 from cluster.handlers import CONTROLLER, handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
 
 
 @handles(ApiKey.BROKER_HEARTBEAT, versions=(0, 1), listeners=(CONTROLLER,))
 async def handle_broker_heartbeat(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Process one heartbeat."""
+    if not ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION):  # Kafka's ControllerApis: CLUSTER_ACTION
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "is_caught_up": False,
+                "is_fenced": True, "should_shut_down": False}
     result = await ctx.broker.controller.broker_heartbeat(request.broker_id, request.broker_epoch,
                                                           request.current_metadata_offset, request.want_fence,
                                                           request.want_shut_down)

@@ -18,6 +18,7 @@ from typing import Any
 from cluster.controller.cluster_control import BrokerEndpoint
 from cluster.handlers import CONTROLLER, handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -25,6 +26,8 @@ from pykafka_ops.protocol.codec import ErrorCode
 @handles(ApiKey.BROKER_REGISTRATION, versions=(0, 4), listeners=(CONTROLLER,))
 async def handle_broker_registration(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Register ``request.broker_id`` at its first listener's address."""
+    if not ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION):  # Kafka's ControllerApis: CLUSTER_ACTION
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "broker_epoch": -1}
     if not request.listeners:
         return {"throttle_time": 0, "error_code": ErrorCode.invalid_request, "broker_epoch": -1}
     listener = request.listeners[0]

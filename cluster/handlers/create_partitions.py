@@ -12,6 +12,7 @@ from typing import Any
 from cluster.handlers import BROKER, CONTROLLER, handles
 from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -27,6 +28,10 @@ async def handle_create_partitions(ctx: RequestContext, request: Any) -> dict[st
     """Grow each topic to its requested partition count."""
     results = []
     for topic in request.topics:
+        if not ctx.authorized(AclOperation.ALTER, ResourceType.TOPIC, topic.name):  # Kafka: ALTER on the topic
+            results.append({"name": topic.name, "error_code": ErrorCode.topic_authorization_failed,
+                             "error_message": "Authorization failed."})
+            continue
         assignments = [tuple(a.broker_ids) for a in topic.assignments] if topic.assignments else None
         result = await ctx.broker.controller.create_partitions(topic.name, topic.count, assignments,
                                                                 request.validate_only)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.controller.metadata_image import MetadataImage
-from cluster.controller.topics import NewTopic
+from cluster.controller.topics import NewTopic, TopicResult
 from cluster.handlers import BROKER, CONTROLLER, handles
 from cluster.handlers.describe_configs import topic_config_entries
 from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -29,10 +30,18 @@ def _settled(answer: Any, image: MetadataImage) -> bool:
     return all(t.name in image.topics for t in answer.topics if t.error_code == ErrorCode.none)
 
 
+def _unauthorized(ctx: RequestContext, request: Any) -> set[str]:
+    """Kafka's ``ControllerApis.createTopics``: CREATE on the cluster, else on each topic."""
+    if ctx.authorized_on_cluster(AclOperation.CREATE):
+        return set()
+    return {t.name for t in request.topics if not ctx.authorized(AclOperation.CREATE, ResourceType.TOPIC, t.name)}
+
+
 @handles(ApiKey.CREATE_TOPICS, versions=(2, 7), listeners=(BROKER, CONTROLLER))
 @forwarded(_error_response, _settled)
 async def handle_create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Create the requested topics through the controller."""
+    denied = _unauthorized(ctx, request) if ctx.authorizing else set()
     new_topics = [
         NewTopic(
             name=t.name,
@@ -41,9 +50,10 @@ async def handle_create_topics(ctx: RequestContext, request: Any) -> dict[str, A
             assignments={a.partition_index: tuple(a.broker_ids) for a in t.assignments},
             config={c.name: c.value for c in t.configs},
         )
-        for t in request.topics
+        for t in request.topics if t.name not in denied
     ]
     results = await ctx.broker.controller.create_topics(new_topics, validate_only=request.validate_only)
+    results += [TopicResult(name, ErrorCode.topic_authorization_failed, "Authorization failed.") for name in denied]
     image = ctx.broker.image
     topics = []
     for result in results:

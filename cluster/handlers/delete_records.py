@@ -12,6 +12,7 @@ from typing import Any
 from cluster.handlers import handles
 from cluster.log.partition_log import OffsetOutOfRangeError
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -25,7 +26,9 @@ def handle_delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
         for p in topic.partitions:
             partition = ctx.broker.replica_manager.partition(topic.name, p.partition_index)
             code, low = ErrorCode.none, -1
-            if partition is None:
+            if not ctx.authorized(AclOperation.DELETE, ResourceType.TOPIC, topic.name):  # Kafka: DELETE on the topic
+                code = ErrorCode.topic_authorization_failed
+            elif partition is None:
                 code = ctx.broker.replica_manager.absent_error(topic.name, p.partition_index)
             elif not partition.is_leader:
                 code = ErrorCode.not_leader_or_follower

@@ -11,9 +11,11 @@ import uuid
 from typing import Any
 
 from cluster.controller.metadata_image import MetadataImage
+from cluster.controller.topics import TopicResult
 from cluster.handlers import BROKER, CONTROLLER, handles
 from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -51,7 +53,9 @@ async def handle_delete_topics(ctx: RequestContext, request: Any) -> dict[str, A
                 names.append(topic.name)
     else:
         names = list(request.topic_names)
-    results = await ctx.broker.controller.delete_topics(names)
+    denied = [n for n in names if not ctx.authorized(AclOperation.DELETE, ResourceType.TOPIC, n)]  # Kafka: DELETE
+    results = await ctx.broker.controller.delete_topics([n for n in names if n not in denied])
+    results += [TopicResult(n, ErrorCode.topic_authorization_failed, "Authorization failed.") for n in denied]
     responses = [{"name": r.name, "topic_id": r.topic_id or NO_TOPIC_ID, "error_code": r.error_code,
                   "error_message": r.error_message} for r in results]
     return {"throttle_time": 0, "responses": responses + unknown_ids}

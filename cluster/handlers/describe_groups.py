@@ -17,6 +17,7 @@ from cluster.group.group import ClassicGroup, GroupState
 from cluster.handlers import handles
 from cluster.handlers.metadata import AUTHORIZED_OPERATIONS_UNKNOWN
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -26,7 +27,10 @@ def handle_describe_groups(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Describe each requested group."""
     described = []
     for group_id in request.groups:
-        error, group = ctx.broker.group_coordinator.describe_group(group_id)
+        if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):  # Kafka: DESCRIBE on the group
+            error, group = ErrorCode.group_authorization_failed, None
+        else:
+            error, group = ctx.broker.group_coordinator.describe_group(group_id)
         entry: dict[str, Any] = {"error_code": error, "group_id": group_id, "group_state": "", "protocol_type": "",
                                  "protocol_data": "", "members": [],
                                  "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}

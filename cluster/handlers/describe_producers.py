@@ -16,6 +16,7 @@ from typing import Any
 from cluster.handlers import handles
 from cluster.log.producer_state import ProducerStateManager
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
 
@@ -30,7 +31,9 @@ def handle_describe_producers(ctx: RequestContext, request: Any) -> dict[str, An
         for index in topic.partition_indexes:
             partition = replicas.partition(topic.name, index)
             entry: dict[str, Any] = {"partition_index": index, "error_code": ErrorCode.none, "active_producers": []}
-            if partition is None:
+            if not ctx.authorized(AclOperation.READ, ResourceType.TOPIC, topic.name):  # Kafka: READ on the topic
+                entry["error_code"] = ErrorCode.topic_authorization_failed
+            elif partition is None:
                 entry["error_code"] = replicas.absent_error(topic.name, index)
             else:
                 entry["active_producers"] = active_producers(partition.log.producer_state)

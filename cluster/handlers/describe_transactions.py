@@ -14,6 +14,7 @@ from typing import Any
 
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from cluster.txn.state_manager import TransactionStateManager
 from cluster.txn.transaction_log import by_topic
 from cluster.txn.transaction_metadata import TransactionState
@@ -25,8 +26,16 @@ from pykafka_ops.protocol.api_keys import ApiKey
 def handle_describe_transactions(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Describe each requested transactional id."""
     manager = ctx.broker.txn_coordinator.state
-    return {"throttle_time": 0,
-            "transaction_states": [describe_transaction(manager, tid) for tid in request.transactional_ids]}
+    return {"throttle_time": 0, "transaction_states": [
+        describe_transaction(manager, tid) if ctx.authorized(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, tid)
+        else _denied(tid) for tid in request.transactional_ids]}
+
+
+def _denied(transactional_id: str) -> dict[str, Any]:
+    """Kafka's answer for an id without DESCRIBE: TRANSACTIONAL_ID_AUTHORIZATION_FAILED."""
+    return {"transactional_id": transactional_id, "error_code": ErrorCode.transactional_id_authorization_failed,
+            "transaction_state": "", "transaction_timeout": 0, "transaction_start_time": -1, "producer_id": -1,
+            "producer_epoch": -1, "topics": []}
 
 
 def describe_transaction(manager: TransactionStateManager, transactional_id: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from cluster.controller.metadata_image import MetadataImage
 from cluster.handlers import BROKER, CONTROLLER, handles
 from cluster.handlers.forwarding import forwarded
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -64,6 +65,8 @@ def _settled(answer: Any, image: MetadataImage) -> bool:
 @forwarded(_error_response, _settled)
 async def handle_elect_leaders(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Elect leaders through the controller, waiting at most the request's ``timeout_ms``."""
+    if not ctx.authorized_on_cluster(AclOperation.ALTER):  # Kafka: ALTER on the cluster
+        return _error_response(request, ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
     election_type = getattr(request, "election_type", PREFERRED) if ctx.api_version >= 1 else PREFERRED
     timeout = request.timeout.total_seconds() if isinstance(request.timeout, datetime.timedelta) else 0
     election = asyncio.ensure_future(ctx.broker.controller.elect_leaders(election_type, _requested(request)))

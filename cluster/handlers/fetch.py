@@ -26,6 +26,9 @@ parking). Otherwise the fetch offset is recorded as the follower's log end offse
 (``Partition.update_follower_fetch``, on the first read only, as Kafka does not update from its
 purgatory), which may advance the high watermark. A follower's long poll is woken by appends.
 
+With an authorizer (Kafka's ``handleFetchRequest``): a consumer needs READ on each topic, a follower
+CLUSTER_ACTION on the cluster; partitions refused answer TOPIC_AUTHORIZATION_FAILED at once.
+
 Concurrency: runs on the node's event loop; each read of all partitions is synchronous (no await
 between reading and writing partition state); the long poll awaits only between reads.
 """
@@ -33,6 +36,7 @@ between reading and writing partition state); the long poll awaits only between 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -41,6 +45,7 @@ from cluster.log.log_transactions import fetched_upper_bound
 from cluster.log.partition_log import OffsetOutOfRangeError
 from cluster.network.request import RequestContext
 from cluster.replication.partition import Partition
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol import codec, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -79,6 +84,13 @@ def handle_fetch(ctx: RequestContext, request: Any) -> Any:
         return fastpath.encode_fetch_response(ctx.api_version, [], error_code=ErrorCode.fetch_session_id_not_found)
     replica_id = fetch_replica_id(request)
     follower = _FollowerFetch(replica_id) if replica_id >= 0 else None
+    if ctx.authorizing:
+        follower_denied = follower is not None and not ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION)
+        denied = frozenset(t.topic for t in request.topics
+                           if follower_denied or (follower is None and not ctx.authorized(
+                               AclOperation.READ, ResourceType.TOPIC, t.topic)))
+        if denied:
+            return _answer_with_denied(ctx, request, follower, denied)
     topics, size, partitions = _read_all(ctx, request, follower)
     if follower is not None:
         if follower.diverging:
@@ -88,6 +100,20 @@ def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     if size >= request.min_bytes or max_wait_s <= 0 or not partitions:
         return fastpath.encode_fetch_response(ctx.api_version, topics)
     return _long_poll(ctx, request, partitions, ctx.received_at + max_wait_s, follower)
+
+
+def _answer_with_denied(ctx: RequestContext, request: Any, follower: _FollowerFetch | None,
+                        denied: frozenset[str]) -> Any:
+    """Kafka's ``KafkaApis.handleFetchRequest`` with unauthorized topics (READ for a consumer,
+    CLUSTER_ACTION for a follower): their partitions answer TOPIC_AUTHORIZATION_FAILED at once,
+    the others are read as usual (without a long poll)."""
+    failed = [(t.topic, [_error(p.partition, ErrorCode.topic_authorization_failed) for p in t.partitions])
+              for t in request.topics if t.topic in denied]
+    allowed = dataclasses.replace(request, topics=tuple(t for t in request.topics if t.topic not in denied))
+    topics, _size, _partitions = _read_all(ctx, allowed, follower)
+    if follower is not None and follower.diverging:
+        return _encode_with_diverging(ctx.api_version, topics + failed, follower.diverging)
+    return fastpath.encode_fetch_response(ctx.api_version, topics + failed)
 
 
 async def _long_poll(ctx: RequestContext, request: Any, partitions: list[Partition], deadline: float,

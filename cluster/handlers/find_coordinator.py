@@ -18,6 +18,7 @@ from typing import Any
 from cluster.group.coordinator import Coordinator
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -34,8 +35,20 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> dict[str
     return {"throttle_time": 0, **await _find(ctx, key_type, request.key)}
 
 
+def _unauthorized(ctx: RequestContext, key_type: int, key: str) -> ErrorCode | None:
+    """Kafka's ``KafkaApis.getCoordinator``: DESCRIBE on the group or on the transactional id."""
+    if key_type == GROUP and not ctx.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, key):
+        return ErrorCode.group_authorization_failed
+    if key_type == TRANSACTION and not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
+        return ErrorCode.transactional_id_authorization_failed
+    return None
+
+
 async def _find(ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
-    if key_type == GROUP:
+    denied = _unauthorized(ctx, key_type, key) if ctx.authorizing else None
+    if denied is not None:
+        found = Coordinator(denied)
+    elif key_type == GROUP:
         found = await ctx.broker.group_coordinator.find_coordinator(key)
     elif key_type == TRANSACTION:
         found = await ctx.broker.txn_coordinator.find_coordinator(key)

@@ -22,6 +22,7 @@ from typing import Any
 from cluster.controller.event_queue import MetadataCommitError
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -38,6 +39,18 @@ def _timeout_ms(value: Any) -> int:
     return int(value)
 
 
+def _unauthorized(ctx: RequestContext, transactional_id: str | None) -> ErrorCode | None:
+    """Kafka's ``KafkaApis.handleInitProducerIdRequest``: WRITE on the transactional id; without
+    one, IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679)."""
+    if transactional_id is not None:
+        if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+            return ErrorCode.transactional_id_authorization_failed
+    elif not (ctx.authorized_on_cluster(AclOperation.IDEMPOTENT_WRITE)
+              or ctx.authorized_on_any(AclOperation.WRITE, ResourceType.TOPIC)):
+        return ErrorCode.cluster_authorization_failed
+    return None
+
+
 @handles(ApiKey.INIT_PRODUCER_ID, versions=(0, 4))
 async def handle_init_producer_id(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Hand out a producer id (and epoch, for a transactional id)."""
@@ -45,6 +58,10 @@ async def handle_init_producer_id(ctx: RequestContext, request: Any) -> dict[str
     producer_epoch = getattr(request, "producer_epoch", NO_PRODUCER_EPOCH)
     if (producer_id == NO_PRODUCER_ID) != (producer_epoch == NO_PRODUCER_EPOCH):
         return _answer(ErrorCode.invalid_request)
+    if ctx.authorizing:
+        denied = _unauthorized(ctx, request.transactional_id)
+        if denied is not None:
+            return _answer(denied)
     if request.transactional_id is not None:
         expected = None if producer_id == NO_PRODUCER_ID else (producer_id, producer_epoch)
         result = await ctx.broker.txn_coordinator.handle_init_producer_id(

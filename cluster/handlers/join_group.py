@@ -17,7 +17,9 @@ from typing import Any
 from cluster.group.membership import MemberJoin
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
 
 NULLABLE_PROTOCOL_NAME_VERSION = 7
 
@@ -30,6 +32,10 @@ def client_host(ctx: RequestContext) -> str:
 @handles(ApiKey.JOIN_GROUP, versions=(0, 9))
 async def handle_join_group(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Join (or rejoin) a group; answered when its rebalance completes."""
+    if not ctx.authorized(AclOperation.READ, ResourceType.GROUP, request.group_id):  # Kafka: READ on the group
+        return {"throttle_time": 0, "error_code": ErrorCode.group_authorization_failed, "generation_id": -1,
+                "protocol_type": None, "protocol_name": None if ctx.api_version >= NULLABLE_PROTOCOL_NAME_VERSION
+                else "", "leader": "", "skip_assignment": False, "member_id": request.member_id, "members": []}
     session_timeout_ms = int(request.session_timeout.total_seconds() * 1000)
     rebalance_timeout = getattr(request, "rebalance_timeout", None)
     join = MemberJoin(

@@ -17,6 +17,7 @@ from typing import Any
 from cluster.group.membership import LeavingMember
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -26,6 +27,8 @@ BATCH_VERSION = 3
 @handles(ApiKey.LEAVE_GROUP, versions=(0, 5))
 def handle_leave_group(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Remove the leaving members; the group rebalances without them."""
+    if not ctx.authorized(AclOperation.READ, ResourceType.GROUP, request.group_id):  # Kafka: READ on the group
+        return {"throttle_time": 0, "error_code": ErrorCode.group_authorization_failed, "members": []}
     if ctx.api_version < BATCH_VERSION:
         leaving = [LeavingMember(request.member_id, None)]
     else:

@@ -20,6 +20,7 @@ from typing import Any
 from cluster.handlers import handles
 from cluster.log.partition_log import TimestampOffset
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 from pykafka_ops.records.batch import CorruptRecordError
@@ -33,7 +34,10 @@ def handle_list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Look up one offset per requested partition."""
     topics = []
     for topic in request.topics:
-        partitions = [_lookup(ctx, request, topic.name, p) for p in topic.partitions]
+        if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic.name):  # Kafka: DESCRIBE on the topic
+            partitions = [_answer(p.partition_index, ErrorCode.topic_authorization_failed) for p in topic.partitions]
+        else:
+            partitions = [_lookup(ctx, request, topic.name, p) for p in topic.partitions]
         topics.append({"name": topic.name, "partitions": partitions})
     return {"throttle_time": 0, "topics": topics}
 

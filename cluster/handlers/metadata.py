@@ -1,10 +1,12 @@
-"""Metadata (key 3), versions 0-12, with auto topic creation.
+"""Metadata (key 3), versions 0-13, with auto topic creation.
 
 v0: brokers, topics, partitions (null topics → all for v1+, an empty list → all for v0).
 v1: + rack, controller id, is_internal. v2: + cluster id. v4: allow_auto_topic_creation.
 v5: + offline replicas. v7: + leader epoch. v8: authorized operations (not implemented: sent as
 INT32_MIN, "unknown", as Kafka does when not requested). v9: flexible. v10: topic ids (every topic
-has one). v12: topics may be requested by id only. Before v12 a null name or a topic id in the
+has one). v12: topics may be requested by id only. v13 (KIP-1102): a top-level error code, for
+REBOOTSTRAP_REQUIRED, which a broker answers only when the client must rebootstrap — never here
+(0), as in Kafka 4.0. Before v12 a null name or a topic id in the
 request is INVALID_REQUEST for every topic (KafkaApis.handleTopicMetadataRequest, answered as
 MetadataRequest.getErrorResponse does: a null name becomes "").
 
@@ -13,6 +15,10 @@ Unknown topics are created when the request allows it and ``auto.create.topics.e
 coordinator creates it); the answer then describes the new topic.
 Invalid names get INVALID_TOPIC_EXCEPTION, unknown ones UNKNOWN_TOPIC_OR_PARTITION (or
 UNKNOWN_TOPIC_ID when asked by id).
+
+With an authorizer (Kafka's ``getTopicMetadata``): all-topics requests leave out the topics the
+principal may not DESCRIBE; a named one answers TOPIC_AUTHORIZATION_FAILED, and one to be
+auto-created needs CREATE on the cluster or the topic.
 
 Each topic's entry is encoded once per version and kept while its ``TopicImage`` is the same
 object (images are immutable and a commit replaces only the topics it touches), so describing
@@ -37,6 +43,7 @@ from cluster.controller.topics import NewTopic, TopicError, validate_topic_name
 from cluster.group.offsets_topic import OFFSETS_TOPIC
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from cluster.txn.transaction_log import TRANSACTION_STATE_TOPIC
 from pykafka_ops.protocol import codec
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -48,7 +55,7 @@ NO_TOPIC_ID = uuid.UUID(int=0)
 TOPIC_ID_LOOKUP_VERSION = 12
 
 
-@handles(ApiKey.METADATA, versions=(0, 12))
+@handles(ApiKey.METADATA, versions=(0, 13))
 def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     """Describe brokers and the requested topics (creating missing ones when allowed)."""
     image = ctx.broker.image
@@ -59,20 +66,47 @@ def handle_metadata(ctx: RequestContext, request: Any) -> Any:
         return _invalid_request(wanted)
     if wanted is None or (ctx.api_version == 0 and not wanted):
         return _response(ctx, image, [_described(ctx.api_version, t, image.brokers)
-                                      for t in sorted(image.topics.values(), key=lambda t: t.name)])
+                                      for t in sorted(image.topics.values(), key=lambda t: t.name)
+                                      if not ctx.authorizing or ctx.authorized(AclOperation.DESCRIBE,
+                                                                               ResourceType.TOPIC, t.name)])
     allow_create = getattr(request, "allow_auto_topic_creation", True) and ctx.broker.config["auto.create.topics.enable"]
     missing = [t.name for t in wanted if t.name and t.name not in image.topics and _valid(t.name)]
+    denied = _unauthorized(ctx, image, wanted, missing if allow_create else []) if ctx.authorizing else frozenset()
+    if denied:
+        missing = [name for name in missing if name not in denied]
     if allow_create and missing:
-        return _create_then_describe(ctx, request, missing)
-    return _response(ctx, image, [_lookup(ctx.api_version, image, t.name, getattr(t, "topic_id", None))
-                                  for t in wanted])
+        return _create_then_describe(ctx, request, missing, denied)
+    return _response(ctx, image, _lookup_all(ctx.api_version, image, wanted, denied))
 
 
-async def _create_then_describe(ctx: RequestContext, request: Any, missing: list[str]) -> list[bytes]:
+async def _create_then_describe(ctx: RequestContext, request: Any, missing: list[str],
+                                denied: frozenset[str]) -> list[bytes]:
     await ctx.broker.requests.create_topics([_new_topic(ctx, name) for name in dict.fromkeys(missing)])
     image = ctx.broker.image
-    return _response(ctx, image, [_lookup(ctx.api_version, image, t.name, getattr(t, "topic_id", None))
-                                  for t in request.topics])
+    return _response(ctx, image, _lookup_all(ctx.api_version, image, request.topics, denied))
+
+
+def _unauthorized(ctx: RequestContext, image: MetadataImage, wanted: Any, to_create: list[str]) -> frozenset[str]:
+    """Kafka's ``KafkaApis.getTopicMetadata`` checks: named topics need DESCRIBE, and a topic to be
+    auto-created CREATE on the cluster or on the topic; the others answer TOPIC_AUTHORIZATION_FAILED."""
+    names = {t.name or image.topic_names_by_id.get(getattr(t, "topic_id", NO_TOPIC_ID), "") for t in wanted}
+    denied = {name for name in names if name and not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, name)}
+    if to_create and not ctx.authorized_on_cluster(AclOperation.CREATE):
+        denied.update(name for name in to_create if not ctx.authorized(AclOperation.CREATE, ResourceType.TOPIC, name))
+    return frozenset(denied)
+
+
+def _lookup_all(version: int, image: MetadataImage, wanted: Any, denied: frozenset[str]) -> list[bytes]:
+    """The entries of the requested topics (``denied`` ones TOPIC_AUTHORIZATION_FAILED, no id)."""
+    entries = []
+    for t in wanted:
+        topic_id = getattr(t, "topic_id", None)
+        name = t.name or (image.topic_names_by_id.get(topic_id) if topic_id else None)
+        if denied and name in denied:
+            entries.append(_encoded(version, _error(t.name, ErrorCode.topic_authorization_failed)))
+        else:
+            entries.append(_lookup(version, image, t.name, topic_id))
+    return entries
 
 
 def _new_topic(ctx: RequestContext, name: str) -> NewTopic:
@@ -191,7 +225,7 @@ def _invalid_request(wanted: Any) -> dict[str, Any]:
     """Kafka's error response for the whole request: each topic INVALID_REQUEST, no brokers."""
     topics = [_error(t.name or "", ErrorCode.invalid_request, getattr(t, "topic_id", NO_TOPIC_ID)) for t in wanted]
     return {"throttle_time": 0, "brokers": [], "cluster_id": None, "controller_id": -1, "topics": topics,
-            "cluster_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+            "cluster_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN, "error_code": ErrorCode.none}
 
 
 def _describe(topic: TopicImage) -> dict[str, Any]:
@@ -209,4 +243,5 @@ def _response(ctx: RequestContext, image: MetadataImage, topics: list[bytes]) ->
         "cluster_id": image.cluster_id,
         "controller_id": ctx.broker.controller_id,
         "cluster_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN,
+        "error_code": ErrorCode.none,
     }, "topics", topics)

@@ -20,6 +20,7 @@ from typing import Any
 from cluster.group.offsets_topic import OffsetCommitValue
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
 
@@ -39,10 +40,23 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> dict[str, A
             now_ms, expire_timestamp)
         for topic in request.topics for p in topic.partitions
     }
-    errors = await ctx.broker.group_coordinator.commit_offsets(
-        request.group_id, request.generation_id_or_member_epoch, request.member_id,
-        getattr(request, "group_instance_id", None), offsets)
+    denied = _unauthorized(ctx, request, offsets) if ctx.authorizing else {}
+    errors = dict(denied)
+    if not offsets or len(denied) < len(offsets):
+        errors |= await ctx.broker.group_coordinator.commit_offsets(
+            request.group_id, request.generation_id_or_member_epoch, request.member_id,
+            getattr(request, "group_instance_id", None), {k: v for k, v in offsets.items() if k not in denied})
     return commit_answer(request, errors)
+
+
+def _unauthorized(ctx: RequestContext, request: Any, offsets: Mapping[tuple[str, int], Any]
+                  ) -> dict[tuple[str, int], ErrorCode]:
+    """Kafka's ``KafkaApis.handleOffsetCommitRequest``: READ on the group (else every partition
+    GROUP_AUTHORIZATION_FAILED), and READ on each topic (TOPIC_AUTHORIZATION_FAILED)."""
+    if not ctx.authorized(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return dict.fromkeys(offsets, ErrorCode.group_authorization_failed)
+    denied_topics = {t for t, _ in offsets if not ctx.authorized(AclOperation.READ, ResourceType.TOPIC, t)}
+    return {key: ErrorCode.topic_authorization_failed for key in offsets if key[0] in denied_topics}
 
 
 def commit_answer(request: Any, errors: Mapping[tuple[str, int], ErrorCode]) -> dict[str, Any]:

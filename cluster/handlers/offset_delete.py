@@ -13,13 +13,17 @@ from typing import Any
 
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
 
 
 @handles(ApiKey.OFFSET_DELETE, versions=(0, 0))
 def handle_offset_delete(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Delete committed offsets of some partitions."""
     partitions = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+    if not ctx.authorized(AclOperation.DELETE, ResourceType.GROUP, request.group_id):  # Kafka: DELETE on the group
+        return {"error_code": ErrorCode.group_authorization_failed, "throttle_time": 0, "topics": []}
     error, results = ctx.broker.group_coordinator.delete_offsets(request.group_id, partitions)
     topics: dict[str, list[dict[str, Any]]] = {}
     for (topic, index), code in results.items():

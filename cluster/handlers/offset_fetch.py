@@ -18,6 +18,7 @@ from typing import Any
 from cluster.group.offsets_topic import OffsetCommitValue
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -39,7 +40,10 @@ def handle_offset_fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
 def _fetch(ctx: RequestContext, group_id: str, topics: Sequence[Any] | None, require_stable: bool) -> dict[str, Any]:
     wanted = None if topics is None else [(t.name, p) for t in topics for p in t.partition_indexes]
     coordinator = ctx.broker.group_coordinator
-    error, offsets = coordinator.fetch_offsets(group_id, wanted)
+    if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):  # Kafka: DESCRIBE on the group
+        error, offsets = ErrorCode.group_authorization_failed, {}
+    else:
+        error, offsets = coordinator.fetch_offsets(group_id, wanted)
     unstable = coordinator.unstable_offsets(group_id, offsets) if require_stable and error == ErrorCode.none else set()
     if error != ErrorCode.none:
         if ctx.api_version >= TOP_LEVEL_ERROR_VERSION or wanted is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from cluster.handlers import handles
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
 
@@ -25,8 +26,13 @@ from pykafka_ops.protocol.codec import ErrorCode
 def handle_offset_for_leader_epoch(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Look up the end offset of one leader epoch per requested partition."""
     topics = []
+    # Kafka: CLUSTER_ACTION on the cluster (followers), else DESCRIBE on each topic
+    every_topic = not ctx.authorizing or ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION)
     for topic in request.topics:
-        partitions = [_end_offset(ctx, topic.topic, p) for p in topic.partitions]
+        if every_topic or ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic.topic):
+            partitions = [_end_offset(ctx, topic.topic, p) for p in topic.partitions]
+        else:
+            partitions = [_answer(p.partition, ErrorCode.topic_authorization_failed) for p in topic.partitions]
         topics.append({"topic": topic.topic, "partitions": partitions})
     return {"throttle_time": 0, "topics": topics}
 

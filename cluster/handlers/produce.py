@@ -1,13 +1,17 @@
 """Produce (key 0), versions 3-10, on the zero-copy path.
 
 v3: transactional id, magic-2 batches only. v5: + log_start_offset in the answer. v7: zstd.
-v8: record_errors / error_message (we fail whole batches, so record_errors is always empty).
+v8: record_errors / error_message: a batch refused for some of its records lists them (KIP-467,
+``RecordValidationError.record_errors``); nothing of that batch is appended.
 v9: flexible. v10: a NOT_LEADER_OR_FOLLOWER partition names the leader this broker knows (tagged
 ``current_leader``, and that broker in ``node_endpoints``: KIP-951), so clients move without a
 Metadata round trip.
 Transactional batches need the request's transactional id: without one, every partition answers
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED and nothing is appended (Kafka's
 ``KafkaApis.handleProduceRequest``, which checks the first batch of each partition's records).
+With an authorizer, as Kafka's: the transactional id needs WRITE (else every partition answers
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and each topic WRITE (else TOPIC_AUTHORIZATION_FAILED for its
+partitions); without one nothing is looked up.
 
 Each partition's record set stays a view of the request frame: validated, offsets patched in
 place, written with one ``os.write``. Partitions are independent: an unexpected failure on one
@@ -44,6 +48,7 @@ from cluster.replication.delayed_produce import (
     wait_for_acks,
 )
 from cluster.replication.partition import NotLeaderError, Partition, PartitionError
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol import fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode
@@ -64,10 +69,17 @@ def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> 
     if request.transactional_id is None and _has_transactional_records(request.topics):
         return _refuse_all(ctx, request, ErrorCode.transactional_id_authorization_failed,
                            "a transactional batch needs the producer's transactional id")
+    denied = _unauthorized_topics(ctx, request) if ctx.authorizing else None
+    if denied is True:
+        return _refuse_all(ctx, request, ErrorCode.transactional_id_authorization_failed,
+                           "Transactional id authorization failed.")
     now_ms = int(time.time() * 1000)
     topics = []
     for topic in request.topics:
-        results = [_append(ctx, topic.name, p.index, p.records, request.acks, now_ms) for p in topic.partitions]
+        if denied and topic.name in denied:
+            results = [_failed(p.index, ErrorCode.topic_authorization_failed) for p in topic.partitions]
+        else:
+            results = [_append(ctx, topic.name, p.index, p.records, request.acks, now_ms) for p in topic.partitions]
         topics.append((topic.name, results))
     if request.acks == 0:
         failed = [r for _name, results in topics for r in results if r.error_code]
@@ -79,6 +91,16 @@ def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> 
         if delayed is not None:
             return _answer_when_replicated(ctx.api_version, topics, delayed, request.timeout_ms)
     return [fastpath.encode_produce_response(ctx.api_version, topics, node_endpoints=_leader_endpoints(ctx, topics))]
+
+
+def _unauthorized_topics(ctx: RequestContext, request: fastpath.ProduceRequest) -> set[str] | bool:
+    """Kafka's ``KafkaApis.handleProduceRequest`` checks: True when the transactional id lacks WRITE
+    (every partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED), else the topics lacking WRITE
+    (their partitions TOPIC_AUTHORIZATION_FAILED)."""
+    if request.transactional_id is not None and not ctx.authorized(
+            AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id):
+        return True
+    return {t.name for t in request.topics if not ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, t.name)}
 
 
 def _has_transactional_records(topics: list[fastpath.ProduceTopic]) -> bool:
@@ -155,7 +177,9 @@ def _append(ctx: RequestContext, topic: str, index: int, records: memoryview | N
         info = partition.append_records_to_leader(records, acks, now_ms)
     except NotLeaderError as exc:
         return _not_leader(ctx, topic, index, str(exc))
-    except (RecordValidationError, ProducerStateError, PartitionError) as exc:
+    except RecordValidationError as exc:  # KIP-467: the records at fault, if any, in record_errors
+        return ProducePartitionResult(index, exc.error_code, -1, -1, -1, str(exc), record_errors=exc.record_errors)
+    except (ProducerStateError, PartitionError) as exc:
         return _failed(index, exc.error_code, str(exc))
     except OSError as exc:  # disk full, I/O error: Kafka takes the log dir offline
         return _failed(index, ErrorCode.kafka_storage_error, f"cannot write the log: {exc.strerror or exc}")

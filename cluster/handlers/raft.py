@@ -20,6 +20,7 @@ from cluster.handlers import CONTROLLER, handles
 from cluster.network.request import RequestContext
 from cluster.raft import kraft_fetch_rpc, kraft_rpc
 from cluster.raft.kraft_wire import KraftRpcError
+from cluster.security.acls import AclOperation
 from pykafka_ops.protocol.api_keys import ApiKey
 from pykafka_ops.protocol.codec import ErrorCode, known_versions
 
@@ -32,6 +33,8 @@ def _versions(api_key: int, highest_read: int) -> tuple[int, int]:
 
 
 async def _serve(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION):  # Kafka's ControllerApis: CLUSTER_ACTION
+        return kraft_rpc.error_response_body(ctx.api_key, ErrorCode.cluster_authorization_failed)
     quorum = ctx.broker.controller.quorum
     error = kraft_rpc.check_cluster_id(getattr(request, "cluster_id", None), quorum.cluster_id)
     if error is None:

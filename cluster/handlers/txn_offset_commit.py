@@ -23,7 +23,9 @@ from cluster.group.offsets_topic import OffsetCommitValue
 from cluster.handlers import handles
 from cluster.handlers.offset_commit import NO_LEADER_EPOCH, commit_answer
 from cluster.network.request import RequestContext
+from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol.api_keys import ApiKey
+from pykafka_ops.protocol.codec import ErrorCode
 
 #: Generation of v0-2 requests (no group metadata): accepted as Kafka's ``validateOffsetCommit`` does.
 NO_GENERATION = -1
@@ -39,6 +41,11 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: Any) -> dict[st
             now_ms)
         for topic in request.topics for p in topic.partitions
     }
+    # Kafka: WRITE on the transactional id, READ on the group
+    if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id):
+        return commit_answer(request, dict.fromkeys(offsets, ErrorCode.transactional_id_authorization_failed))
+    if not ctx.authorized(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return commit_answer(request, dict.fromkeys(offsets, ErrorCode.group_authorization_failed))
     errors = await ctx.broker.group_coordinator.txn_commit_offsets(
         request.group_id, request.producer_id, request.producer_epoch,
         getattr(request, "generation_id", NO_GENERATION), getattr(request, "member_id", ""),

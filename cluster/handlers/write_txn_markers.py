@@ -21,6 +21,7 @@ from cluster.group.offsets_topic import OFFSETS_TOPIC
 from cluster.handlers import HandlerResult, handles
 from cluster.network.request import RequestContext
 from cluster.replication.txn_markers import append_txn_marker
+from cluster.security.acls import AclOperation
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
 
@@ -31,6 +32,11 @@ DEFAULT_TIMEOUT_MS = 30_000
 @handles(ApiKey.WRITE_TXN_MARKERS, versions=(1, 1))
 def handle_write_txn_markers(ctx: RequestContext, request: Any) -> HandlerResult:
     """Append every marker to every partition; answer once all are replicated or refused."""
+    if not ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION):  # Kafka's KafkaApis: CLUSTER_ACTION
+        denied = ErrorCode.cluster_authorization_failed
+        return {"markers": [{"producer_id": m.producer_id, "topics": [
+            {"name": t.name, "partitions": [{"partition_index": i, "error_code": denied} for i in t.partition_indexes]}
+            for t in m.topics]} for m in request.markers]}
     replicas = ctx.broker.replica_manager
     timeout_ms = ctx.broker.config.get("request.timeout.ms", DEFAULT_TIMEOUT_MS)
     plan = []

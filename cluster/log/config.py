@@ -6,6 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pykafka_ops.records.compression import Compression
+
+#: compression.type → the codec batches are stored in (Kafka's ``BrokerCompressionType``);
+#: "producer" is absent: batches are stored as sent.
+_TARGET_CODECS = {"uncompressed": Compression.NONE, "gzip": Compression.GZIP, "snappy": Compression.SNAPPY,
+                  "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
+#: The codecs with a level setting (KIP-390, Kafka 3.8): compression.<codec>.level.
+_LEVEL_SETTINGS = {Compression.GZIP: "compression.gzip.level", Compression.LZ4: "compression.lz4.level",
+                   Compression.ZSTD: "compression.zstd.level"}
+
 
 @dataclass(frozen=True)
 class LogConfig:
@@ -37,6 +47,10 @@ class LogConfig:
     """cleanup.policy has "delete": retention.ms / retention.bytes delete old segments."""
     delete_retention_ms: int
     """delete.retention.ms: how long compaction keeps tombstones (null-value records)."""
+    compression: Compression | None = None
+    """compression.type as the codec the leader stores batches in; None = "producer" (as sent)."""
+    compression_level: int | None = None
+    """compression.<codec>.level of that codec (KIP-390); None for snappy, uncompressed, producer."""
 
     @property
     def max_batch_bytes(self) -> int:
@@ -47,6 +61,8 @@ class LogConfig:
     def from_topic_config(cls, config: Mapping[str, Any]) -> LogConfig:
         """Build from a topic's effective settings (every TOPIC_SETTINGS name present)."""
         policies = set(str(config["cleanup.policy"]).split(","))
+        codec = _TARGET_CODECS.get(str(config["compression.type"]))
+        level_setting = _LEVEL_SETTINGS.get(codec) if codec is not None else None
         return cls(
             segment_bytes=int(config["segment.bytes"]),
             segment_ms=int(config["segment.ms"]),
@@ -61,4 +77,6 @@ class LogConfig:
             compact="compact" in policies,
             delete="delete" in policies,
             delete_retention_ms=int(config["delete.retention.ms"]),
+            compression=codec,
+            compression_level=int(config[level_setting]) if level_setting else None,
         )

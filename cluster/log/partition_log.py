@@ -3,8 +3,9 @@
 Offsets: ``log_start_offset`` ≤ ``high_watermark`` ≤ ``log_end_offset``. The high watermark is
 set by the replication layer (``Partition``); consumers read below it (read_committed ones below the last
 stable offset: ``LogTransactions``). Appends validate batch headers, check idempotent-producer
-sequences and transactions (``Origin``: a client's batches, a coordinator's markers), assign offsets in place and write each request's
-batches for this partition with one ``os.write``. Reads return a byte range of one segment
+sequences and transactions (``Origin``: a client's batches, a coordinator's markers), rebuild
+batches not in the topic's ``compression.type`` (``recompress``), assign offsets in place and
+write each request's batches for this partition with one ``os.write``. Reads return a byte range of one segment
 starting at the batch that holds the fetch offset (whole batches, as Kafka: the client skips
 records before its offset), bounded by ``max_offset`` and ``max_bytes``.
 
@@ -29,6 +30,7 @@ from cluster.log.leader_epoch_cache import (
 )
 from cluster.log.log_transactions import LogTransactions
 from cluster.log.producer_state import ProducerStateEntry, ProducerStateManager
+from cluster.log.recompress import needs_recompression, recompress
 from cluster.log.retention import LogRetention, OffsetOutOfRangeError
 from cluster.log.segment import BatchInfo, LogSegment, segment_file_stem
 from cluster.log.segments import LogSegments
@@ -186,12 +188,17 @@ class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
     def append_as_leader(self, records: memoryview, leader_epoch: int, now_ms: int,
                          origin: Origin = Origin.CLIENT) -> LogAppendInfo:
         """Validate, assign offsets in place and write a produced record set (``origin``
-        COORDINATOR: an end-transaction marker, Kafka's ``appendAsLeader(origin=COORDINATOR)``).
+        COORDINATOR: an end-transaction marker, Kafka's ``appendAsLeader(origin=COORDINATOR)``);
+        batches not in the topic's ``compression.type`` are rebuilt in it first (``recompress``).
         Raises RecordValidationError or ProducerStateError with Kafka's error code."""
-        batches = validate_record_set(records, self.config.max_message_bytes, self.config.segment_bytes,
+        config = self.config
+        batches = validate_record_set(records, config.max_message_bytes, config.segment_bytes,
                                       allow_control=origin is Origin.COORDINATOR)
-        if self.config.compact:
-            require_keys(records, batches)
+        if config.compact:
+            require_keys(records, batches, self.directory.name)
+        if config.compression is not None and needs_recompression(batches, config.compression):
+            records, batches = recompress(records, batches, config.compression, config.compression_level,
+                                          config.max_message_bytes, self.directory.name)
         pending: dict[int, ProducerStateEntry] = {}
         markers = [end_txn_marker(b.header, records, b.position) if b.header.is_control else None for b in batches]
         for batch, marker in zip(batches, markers):

@@ -13,13 +13,23 @@ record, a count that does not match, bytes after the last record or an offset de
 order is INVALID_RECORD. A stream that does not decompress (or decompresses to more than the
 bound) is CORRUPT_MESSAGE (see ``DECOMPRESSION_ERROR``). Compacted topics also need a key on every record
 (``require_keys``: INVALID_RECORD, ``LogValidator.validateKey``).
+
+Per-record errors (KIP-467): where Kafka's ``LogValidator`` throws a ``RecordValidationException``
+with ``RecordError``s, ``RecordValidationError.record_errors`` lists every bad record by its index
+in the batch, and the Produce answer (v8+) carries them, so a client fails only those records with
+INVALID_RECORD (librdkafka fails the others with ``_INVALID_DIFFERENT_RECORD``, to be resent).
+Kafka does so for a record without a key on a compacted topic (every such record, with a
+message) and for the first record whose offset delta breaks the sequence (no message); the
+timestamp checks, which Kafka also reports per record, are not implemented.
 Offsets are assigned *in place*: baseOffset and partitionLeaderEpoch are outside the CRC, so
 only LogAppendTime topics need a CRC rewrite.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cluster.log.segment import BatchInfo
 from pykafka_ops.errors import ErrorCode
@@ -47,12 +57,38 @@ from pykafka_ops.records.record_walk import walk_records
 DECOMPRESSION_ERROR = ErrorCode.corrupt_message
 
 
-class RecordValidationError(Exception):
-    """The record set is refused; ``error_code`` is what the partition answers."""
+class RecordError(NamedTuple):
+    """Kafka's ``ProduceResponse.RecordError``: a record's index in its batch and why (or None)."""
 
-    def __init__(self, error_code: ErrorCode, message: str) -> None:
+    batch_index: int
+    message: str | None = None
+
+    def __str__(self) -> str:  # as Kafka's RecordError.toString, quoted in the partition's message
+        message = "null" if self.message is None else f"'{self.message}'"
+        return f"RecordError(batchIndex={self.batch_index}, message={message})"
+
+
+class RecordValidationError(Exception):
+    """The record set is refused; ``error_code`` is what the partition answers and
+    ``record_errors`` the records at fault (Kafka's ``RecordValidationException``, KIP-467)."""
+
+    def __init__(self, error_code: ErrorCode, message: str, record_errors: tuple[RecordError, ...] = ()) -> None:
         super().__init__(message)
         self.error_code = error_code
+        self.record_errors = record_errors
+
+
+#: The walker's message for an offset delta out of sequence: "record <index>: offsetDelta …".
+_OFFSET_DELTA_PROBLEM = re.compile(r"record (\d+): offsetDelta ")
+
+
+def _invalid_records(errors: list[RecordError]) -> RecordValidationError:
+    """Kafka's ``LogValidator.processRecordErrors`` for INVALID_RECORD record errors."""
+    return RecordValidationError(
+        ErrorCode.invalid_record,
+        f"One or more records have been rejected due to {len(errors)} record errors in total, and only "
+        f"showing the first three errors at most: [{', '.join(map(str, errors[:3]))}]",
+        tuple(errors))
 
 
 @dataclass(frozen=True)
@@ -112,8 +148,9 @@ def validate_record_set(
         if from_client and header.is_transactional and header.producer_id < 0:  # KIP-98: a txn needs an id
             raise RecordValidationError(ErrorCode.invalid_record, "a transactional batch without a producer id")
         if from_client and header.producer_id >= 0 and header.base_sequence < 0 and not header.is_control:
-            raise RecordValidationError(ErrorCode.invalid_record,
-                                        f"invalid sequence number {header.base_sequence} for producer {header.producer_id}")
+            raise RecordValidationError(
+                ErrorCode.invalid_record,
+                f"invalid sequence number {header.base_sequence} for producer {header.producer_id}")
         _validate_records(records, pos, header, codec)
         batches.append(ValidatedBatch(pos, header))
         pos += header.size
@@ -132,19 +169,26 @@ def _validate_records(records: memoryview, pos: int, header: BatchHeader, codec:
                 problem = walk_records(plain, header.records_count, header.last_offset_delta)
         except (ValueError, OSError, MemoryError) as exc:  # OSError/MemoryError: the bound's map
             raise RecordValidationError(DECOMPRESSION_ERROR, f"Failed to decompress record stream: {exc}") from None
-    if problem is not None:
-        raise RecordValidationError(ErrorCode.invalid_record, f"Found invalid record structure: {problem}")
+    if problem is None:
+        return
+    out_of_sequence = _OFFSET_DELTA_PROBLEM.match(problem)
+    record_errors = (RecordError(int(out_of_sequence[1])),) if out_of_sequence else ()  # as Kafka: no message
+    raise RecordValidationError(ErrorCode.invalid_record, f"Found invalid record structure: {problem}", record_errors)
 
 
-def require_keys(records: memoryview, batches: list[ValidatedBatch]) -> None:
-    """A compacted topic keeps the newest record per key, so every record needs one."""
+def require_keys(records: memoryview, batches: list[ValidatedBatch], topic_partition: str) -> None:
+    """A compacted topic keeps the newest record per key, so every record needs one: each keyless
+    record is a RecordError (Kafka's ``LogValidator.validateKey``), all of them reported."""
     for batch in batches:
         try:
-            keyless = any(record.key is None for record in RecordBatch(records, batch.position).records())
+            errors = [RecordError(index, f"Compacted topic cannot accept message without key in topic partition "
+                                         f"{topic_partition}.")
+                      for index, record in enumerate(RecordBatch(records, batch.position).records())
+                      if record.key is None]
         except CorruptRecordError as exc:
             raise RecordValidationError(ErrorCode.corrupt_message, str(exc)) from None
-        if keyless:
-            raise RecordValidationError(ErrorCode.invalid_record, "Compacted topic cannot accept message without key")
+        if errors:
+            raise _invalid_records(errors)
 
 
 def assign_offsets(

@@ -49,6 +49,7 @@ class ReplicaManager:
         self._topic_configs: dict[str, dict[str, Any]] = {}
         self._applied: dict[str, TopicImage] = {}
         """Each topic as last applied here (the same object while the topic is unchanged)."""
+        self._dynamic_broker_configs: tuple[Mapping[str, Any], Mapping[str, Any] | None] = ({}, None)
 
     def effective_topic_config(self, topic: TopicImage) -> dict[str, Any]:
         """Broker-derived defaults overlaid with the topic's overrides."""
@@ -92,11 +93,15 @@ class ReplicaManager:
                         yield
                 del self._applied[name]
                 self._topic_configs.pop(name, None)
+        # dynamic broker configs changed: every topic's defaults may have (Kafka's DynamicLogConfig)
+        dynamic = (image.broker_configs, image.broker_node_configs.get(self.broker_id))
+        revisit = dynamic != self._dynamic_broker_configs
         for topic in image.topics.values():
-            if self._applied.get(topic.name) is topic:
+            if self._applied.get(topic.name) is topic and not revisit:
                 continue
             yield from self._apply_topic(topic)
             self._applied[topic.name] = topic
+        self._dynamic_broker_configs = dynamic
 
     def _apply_topic(self, topic: TopicImage) -> Iterator[None]:
         config = self.effective_topic_config(topic)

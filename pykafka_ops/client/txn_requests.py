@@ -163,17 +163,19 @@ class TxnAdmin:
         return sorted(self._brokers)
 
     def list_transactions(self, states: list[str] | None = None, producer_ids: list[int] | None = None,
-                          duration_ms: int = -1) -> list[ListedTransaction]:
-        """Every broker's transactions matching the filters (KIP-664, KIP-994)."""
+                          duration_ms: int = -1, pattern: str | None = None) -> list[ListedTransaction]:
+        """Every broker's transactions matching the filters (KIP-664, KIP-994, KIP-1152)."""
         listed = []
         body = {"state_filters": states or [], "producer_id_filters": producer_ids or [],
-                "duration_filter": duration_ms}
+                "duration_filter": duration_ms, "transactional_id_pattern": pattern}
         for node_id in self.brokers():
             client = self._broker(node_id)
-            version = self._version(client, ApiKey.LIST_TRANSACTIONS, 1)
-            if duration_ms >= 0 and version < 1:
-                raise TxnRequestError("UNSUPPORTED_VERSION", f"broker {node_id} does not support "
-                                                             "ListTransactions v1 (--duration-filter, KIP-994)")
+            version = self._version(client, ApiKey.LIST_TRANSACTIONS, 2)
+            for needed, used, flag in ((1, duration_ms >= 0, "--duration-filter, KIP-994"),
+                                       (2, bool(pattern), "--transactional-id-pattern, KIP-1152")):
+                if used and version < needed:
+                    raise TxnRequestError("UNSUPPORTED_VERSION", f"broker {node_id} does not support "
+                                                                 f"ListTransactions v{needed} ({flag})")
             response = self._with_retries(lambda c=client, v=version: c.request(ApiKey.LIST_TRANSACTIONS, v, body))
             listed.extend(ListedTransaction(t.transactional_id, t.producer_id, t.transaction_state, node_id)
                           for t in response.transaction_states)

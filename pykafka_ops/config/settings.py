@@ -51,10 +51,46 @@ class Setting:
     choices: tuple[Any, ...] | None = None
     minimum: int | None = None
     nullable: bool = False
+    check: Callable[[Any], str | None] | None = None
+    """A Kafka ``ConfigDef.Validator``: given the converted value, None or why it is refused."""
 
 
 def _settings(*items: Setting) -> dict[str, Setting]:
     return {s.name: s for s in items}
+
+
+# Topic and broker compression (Kafka's ``BrokerCompressionType``, KIP-390 levels since Kafka 3.8):
+# the codec batches are stored in, ``producer`` = as sent; the leader recompresses the others.
+COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+GZIP_LEVELS, LZ4_LEVELS, ZSTD_LEVELS = range(1, 10), range(1, 18), range(-131072, 23)
+
+
+def _one_of(values: tuple[str, ...]) -> Callable[[Any], str | None]:
+    """Kafka's ``ConfigDef.ValidString.in``."""
+    return lambda value: None if value in values else f"String must be one of: {', '.join(values)}"
+
+
+def _between(levels: range, default: int | None = None) -> Callable[[Any], str | None]:
+    """Kafka's ``ConfigDef.Range.between`` (gzip: ``GzipCompression.LevelValidator``, which also takes -1)."""
+    def check(value: Any) -> str | None:
+        if value in levels or value == default:
+            return None
+        if default is not None:
+            return f"Value must be between {levels[0]} and {levels[-1]} or equal to {default}"
+        if value < levels[0]:
+            return f"Value must be at least {levels[0]}"
+        return f"Value must be no more than {levels[-1]}"
+    return check
+
+
+COMPRESSION_SETTINGS = (
+    Setting("compression.type", str, "producer", "codec batches are stored in; producer = as the producer sent them",
+            check=_one_of(COMPRESSION_TYPES)),
+    Setting("compression.gzip.level", int, -1, "gzip level when the broker compresses (-1: zlib's default)",
+            check=_between(GZIP_LEVELS, -1)),
+    Setting("compression.lz4.level", int, 9, "lz4 level when the broker compresses", check=_between(LZ4_LEVELS)),
+    Setting("compression.zstd.level", int, 3, "zstd level when the broker compresses", check=_between(ZSTD_LEVELS)),
+)
 
 
 BROKER_SETTINGS: dict[str, Setting] = _settings(
@@ -146,6 +182,13 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("leader.imbalance.per.broker.percentage", int, 10,
             "accepted; as Kafka's KRaft controller, pko balances every imbalanced partition and does not use it",
             minimum=0),
+    Setting("authorizer.class.name", str, None, "the authorizer: Kafka's StandardAuthorizer (ACLs in the metadata "
+            "log) or none", choices=("org.apache.kafka.metadata.authorizer.StandardAuthorizer",), nullable=True),
+    Setting("super.users", str, "", "principals allowed everything, separated by ';' (e.g. User:ANONYMOUS)",
+            check=lambda value: next((f"{p.strip()!r} is not a principal (Type:name)" for p in value.split(";")
+                                      if p.strip() and not all(p.strip().partition(":")[::2])), None)),
+    Setting("allow.everyone.if.no.acl.found", bool, False, "allow a resource that has no ACL at all"),
+    *COMPRESSION_SETTINGS,
     Setting("producer.id.expiration.ms", int, 86_400_000, "forget an idle idempotent producer", minimum=1),
     Setting("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets (fixed once created)",
             minimum=1),
@@ -197,8 +240,7 @@ TOPIC_SETTINGS: dict[str, Setting] = _settings(
             "committed records)"),
     Setting("flush.messages", int, INT64_MAX, "fsync after this many records", minimum=1),
     Setting("flush.ms", int, INT64_MAX, "fsync at least this often", minimum=0),
-    Setting("compression.type", str, "producer", "batches are stored as the producer sent them",
-            choices=("producer",)),
+    *COMPRESSION_SETTINGS,
 )
 
 #: Topic setting → the broker setting its default comes from (Kafka's `ServerTopicConfigSynonyms`).
@@ -212,14 +254,15 @@ TOPIC_DEFAULT_FROM_BROKER: dict[str, str] = {
     "min.insync.replicas": "min.insync.replicas",
     "unclean.leader.election.enable": "unclean.leader.election.enable",
     "flush.messages": "log.flush.interval.messages",
+    **{s.name: s.name for s in COMPRESSION_SETTINGS},
 }
 
 NOT_SUPPORTED_YET: frozenset[str] = frozenset(
     {
         "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
         "log.cleaner.enable",
-        "compression.type", "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
-        "authorizer.class.name", "super.users", "num.network.threads", "num.io.threads",
+        "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
+        "num.network.threads", "num.io.threads",
         "num.recovery.threads.per.data.dir", "queued.max.requests",
         "max.connections.per.ip.overrides",
         "message.timestamp.difference.max.ms", "log.message.timestamp.before.max.ms",
@@ -270,6 +313,8 @@ def coerce(setting: Setting, value: Any) -> Any:
         if not isinstance(value, str):
             raise SettingError(f"expected a string, got {value!r}")
         result = value
+    if setting.check is not None and (reason := setting.check(result)) is not None:
+        raise SettingError(f"Invalid value {result} for configuration {setting.name}: {reason}")
     if setting.choices is not None and result not in setting.choices:
         supported = ", ".join(map(str, setting.choices))
         raise SettingError(f"{result!r} is not supported (supported: {supported})")

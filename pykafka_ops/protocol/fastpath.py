@@ -193,6 +193,8 @@ class ProducePartitionResult(NamedTuple):
     error_message: str | None = None
     current_leader: tuple[int, int] | None = None
     """(leader id, leader epoch) sent with NOT_LEADER_OR_FOLLOWER from v10 (KIP-951)."""
+    record_errors: Sequence[tuple[int, str | None]] = ()
+    """(batch_index, batch_index_error_message) of each record at fault, from v8 (KIP-467)."""
 
 
 _PRODUCE_PARTITION = struct.Struct(">ihqq")  # index, error_code, base_offset, log_append_time_ms
@@ -242,7 +244,9 @@ def encode_produce_response(
             if version >= 5:
                 out.append(_I64.pack(p.log_start_offset))
             if version >= 8:
-                out.append(_array_len(0, flexible))  # record_errors
+                out.append(_array_len(len(p.record_errors), flexible))
+                for batch_index, message in p.record_errors:
+                    out.append(_I32.pack(batch_index) + _string(message, flexible) + tagged)
                 out.append(_string(p.error_message, flexible))
             if p.current_leader is not None and version >= PRODUCE_CURRENT_LEADER_VERSION:
                 out.append(_current_leader_tag(_PRODUCE_CURRENT_LEADER_TAG, p.current_leader))

@@ -1,7 +1,8 @@
 """The v2 record batch (magic 2): layout, header reader, CRC check, in-place patches, reader.
 
 Writing a batch is ``builder.RecordBatchBuilder``'s job; this module holds what reads or
-patches one (the broker's produce and fetch paths). Names and layout follow Kafka's ``DefaultRecordBatch`` (the offsets below). The CRC-32C covers
+patches one (the broker's produce and fetch paths). Names and layout follow Kafka's
+``DefaultRecordBatch`` (the offsets below). The CRC-32C covers
 attributes through the end of the batch, so the broker may rewrite baseOffset and
 partitionLeaderEpoch in place without recomputing it. For a compressed batch, the records
 after recordsCount are one compressed stream. Older magic values (message sets v0/v1) are
@@ -28,6 +29,7 @@ __all__ = [
     "TimestampType",
     "UnsupportedMagicError",
     "crc_ok",
+    "encode_batch",
     "increment_sequence",
     "iter_batches",
     "read_batch_header",
@@ -237,6 +239,15 @@ def set_log_append_time(buf: bytearray | memoryview, pos: int, ts_ms: int) -> No
     _INT16.pack_into(buf, pos + ATTRIBUTES, attributes | TIMESTAMP_TYPE_MASK)
     _INT64.pack_into(buf, pos + MAX_TIMESTAMP, ts_ms)
     _UINT32.pack_into(buf, pos + CRC, crc32c(memoryview(buf)[pos + ATTRIBUTES : end]))
+
+
+def encode_batch(header: BatchHeader, section: BytesLike) -> bytes:
+    """A batch of ``header``'s fields around the records ``section`` (compressed per its
+    attributes); batchLength and the CRC are computed here, whatever ``header`` says."""
+    batch = bytearray(HEADER_STRUCT.pack(*header._replace(batch_length=MIN_BATCH_LENGTH + len(section), crc=0)))
+    batch += section
+    _UINT32.pack_into(batch, CRC, crc32c(memoryview(batch)[ATTRIBUTES:]))
+    return bytes(batch)
 
 
 # --- reading whole batches ---

@@ -10,15 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from crc32c import crc32c
-
 from pykafka_ops.records.batch import (
-    ATTRIBUTES,
     CONTROL_FLAG_MASK,
-    CRC,
     CURRENT_MAGIC,
-    HEADER_STRUCT,
-    MIN_BATCH_LENGTH,
     NO_PARTITION_LEADER_EPOCH,
     NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
@@ -26,7 +20,9 @@ from pykafka_ops.records.batch import (
     NO_TIMESTAMP,
     TIMESTAMP_TYPE_MASK,
     TRANSACTIONAL_FLAG_MASK,
+    BatchHeader,
     TimestampType,
+    encode_batch,
 )
 from pykafka_ops.records.compression import Compression, compress
 from pykafka_ops.records.record import HeaderLike, write_record
@@ -117,13 +113,12 @@ class RecordBatchBuilder:
             last_offset_delta = self._last_offset_delta
         elif last_offset_delta < self._last_offset_delta:
             raise ValueError(f"last offset delta {last_offset_delta} is below a record's {self._last_offset_delta}")
-        records = compress(self.compression, self._records)
-        header = HEADER_STRUCT.pack(
+        header = BatchHeader(
             self.base_offset,
-            MIN_BATCH_LENGTH + len(records),
+            0,  # batch length and crc: filled in by encode_batch
             self.partition_leader_epoch,
             CURRENT_MAGIC,
-            0,  # crc, filled in below
+            0,
             self._attributes,
             last_offset_delta,
             self._base_timestamp,
@@ -133,7 +128,4 @@ class RecordBatchBuilder:
             self.base_sequence,
             self._count,
         )
-        batch = bytearray(header)
-        batch += records
-        batch[CRC:ATTRIBUTES] = crc32c(memoryview(batch)[ATTRIBUTES:]).to_bytes(4, "big")
-        return bytes(batch)
+        return encode_batch(header, compress(self.compression, self._records))

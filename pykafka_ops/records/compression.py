@@ -36,7 +36,7 @@ from enum import IntEnum
 import cramjam
 import zstandard
 
-__all__ = ["BytesLike", "Compression", "compress", "decompress", "decompressed"]
+__all__ = ["DEFAULT_LEVELS", "BytesLike", "Compression", "compress", "decompress", "decompressed"]
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -51,10 +51,10 @@ class Compression(IntEnum):
     ZSTD = 4
 
 
-# Kafka's default levels (KIP-390: GzipCompression, Lz4Compression, ZstdCompression).
-_GZIP_LEVEL = 6
-_LZ4_LEVEL = 9
-_ZSTD_LEVEL = 3
+#: Kafka's default levels (KIP-390 ``compression.<codec>.level``: GzipCompression, Lz4Compression,
+#: ZstdCompression); gzip's -1 is zlib's default, level 6 (Java's ``Deflater.DEFAULT_COMPRESSION``).
+DEFAULT_LEVELS = {Compression.GZIP: -1, Compression.LZ4: 9, Compression.ZSTD: 3}
+_ZLIB_DEFAULT = 6
 
 # xerial snappy-java stream: 8-byte magic, int32 version, int32 min compatible version, then
 # [int32 block length, raw snappy block]* (xerial ``SnappyCodec``/``SnappyInputStream``).
@@ -65,8 +65,8 @@ _INT32 = struct.Struct(">i")
 MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
 
 
-def _lz4_compress(data: BytesLike) -> bytes:
-    compressor = cramjam.lz4.Compressor(level=_LZ4_LEVEL, block_linked=False)
+def _lz4_compress(data: BytesLike, level: int) -> bytes:
+    compressor = cramjam.lz4.Compressor(level=level, block_linked=False)
     compressor.compress(bytes(data))  # the streaming Compressor takes only bytes
     return bytes(compressor.finish())
 
@@ -183,15 +183,15 @@ def _decompressed_into(codec: Compression, data: BytesLike, limit: int) -> Itera
                 out.madvise(mmap.MADV_DONTNEED, SCRATCH_KEEP_BYTES, MAX_DECOMPRESSED_BYTES - SCRATCH_KEEP_BYTES)
 
 
-# Each codec returns a bytes-like object (cramjam returns its own ``Buffer``).
-_Codec = Callable[[BytesLike], BytesLike]
+# Each codec takes (data, level) and returns a bytes-like object (cramjam returns its own ``Buffer``).
+_Codec = Callable[[BytesLike, int], BytesLike]
 
 _COMPRESS: dict[Compression, _Codec] = {
-    Compression.NONE: bytes,
-    Compression.GZIP: lambda data: cramjam.gzip.compress(data, level=_GZIP_LEVEL),
-    Compression.SNAPPY: cramjam.snappy.compress_raw,
+    Compression.NONE: lambda data, _level: bytes(data),
+    Compression.GZIP: lambda data, level: cramjam.gzip.compress(data, level=level if level > 0 else _ZLIB_DEFAULT),
+    Compression.SNAPPY: lambda data, _level: cramjam.snappy.compress_raw(data),
     Compression.LZ4: _lz4_compress,
-    Compression.ZSTD: lambda data: cramjam.zstd.compress(data, level=_ZSTD_LEVEL),
+    Compression.ZSTD: lambda data, level: cramjam.zstd.compress(data, level=level),
 }
 
 _Decoder = Callable[[BytesLike, int], bytes]
@@ -208,14 +208,14 @@ _DECOMPRESS_INTO: dict[Compression, Callable[[BytesLike, memoryview], int]] = {
 }
 
 
-
-
-def compress(codec: int, data: BytesLike) -> bytes:
-    """Compress a batch's records section with ``codec`` (NONE returns the bytes unchanged).
+def compress(codec: int, data: BytesLike, level: int | None = None) -> bytes:
+    """Compress a batch's records section with ``codec`` (NONE returns the bytes unchanged) at
+    ``level`` (a KIP-390 ``compression.<codec>.level``; None: Kafka's default for the codec).
 
     Raises ValueError for a codec id outside ``Compression``.
     """
-    return bytes(_COMPRESS[_known(codec)](data))
+    known = _known(codec)
+    return bytes(_COMPRESS[known](data, DEFAULT_LEVELS.get(known, 0) if level is None else level))
 
 
 def decompress(codec: int, data: BytesLike, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:

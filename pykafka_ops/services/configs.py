@@ -3,7 +3,9 @@
 Alterations use IncrementalAlterConfigs (SET / DELETE per name), as kafka-configs does since
 Kafka 2.3, so configs that are not named stay as they are. ``entity_type`` uses kafka-configs'
 words: ``topics`` or ``brokers`` (a broker's name is its id). The cluster-wide broker default
-(kafka-configs' ``--entity-default``) is left out: librdkafka refuses a resource without a name.
+(kafka-configs' ``--entity-default``, the name ``BROKER_DEFAULT``) goes through our own wire
+client (``client.config_requests``): librdkafka refuses a resource without a name. Describing
+every broker describes the default too, as kafka-configs does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pykafka_ops.client.librdkafka import admin_client, in_thread, metadata, res
 from pykafka_ops.models.topics import ConfigEntry, ConfigSynonym, ResourceConfigs
 
 ENTITY_TYPES = ("topics", "brokers")
+#: The name of the cluster-wide broker default (Kafka's ``ConfigEntityName.DEFAULT`` on the wire).
+BROKER_DEFAULT = ""
 
 
 class EntityNotFoundError(LookupError):
@@ -30,19 +34,31 @@ def _resource_type(entity_type: str) -> Any:
     return ResourceType.TOPIC if entity_type == "topics" else ResourceType.BROKER
 
 
-def config_entry(entry: Any) -> ConfigEntry:
-    """Our ``ConfigEntry`` from confluent-kafka's."""
+def _source_name(value: int) -> str:
+    """Kafka's ``ConfigSource`` name of a source code."""
     from confluent_kafka.admin import ConfigSource
 
-    def source(value: int) -> str:
-        try:
-            return ConfigSource(value).name
-        except ValueError:
-            return "UNKNOWN_CONFIG"
+    try:
+        return ConfigSource(value).name
+    except ValueError:
+        return "UNKNOWN_CONFIG"
 
-    synonyms = tuple(ConfigSynonym(s.name, s.value, source(s.source)) for s in entry.synonyms.values())
-    return ConfigEntry(entry.name, entry.value, source(entry.source), bool(entry.is_default),
+
+def config_entry(entry: Any) -> ConfigEntry:
+    """Our ``ConfigEntry`` from confluent-kafka's."""
+    synonyms = tuple(ConfigSynonym(s.name, s.value, _source_name(s.source)) for s in entry.synonyms.values())
+    return ConfigEntry(entry.name, entry.value, _source_name(entry.source), bool(entry.is_default),
                        bool(entry.is_read_only), bool(entry.is_sensitive), synonyms)
+
+
+def wire_config_entry(entry: Any) -> ConfigEntry:
+    """Our ``ConfigEntry`` from a DescribeConfigs response entry decoded by our codec."""
+    from confluent_kafka.admin import ConfigSource
+
+    synonyms = tuple(ConfigSynonym(s.name, s.value, _source_name(s.source)) for s in entry.synonyms)
+    return ConfigEntry(entry.name, entry.value, _source_name(entry.config_source),
+                       entry.config_source == ConfigSource.DEFAULT_CONFIG.value, entry.read_only,
+                       entry.is_sensitive, synonyms)
 
 
 def resource_configs(admin: Any, settings: ClientSettings, entity_type: str,
@@ -50,6 +66,13 @@ def resource_configs(admin: Any, settings: ClientSettings, entity_type: str,
     """Every config (with synonyms) of each named topic or broker, in the order of ``names``."""
     from confluent_kafka.admin import ConfigResource
 
+    if entity_type == "brokers" and BROKER_DEFAULT in names:
+        from pykafka_ops.client.config_requests import describe_broker_default
+
+        others = iter(resource_configs(admin, settings, entity_type, [n for n in names if n != BROKER_DEFAULT]))
+        entries = tuple(wire_config_entry(e) for e in describe_broker_default(settings))
+        default = ResourceConfigs(entity_type, BROKER_DEFAULT, entries)
+        return [default if n == BROKER_DEFAULT else next(others) for n in names]
     if not names:
         return []
     resource_type = _resource_type(entity_type)
@@ -66,10 +89,12 @@ def resource_configs(admin: Any, settings: ClientSettings, entity_type: str,
 
 
 def _entity_names(admin: Any, settings: ClientSettings, entity_type: str, name: str | None) -> list[str]:
+    if entity_type == "brokers" and name == BROKER_DEFAULT:
+        return [name]
     cluster = metadata(admin, settings)
     known = sorted(cluster.topics) if entity_type == "topics" else [str(b) for b in sorted(cluster.brokers)]
     if name is None:
-        return known
+        return known + [BROKER_DEFAULT] if entity_type == "brokers" else known
     if name not in known:
         raise EntityNotFoundError(f"{entity_type[:-1].capitalize()} '{name}' does not exist")
     return [name]
@@ -82,7 +107,8 @@ def _describe(settings: ClientSettings, entity_type: str, name: str | None) -> l
 
 async def describe_configs(settings: ClientSettings, entity_type: str,
                            name: str | None = None) -> list[ResourceConfigs]:
-    """Configs of one topic or broker, or of all of them (``None``)."""
+    """Configs of one topic or broker (``BROKER_DEFAULT``: the cluster-wide broker default), or of
+    all of them (``None``; for brokers, the default too)."""
     return await in_thread(_describe, settings, entity_type, name)
 
 
@@ -91,6 +117,11 @@ def _alter(settings: ClientSettings, entity_type: str, name: str, to_set: Mappin
     from confluent_kafka.admin import AlterConfigOpType, ConfigResource
     from confluent_kafka.admin import ConfigEntry as KafkaConfigEntry
 
+    if entity_type == "brokers" and name == BROKER_DEFAULT:
+        from pykafka_ops.client.config_requests import alter_broker_default
+
+        alter_broker_default(settings, to_set, to_delete)
+        return
     admin = admin_client(settings)
     _entity_names(admin, settings, entity_type, name)
     ops = [KafkaConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in to_set.items()]
@@ -102,5 +133,6 @@ def _alter(settings: ClientSettings, entity_type: str, name: str, to_set: Mappin
 
 async def alter_configs(settings: ClientSettings, entity_type: str, name: str, to_set: Mapping[str, str],
                         to_delete: Sequence[str] = ()) -> None:
-    """Set ``to_set`` and remove the overrides in ``to_delete`` of one topic or broker."""
+    """Set ``to_set`` and remove the overrides in ``to_delete`` of one topic or broker (or of the
+    cluster-wide broker default, ``BROKER_DEFAULT``)."""
     await in_thread(_alter, settings, entity_type, name, to_set, to_delete)

@@ -93,9 +93,11 @@ def _call(settings: ClientSettings, fn: Callable[[TxnAdmin], T]) -> T:
         return fn(admin)
 
 
-def list_transactions(settings: ClientSettings, duration_ms: int = -1) -> list[ListedTransaction]:
-    """Every broker's transactions, running longer than ``duration_ms`` when ≥ 0."""
-    return _call(settings, lambda admin: admin.list_transactions(duration_ms=duration_ms))
+def list_transactions(settings: ClientSettings, duration_ms: int = -1,
+                      pattern: str | None = None) -> list[ListedTransaction]:
+    """Every broker's transactions, running longer than ``duration_ms`` when ≥ 0, with an id the
+    regular expression ``pattern`` matches whole when given."""
+    return _call(settings, lambda admin: admin.list_transactions(duration_ms=duration_ms, pattern=pattern))
 
 
 def describe_transaction(settings: ClientSettings, transactional_id: str) -> TransactionDescription:

@@ -108,14 +108,17 @@ def test_configs_alter_and_describe_layout(pko_group_cluster: Broker) -> None:
     assert (altered.exit_code, altered.stdout) == (0, f"Completed updating config for topic {name}.\n")
     assert pko(bootstrap, "configs", "--describe", "--entity-type", "topics", "--entity-name", name).stdout == (
         f"Dynamic configs for topic {name} are:\n"
-        "  retention.ms=5000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=5000}\n"
-        "  segment.ms=60000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:segment.ms=60000}\n")
+        "  retention.ms=5000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=5000, "
+        "DEFAULT_CONFIG:log.retention.hours=168}\n"
+        "  segment.ms=60000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:segment.ms=60000, "
+        "DEFAULT_CONFIG:log.roll.hours=168}\n")
     pko(bootstrap, "configs", "--alter", "--topic", name, "--delete-config", "segment.ms")
     described = json.loads(pko(bootstrap, "configs", "--describe", "--topic", name, "--output", "json").stdout)
     assert described == [{"entity_type": "topics", "entity_name": name, "configs": [
         {"name": "retention.ms", "value": "5000", "source": "DYNAMIC_TOPIC_CONFIG", "is_default": False,
          "read_only": False, "sensitive": False,
-         "synonyms": [{"name": "retention.ms", "value": "5000", "source": "DYNAMIC_TOPIC_CONFIG"}]}]}]
+         "synonyms": [{"name": "retention.ms", "value": "5000", "source": "DYNAMIC_TOPIC_CONFIG"},
+                      {"name": "log.retention.hours", "value": "168", "source": "DEFAULT_CONFIG"}]}]}]
     every = pko(bootstrap, "configs", "--describe", "--topic", name, "--all").stdout.splitlines()
     assert every[0] == f"All configs for topic {name} are:"
     assert "  segment.bytes=1073741824 sensitive=false synonyms={DEFAULT_CONFIG:log.segment.bytes=1073741824}" in every
@@ -127,11 +130,11 @@ def test_configs_refusals_exit_1(pko_group_cluster: Broker) -> None:
     typo = pko(bootstrap, "configs", "--alter", "--topic", name, "--add-config", "retention.mss=1")
     assert (typo.exit_code, typo.stderr) == (
         1, f"pko: alter configs of topic {name}: INVALID_CONFIG: retention.mss: unknown topic config\n")
-    broker_alter = pko(bootstrap, "configs", "--alter", "--broker", "1", "--add-config", "log.retention.ms=1")
-    assert broker_alter.exit_code == 1 and "dynamic broker configs are not supported yet" in broker_alter.stderr
+    broker_alter = pko(bootstrap, "configs", "--alter", "--broker", "1", "--add-config", "num.partitions=1")
+    assert broker_alter.exit_code == 1 and "Cannot update these configs dynamically" in broker_alter.stderr
     broker_all = pko(bootstrap, "configs", "--describe", "--broker", "1", "--all").stdout.splitlines()
     assert broker_all[0] == "All configs for broker 1 are:"
-    assert "  num.partitions=1 sensitive=false synonyms={}" in broker_all
+    assert "  num.partitions=1 sensitive=false synonyms={DEFAULT_CONFIG:num.partitions=1}" in broker_all
 
 
 def test_configs_against_tansu(tansu: Broker) -> None:

@@ -74,8 +74,8 @@ def test_missing_topic_and_broker_resources(cluster: RunningCluster) -> None:
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
     assert _error(admin, "no-such-topic", ("retention.ms", "1", SET)).startswith("UNKNOWN_TOPIC_OR_PART")
     broker = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[
-        ConfigEntry("log.retention.ms", "1", incremental_operation=SET)])
-    with pytest.raises(KafkaException, match="dynamic broker configs are not supported yet"):
+        ConfigEntry("num.partitions", "1", incremental_operation=SET)])
+    with pytest.raises(KafkaException, match="Cannot update these configs dynamically"):
         admin.incremental_alter_configs([broker])[broker].result(10)
 
 

@@ -176,6 +176,18 @@ def test_api_versions_v4_as_java_4_sends_it(cluster: RunningCluster) -> None:
     assert answer.error_code == 0 and ranges[ApiKey.API_VERSIONS] == (0, 4)
 
 
+def test_metadata_v13_has_a_top_level_error_code(cluster: RunningCluster) -> None:
+    """KIP-1102's field, 0 unless the client must rebootstrap (never, as Kafka 4.0)."""
+    topic = unique_topic("md13")
+    create_topic(cluster, topic, partitions=2)
+    with wire(cluster) as client:
+        answer = client.request(ApiKey.METADATA, 13, {"topics": [{"name": topic, "topic_id": None}],
+                                                      "allow_auto_topic_creation": False,
+                                                      "include_topic_authorized_operations": False})
+    (described,) = answer.topics
+    assert (answer.error_code, described.error_code, len(described.partitions)) == (0, 0, 2)
+
+
 def test_garbage_bytes_close_the_connection(cluster: RunningCluster) -> None:
     with connect(cluster) as sock:
         sock.sendall(framed(b"\xff\xfe" + bytes(random.Random(1).randrange(256) for _ in range(40))))

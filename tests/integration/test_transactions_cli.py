@@ -83,6 +83,11 @@ def test_list_describe_and_producers_of_a_confluent_transaction(txn_cluster: Run
     assert producer.flush(30) == 0
 
     assert _listed_state(txn_cluster, tid) == "Ongoing"
+    by_pattern = pko_json(txn_cluster, "list", "--transactional-id-pattern", f"{tid[:-2]}.*")  # KIP-1152
+    assert [t["transactional_id"] for t in by_pattern] == [tid]
+    assert pko_json(txn_cluster, "list", "--transactional-id-pattern", tid[:-2]) == []  # must match whole
+    bad = pko(txn_cluster, "list", "--transactional-id-pattern", "([")
+    assert bad.exit_code == 1 and "INVALID_REGULAR_EXPRESSION" in bad.stderr
     described = pko_json(txn_cluster, "describe", "--transactional-id", tid)
     assert (described["state"], described["partitions"], described["coordinator"]) == (
         "Ongoing", [{"topic": topic, "partition": 0}], 1)

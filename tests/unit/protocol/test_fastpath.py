@@ -223,7 +223,8 @@ produce_results = st.lists(
         names,
         st.lists(
             st.builds(ProducePartitionResult, int32s, error_codes, int64s, append_times, int64s, st.none() | names,
-                      st.none() | st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1))),
+                      st.none() | st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1)),
+                      st.lists(st.tuples(int32s, st.none() | names), max_size=3)),  # record_errors (KIP-467)
             max_size=3,
         ),
     ),
@@ -248,7 +249,7 @@ def test_produce_response_matches_kio(version: int, topics: list, throttle_time_
                 assert got.log_start_offset == want.log_start_offset
             if version >= 8:
                 assert got.error_message == want.error_message
-                assert got.record_errors == ()
+                assert [(e.batch_index, e.batch_index_error_message) for e in got.record_errors] == want.record_errors
     as_dict = {
         "throttle_time": throttle_time_ms,
         "responses": [
@@ -256,6 +257,7 @@ def test_produce_response_matches_kio(version: int, topics: list, throttle_time_
                 {"index": p.index, "error_code": p.error_code, "base_offset": p.base_offset,
                  "log_append_time": p.log_append_time_ms, "log_start_offset": p.log_start_offset,
                  "error_message": p.error_message,
+                 "record_errors": [{"batch_index": i, "batch_index_error_message": m} for i, m in p.record_errors],
                  "current_leader": dict(zip(("leader_id", "leader_epoch"), p.current_leader or (-1, -1), strict=True))}
                 for p in partitions]}
             for name, partitions in topics

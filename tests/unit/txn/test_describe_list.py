@@ -83,13 +83,35 @@ def test_list_transactions_filters() -> None:
 def test_list_transactions_handler_v0_and_v1() -> None:
     manager = _manager()
     _put(manager, "tx", TransactionState.PREPARE_COMMIT, 9)
-    ctx = SimpleNamespace(broker=SimpleNamespace(txn_coordinator=SimpleNamespace(state=manager)))
+    ctx = SimpleNamespace(broker=SimpleNamespace(txn_coordinator=SimpleNamespace(state=manager)),
+                          authorized=lambda *_: True)
     request = SimpleNamespace(state_filters=(), producer_id_filters=())  # v0: no duration_filter
     body = handle_list_transactions(ctx, request)  # type: ignore[arg-type]
     assert body["transaction_states"] == [{"transactional_id": "tx", "producer_id": 9,
                                            "transaction_state": "PrepareCommit"}]
     for version in (0, 1):
         _encodes(ApiKey.LIST_TRANSACTIONS, version, body)
+
+
+def test_list_transactions_v2_filters_by_a_pattern_matching_the_whole_id() -> None:
+    """KIP-1152: the whole id must match; empty means all; a bad pattern is INVALID_REGULAR_EXPRESSION."""
+    manager = _manager()
+    for pid, tid in enumerate(("orders-1", "orders-2", "payments-1", "xorders-1")):
+        _put(manager, tid, TransactionState.ONGOING, pid)
+    ctx = SimpleNamespace(broker=SimpleNamespace(txn_coordinator=SimpleNamespace(state=manager)),
+                          authorized=lambda *_: True)
+
+    def listed(pattern: str | None) -> Any:
+        request = SimpleNamespace(state_filters=(), producer_id_filters=(), duration_filter=-1,
+                                  transactional_id_pattern=pattern)
+        return handle_list_transactions(ctx, request)  # type: ignore[arg-type]
+
+    assert sorted(t["transactional_id"] for t in listed("orders-.*")["transaction_states"]) == ["orders-1", "orders-2"]
+    assert len(listed("")["transaction_states"]) == len(listed(None)["transaction_states"]) == 4
+    assert listed("orders")["transaction_states"] == []  # a partial match is not a match
+    bad = listed("orders-[")
+    assert (bad["error_code"], bad["transaction_states"]) == (ErrorCode.invalid_regular_expression, [])
+    _encodes(ApiKey.LIST_TRANSACTIONS, 2, listed("orders-.*"))
 
 
 def _header(pid: int, base_offset: int, transactional: bool) -> BatchHeader:
@@ -108,7 +130,7 @@ def test_describe_producers_from_the_local_replica(tmp_path: Path) -> None:
     absent = {("t", 1): ErrorCode.not_leader_or_follower, ("t", 2): ErrorCode.unknown_topic_or_partition}
     replicas = SimpleNamespace(partition=lambda topic, index: partitions.get((topic, index)),
                                absent_error=lambda topic, index: absent[(topic, index)])
-    ctx = SimpleNamespace(broker=SimpleNamespace(replica_manager=replicas))
+    ctx = SimpleNamespace(broker=SimpleNamespace(replica_manager=replicas), authorized=lambda *_: True)
     request = SimpleNamespace(topics=[SimpleNamespace(name="t", partition_indexes=[0, 1, 2])])
     body = handle_describe_producers(ctx, request)  # type: ignore[arg-type]
     p0, p1, p2 = body["topics"][0]["partitions"]

@@ -1,0 +1,1 @@
+"""Security: ACLs and the authorizer (Kafka's StandardAuthorizer semantics)."""
