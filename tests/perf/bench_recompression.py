@@ -10,8 +10,9 @@ One node, one run: confluent-kafka produces the same records (lz4, linger.ms=5, 
 partitions) into a ``compression.type=producer`` topic (stored as sent: Kafka's in-place path),
 then into ``zstd`` and ``gzip`` topics (the leader decompresses and recompresses every batch:
 Kafka's ``LogValidator.validateMessagesAndAssignOffsetsCompressed`` with a target codec). For each:
-MB/s of record values, records/s, the node's CPU seconds per GB and the bytes stored. Prints a
-table and one JSON line.
+MB/s of record values, records/s, the node's CPU seconds per GB and the bytes stored. Then the
+same three topics on Tansu (the peer, memory storage: no stored bytes), unless ``--skip-tansu``.
+Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_broker import PARTITIONS, Phase, measure, our_node
+from bench_broker import PARTITIONS, Phase, measure, our_node, tansu
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -77,28 +78,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="records per topic")
     parser.add_argument("--size", type=int, default=100, help="bytes per record value")
+    parser.add_argument("--skip-tansu", action="store_true", help="our node only")
     args = parser.parse_args()
     values = payloads(args.size)
     phases: list[Phase] = []
-    stored: dict[str, int] = {}
+    stored: dict[tuple[str, str], int | None] = {}
     with tempfile.TemporaryDirectory(prefix="bench-recompression-") as tmp:
         workdir = Path(tmp)
-        with our_node(workdir) as (bootstrap, proc):
-            for codec in TOPIC_CODECS:
-                topic = f"recompress-{codec}"
-                create_topic(bootstrap, topic, codec)
-                with measure(proc, "pko", f"lz4 → {codec}", args.records, args.size, phases):
-                    produce(bootstrap, topic, values, args.records)
-                stored[codec] = stored_bytes(workdir, topic)
-    base = phases[0]
-    print(f"{'phase':<16} {'MB/s':>8} {'rec/s':>10} {'CPU-s/GB':>9} {'vs producer':>12} {'stored MB':>10}")
-    for codec, p in zip(TOPIC_CODECS, phases):
-        print(f"{p.name:<16} {p.mb_per_s:>8.1f} {p.records_per_s:>10.0f} {p.cpu_s_per_gb:>9.2f} "
-              f"{p.cpu_s_per_gb / base.cpu_s_per_gb:>11.2f}× {stored[codec] / 1e6:>10.1f}")
+        brokers = [("pko", our_node(workdir / "pko"))] + ([] if args.skip_tansu else [("tansu", tansu(workdir))])
+        for name, started in brokers:
+            with started as (bootstrap, proc):
+                for codec in TOPIC_CODECS:
+                    topic = f"recompress-{codec}"
+                    create_topic(bootstrap, topic, codec)
+                    with measure(proc, name, f"lz4 → {codec}", args.records, args.size, phases):
+                        produce(bootstrap, topic, values, args.records)
+                    stored[(name, codec)] = stored_bytes(workdir / "pko", topic) if name == "pko" else None
+    base = {p.broker: p for p in reversed(phases)}  # each broker's producer-topic phase
+    print(f"{'broker':<6} {'phase':<16} {'MB/s':>8} {'rec/s':>10} {'CPU-s/GB':>9} {'vs producer':>12} {'stored MB':>10}")
+    for codec, p in zip(TOPIC_CODECS * len(brokers), phases):
+        size = stored[(p.broker, codec)]
+        print(f"{p.broker:<6} {p.name:<16} {p.mb_per_s:>8.1f} {p.records_per_s:>10.0f} {p.cpu_s_per_gb:>9.2f} "
+              f"{p.cpu_s_per_gb / base[p.broker].cpu_s_per_gb:>11.2f}× "
+              f"{'-' if size is None else f'{size / 1e6:.1f}':>10}")
     print(json.dumps({"bench": "recompression", "records": args.records, "size": args.size, "phases": [
-        {"topic_codec": codec, "producer_codec": "lz4", "mb_per_s": round(p.mb_per_s, 2),
+        {"broker": p.broker, "topic_codec": codec, "producer_codec": "lz4", "mb_per_s": round(p.mb_per_s, 2),
          "records_per_s": round(p.records_per_s), "cpu_s_per_gb": round(p.cpu_s_per_gb, 3),
-         "stored_bytes": stored[codec]} for codec, p in zip(TOPIC_CODECS, phases)]}))
+         "stored_bytes": stored[(p.broker, codec)]} for codec, p in zip(TOPIC_CODECS * len(brokers), phases)]}))
 
 
 if __name__ == "__main__":
