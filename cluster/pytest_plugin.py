@@ -159,11 +159,12 @@ class RunningCluster:
 
         return launcher.resume(self.config, node)
 
-    def restart(self, node: int) -> None:
-        """Stop ``node`` gracefully if it runs, start it again, return once it answers."""
+    def restart(self, node: int, wait_s: float = START_WAIT_S) -> None:
+        """Stop ``node`` gracefully if it runs, start it again, return once it answers (within
+        ``wait_s``: a node recovering thousands of logs on a busy machine may need longer)."""
         from cluster import launcher
 
-        launcher.restart(self.config, node, wait_s=START_WAIT_S, grace_s=STOP_GRACE_S)
+        launcher.restart(self.config, node, wait_s=wait_s, grace_s=STOP_GRACE_S)
 
     def down(self, purge: bool = False, grace_s: float = STOP_GRACE_S) -> None:
         """Stop every node (SIGTERM, then SIGKILL after ``grace_s``); idempotent. ``purge``

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "transactions": ("commands.transactions", "app",
                      "List, describe and abort transactions; find hanging ones (kafka-transactions)."),
     "acls": ("commands.acls", "app", "Add, list or remove ACLs (kafka-acls)."),
+    "plan": ("commands.plan", "app", "Plan capacity from measurements: partition counts (plan partitions)."),
 }
 
 

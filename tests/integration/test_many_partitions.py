@@ -29,6 +29,8 @@ MAX_OPEN_FILES = 100
 ALLOWANCE = 64
 SAMPLED = [0, 1, 749, 1499]
 POLICY_VIOLATION = 44
+#: Seconds a restart may take: 3 000 logs recovered while the other test worker shares the cores.
+RESTART_WAIT_S = 120.0
 
 
 def _node(cluster: RunningCluster) -> psutil.Process:
@@ -82,13 +84,13 @@ def test_thousands_of_partitions_with_bounded_descriptors_survive_restarts(tmp_p
         refused = _create(cluster, [("fits", 1), *((f"huge{i}", 3_000) for i in range(4))])
         assert refused == {"fits": POLICY_VIOLATION, **{f"huge{i}": POLICY_VIOLATION for i in range(4)}}
 
-        cluster.restart(1)
+        cluster.restart(1, RESTART_WAIT_S)
         assert _partition_count(cluster) == {name: PARTITIONS for name in names}
         fds_restarted = _node(cluster).num_fds()
         assert fds_restarted <= MAX_OPEN_FILES + ALLOWANCE
 
         cluster.kill(1)
-        cluster.restart(1)  # unclean: every log recovers from its recovery point
+        cluster.restart(1, RESTART_WAIT_S)  # unclean: every log recovers from its recovery point
         assert _partition_count(cluster) == {name: PARTITIONS for name in names}
         for (name, partition), values in written.items():
             assert _values(cluster, name, partition) == values
