@@ -21,7 +21,7 @@ Blocking, one connection per broker, plaintext listeners only (as ``group_reques
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pykafka_ops.client.wire import WireClient, WireError, bootstrap_addresses
@@ -277,14 +277,15 @@ def _int64(r: _Reader) -> int:
     return int(_I64.unpack_from(r.buf, r._take(8))[0])
 
 
-def _parse_describe_transactions(frame: bytes, offset: int, coordinator: int
-                                 ) -> tuple[str, TransactionDescription | None]:
-    """The first entry of a DescribeTransactions v0 response body (flexible)."""
+def describe_transactions_entries(frame: bytes, offset: int) -> list[tuple[int, TransactionDescription]]:
+    """(error code, description with coordinator -1) of every entry of a DescribeTransactions v0
+    response body (flexible), read by hand: kio refuses the -1 start time Kafka sends for an id
+    without an open transaction. Raises ``fastpath.ParseError`` (a ``ValueError``) on a bad frame."""
     r = _Reader(memoryview(frame), offset, True)
     r.int32()  # throttle time
-    found: tuple[str, TransactionDescription | None] = ("UNKNOWN_SERVER_ERROR", None)
-    for i in range(r.array_length()):
-        code = error_name(r.int16())
+    entries = []
+    for _ in range(r.array_length()):
+        code = r.int16()
         tid, state = r.string() or "", r.string() or ""
         timeout_ms = r.int32()
         start_ms, producer_id = _int64(r), _int64(r)
@@ -295,7 +296,16 @@ def _parse_describe_transactions(frame: bytes, offset: int, coordinator: int
             partitions.extend((topic, r.int32()) for _ in range(r.array_length()))
             r.skip_tagged_fields()
         r.skip_tagged_fields()
-        if i == 0:
-            found = (code, TransactionDescription(tid, coordinator, state, producer_id, epoch, timeout_ms,
-                                                  _known(start_ms), tuple(partitions)))
-    return found
+        entries.append((code, TransactionDescription(tid, -1, state, producer_id, epoch, timeout_ms,
+                                                     _known(start_ms), tuple(partitions))))
+    return entries
+
+
+def _parse_describe_transactions(frame: bytes, offset: int, coordinator: int
+                                 ) -> tuple[str, TransactionDescription | None]:
+    """The first entry of a DescribeTransactions v0 response body, as its coordinator's."""
+    entries = describe_transactions_entries(frame, offset)
+    if not entries:
+        return "UNKNOWN_SERVER_ERROR", None
+    code, description = entries[0]
+    return error_name(code), replace(description, coordinator=coordinator)
