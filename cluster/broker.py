@@ -1,6 +1,7 @@
 """Broker: one node's broker (and controller, on a node with that role) — wiring and lifecycle.
 
-Start-up order: check the data dir's identity → open the metadata log and replay what it holds
+Start-up order: the admin endpoint listens (``nodes[].admin_port``, if set) → check the data dir's
+identity → open the metadata log and replay what it holds
 as committed → join the quorum (a voter listens on its controller listener; a broker-only node
 is an observer) → a broker registers with the active controller, catches up with the metadata
 log and is unfenced (``BrokerLifecycleManager``) → only then does it open its client listener
@@ -21,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from cluster.admin.server import AdminServer
+from cluster.admin.tracker import ProduceClientTracker
 from cluster.broker_lifecycle import BrokerLifecycleManager
 from cluster.controller.broker_configs import DynamicBrokerConfig
 from cluster.controller.controller import QuorumController
@@ -107,6 +110,9 @@ class Broker:
         self.requests = ControllerRequests(self)
         self.lifecycle = BrokerLifecycleManager(self)
         self.producer_ids = ProducerIdManager(self.requests)
+        self.produce_clients = ProduceClientTracker(self.config["admin.produce.clients.window.ms"])
+        """What Produce requests said per client id and topic (the Produce handler feeds it)."""
+        self.admin_server = AdminServer({"/v1/produce-clients": lambda: self.produce_clients.snapshot(node_id)})
 
     @property
     def image(self) -> MetadataImage:
@@ -139,6 +145,8 @@ class Broker:
         active controller and listens once it is unfenced, and creates the YAML's topics."""
         load_handlers()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.spec.admin_port is not None:  # answers from the start, while the node joins the cluster
+            await self.admin_server.start(self.config["admin.bind.address"], self.spec.admin_port)
         self.log_manager.startup()
         metadata_config = topic_defaults(self.config) | METADATA_LOG_CONFIG
         metadata_log = self.log_manager.get_or_create(METADATA_TOPIC, 0, metadata_config)
@@ -201,6 +209,7 @@ class Broker:
         if self.spec.is_controller:  # a leaving leader hands the quorum over (its listener still answers)
             await self.controller.quorum.resign(self.config["controller.quorum.request.timeout.ms"] / 1000)
         self.controller_server.stop()
+        self.admin_server.stop()
         for task in (self._maintenance, self._creating_topics):
             if task is not None:
                 task.cancel()

@@ -30,8 +30,10 @@ Broker overrides are Kafka config names; as keyword arguments, write ``_`` for `
 
 Several nodes work the same way (``nodes:`` of the spec; every ``port`` and the ``controller_port``
 of each combined node of a multi-voter quorum get free ports, on the node's own ``host`` if it
-names one, e.g. 127.0.0.2). A cluster of several nodes also gets ``MULTI_NODE_TEST_SETTINGS``
-(short broker session and quorum timeouts) unless the spec or the overrides set them::
+names one, e.g. 127.0.0.2; every node's ``admin_port`` gets a free port on ``admin.bind.address``,
+so ``http://127.0.0.1:<config.node(n).admin_port>/v1/produce-clients`` answers). A cluster of
+several nodes also gets ``MULTI_NODE_TEST_SETTINGS`` (short broker session and quorum timeouts)
+unless the spec or the overrides set them::
 
     def test_fenced_after_pause(pko_cluster_factory):
         cluster = pko_cluster_factory(THREE_NODES_YAML)
@@ -212,7 +214,8 @@ def start_cluster(
     in ``tmp_dir``.
 
     Node ports (``port``, and ``controller_port`` where a combined node of a quorum of several
-    needs one) are replaced by free ports on 127.0.0.1 (or the node's own ``host``), the data dir
+    needs one) are replaced by free ports on 127.0.0.1 (or the node's own ``host``), every node
+    gets a free ``admin_port`` on ``admin.bind.address``, the data dir
     is ``<tmp_dir>/data``, a cluster of several nodes gets ``MULTI_NODE_TEST_SETTINGS``, and
     ``broker_overrides`` (``num_partitions=3`` or ``**{"num.partitions": 3}``) are merged into
     the ``broker`` section. Returns once every node answers, every broker is registered and
@@ -224,6 +227,7 @@ def start_cluster(
     directory = Path(tmp_dir)
     directory.mkdir(parents=True, exist_ok=True)
     spec = _with_test_overrides(_read_yaml(yaml_text_or_path), directory, broker_overrides)
+    _assign_free_admin_ports(spec["nodes"], spec["broker"].get("admin.bind.address", "127.0.0.1"))
     config_path = directory / "cluster.yaml"
     config_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     config = load(config_path)
@@ -274,6 +278,15 @@ def _assign_free_ports(nodes: list[dict[str, Any]]) -> None:
     for node, node_keys in zip(nodes, keys, strict=True):
         for key in node_keys:
             node[key] = next(ports[node.get("host", "127.0.0.1")])
+
+
+def _assign_free_admin_ports(nodes: list[dict[str, Any]], bind_address: str) -> None:
+    """A free ``admin_port`` for every node (all of them listen on ``bind_address``), none of the
+    nodes' other ports (the cluster file refuses a port twice on one host)."""
+    taken = {node.get(key) for node in nodes for key in ("port", "controller_port")}
+    ports = (port for port in free_ports(2 * len(nodes), bind_address) if port not in taken)
+    for node in nodes:
+        node["admin_port"] = next(ports)
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,9 @@ TRANSACTIONAL_ATTRIBUTE_BYTE, TRANSACTIONAL_FLAG = 22, 0x10
 def handle_produce(ctx: RequestContext, frame: memoryview, body_offset: int) -> HandlerResult:
     """Append every partition's records and answer per partition."""
     request = fastpath.parse_produce_request(frame, body_offset, ctx.api_version)
+    produce_clients = getattr(ctx.broker, "produce_clients", None)  # test doubles of the broker have none
+    if produce_clients is not None:  # GET /v1/produce-clients of the admin endpoint
+        produce_clients.record_request(ctx.client_id, request)
     if request.transactional_id is None and _has_transactional_records(request.topics):
         return _refuse_all(ctx, request, ErrorCode.transactional_id_authorization_failed,
                            "a transactional batch needs the producer's transactional id")

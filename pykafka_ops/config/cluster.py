@@ -71,6 +71,8 @@ class NodeSpec:
     """The controller listener of a combined node in a quorum of several controllers."""
     host: str | None = None
     """The address this node listens on and is reached at (``None``: the cluster's ``host``)."""
+    admin_port: int | None = None
+    """The HTTP admin endpoint's port (on the broker setting ``admin.bind.address``); None: no endpoint."""
 
     @property
     def is_broker(self) -> bool:
@@ -279,11 +281,12 @@ class _Validator:
         result: list[NodeSpec] = []
         for i, item in enumerate(value):
             path = ("nodes", i)
-            item = self.mapping(item, path, ("id", "port", "roles", "controller_port", "host"))
+            item = self.mapping(item, path, ("id", "port", "roles", "controller_port", "host", "admin_port"))
             node_id = item.get("id")
             if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
                 raise self.fail((*path, "id"), "expected a node id (an integer ≥ 0)")
             port, controller_port = self.port(item, path, "port"), self.port(item, path, "controller_port")
+            admin_port = self.port(item, path, "admin_port")
             if port is None:
                 raise self.fail((*path, "port"), "expected a TCP port (1-65535)")
             roles = item.get("roles", list(ROLES))
@@ -294,7 +297,7 @@ class _Validator:
             if any(n.id == node_id for n in result):
                 raise self.fail((*path, "id"), f"duplicate node id {node_id}")
             host = self.host(item["host"], (*path, "host")) if "host" in item else None
-            node = NodeSpec(node_id, port, tuple(r for r in ROLES if r in roles), controller_port, host)
+            node = NodeSpec(node_id, port, tuple(r for r in ROLES if r in roles), controller_port, host, admin_port)
             if controller_port is not None and not (node.is_broker and node.is_controller):
                 raise self.fail((*path, "controller_port"), "only a node with both roles has a controller_port "
                                                             "(a controller-only node's port is its controller listener)")
@@ -315,10 +318,15 @@ class _Validator:
                            cluster_host: str) -> None:
         """Refuse a port that ``node`` or an earlier node already listens on, on the same host."""
         host = node.host or cluster_host
-        taken = {(n.host or cluster_host, p) for n in earlier for p in (n.port, n.controller_port) if p is not None}
-        for key, number in (("port", node.port), ("controller_port", node.controller_port)):
-            if number is not None and ((host, number) in taken or (key == "controller_port" and number == node.port)):
+        taken = {(n.host or cluster_host, p) for n in earlier for p in (n.port, n.controller_port, n.admin_port)
+                 if p is not None}
+        own: set[int] = set()
+        for key, number in (("port", node.port), ("controller_port", node.controller_port),
+                            ("admin_port", node.admin_port)):
+            if number is not None and ((host, number) in taken or number in own):
                 raise self.fail((*path, key), f"duplicate port {number}" + (f" on {host}" if node.host else ""))
+            if number is not None:
+                own.add(number)
 
     def replication_factor(self, rf: int, path: tuple[Any, ...], broker_count: int) -> None:
         if broker_count and rf > broker_count:  # a quorum alone: brokers register later

@@ -127,6 +127,13 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("log.open.files.max", int, 512,
             "segment and index files open at once, least recently used closed first (also capped at "
             "half the fd limit)", minimum=16),
+    # not Kafka settings: the node's HTTP admin endpoint (cluster/admin/, nodes[].admin_port)
+    Setting("admin.bind.address", str, "127.0.0.1",
+            "address the admin endpoint listens on (0.0.0.0 exposes it to every network)",
+            check=lambda value: None if value.strip() == value and value else "expected a host name or address"),
+    Setting("admin.produce.clients.window.ms", int, 300_000,
+            "how far back GET /v1/produce-clients reports the acks and idempotence of Produce requests",
+            minimum=1_000),
     Setting("connections.max.idle.ms", int, 600_000, "close connections idle this long (-1: never)", minimum=-1),
     # KRaft's quorum timers (Kafka's QuorumConfig, same names and defaults)
     Setting("controller.quorum.election.timeout.ms", int, 1_000,
