@@ -64,6 +64,16 @@ def _order(acl: AclBinding) -> tuple[int, str, int, str, str, int, int]:
             acl.permission_type)
 
 
+def _alter_refusal(ctx: RequestContext) -> tuple[ErrorCode, str] | None:
+    """Why CreateAcls/DeleteAcls is refused: no authorizer (SECURITY_DISABLED), or no ALTER on the
+    cluster (CLUSTER_AUTHORIZATION_FAILED); None when it may go ahead."""
+    if not ctx.authorizing:
+        return ErrorCode.security_disabled, NO_AUTHORIZER
+    if not ctx.authorized_on_cluster(AclOperation.ALTER):
+        return ErrorCode.cluster_authorization_failed, CLUSTER_DENIED
+    return None
+
+
 def _create_error(request: Any, code: ErrorCode, message: str) -> dict[str, Any]:
     return {"throttle_time": 0, "results": [{"error_code": code, "error_message": message}
                                             for _ in request.creations]}
@@ -73,10 +83,9 @@ def _create_error(request: Any, code: ErrorCode, message: str) -> dict[str, Any]
 @forwarded(_create_error)
 async def handle_create_acls(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Create ACLs through the controller: one result per creation."""
-    if not ctx.authorizing:
-        return _create_error(request, ErrorCode.security_disabled, NO_AUTHORIZER)
-    if not ctx.authorized_on_cluster(AclOperation.ALTER):
-        return _create_error(request, ErrorCode.cluster_authorization_failed, CLUSTER_DENIED)
+    refusal = _alter_refusal(ctx)
+    if refusal is not None:
+        return _create_error(request, *refusal)
     acls = [AclBinding(int(c.resource_type), c.resource_name, int(getattr(c, "resource_pattern_type", 3)),
                        c.principal, c.host, int(c.operation), int(c.permission_type)) for c in request.creations]
     results = await ctx.broker.controller.create_acls(acls)
@@ -93,10 +102,9 @@ def _delete_error(request: Any, code: ErrorCode, message: str) -> dict[str, Any]
 @forwarded(_delete_error)
 async def handle_delete_acls(ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Delete the ACLs each filter matches, through the controller."""
-    if not ctx.authorizing:
-        return _delete_error(request, ErrorCode.security_disabled, NO_AUTHORIZER)
-    if not ctx.authorized_on_cluster(AclOperation.ALTER):
-        return _delete_error(request, ErrorCode.cluster_authorization_failed, CLUSTER_DENIED)
+    refusal = _alter_refusal(ctx)
+    if refusal is not None:
+        return _delete_error(request, *refusal)
     results = await ctx.broker.controller.delete_acls([_filter(f) for f in request.filters])
     return {"throttle_time": 0, "filter_results": [_filter_result(r) for r in results]}
 
