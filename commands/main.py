@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "transactions": ("commands.transactions", "app",
                      "List, describe and abort transactions; find hanging ones (kafka-transactions)."),
     "acls": ("commands.acls", "app", "Add, list or remove ACLs (kafka-acls)."),
+    "doctor": ("commands.doctor", "app", "Find the pitfalls (hot keys, lag, durability …) with evidence and the fix."),
     "plan": ("commands.plan", "app", "Plan capacity from measurements: partition counts (plan partitions)."),
 }
 

@@ -65,13 +65,18 @@ async def analyse_topic(settings: ClientSettings, topic: str, options: SkewOptio
     templates = what_if_templates(options)
     started = time.monotonic()
     admin = KafkaAdmin(settings)
-    await admin.ensure_reachable()
-    found = (await admin.topic_partitions([topic]))[topic]
-    if isinstance(found, AdminError):
-        raise SkewError(str(found))
-    tps = [TopicPartition(topic, p) for p in found]
-    first = "earliest" if options.since_ms is None else options.since_ms
-    starts, ends = await asyncio.gather(_offsets(admin, tps, first), _offsets(admin, tps, "latest"))
+    try:  # the admin client is released before the records are read (pko doctor samples many topics)
+        await admin.ensure_reachable()
+        found = (await admin.topic_partitions([topic]))[topic]
+        if isinstance(found, AdminError):
+            raise SkewError(str(found))
+        tps = [TopicPartition(topic, p) for p in found]
+        first = "earliest" if options.since_ms is None else options.since_ms
+        starts, ends = await asyncio.gather(_offsets(admin, tps, first), _offsets(admin, tps, "latest"))
+        rates = await _rates(admin, tps, ends, options.rate_window_s)
+        owners = await _group_rows(admin, topic, options.group)
+    finally:
+        admin.close()
     # a timestamp query answers -1 when no record is that recent: nothing in range
     in_range = [PartitionRange(tp.partition, ends[tp] if starts[tp] < 0 else min(starts[tp], ends[tp]), ends[tp])
                 for tp in tps]
@@ -79,8 +84,6 @@ async def analyse_topic(settings: ClientSettings, topic: str, options: SkewOptio
     if options.sample is not None:
         takes = allocate(options.sample, [r.size for r in in_range])
         to_read = [PartitionRange(r.partition, r.end - take, r.end) for r, take in zip(in_range, takes)]
-    rates = await _rates(admin, tps, ends, options.rate_window_s)
-    owners = await _group_rows(admin, topic, options.group)
 
     stats = KeyStats(sum(r.size for r in to_read), templates)
     deadline = started + options.max_seconds if options.max_seconds is not None else None
