@@ -1,8 +1,9 @@
 """``MonitorApp``: the `pko monitor` TUI. It reads data only through the injected ``MonitorServices``.
 
 Modes (each its own screen stack): ``1`` overview, ``2`` groups, ``3`` topics, ``4`` brokers;
-``5`` tails a topic. Details, tail, skew report, help and dialogs are pushed on top. Polling
-(``tui.poller``) fills ``frame``; every screen redraws from it.
+``5`` tails a topic; ``d`` opens the Doctor screen from any screen. Details, Doctor, tail, skew
+report, help and dialogs are pushed on top. Polling (``tui.poller``) fills ``frame``; every
+screen redraws from it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import gc
 
 from textual.binding import Binding
+from textual.screen import ModalScreen
 
 from pykafka_ops.services.monitor import MonitorServices
 from tui.poller import PollingApp
 from tui.screens.brokers import BrokersScreen
+from tui.screens.doctor import DoctorScreen
 from tui.screens.group_detail import GroupDetailScreen
 from tui.screens.groups import GroupsScreen
 from tui.screens.help import HelpScreen
@@ -46,6 +49,7 @@ class MonitorApp(PollingApp):
         Binding("3", "switch_mode('topics')", "Topics"),
         Binding("4", "switch_mode('brokers')", "Brokers"),
         Binding("5", "tail", "Tail", show=False),
+        Binding("d", "doctor", "Doctor", show=False),
         Binding("i", "interval", "Refresh interval", show=False),
         Binding("a", "alerts", "Alerts on/off", show=False),
     ]
@@ -100,6 +104,11 @@ class MonitorApp(PollingApp):
                 self.open_tail(topic)
 
         self.push_screen(TopicPicker(topics), chosen)
+
+    def action_doctor(self) -> None:
+        """Push the Doctor screen (unless it is shown, or a dialog is open)."""
+        if not isinstance(self.screen, (DoctorScreen, ModalScreen)):
+            self.push_screen(DoctorScreen())
 
     def open_group(self, group_id: str) -> None:
         """Push the detail screen of a group."""

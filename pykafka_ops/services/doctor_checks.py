@@ -108,6 +108,50 @@ def check_hot_keys(data: DoctorInput, options: DoctorOptions) -> list[Finding]:
     return found
 
 
+#: Mixed partitioners are reported only when the partitioners seen explain this share of the sampled
+#: placements: keyed records sent to explicit (random) partitions also make every candidate
+#: "explain" some placements alone, but leave many that none explains.
+MIXED_MAX_UNEXPLAINED = 0.05
+#: The partitioner pko's own producers use (`pko produce` default), Java's murmur2 in librdkafka.
+JAVA_PARTITIONER = "murmur2_random"
+
+
+def check_mixed_partitioners(data: DoctorInput, options: DoctorOptions) -> list[Finding]:
+    """Topics whose sampled keys were placed by more than one partitioner (the skew sample's
+    forensics), e.g. librdkafka's default consistent_random (CRC-32) next to Java's murmur2: the
+    same key then lands in two partitions, so per-key ordering breaks. Samples with more than
+    ``MIXED_MAX_UNEXPLAINED`` of placements no candidate explains (explicit partitions) are not judged."""
+    found = []
+    for topic, report in sorted(data.key_samples.items()):
+        forensics = report.forensics
+        if (forensics is None or not forensics.mixed or not options.wants_topic(topic)
+                or report.partition_count < 2 or report.scanned < options.min_key_sample
+                or forensics.unexplained > MIXED_MAX_UNEXPLAINED * forensics.placements):
+            continue
+        fits = {f.partitioner: f for f in forensics.fits}
+        seen = sorted(forensics.partitioners, key=lambda name: (-fits[name].share, name))
+        evidence: dict[str, int | float | str | None] = {"partitioners": ",".join(seen)}
+        evidence.update({f"{name}_share": round(fits[name].share, 3) for name in seen})
+        evidence.update({"placements": forensics.placements, "split_keys": forensics.split_key_count,
+                         "sampled_records": report.scanned})
+        if forensics.split_keys:
+            example = forensics.split_keys[0]
+            evidence.update({"example_key": example.key,
+                             "example_partitions": ",".join(map(str, example.partitions))})
+        others = [name for name in seen if name != JAVA_PARTITIONER]
+        found.append(Finding(
+            "mixed-partitioners", Severity.WARN, Subject("topic", topic), evidence,
+            "producers hash keys differently: the same key lands in two partitions, so its records lose their order",
+            f"set partitioner={JAVA_PARTITIONER} in every librdkafka-based producer of {topic} "
+            f"(pko produce's default; Java clients hash with murmur2 already)",
+            ("records already written stay where they are: a key's older and newer records sit in different "
+             "partitions until retention removes the old ones",
+             f"the producers now using {', '.join(others)} move their keys; if no Java producer writes "
+             f"{topic}, settling on the partitioner with the largest share moves fewer keys",
+             "clients outside librdkafka must hash with murmur2 too (Sarama's default is FNV-1a)")))
+    return found
+
+
 def _partition_counts(data: DoctorInput) -> dict[str, int]:
     return {t.name: len(t.partitions) for t in data.frame.topics}
 
@@ -275,6 +319,7 @@ def check_hanging_transactions(data: DoctorInput, options: DoctorOptions) -> lis
 CHECKS: dict[str, Check] = {
     "hot-partitions": check_hot_partitions,
     "hot-keys": check_hot_keys,
+    "mixed-partitioners": check_mixed_partitioners,
     "consumer-lag": check_consumer_lag,
     "stalled-groups": check_stalled_groups,
     "retention-risk": check_retention_risk,

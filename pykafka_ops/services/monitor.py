@@ -88,6 +88,13 @@ class MonitorServices:
         """Where the source connects."""
         return self.source.bootstrap_servers
 
+    def rate_window_s(self) -> float:
+        """Seconds between the newest poll and the oldest one the latest frame's rates span (0
+        after the first poll)."""
+        times = self._history.times
+        span = min(self.options.rate_window, len(times) - 1)
+        return max(0.0, times.ago(0) - times.ago(span)) if span > 0 else 0.0
+
     @property
     def record_reads(self) -> int:
         """Records read for time lag since the start."""

@@ -2,7 +2,7 @@
 evidence — a key carrying 40 % of a topic's writes, a group falling behind a producer (manual
 commits), an empty stalled group, 4 consumers on 2 partitions, an RF-1 topic marked critical,
 a committed offset minutes from retention, an acks=1 producer on the critical topic (seen by the
-node's admin endpoint) — while a healthy topic and group yield nothing;
+node's admin endpoint), a topic whose keys two producers place with CRC-32 and murmur2 — while a healthy topic and group yield nothing;
 exit 3 at ``--fail-on``, 0 for the healthy part alone."""
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Scene:
     laggard: str
     healthy: str
     healthy_group: str
+    mixed: str
 
 
 def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
@@ -97,10 +98,10 @@ def _build(cluster: RunningCluster) -> Iterator[Scene]:
     b = cluster.bootstrap_servers
     s = Scene(b, str(cluster.config_path), unique("skewed"), unique("busy"), unique("slow"), unique("abandoned"), unique("pair"),
               unique("idle"), unique("critical"), unique("short"), unique("laggard"), unique("healthy"),
-              unique("healthy-group"))
+              unique("healthy-group"), unique("mixed"))
     for name, partitions, config in ((s.skewed, 3, None), (s.busy, 1, None), (s.pair, 2, None),
                                      (s.critical, 3, None), (s.short, 1, {"retention.ms": str(RETENTION_MS)}),
-                                     (s.healthy, 3, None)):
+                                     (s.healthy, 3, None), (s.mixed, 4, None)):
         create_topic(b, name, partitions, config)
     producer = Producer({"bootstrap.servers": b, "linger.ms": 5})
     for i in range(2000):  # 40 % of the writes carry one key
@@ -108,7 +109,11 @@ def _build(cluster: RunningCluster) -> Iterator[Scene]:
     old = int(time.time() * 1000) - 8 * 60_000
     for i in range(50):
         producer.produce(s.short, key=b"k%d" % i, value=b"v", timestamp=old + i)
-    assert producer.flush(15) == 0
+    java = Producer({"bootstrap.servers": b, "linger.ms": 5, "partitioner": "murmur2_random"})
+    for i in range(200):  # the same keys from librdkafka's default (CRC-32) and a Java-like producer
+        producer.produce(s.mixed, key=b"user-%d" % i, value=b"c")
+        java.produce(s.mixed, key=b"user-%d" % i, value=b"j")
+    assert producer.flush(15) == 0 and java.flush(15) == 0
     loose = Producer({"bootstrap.servers": b, "acks": 1, "client.id": "loose-writer"})
     loose.produce(s.critical, key=b"payment", value=b"100 EUR")
     assert loose.flush(15) == 0
@@ -175,6 +180,11 @@ def test_each_pitfall_is_found_with_its_evidence(scene: Scene) -> None:
     risk = findings(payload, "retention-risk")[scene.laggard]
     assert risk["evidence"]["topic"] == scene.short and risk["severity"] == "warn"
     assert 60 < risk["evidence"]["loss_in_s"] < 130, risk
+
+    (mixed,) = [f for f in payload["findings"] if f["check"] == "mixed-partitioners"]
+    assert mixed["subject"]["name"] == scene.mixed and mixed["severity"] == "warn"
+    assert set(mixed["evidence"]["partitioners"].split(",")) == {"consistent_random", "murmur2_random"}
+    assert mixed["evidence"]["split_keys"] > 50 and mixed["fix"].startswith("set partitioner=murmur2_random")
 
     subjects = {f["subject"]["name"] for f in payload["findings"]}
     assert scene.healthy not in subjects and scene.healthy_group not in subjects

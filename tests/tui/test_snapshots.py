@@ -86,3 +86,8 @@ def test_skew_report(snap_compare: Any) -> None:
 
 def test_tail(snap_compare: Any) -> None:
     assert snap_compare(replay_app(), terminal_size=SIZE, run_before=replayed(lambda app: app.open_tail("payments")))
+
+
+def test_doctor(snap_compare: Any) -> None:
+    """The Doctor screen over the recorded polls (``d``)."""
+    assert snap_compare(replay_app(), press=("d",), terminal_size=SIZE, run_before=replayed())

@@ -28,10 +28,12 @@ from pykafka_ops.models.monitor import (
     TopicView,
 )
 from pykafka_ops.models.replication import HANGING_TRANSACTION, OFFLINE, UNDER_REPLICATED, ReplicationAlert
-from pykafka_ops.models.skew import HeavyKey, Imbalance, SkewReport, WhatIf
+from pykafka_ops.models.skew import Forensics, HeavyKey, Imbalance, PartitionerFit, SkewReport, SplitKey, WhatIf
 from pykafka_ops.models.transactions import HangingTransaction
+from pykafka_ops.partitioner import Partitioner, partition
 from pykafka_ops.services.doctor_checks import CHECKS, SALTED_KEY, run_checks
 from pykafka_ops.services.doctor_producers import clients_of
+from pykafka_ops.services.skew_forensics import analyse_placements
 from pykafka_ops.services.skew_stats import z_scores
 
 B = "127.0.0.1:9092"
@@ -86,12 +88,13 @@ def checks_of(findings: tuple[Finding, ...]) -> list[str]:
     return [f.check for f in findings]
 
 
-def sample(name: str, key: str, share: float, partitions: int = 3, scanned: int = 1000) -> SkewReport:
+def sample(name: str, key: str, share: float, partitions: int = 3, scanned: int = 1000,
+           forensics: Forensics | None = None) -> SkewReport:
     current, salted = Imbalance(1.8, 0.5, 0.3, 2.0, ()), Imbalance(1.05, 0.02, 0.01, 2.0, ())
     what_if = (WhatIf(SALTED_KEY, partitions, "murmur2_random", scanned, current, salted, (), 0.9),)
     heavy = (HeavyKey(key, 2, int(scanned * share), 0, share, 0.7), HeavyKey("other", 0, 10, 0, 0.01, 0.03))
     return SkewReport(name, "sample", partitions, scanned, scanned, True, 0.1, (), current, heavy, 0, 50, True, 0.0,
-                      0, 0, None, what_if, ())
+                      0, 0, forensics, what_if, ())
 
 
 def test_healthy_cluster_has_no_finding() -> None:
@@ -135,6 +138,45 @@ def test_hot_key_share_and_salted_what_if() -> None:
     assert any("remaps keys" in c for c in finding.caveats)
     assert run_checks(data, DoctorOptions(key_share=0.5))[0] == ()
     assert run_checks(data, DoctorOptions(topics=re.compile("^payments$")))[0] == ()
+
+
+def mixed_forensics(unexplained: int = 0) -> Forensics:
+    """400 placements: murmur2 alone explains 190, CRC-32 alone 150; 12 keys in two partitions."""
+    fits = (PartitionerFit("murmur2_random", 250, 190, 0.625), PartitionerFit("consistent_random", 210, 150, 0.525),
+            PartitionerFit("fnv1a_random", 130, 0, 0.325))
+    return Forensics(400, fits, unexplained, ("murmur2_random", "consistent_random"), True,
+                     (SplitKey("user-7", (0, 2)), SplitKey("user-9", (1, 2))), 12)
+
+
+def test_mixed_partitioners_from_hand_built_forensics() -> None:
+    data = make_input((topic("orders", [10.0, 10.0, 10.0]),),
+                      key_samples={"orders": sample("orders", "k1", 0.02, forensics=mixed_forensics())})
+    (finding,) = run_checks(data, DoctorOptions())[0]
+    assert finding.check == "mixed-partitioners" and finding.severity is Severity.WARN
+    assert finding.subject.kind == "topic" and finding.subject.name == "orders"
+    assert finding.evidence == {"partitioners": "murmur2_random,consistent_random", "murmur2_random_share": 0.625,
+                                "consistent_random_share": 0.525, "placements": 400, "split_keys": 12,
+                                "sampled_records": 1000, "example_key": "user-7", "example_partitions": "0,2"}
+    assert finding.fix.startswith("set partitioner=murmur2_random in every librdkafka-based producer of orders")
+    assert any("consistent_random move their keys" in c for c in finding.caveats)
+    # explicit partitions (many placements no partitioner explains), a small sample, --topic: not judged
+    explicit = {"orders": sample("orders", "k1", 0.02, forensics=mixed_forensics(unexplained=60))}
+    assert run_checks(make_input(key_samples=explicit), DoctorOptions())[0] == ()
+    assert run_checks(data, DoctorOptions(min_key_sample=5000))[0] == ()
+    assert run_checks(data, DoctorOptions(topics=re.compile("^payments$")))[0] == ()
+
+
+def test_mixed_partitioners_from_real_placements() -> None:
+    """Keys placed by CRC-32 and murmur2 (two clients), versus one client only."""
+    keys = [b"user-%d" % i for i in range(300)]
+    crc = [(partition(k, 6, Partitioner.consistent_random), k) for k in keys]
+    java = [(partition(k, 6, Partitioner.murmur2_random), k) for k in keys[::2]]
+    mixed = sample("clicks", "k1", 0.02, partitions=6, forensics=analyse_placements(crc + java, 6))
+    single = sample("views", "k1", 0.02, partitions=6, forensics=analyse_placements(crc, 6))
+    findings = run_checks(make_input(key_samples={"clicks": mixed, "views": single}), DoctorOptions())[0]
+    assert [(f.check, f.subject.name) for f in findings] == [("mixed-partitioners", "clicks")]
+    assert findings[0].evidence["partitioners"] == "consistent_random,murmur2_random"
+    assert findings[0].evidence["split_keys"] > 100
 
 
 def test_consumer_lag_statuses() -> None:
@@ -250,4 +292,4 @@ def test_produce_clients_of_several_nodes_are_merged() -> None:
 
 
 def test_every_check_is_listed() -> None:
-    assert len(CHECKS) == 11
+    assert len(CHECKS) == 12
