@@ -2,6 +2,7 @@
 
     pko doctor [-b B | -c cluster.yaml] [--topic REGEX] [--group REGEX] [--critical-topics REGEX]
                [--window SECONDS] [--output text|table|json|yaml] [--fail-on info|warn|error]
+               [--report FILE.html]
 
 Polls the cluster across ``--window`` seconds (``services.doctor``) and runs the checks
 (``services.doctor_checks``): hot partitions and the keys behind them, growing lag, stalled
@@ -9,7 +10,9 @@ groups, offsets about to fall off retention, idle consumers and unbalanced assig
 partitions per broker (and our nodes' open files), durability of critical topics (and, with
 ``-c``, producers our nodes saw writing to them with acks=0/1 or without idempotence), hanging
 transactions. Text output groups the findings by severity, each with its evidence, why it matters
-and the command that fixes it; errors reading part of the cluster go to stderr.
+and the command that fixes it; errors reading part of the cluster go to stderr. ``--report`` also
+writes them, with charts of the per-partition produce rates and the groups' lag, to one
+self-contained HTML file (``services.doctor_report``), written even when the exit code is 3.
 
 Exit codes: 0 ok, 1 cluster unreachable or Kafka error, 2 usage error, 3 a finding at or above
 ``--fail-on`` (default error).
@@ -27,7 +30,7 @@ import typer
 from commands._exit import THRESHOLD, USAGE, CliError, handle_errors
 from commands._options import BootstrapOption, CommandConfigOption, OutputOption, TimeoutOption
 from commands._render import Output, Table, render
-from pykafka_ops.models.doctor import DoctorReport, Finding, Severity
+from pykafka_ops.models.doctor import DoctorInput, DoctorReport, Finding, Severity
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -94,6 +97,19 @@ def payload(report: DoctorReport) -> dict[str, Any]:
                          for f in report.findings]}
 
 
+def write_report(path: Path, report: DoctorReport, data: DoctorInput | None) -> None:
+    """Write the HTML report to ``path`` ("report written to PATH" on stderr); an unwritable path
+    is a one-line error (exit 1)."""
+    from pykafka_ops.services.doctor_report import render_report
+
+    document = render_report(report, data.frame if data is not None else None)
+    try:
+        path.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+    typer.echo(f"pko: report written to {path}", err=True)
+
+
 @app.command()
 @handle_errors
 def doctor(
@@ -125,6 +141,9 @@ def doctor(
         "--config", "-c", exists=True, dir_okay=False,
         help="Cluster YAML of a `pko cluster up` cluster: check it (without -b), with its nodes' open files "
              "and the producers' acks their admin endpoints saw.")] = None,
+    report_file: Annotated[Path | None, typer.Option(
+        "--report", metavar="FILE.html", dir_okay=False,
+        help="Also write the findings and charts to this self-contained HTML file.")] = None,
     bootstrap_server: BootstrapOption = None,
     command_config: CommandConfigOption = None,
     timeout: TimeoutOption = 5000,
@@ -152,11 +171,14 @@ def doctor(
         raise settings.unreachable("connection refused or no route to host")
     state_file = find_state_file(settings.bootstrap_servers, config)
     endpoints = admin_endpoints(load(config)) if config is not None else []
+    inputs: list[DoctorInput] = []
     report = asyncio.run(diagnose(settings, options, Sampling(window, polls, key_topics, key_sample), state_file,
-                                  endpoints))
+                                  endpoints, on_input=inputs.append))
     for error in report.errors:
         typer.echo(f"pko: {error}", err=True)
     render(output, [table(report)], payload(report), text=lambda: text(report))
+    if report_file is not None:
+        write_report(report_file, report, inputs[-1] if inputs else None)
     worst = report.worst
     if worst is not None and worst >= threshold:
         typer.echo(f"pko: a finding is {worst.label} (--fail-on {threshold.label})", err=True)
