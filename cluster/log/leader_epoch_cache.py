@@ -150,6 +150,15 @@ class LeaderEpochFileCache:
         except OSError as exc:
             log.error("%s: cannot write %s (%s); will retry", self.path.parent.name, CHECKPOINT_FILE, exc)
 
+    def assign_recovered(self, header: BatchHeader) -> None:
+        """A batch met while recovering a segment: its epoch is recorded only when newer than the
+        newest known (Kafka's ``LogSegment.recover``), so re-reading the batches of epochs the
+        checkpoint already holds changes nothing (``finish_loading`` then cuts the cache to the
+        recovered log's end)."""
+        latest = self.latest_epoch
+        if latest is None or header.partition_leader_epoch > latest:
+            self.assign(header.partition_leader_epoch, header.base_offset, flush=False)
+
     def assign_batches(self, headers: Iterable[BatchHeader]) -> None:
         """``assign`` the partitionLeaderEpoch of each batch (a follower's or a recovered append)."""
         for header in headers:

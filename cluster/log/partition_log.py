@@ -146,8 +146,7 @@ class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
                     continue
                 except Exception as exc:  # a broken index: fall back to recovery
                     log.warning("%s: rebuilding %s: %s", self.directory.name, segment.path.name, exc)
-            result = segment.recover(self.config.max_batch_bytes, lambda header: self.leader_epochs.assign(
-                header.partition_leader_epoch, header.base_offset, flush=False))
+            result = segment.recover(self.config.max_batch_bytes, self.leader_epochs.assign_recovered)
             if result.truncated_bytes:
                 log.warning("%s: recovery cut %d bytes from %s after %d valid batches (%s)",
                             self.directory.name, result.truncated_bytes, segment.path.name,

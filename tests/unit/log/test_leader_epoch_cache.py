@@ -301,6 +301,19 @@ def test_recovery_adds_an_epoch_the_checkpoint_missed(tmp_path: Path) -> None:
     assert LeaderEpochFileCache.read(reopened.directory).entries == [(0, 0), (2, 9)]
 
 
+def test_recovering_batches_of_known_epochs_changes_nothing_and_warns_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Kafka's ``LogSegment.recover``: an epoch is recorded only when newer than the newest known,
+    so a kill -9 restart that re-reads a segment from its start does not replace entries."""
+    log = _open(tmp_path / "t-0")
+    _lead(log, 0, 3)
+    _lead(log, 2, 3)
+    entries = log.leader_epochs.entries
+    reopened = _open(tmp_path / "t-0", clean=False)
+    assert reopened.leader_epochs.entries == entries == [(0, 0), (2, 9)]
+    assert "replaces entry" not in caplog.text
+
+
 @pytest.mark.parametrize("damage", ["missing", "garbage", "empty"])
 def test_a_missing_or_corrupt_checkpoint_is_rebuilt_from_the_log(tmp_path: Path, damage: str) -> None:
     log = _open(tmp_path / "t-0")
