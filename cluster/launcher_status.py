@@ -71,6 +71,8 @@ class NodeStatus:
     """ISR shrinks that removed this node, from the metadata log (``services.isr_history``)."""
     isr_expands: int | None = None
     """ISR expansions that added this node back, from the metadata log."""
+    admin_port: int | None = None
+    """The node's admin endpoint port (``admin_port`` in the cluster file), None without one."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def _node_status(config: ClusterConfig, node: NodeSpec, proc: psutil.Process | N
     leaders = None if not node.is_broker or view.leader_counts is None else view.leader_counts.get(node.id, 0)
     quorum_leader = None if view.quorum_leader is None else view.quorum_leader == node.id
     cluster_side = {"fenced": fenced, "leader_count": leaders, "quorum_leader": quorum_leader,
-                    **_replication_side(node, view, isr_changes)}
+                    **_replication_side(node, view, isr_changes), "admin_port": node.admin_port}
     where = (node.id, node.roles, config.host_of(node.id), node.port, node.controller_port)
     state = "down" if proc is None else process_state(proc)
     if proc is not None and state != "down":

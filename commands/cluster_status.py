@@ -53,6 +53,7 @@ def node_json(node: NodeStatus) -> dict[str, Any]:
         "out_of_sync_replicas": node.out_of_sync,
         "isr_shrinks": node.isr_shrinks,
         "isr_expands": node.isr_expands,
+        "admin_port": node.admin_port,
     }
 
 

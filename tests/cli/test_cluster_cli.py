@@ -142,7 +142,8 @@ def test_version_prints_the_package_version(env: dict[str, str]) -> None:
 
 def test_status_json_shows_the_running_node(running: ClusterFile, env: dict[str, str]) -> None:
     node = status(running, env)
-    assert set(node) == {"id", "roles", "host", "pid", "port", "controller_port", "state", "fenced", "leader_count",
+    assert set(node) == {"id", "roles", "host", "pid", "port", "controller_port", "admin_port", "state", "fenced",
+                         "leader_count",
                          "quorum_leader", "uptime_s", "rss_bytes", "cpu_percent", "under_replicated_partitions",
                          "offline_partitions", "out_of_sync_replicas", "isr_shrinks", "isr_expands"}
     assert (node["id"], node["roles"], node["host"], node["port"], node["controller_port"]) == (
@@ -209,7 +210,8 @@ def test_kill_then_status_down_then_up_again(running: ClusterFile, env: dict[str
     assert (result.returncode, result.stdout) == (0, f"sent SIGKILL to node 1 (pid {pid}): it is down\n")
     assert status(running, env) == {
         "id": 1, "roles": ["broker", "controller"], "host": "127.0.0.1", "pid": None, "port": running.port,
-        "controller_port": None, "state": "down", "fenced": None, "leader_count": None, "quorum_leader": None,
+        "controller_port": None, "admin_port": None, "state": "down", "fenced": None, "leader_count": None,
+        "quorum_leader": None,
         "uptime_s": None, "rss_bytes": None, "cpu_percent": None, "under_replicated_partitions": None,
         "offline_partitions": None, "out_of_sync_replicas": None,
         "isr_shrinks": 0, "isr_expands": 0,  # counted from the metadata log on disk: no node needs to answer

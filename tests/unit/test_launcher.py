@@ -111,7 +111,7 @@ def test_quorum_roles_and_the_json_schema() -> None:
     assert list(node_json(nodes[0])) == ["id", "roles", "host", "pid", "port", "controller_port", "state", "fenced",
                                          "leader_count", "quorum_leader", "uptime_s", "rss_bytes", "cpu_percent",
                                          "under_replicated_partitions", "offline_partitions", "out_of_sync_replicas",
-                                         "isr_shrinks", "isr_expands"]
+                                         "isr_shrinks", "isr_expands", "admin_port"]
     assert node_row(nodes[2]) == [4, "broker", "127.0.0.1", 10, 9094, None, "running", 1, "observer", "0m01s",
                                   "1.0MiB", "0.5", None, None, None, None, None]
 
