@@ -97,12 +97,12 @@ def payload(report: DoctorReport) -> dict[str, Any]:
                          for f in report.findings]}
 
 
-def write_report(path: Path, report: DoctorReport, data: DoctorInput | None) -> None:
+def write_report(path: Path, report: DoctorReport, data: DoctorInput) -> None:
     """Write the HTML report to ``path`` ("report written to PATH" on stderr); an unwritable path
     is a one-line error (exit 1)."""
     from pykafka_ops.services.doctor_report import render_report
 
-    document = render_report(report, data.frame if data is not None else None)
+    document = render_report(report, data.frame)
     try:
         path.write_text(document, encoding="utf-8")
     except OSError as exc:
@@ -171,14 +171,13 @@ def doctor(
         raise settings.unreachable("connection refused or no route to host")
     state_file = find_state_file(settings.bootstrap_servers, config)
     endpoints = admin_endpoints(load(config)) if config is not None else []
-    inputs: list[DoctorInput] = []
-    report = asyncio.run(diagnose(settings, options, Sampling(window, polls, key_topics, key_sample), state_file,
-                                  endpoints, on_input=inputs.append))
+    report, checked = asyncio.run(diagnose(settings, options, Sampling(window, polls, key_topics, key_sample),
+                                           state_file, endpoints))
     for error in report.errors:
         typer.echo(f"pko: {error}", err=True)
     render(output, [table(report)], payload(report), text=lambda: text(report))
     if report_file is not None:
-        write_report(report_file, report, inputs[-1] if inputs else None)
+        write_report(report_file, report, checked)
     worst = report.worst
     if worst is not None and worst >= threshold:
         typer.echo(f"pko: a finding is {worst.label} (--fail-on {threshold.label})", err=True)

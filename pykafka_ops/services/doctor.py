@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +52,11 @@ class Sampling:
 
 
 async def diagnose(settings: ClientSettings, options: DoctorOptions, sampling: Sampling = Sampling(),
-                   state_file: Path | None = None, admin_endpoints: Sequence[str] = (),
-                   on_input: Callable[[DoctorInput], None] | None = None) -> DoctorReport:
+                   state_file: Path | None = None,
+                   admin_endpoints: Sequence[str] = ()) -> tuple[DoctorReport, DoctorInput]:
     """Sample the cluster over the window and run every check (see the module docstring);
-    ``admin_endpoints`` (``host:port``) are our nodes' admin endpoints, for the acks evidence;
-    ``on_input`` is handed what the checks read (`pko doctor --report` charts its last frame)."""
+    ``admin_endpoints`` (``host:port``) are our nodes' admin endpoints, for the acks evidence.
+    Returns the report and what its checks read (`pko doctor --report` charts its last frame)."""
     services = MonitorServices(KafkaClusterSource(settings, state_file=state_file),
                                MonitorOptions(window=sampling.polls, rate_window=sampling.polls - 1,
                                               hot_k=options.hot_z))
@@ -80,11 +80,9 @@ async def diagnose(settings: ClientSettings, options: DoctorOptions, sampling: S
     errors += producer_errors
     data = DoctorInput(last, last.taken_at - first.taken_at, settings.bootstrap_servers, samples, configs,
                        await in_thread(node_files, last.overview.nodes), producers)
-    if on_input is not None:
-        on_input(data)
     findings, skipped = run_checks(data, options)
     return DoctorReport(settings.bootstrap_servers, last.taken_at, round(data.window_s, 3), last.poll, findings,
-                        tuple(CHECKS), skipped, tuple(errors))
+                        tuple(CHECKS), skipped, tuple(errors)), data
 
 
 def key_sample_topics(frame: MonitorFrame, options: DoctorOptions, limit: int) -> list[str]:
