@@ -10,7 +10,7 @@ assignment (what preferred-leader election and ``auto.leader.rebalance.enable`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pykafka_ops.models.transactions import HangingTransaction
 
@@ -69,18 +69,16 @@ class ReplicationAlert:
     (read_committed consumers of the partition are stuck until it is aborted).
 
     Two alerts are equal when they name the same partitions (and, for hanging transactions, the
-    same producers and last stable offsets): what changes from poll to poll (high watermarks) is
-    in ``transactions`` and not compared, so an alert that stays the same rings once."""
+    same transactions: a transaction's high watermark, which moves from poll to poll, is not
+    compared), so an alert that stays the same rings once."""
 
     topic: str
     kind: str
     """``UNDER_REPLICATED``, ``OFFLINE`` or ``HANGING_TRANSACTION``."""
     partitions: tuple[int, ...]
     level: str
-    transactions: tuple[HangingTransaction, ...] = field(default=(), compare=False)
+    transactions: tuple[HangingTransaction, ...] = ()
     """The hanging transactions, by partition (``HANGING_TRANSACTION`` only)."""
-    holders: tuple[tuple[int, int | None, int], ...] = ()
-    """(partition, producer id, last stable offset) of each hanging transaction: what is compared."""
 
     @property
     def message(self) -> str:

@@ -118,8 +118,7 @@ def hanging_alerts(hanging: Iterable[HangingTransaction]) -> tuple[ReplicationAl
     for h in sorted(hanging, key=lambda h: (h.topic, h.partition)):
         by_topic.setdefault(h.topic, []).append(h)
     return tuple(ReplicationAlert(topic, HANGING_TRANSACTION, tuple(h.partition for h in found),
-                                  ALERT_LEVELS[HANGING_TRANSACTION], tuple(found),
-                                  tuple((h.partition, h.producer_id, h.last_stable_offset) for h in found))
+                                  ALERT_LEVELS[HANGING_TRANSACTION], tuple(found))
                  for topic, found in by_topic.items())
 
 
