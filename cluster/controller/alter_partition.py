@@ -23,10 +23,14 @@ Checks, in Kafka's order and with Kafka's error codes:
   RECOVERED → RECOVERING); INELIGIBLE_REPLICA when a member is not registered, fenced (a
   broker in controlled shutdown is fenced at once here) or, v3, named with a stale broker epoch.
 
+An ISR change that puts every replica an ongoing reassignment adds into the ISR completes the
+reassignment in the same record (``reassignment.build_change``); if that removes the leader, the
+partition gets a new one and the requester is answered NEW_LEADER_ELECTED (Kafka's answer for
+v2+: fetch the new metadata).
+
 Several entries for one partition in one request are checked in turn, each against the state the
-previous one left. Simplifications against Kafka: no reassignments (so an ISR change never moves
-the leader, and NEW_LEADER_ELECTED is never answered), no eligible leader replicas (KIP-966) and
-no leader recovery state in the image (always RECOVERED, unclean elections included).
+previous one left. Simplifications against Kafka: no eligible leader replicas (KIP-966) and no
+leader recovery state in the image (always RECOVERED, unclean elections included).
 
 Concurrency: part of the controller, on the node's event loop; runs on its event queue.
 """
@@ -36,12 +40,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cluster.controller.event_queue import MetadataCommitError
 from cluster.controller.event_queue import queued as _queued
-from cluster.controller.metadata_image import PartitionImage
+from cluster.controller.metadata_image import PartitionImage, merge_change
+from cluster.controller.reassignment import build_change
 from cluster.controller.records import MetadataRecord
 from pykafka_ops.errors import ErrorCode
 
@@ -124,6 +129,7 @@ class AlterPartitionControl(_Base):
                      broker_epoch, "not registered" if requester is None else requester.epoch)
             return AlterPartitionResult(ErrorCode.stale_broker_epoch)
         pending: dict[tuple[uuid.UUID, int], PartitionImage] = {}
+        alive = {b.broker_id for b in self.image.live_brokers}
         records: list[MetadataRecord] = []
         answer: list[tuple[uuid.UUID, tuple[PartitionIsrResult, ...]]] = []
         for topic_request in topics:
@@ -143,13 +149,18 @@ class AlterPartitionControl(_Base):
                     results.append(PartitionIsrResult(request.partition, error))
                     continue
                 new_isr = tuple(m.broker_id for m in request.new_isr)
-                if new_isr != current.isr:
-                    records.append({"type": "PartitionChangeRecord", "topic_id": str(topic.topic_id),
-                                    "partition": request.partition, "isr": list(new_isr)})
-                    current = pending[key] = replace(current, isr=new_isr,
-                                                     partition_epoch=current.partition_epoch + 1)
+                record = build_change(topic, current, alive, isr=new_isr) if new_isr != current.isr else None
+                if record is not None:
+                    records.append(record)
+                    current = pending[key] = merge_change(current, record)
                     log.info("broker %d altered the ISR of %s-%d to %s (partition epoch %d)", broker_id,
                              topic.name, request.partition, list(new_isr), current.partition_epoch)
+                    if "replicas" in record:
+                        log.info("the ISR change completed the reassignment of %s-%d: replicas %s, leader %d",
+                                 topic.name, request.partition, list(current.replicas), current.leader)
+                    if current.leader != broker_id:  # Kafka: the leader must fetch the new metadata
+                        results.append(PartitionIsrResult(request.partition, ErrorCode.new_leader_elected))
+                        continue
                 results.append(PartitionIsrResult(request.partition, ErrorCode.none, current.leader,
                                                   current.leader_epoch, current.isr, current.partition_epoch))
             answer.append((topic.topic_id, tuple(results)))

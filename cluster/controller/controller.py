@@ -4,7 +4,8 @@ Kafka splits its controller by concern, and so does this one: ``ClusterControl``
 broker registration, heartbeats, fencing), ``ReplicationControl`` (topics, partitions, placement,
 leader election), ``AlterPartitionControl`` (ISR changes from partition leaders),
 ``ConfigurationControl`` (topic configs), ``ProducerIdControl`` (producer-id blocks) and
-``LeaderElectionControl`` (ElectLeaders, automatic preferred-leader balance) are mixins over the state kept here: the MetadataImage, the quorum and one event queue.
+``LeaderElectionControl`` (ElectLeaders, automatic preferred-leader balance) and ``ReassignmentControl``
+(partition reassignments, KIP-455) are mixins over the state kept here: the MetadataImage, the quorum and one event queue.
 Every node runs one: on the active controller it takes writes, on the others it only replays
 what the quorum commits (a broker-only node is an observer of the quorum).
 
@@ -31,9 +32,9 @@ from cluster.controller.config_control import ConfigurationControl
 from cluster.controller.event_queue import MetadataCommitError
 from cluster.controller.leader_election import LeaderElectionControl
 from cluster.controller.metadata_image import (
-    RECORD_VERSIONS,
     MetadataDelta,
     MetadataImage,
+    versioned,
 )
 from cluster.controller.metadata_snapshot import decode_snapshot, encode_snapshot
 from cluster.controller.producer_id_control import ProducerIdControl
@@ -42,6 +43,7 @@ from cluster.controller.raft_quorum import (
     RaftQuorum,
     decode_record,
 )
+from cluster.controller.reassignment_control import ReassignmentControl
 from cluster.controller.records import RECORDS_PER_TURN, MetadataRecord
 from cluster.controller.replication_control import ReplicationControl
 from cluster.log.validator import RecordValidationError
@@ -52,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl, ConfigurationControl,
-                       ProducerIdControl, LeaderElectionControl, AclControl):
+                       ProducerIdControl, LeaderElectionControl, AclControl, ReassignmentControl):
     """The metadata state machine, and the active controller's writes (see module docstring)."""
 
     def __init__(self, quorum: RaftQuorum, broker_defaults: Mapping[str, Any],
@@ -152,7 +154,7 @@ class QuorumController(ClusterControl, ReplicationControl, AlterPartitionControl
         ``RECORDS_PER_TURN`` records, so a 10 000-partition topic does not stall it."""
         if not self.is_active:
             raise MetadataCommitError(ErrorCode.not_controller, "this node is not the active controller")
-        records = [{**record, "version": RECORD_VERSIONS[record["type"]]} for record in records]
+        records = [versioned(record) for record in records]
         first, before = self.quorum.end_offset, self.image
         try:
             delta = MetadataDelta(self.image)

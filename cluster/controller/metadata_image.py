@@ -38,6 +38,10 @@ class PartitionImage:
     leader: int
     leader_epoch: int
     partition_epoch: int
+    adding_replicas: tuple[int, ...] = ()
+    """Replicas an ongoing reassignment adds (KIP-455; ``cluster.controller.reassignment``)."""
+    removing_replicas: tuple[int, ...] = ()
+    """Replicas an ongoing reassignment removes once the added ones are in the ISR."""
 
 
 @dataclass(frozen=True)
@@ -226,21 +230,16 @@ class MetadataDelta:
             raise ValueError(f"PartitionRecord for unknown topic id {r['topic_id']}")
         self._topic_part(self._partitions, name, "partitions")[r["partition"]] = PartitionImage(
             r["partition"], tuple(r["replicas"]), tuple(r["isr"]), r["leader"], r["leader_epoch"],
-            r["partition_epoch"])
+            r["partition_epoch"], tuple(r.get("adding_replicas", ())), tuple(r.get("removing_replicas", ())))
 
     def _partition_change(self, r: Mapping[str, Any]) -> None:
-        """Kafka's PartitionChangeRecord: the fields it carries change; the partition epoch, and
-        the leader epoch when the leader changes, go up by one."""
+        """Kafka's PartitionChangeRecord (``merge_change``)."""
         name = self._topic_name(uuid.UUID(r["topic_id"]))
         partitions = self._topic_part(self._partitions, name, "partitions") if name is not None else {}
         current = partitions.get(r["partition"])
         if current is None:
             raise ValueError(f"PartitionChangeRecord for unknown partition {r['topic_id']}-{r['partition']}")
-        leader = r.get("leader", current.leader)
-        partitions[r["partition"]] = replace(
-            current, leader=leader, isr=tuple(r.get("isr", current.isr)),
-            replicas=tuple(r.get("replicas", current.replicas)), partition_epoch=current.partition_epoch + 1,
-            leader_epoch=current.leader_epoch + (leader != current.leader))
+        partitions[r["partition"]] = merge_change(current, r)
 
     def _config(self, r: Mapping[str, Any]) -> None:
         if r["resource_type"] == "broker" and r["resource_name"]:
@@ -277,18 +276,44 @@ class MetadataDelta:
         self._changes["next_producer_id"] = r["next_producer_id"]
 
 
+def merge_change(current: PartitionImage, r: Mapping[str, Any]) -> PartitionImage:
+    """``current`` after the PartitionChangeRecord ``r`` (Kafka's ``PartitionRegistration.merge``):
+    the fields it carries change; the partition epoch, and the leader epoch when the leader
+    changes (or ``leader_epoch_bump`` asks), go up by one."""
+    leader = r.get("leader", current.leader)
+    return replace(
+        current, leader=leader, isr=tuple(r.get("isr", current.isr)),
+        replicas=tuple(r.get("replicas", current.replicas)), partition_epoch=current.partition_epoch + 1,
+        leader_epoch=current.leader_epoch + (leader != current.leader or bool(r.get("leader_epoch_bump"))),
+        adding_replicas=tuple(r.get("adding_replicas", current.adding_replicas)),
+        removing_replicas=tuple(r.get("removing_replicas", current.removing_replicas)))
+
+
 class MetadataReplayError(ValueError):
     """A metadata record this code cannot apply: an unknown type or a newer version."""
 
 
-#: The version of each metadata record type this code writes and reads (records written before
+#: The newest version of each metadata record type this code reads (records written before
 #: versions existed have none: version 0). A record of a newer version stops the replay.
 RECORD_VERSIONS: dict[str, int] = {
-    "ClusterRecord": 0, "RegisterBrokerRecord": 1, "TopicRecord": 0, "PartitionRecord": 0,
+    "ClusterRecord": 0, "RegisterBrokerRecord": 1, "TopicRecord": 0, "PartitionRecord": 1,
     "ConfigRecord": 0, "RemoveTopicRecord": 0, "ProducerIdsRecord": 0, "FenceBrokerRecord": 0,
-    "UnfenceBrokerRecord": 0, "PartitionChangeRecord": 0,
+    "UnfenceBrokerRecord": 0, "PartitionChangeRecord": 1,
     "AccessControlEntryRecord": 0, "RemoveAccessControlEntryRecord": 0,
 }
+#: Fields of partition records that only version 1 has (reassignments): a record without them is
+#: written as version 0, so that a node of the previous version reads every log that never
+#: reassigned, and stops at the first record it would misread.
+_REASSIGNMENT_FIELDS = ("adding_replicas", "removing_replicas", "leader_epoch_bump")
+
+
+def versioned(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with the version it is written in: the lowest that holds its fields."""
+    kind = record["type"]
+    version = RECORD_VERSIONS[kind]
+    if kind in ("PartitionRecord", "PartitionChangeRecord") and not any(f in record for f in _REASSIGNMENT_FIELDS):
+        version = 0
+    return {**record, "version": version}
 
 
 def image_records(image: MetadataImage) -> list[dict[str, Any]]:
@@ -308,16 +333,23 @@ def image_records(image: MetadataImage) -> list[dict[str, Any]]:
                         "name": name, "value": value} for name, value in sorted(config.items()))
     for topic in sorted(image.topics.values(), key=lambda t: t.name):
         records.append({"type": "TopicRecord", "name": topic.name, "topic_id": str(topic.topic_id)})
-        records.extend({"type": "PartitionRecord", "topic_id": str(topic.topic_id), "partition": p.partition,
-                        "replicas": list(p.replicas), "isr": list(p.isr), "leader": p.leader,
-                        "leader_epoch": p.leader_epoch, "partition_epoch": p.partition_epoch}
-                       for p in sorted(topic.partitions.values(), key=lambda p: p.partition))
+        records.extend(_partition_snapshot(topic, p) for p in sorted(topic.partitions.values(), key=lambda p: p.partition))
         records.extend({"type": "ConfigRecord", "resource_type": "topic", "resource_name": topic.name, "name": name,
                         "value": value} for name, value in sorted(topic.config.items()))
     if image.next_producer_id:
         records.append({"type": "ProducerIdsRecord", "next_producer_id": image.next_producer_id})
     records.extend(acl_records(image.acls))
-    return [{**record, "version": RECORD_VERSIONS[record["type"]]} for record in records]
+    return [versioned(record) for record in records]
+
+
+def _partition_snapshot(topic: TopicImage, p: PartitionImage) -> dict[str, Any]:
+    """The PartitionRecord of ``p`` in a snapshot (with its ongoing reassignment, if any)."""
+    record: dict[str, Any] = {"type": "PartitionRecord", "topic_id": str(topic.topic_id), "partition": p.partition,
+                              "replicas": list(p.replicas), "isr": list(p.isr), "leader": p.leader,
+                              "leader_epoch": p.leader_epoch, "partition_epoch": p.partition_epoch}
+    if p.adding_replicas or p.removing_replicas:
+        record.update(adding_replicas=list(p.adding_replicas), removing_replicas=list(p.removing_replicas))
+    return record
 
 
 _REPLAY = {

@@ -67,6 +67,8 @@ HANDLER_MODULES = (
     "alter_partition",
     "describe_quorum",
     "elect_leaders",
+    "alter_partition_reassignments",
+    "list_partition_reassignments",
     "write_txn_markers",
     "describe_producers",
     "describe_transactions",

@@ -2,8 +2,9 @@
 
 ``apply_image`` is called with every new MetadataImage: it opens (or creates) the logs of
 partitions placed on this broker, applies leadership and config changes, and deletes the logs
-of deleted topics (those deleted while the node was down: ``delete_orphan_dirs``, once the
-broker has caught up). Partitions this broker follows are handed to the replica fetcher of their
+of deleted topics and of replicas a reassignment removed from this broker (Kafka's StopReplica
+with delete; those removed while the node was down: ``delete_orphan_dirs``, once the broker has
+caught up, as KRaft brokers delete stray replicas). Partitions this broker follows are handed to the replica fetcher of their
 leader (``ReplicaFetcherManager``); those it leads, or that have no leader, leave the fetchers
 (Kafka's ``makeLeader`` / ``makeFollower``); leaders propose ISR changes through the
 ``AlterPartitionManager`` (``maybe_shrink_isrs`` is the isr-expiration task). It visits only the
@@ -114,6 +115,9 @@ class ReplicaManager:
                 self._delete(topic.name, index)
         for index, placement in topic.partitions.items():
             if self.broker_id not in placement.replicas:
+                if (topic.name, index) in self.partitions:  # a reassignment removed this replica
+                    self._delete(topic.name, index)
+                    yield
                 continue
             partition = self.partitions.get((topic.name, index))
             if partition is None:
@@ -144,9 +148,11 @@ class ReplicaManager:
         for topic, index in self.log_manager.partition_dirs_on_disk():
             if topic == METADATA_TOPIC or (topic, index) in self.partitions:
                 continue
-            if topic not in image.topics or index not in image.topics[topic].partitions:
+            placement = image.topics[topic].partitions.get(index) if topic in image.topics else None
+            if placement is None or self.broker_id not in placement.replicas:
                 self.log_manager.delete(topic, index)
-                log.info("deleted %s-%d: its topic no longer exists", topic, index)
+                log.info("deleted %s-%d: %s", topic, index, "its topic no longer exists" if placement is None
+                         else "a reassignment moved it off this broker")
 
     def maybe_shrink_isrs(self, now_ms: int) -> None:
         """Kafka's isr-expiration task (due every ``replica.lag.time.max.ms`` / 2): the leader
