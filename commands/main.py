@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "offsets": ("commands.offsets", "app", "Offsets of partitions by time: earliest, latest, … (GetOffsetShell)."),
     "leader-election": ("commands.leader_election", "app",
                         "Elect preferred or unclean partition leaders (kafka-leader-election)."),
+    "reassign": ("commands.reassign", "app",
+                 "Move partition replicas between brokers and log dirs (kafka-reassign-partitions)."),
     "perf": ("commands.perf", "app", "Producer and consumer performance tests (kafka-*-perf-test)."),
     "dump-log": ("commands.dump_log", "app", "Dump segment files offline: batches, records, indexes (kafka-dump-log)."),
     "consumer-groups": ("commands.consumer_groups", "app",

@@ -34,7 +34,6 @@ from cluster.controller.partition_change import (
     elect,
     unclean_election_enabled,
 )
-from cluster.controller.placement import place_replicas
 from cluster.controller.records import MetadataRecord
 from cluster.controller.topics import (
     NewTopic,
@@ -49,6 +48,7 @@ from pykafka_ops.config.settings import (
     check_topic_overrides,
 )
 from pykafka_ops.errors import ErrorCode
+from pykafka_ops.replica_placement import place_replicas
 
 if TYPE_CHECKING:
     from cluster.controller.controller import QuorumController

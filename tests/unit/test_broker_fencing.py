@@ -15,13 +15,13 @@ from cluster.controller.broker_heartbeats import BrokerHeartbeatManager
 from cluster.controller.cluster_control import BrokerEndpoint
 from cluster.controller.controller import QuorumController
 from cluster.controller.metadata_image import MetadataImage
-from cluster.controller.placement import place_replicas
 from cluster.controller.quorum import METADATA_LOG_CONFIG, METADATA_TOPIC
 from cluster.controller.raft_quorum import RaftQuorum
 from cluster.controller.topics import NewTopic
 from cluster.log.manager import LogManager
 from pykafka_ops.config.settings import broker_defaults, topic_defaults
 from pykafka_ops.errors import ErrorCode
+from pykafka_ops.replica_placement import place_replicas
 
 SESSION_MS = 1_000
 
