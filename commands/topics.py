@@ -235,8 +235,11 @@ def _topic_line(topic: TopicDescription) -> str:
 
 def _partition_line(p: PartitionDescription) -> str:
     leader = "none" if p.leader is None else p.leader
+    moving = (f"\tAdding Replicas: {','.join(map(str, p.adding_replicas))}"
+              f"\tRemoving Replicas: {','.join(map(str, p.removing_replicas))}"
+              if p.adding_replicas or p.removing_replicas else "")
     return (f"\tTopic: {p.topic}\tPartition: {p.partition}\tLeader: {leader}"
-            f"\tReplicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}"
+            f"\tReplicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}{moving}"
             "\tElr: N/A\tLastKnownElr: N/A")
 
 
@@ -254,9 +257,10 @@ def _tables(rows: Rows, show_topics: bool) -> list[Table]:
                    [[t.name, t.topic_id, len(t.partitions), t.replication_factor, _configs_text(t)]
                     for t, _ in rows] if show_topics else [],
                    numeric=frozenset({"PARTITION-COUNT", "REPLICATION-FACTOR"}))
-    partitions = Table(["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"],
+    partitions = Table(["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "ADDING", "REMOVING"],
                        [[p.topic, p.partition, "none" if p.leader is None else p.leader,
-                         ",".join(map(str, p.replicas)), ",".join(map(str, p.isr))]
+                         ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)),
+                         ",".join(map(str, p.adding_replicas)) or None, ",".join(map(str, p.removing_replicas)) or None]
                         for _, parts in rows for p in parts], numeric=frozenset({"PARTITION", "LEADER"}))
     return [t for t in (topics, partitions) if t.rows]
 
@@ -266,5 +270,6 @@ def _payload(rows: Rows) -> list[dict[str, Any]]:
              "partition_count": len(t.partitions), "replication_factor": t.replication_factor,
              "configs": {e.name: e.value for e in t.configs},
              "partitions": [{"partition": p.partition, "leader": p.leader, "replicas": list(p.replicas),
-                             "isr": list(p.isr)} for p in parts]}
+                             "isr": list(p.isr), "adding_replicas": list(p.adding_replicas),
+                             "removing_replicas": list(p.removing_replicas)} for p in parts]}
             for t, parts in rows]

@@ -12,18 +12,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PartitionDescription:
-    """One partition: leader, replicas and in-sync replicas (broker ids)."""
+    """One partition: leader, replicas and in-sync replicas (broker ids), and while it is being
+    reassigned the replicas being added and removed (``replicas`` holds both)."""
 
     topic: str
     partition: int
     leader: int | None
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
+
+    @property
+    def replication_factor(self) -> int:
+        """Replicas not counting those a reassignment is adding (kafka-topics'
+        ``getReplicationFactor``)."""
+        return len(self.replicas) - len(self.adding_replicas)
 
     @property
     def under_replicated(self) -> bool:
-        """Fewer in-sync replicas than replicas (kafka-topics ``--under-replicated-partitions``)."""
-        return len(self.isr) < len(self.replicas)
+        """Fewer in-sync replicas than the replication factor (kafka-topics
+        ``--under-replicated-partitions``; a replica being added does not count, KIP-455)."""
+        return len(self.isr) < self.replication_factor
 
     @property
     def unavailable(self) -> bool:
@@ -79,7 +89,7 @@ class TopicDescription:
     @property
     def replication_factor(self) -> int:
         """Replicas of the first partition (Kafka's definition)."""
-        return len(self.partitions[0].replicas) if self.partitions else 0
+        return self.partitions[0].replication_factor if self.partitions else 0
 
 
 @dataclass(frozen=True)

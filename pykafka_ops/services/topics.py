@@ -15,7 +15,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pykafka_ops.client.connection import ClientSettings
-from pykafka_ops.client.librdkafka import admin_client, in_thread, metadata, result
+from pykafka_ops.client.librdkafka import (
+    KafkaCallError,
+    admin_client,
+    in_thread,
+    metadata,
+    result,
+)
+from pykafka_ops.client.reassign_requests import list_partition_reassignments
+from pykafka_ops.models.reassign import OngoingReassignment
 from pykafka_ops.models.topics import (
     BrokerInfo,
     ClusterInfo,
@@ -57,10 +65,12 @@ async def list_topics(settings: ClientSettings, pattern: str | None = None,
     return await in_thread(_names, settings, pattern, exclude_internal)
 
 
-def _partition(topic: str, info: Any) -> PartitionDescription:
+def _partition(topic: str, info: Any, reassignment: OngoingReassignment | None = None) -> PartitionDescription:
     leader = info.leader.id if info.leader is not None and info.leader.id >= 0 else None
-    return PartitionDescription(topic, info.id, leader, tuple(n.id for n in info.replicas),
-                                tuple(n.id for n in info.isr))
+    replicas = tuple(n.id for n in info.replicas)
+    moving = reassignment is not None and set(reassignment.adding) | set(reassignment.removing) <= set(replicas)
+    return PartitionDescription(topic, info.id, leader, replicas, tuple(n.id for n in info.isr),
+                                reassignment.adding if moving else (), reassignment.removing if moving else ())
 
 
 def _describe(settings: ClientSettings, pattern: str | None, exclude_internal: bool) -> list[TopicDescription]:
@@ -72,17 +82,31 @@ def _describe(settings: ClientSettings, pattern: str | None, exclude_internal: b
         return []
     futures = admin.describe_topics(TopicCollection(names), request_timeout=settings.timeout_s)
     configs = {c.entity_name: c.entries for c in resource_configs(admin, settings, "topics", names)}
+    infos = {name: result(futures[name], settings, f"describe topic {name}") for name in names}
+    moving = _reassignments(settings, [(name, p.id) for name, info in infos.items() for p in info.partitions])
     described = []
-    for name in names:
-        info = result(futures[name], settings, f"describe topic {name}")
+    for name, info in infos.items():
         entries = configs[name]
         min_isr = next((e.value for e in entries if e.name == "min.insync.replicas"), None)
         described.append(TopicDescription(
             name, kafka_uuid(info.topic_id), bool(info.is_internal),
-            tuple(sorted((_partition(name, p) for p in info.partitions), key=lambda p: p.partition)),
+            tuple(sorted((_partition(name, p, moving.get((name, p.id))) for p in info.partitions),
+                         key=lambda p: p.partition)),
             tuple(e for e in entries if e.source != "DEFAULT_CONFIG" and not e.is_default),
             int(min_isr) if min_isr is not None else None))
     return described
+
+
+def _reassignments(settings: ClientSettings, partitions: list[tuple[str, int]]
+                   ) -> dict[tuple[str, int], OngoingReassignment]:
+    """The ongoing reassignments of ``partitions``; none when the cluster cannot list them (an older
+    Kafka, or a broker without the API), as kafka-topics' ``listAllReassignments``."""
+    if not partitions:
+        return {}
+    try:
+        return {(r.topic, r.partition): r for r in list_partition_reassignments(settings, partitions)}
+    except KafkaCallError:
+        return {}
 
 
 async def describe_topics(settings: ClientSettings, pattern: str | None = None,

@@ -49,7 +49,8 @@ def test_describe_json_schema_and_config_overrides(pko_group_cluster: Broker) ->
     assert re.fullmatch(TOPIC_ID, described[0].pop("topic_id"))
     assert described == [{"topic": name, "is_internal": False, "partition_count": 2, "replication_factor": 1,
                           "configs": {"retention.ms": "86400000"},
-                          "partitions": [{"partition": p, "leader": 1, "replicas": [1], "isr": [1]} for p in (0, 1)]}]
+                          "partitions": [{"partition": p, "leader": 1, "replicas": [1], "isr": [1], "adding_replicas": [],
+                                          "removing_replicas": []} for p in (0, 1)]}]
     overrides = pko(bootstrap, "topics", "--describe", "--topics-with-overrides").stdout.splitlines()
     assert [line.split("\t")[0] for line in overrides if line.startswith(f"Topic: {name}\t")] == [f"Topic: {name}"]
     assert not any(line.startswith("\t") for line in overrides)
