@@ -40,15 +40,11 @@ from cluster.handlers import CONTROLLER, load_handlers
 from cluster.handlers.metadata import warm_cache as warm_metadata_cache
 from cluster.log.cleaner import LogCleaner
 from cluster.log.manager import LogManager
-from cluster.meta_properties import (
-    MetaProperties,
-    check_meta_properties,
-    read_meta_properties,
-    write_meta_properties,
-)
+from cluster.meta_properties import check_storage_dirs, record_cluster_id
 from cluster.network.quotas import fd_connection_budget
 from cluster.network.server import SocketServer
 from cluster.producer_ids import ProducerIdManager
+from cluster.replication.alter_log_dirs import ReplicaAlterLogDirsManager
 from cluster.replication.alter_partition_manager import AlterPartitionManager
 from cluster.replication.replica_manager import ReplicaManager
 from cluster.security.authorizer import authorizer_from_config
@@ -83,7 +79,8 @@ class Broker:
         self.data_dir: Path = cluster.node_dir(node_id)
         # connections may take half of the fd limit; log files share the other half with the rest
         max_open_files = min(self.config["log.open.files.max"], max(16, fd_connection_budget() - 64))
-        self.log_manager = LogManager(self.data_dir, self.config["producer.id.expiration.ms"], max_open_files)
+        self.log_manager = LogManager(cluster.log_dirs(node_id), self.config["producer.id.expiration.ms"],
+                                      max_open_files, metadata_log_dir=self.data_dir)
         self.alter_partitions = AlterPartitionManager(
             node_id, lambda: self.lifecycle.broker_epoch,
             lambda broker_epoch, topics: self.requests.alter_partition(broker_epoch, topics), image=lambda: self.image)
@@ -92,6 +89,8 @@ class Broker:
         self.group_coordinator = GroupCoordinator(self)
         self.txn_coordinator = TransactionCoordinator(self)
         self.log_cleaner = LogCleaner(self.log_manager)
+        self.alter_log_dirs = ReplicaAlterLogDirsManager(
+            self.log_manager, lambda tp: self.replica_manager.partition(*tp), self.config)
         self.controller: QuorumController
         self.socket_server = SocketServer(self)
         self.controller_server = SocketServer(self, CONTROLLER)
@@ -171,6 +170,7 @@ class Broker:
             self._creating_topics = asyncio.create_task(self._create_config_topics())
         self._write_meta_properties()
         self._maintenance = asyncio.create_task(self._run_maintenance())
+        self.alter_log_dirs.start()
         log.info("node %d (%s) serving on %s:%d (cluster id %s, %d partitions)", self.node_id,
                  "+".join(self.spec.roles), self.host, self.port, self.image.cluster_id or "not known yet",
                  len(self.replica_manager.partitions))
@@ -222,6 +222,7 @@ class Broker:
         self.replica_manager.shutdown()
         self.controller.quorum.close()
         self.requests.close()
+        await self.alter_log_dirs.stop()
         self.log_manager.shutdown()
         log.info("node %d stopped cleanly", self.node_id)
 
@@ -297,8 +298,7 @@ class Broker:
     def _check_meta_properties(self, log_cluster_id: str) -> None:
         """Refuse (StorageFormatError) a data dir of another storage format, node or cluster than
         its metadata log's (``log_cluster_id``, "" while it names none)."""
-        found = read_meta_properties(self.data_dir)
-        check_meta_properties(self.data_dir, found, self.node_id, log_cluster_id)
+        found = check_storage_dirs(self.cluster, self.node_id, log_cluster_id)
         self._meta_cluster_id = None if found is None else found.cluster_id
         if found is not None and not log_cluster_id:
             self.formatted_cluster_id = found.cluster_id
@@ -315,7 +315,7 @@ class Broker:
             log.error("%s belongs to cluster %s (meta.properties), but the metadata quorum names cluster %s",
                       self.data_dir, self._meta_cluster_id, cluster_id)
         else:
-            write_meta_properties(self.data_dir, MetaProperties(self.node_id, cluster_id))
+            record_cluster_id(self.cluster, self.node_id, cluster_id)
         self._meta_cluster_id = cluster_id
 
 

@@ -10,6 +10,10 @@ storage format. A data dir from before formatting (the cluster id only in its me
 ``meta.properties`` without ``cluster.id`` or absent) is migrated by the node itself, which writes
 the id once it has replayed its metadata log.
 
+Every log dir of ``nodes[].log_dirs`` (Kafka's ``log.dirs``, JBOD) is formatted the same way, with a
+``directory.id`` of its own (KIP-858: a random Uuid naming the dir); the node dir keeps today's
+format unless it is one of them. ``storage_dirs`` lists what a node formats and checks.
+
 Writes are atomic (temp file, fsync, rename, fsync of the dir): a crash leaves the old file or the
 new one, never half of one.
 """
@@ -27,8 +31,9 @@ from pykafka_ops.config.cluster import ClusterConfig
 from pykafka_ops.state import STORAGE_FORMAT_VERSION
 
 __all__ = [
-    "META_PROPERTIES", "MetaProperties", "StorageFormatError", "check_meta_properties", "format_storage",
-    "new_cluster_id", "read_meta_properties", "write_meta_properties",
+    "META_PROPERTIES", "MetaProperties", "StorageFormatError", "check_meta_properties", "check_storage_dirs",
+    "format_storage", "new_cluster_id", "read_meta_properties", "record_cluster_id", "storage_dirs",
+    "write_meta_properties",
 ]
 
 META_PROPERTIES = "meta.properties"
@@ -51,12 +56,16 @@ class MetaProperties:
     """Empty while not known: a data dir from before formatting, not migrated yet."""
     storage_format_version: int | None = STORAGE_FORMAT_VERSION
     """``pko.storage.format.version``; None in a file that pko did not write."""
+    directory_id: str = ""
+    """KIP-858's ``directory.id`` of a log dir ("" in a node dir that is not one of its log dirs)."""
 
     def to_text(self) -> str:
         """The file's content, Kafka's keys first."""
         lines = ["# written by pko", f"version={META_PROPERTIES_VERSION}", f"node.id={self.node_id}"]
         if self.cluster_id:
             lines.append(f"cluster.id={self.cluster_id}")
+        if self.directory_id:
+            lines.append(f"directory.id={self.directory_id}")
         if self.storage_format_version is not None:
             lines.append(f"pko.storage.format.version={self.storage_format_version}")
         return "\n".join(lines) + "\n"
@@ -83,7 +92,7 @@ def read_meta_properties(data_dir: Path) -> MetaProperties | None:
                                  f"(version={META_PROPERTIES_VERSION})")
     return MetaProperties(_int(path, props, "node.id"), props.get("cluster.id", ""),
                           _int(path, props, "pko.storage.format.version") if "pko.storage.format.version" in props
-                          else None)
+                          else None, props.get("directory.id", ""))
 
 
 def write_meta_properties(data_dir: Path, props: MetaProperties) -> None:
@@ -120,36 +129,76 @@ def check_meta_properties(data_dir: Path, found: MetaProperties | None, node_id:
                                  f"but its metadata log to cluster {log_cluster_id}")
 
 
+def storage_dirs(config: ClusterConfig, node_id: int) -> list[tuple[Path, bool]]:
+    """(dir, is a log dir of ``nodes[].log_dirs``) of node ``node_id``: its node dir first."""
+    node_dir, log_dirs = config.node_dir(node_id), config.node(node_id).log_dirs
+    return [(node_dir, node_dir in log_dirs)] + [(path, True) for path in log_dirs if path != node_dir]
+
+
+def record_cluster_id(config: ClusterConfig, node_id: int, cluster_id: str) -> None:
+    """Write ``cluster_id`` to the meta.properties of every dir of the node that names no cluster
+    (a node migrating a data dir from before formatting), keeping each dir's directory id."""
+    for path, is_log_dir in storage_dirs(config, node_id):
+        found = read_meta_properties(path)
+        if found is None or not found.cluster_id:
+            write_meta_properties(path, MetaProperties(node_id, cluster_id,
+                                                       directory_id=_directory_id(found, is_log_dir)))
+
+
+def check_storage_dirs(config: ClusterConfig, node_id: int, log_cluster_id: str) -> MetaProperties | None:
+    """``check_meta_properties`` on every dir of the node; returns its node dir's meta.properties."""
+    node_props = None
+    for path, _is_log_dir in storage_dirs(config, node_id):
+        found = read_meta_properties(path)
+        check_meta_properties(path, found, node_id, log_cluster_id)
+        if path == config.node_dir(node_id):
+            node_props = found
+    return node_props
+
+
 def format_storage(config: ClusterConfig) -> str:
     """Kafka's ``kafka-storage format`` for a cluster about to start: its cluster id.
 
     The id the node dirs' meta.properties hold (StorageFormatError if they disagree, or if one
     belongs to another node or storage format); else, for a new cluster, a new id. It is written
-    to every node dir without one (created as needed). Returns "" and writes nothing when a node
-    dir from before formatting (a metadata log, no ``cluster.id``) is the only place the id is
-    known: that node writes it once it has replayed its log."""
-    found: dict[int, MetaProperties | None] = {}
+    to every node dir and log dir without one (created as needed), with a new directory id in each
+    log dir. Returns "" and writes nothing when a node dir from before formatting (a metadata log,
+    no ``cluster.id``) is the only place the id is known: that node writes it once it has replayed
+    its log (``record_cluster_id``)."""
+    found: dict[Path, tuple[int, bool, MetaProperties | None]] = {}
     for node in config.nodes:
-        node_dir = config.node_dir(node.id)
-        found[node.id] = read_meta_properties(node_dir)
-        check_meta_properties(node_dir, found[node.id], node.id, "")
-    owners = {node_id: props.cluster_id for node_id, props in found.items() if props and props.cluster_id}
+        for path, is_log_dir in storage_dirs(config, node.id):
+            props = read_meta_properties(path)
+            check_meta_properties(path, props, node.id, "")
+            found[path] = (node.id, is_log_dir, props)
+    owners = {path: props.cluster_id for path, (_n, _l, props) in found.items() if props and props.cluster_id}
     if len(set(owners.values())) > 1:
         raise StorageFormatError("the node dirs belong to different clusters: " + ", ".join(
-            f"{config.node_dir(node_id)} to {cluster_id}" for node_id, cluster_id in sorted(owners.items())))
-    unformatted = [node_id for node_id in found if node_id not in owners]
+            f"{path} to {cluster_id}" for path, cluster_id in sorted(owners.items())))
+    unformatted = [path for path in found if path not in owners]
     if owners:
         cluster_id = next(iter(owners.values()))
-    elif any(_has_metadata_log(config.node_dir(node_id)) for node_id in unformatted):
+    elif any(_has_metadata_log(config.node_dir(node.id)) for node in config.nodes
+             if config.node_dir(node.id) in unformatted):
         return ""
     else:
         cluster_id = new_cluster_id()
-    for node_id in unformatted:
+    for path in unformatted:
+        node_id, is_log_dir, props = found[path]
         try:
-            write_meta_properties(config.node_dir(node_id), MetaProperties(node_id, cluster_id))
+            write_meta_properties(path, MetaProperties(node_id, cluster_id,
+                                                       directory_id=_directory_id(props, is_log_dir)))
         except OSError as exc:
-            raise StorageFormatError(f"cannot format {config.node_dir(node_id)}: {exc.strerror or exc}") from None
+            raise StorageFormatError(f"cannot format {path}: {exc.strerror or exc}") from None
     return cluster_id
+
+
+def _directory_id(found: MetaProperties | None, is_log_dir: bool) -> str:
+    """The directory id a dir keeps (its own), or gets: a new random one (Kafka's Uuid format, as
+    the cluster id) for a log dir, none for a node dir that is not a log dir."""
+    if found is not None and found.directory_id:
+        return found.directory_id
+    return new_cluster_id() if is_log_dir else ""
 
 
 def _has_metadata_log(node_dir: Path) -> bool:

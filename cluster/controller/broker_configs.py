@@ -5,8 +5,8 @@ A broker's settings come, by precedence, from its own dynamic configs (ConfigRec
 file (static) and Kafka's defaults. Only ``DYNAMIC_BROKER_CONFIGS`` may be changed at runtime:
 the topic defaults of Kafka's ``DynamicLogConfig`` that pko reads from the broker's settings on
 every metadata change (``ReplicaManager.effective_topic_config``), so a topic without its own
-override picks a new value up at once. Other names are refused as Kafka refuses a non-dynamic
-one ("Cannot update these configs dynamically").
+override picks a new value up at once, and the replication throttle rates (KIP-73). Other names
+are refused as Kafka refuses a non-dynamic one ("Cannot update these configs dynamically").
 
 ``DynamicBrokerConfig`` is the live view a broker reads its settings through: a Mapping over the
 static settings with the current image's dynamic values on top.
@@ -30,10 +30,13 @@ from pykafka_ops.config.settings import (
 )
 
 #: Kafka's dynamically updatable broker configs (``DynamicLogConfig.ReconfigurableConfigs``) that
-#: pko honours at runtime: every broker setting a topic setting defaults from.
+#: pko honours at runtime: every broker setting a topic setting defaults from, and the replication
+#: throttle rates (``QuotaConfig.brokerQuotaConfigs``, KIP-73; read by
+#: ``cluster.replication.replication_quota`` on every check).
 DYNAMIC_BROKER_CONFIGS: frozenset[str] = frozenset(TOPIC_DEFAULT_FROM_BROKER.values()) | {
     "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.roll.ms", "log.roll.hours",
-    "log.flush.interval.ms",
+    "log.flush.interval.ms", "leader.replication.throttled.rate", "follower.replication.throttled.rate",
+    "replica.alter.log.dirs.io.max.bytes.per.second",  # read by cluster.replication.alter_log_dirs each step
 }
 
 #: Kafka's ``DynamicBrokerConfig.brokerConfigSynonyms``: names that set the same thing, first wins.
@@ -89,7 +92,7 @@ def identity_configs(cluster: ClusterConfig, node_id: int) -> dict[str, str | No
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "controller.quorum.voters": voters,
-        "log.dirs": str(cluster.node_dir(node_id).resolve()),
+        "log.dirs": ",".join(str(path.resolve()) for path in cluster.log_dirs(node_id)),
     }
 
 

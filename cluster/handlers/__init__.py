@@ -76,6 +76,7 @@ HANDLER_MODULES = (
     "describe_topic_partitions",
     "list_config_resources",
     "describe_log_dirs",
+    "alter_replica_log_dirs",
     "acls",
 )
 

@@ -47,7 +47,8 @@ BOOLEAN, STRING, INT, LONG, LIST = 1, 2, 3, 5, 7
 _TOPIC_SYNONYMS = {**TOPIC_DEFAULT_FROM_BROKER, "retention.ms": "log.retention.ms", "segment.ms": "log.roll.ms",
                    "flush.ms": "log.flush.interval.ms"}
 #: Settings of Kafka type LIST that we implement.
-_LIST_SETTINGS = frozenset({"cleanup.policy", "log.cleanup.policy"})
+_LIST_SETTINGS = frozenset({"cleanup.policy", "log.cleanup.policy", "leader.replication.throttled.replicas",
+                            "follower.replication.throttled.replicas"})
 
 
 def _text(value: Any) -> str | None:

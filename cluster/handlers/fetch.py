@@ -26,6 +26,15 @@ parking). Otherwise the fetch offset is recorded as the follower's log end offse
 (``Partition.update_follower_fetch``, on the first read only, as Kafka does not update from its
 purgatory), which may advance the high watermark. A follower's long poll is woken by appends.
 
+Replication throttle (KIP-73, Kafka's ``ReplicaManager.shouldLeaderThrottle``): when this broker's
+``leader.replication.throttled.rate`` is set, a partition in its topic's
+``leader.replication.throttled.replicas`` for this broker is answered without records (its other
+fields as usual; the fetch offset is still checked) while the leader quota is exceeded and the
+follower is not in the ISR — an in-sync follower is never throttled, so acks=all does not stall. A
+held-back partition adds nothing to ``min_bytes``, so the follower's request parks as for an idle
+partition (Kafka's ``DelayedFetch``). The record bytes answered for throttled partitions, in sync
+or not, are recorded in the quota when the answer is sent. Without a rate nothing is computed.
+
 With an authorizer (Kafka's ``handleFetchRequest``): a consumer needs READ on each topic, a follower
 CLUSTER_ACTION on the cluster; partitions refused answer TOPIC_AUTHORIZATION_FAILED at once.
 
@@ -45,6 +54,7 @@ from cluster.log.log_transactions import fetched_upper_bound
 from cluster.log.partition_log import OffsetOutOfRangeError
 from cluster.network.request import RequestContext
 from cluster.replication.partition import Partition
+from cluster.replication.replication_quota import ReplicationQuotaManager
 from cluster.security.acls import AclOperation, ResourceType
 from pykafka_ops.protocol import codec, fastpath
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -56,15 +66,39 @@ CONSUMER_REPLICA_ID = -1
 
 
 class _FollowerFetch:
-    """A replica's fetch: who, when, and the diverging epochs found by partition."""
+    """A replica's fetch: who, when, the diverging epochs found by partition, and its throttle."""
 
-    __slots__ = ("diverging", "now_ms", "replica_id", "update")
+    __slots__ = ("_exceeded", "diverging", "now_ms", "quota", "replica_id", "throttled_bytes", "update")
 
-    def __init__(self, replica_id: int) -> None:
+    def __init__(self, replica_id: int, quota: ReplicationQuotaManager) -> None:
         self.replica_id = replica_id
         self.now_ms = int(time.time() * 1000)
         self.update = True
         self.diverging: dict[tuple[str, int], tuple[int, int]] = {}
+        self.quota = quota if quota.limited() else None
+        """The leader replication quota, only while a rate is set."""
+        self.throttled_bytes = 0
+        """Record bytes of throttled partitions in the latest read of every partition."""
+        self._exceeded: bool | None = None
+
+    def new_read(self) -> None:
+        """A read of every partition begins (the first, or a long poll's next)."""
+        self.throttled_bytes = 0
+        self._exceeded = None
+
+    def holds_back(self, partition: Partition) -> bool:
+        """A throttled partition gets no records: the follower is not in the ISR and the quota is
+        exceeded (checked once per read: nothing is recorded until the answer is sent)."""
+        if self.replica_id in partition.isr or self.quota is None:
+            return False
+        if self._exceeded is None:
+            self._exceeded = self.quota.is_quota_exceeded(time.monotonic())
+        return self._exceeded
+
+    def record(self) -> None:
+        """Count the throttled bytes of the answer being sent."""
+        if self.quota is not None and self.throttled_bytes:
+            self.quota.record(self.throttled_bytes, time.monotonic())
 
 
 def fetch_replica_id(request: Any) -> int:
@@ -83,7 +117,7 @@ def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     if getattr(request, "session_id", 0) != 0:
         return fastpath.encode_fetch_response(ctx.api_version, [], error_code=ErrorCode.fetch_session_id_not_found)
     replica_id = fetch_replica_id(request)
-    follower = _FollowerFetch(replica_id) if replica_id >= 0 else None
+    follower = _FollowerFetch(replica_id, ctx.broker.replica_manager.quotas.leader) if replica_id >= 0 else None
     if ctx.authorizing:
         follower_denied = follower is not None and not ctx.authorized_on_cluster(AclOperation.CLUSTER_ACTION)
         denied = frozenset(t.topic for t in request.topics
@@ -94,11 +128,11 @@ def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     topics, size, partitions = _read_all(ctx, request, follower)
     if follower is not None:
         if follower.diverging:
-            return _encode_with_diverging(ctx.api_version, topics, follower.diverging)
+            return _answer(ctx.api_version, topics, follower)
         follower.update = False
     max_wait_s = request.max_wait.total_seconds()
     if size >= request.min_bytes or max_wait_s <= 0 or not partitions:
-        return fastpath.encode_fetch_response(ctx.api_version, topics)
+        return _answer(ctx.api_version, topics, follower)
     return _long_poll(ctx, request, partitions, ctx.received_at + max_wait_s, follower)
 
 
@@ -111,9 +145,16 @@ def _answer_with_denied(ctx: RequestContext, request: Any, follower: _FollowerFe
               for t in request.topics if t.topic in denied]
     allowed = dataclasses.replace(request, topics=tuple(t for t in request.topics if t.topic not in denied))
     topics, _size, _partitions = _read_all(ctx, allowed, follower)
-    if follower is not None and follower.diverging:
-        return _encode_with_diverging(ctx.api_version, topics + failed, follower.diverging)
-    return fastpath.encode_fetch_response(ctx.api_version, topics + failed)
+    return _answer(ctx.api_version, topics + failed, follower)
+
+
+def _answer(version: int, topics: list[Any], follower: _FollowerFetch | None) -> Body:
+    """Encode the answer; a follower's throttled bytes are recorded as it is sent."""
+    if follower is not None:
+        follower.record()
+        if follower.diverging:
+            return _encode_with_diverging(version, topics, follower.diverging)
+    return fastpath.encode_fetch_response(version, topics)
 
 
 async def _long_poll(ctx: RequestContext, request: Any, partitions: list[Partition], deadline: float,
@@ -132,10 +173,9 @@ async def _long_poll(ctx: RequestContext, request: Any, partitions: list[Partiti
             for partition in partitions:
                 partition.remove_waiter(waiter)
         topics, size, partitions = _read_all(ctx, request, follower)
-        if follower is not None and follower.diverging:
-            return _encode_with_diverging(ctx.api_version, topics, follower.diverging)
-        if size >= request.min_bytes or loop.time() >= deadline or not partitions:
-            return fastpath.encode_fetch_response(ctx.api_version, topics)
+        if (follower is not None and follower.diverging) or size >= request.min_bytes or loop.time() >= deadline \
+                or not partitions:
+            return _answer(ctx.api_version, topics, follower)
 
 
 def _read_all(ctx: RequestContext, request: Any,
@@ -143,6 +183,8 @@ def _read_all(ctx: RequestContext, request: Any,
     """(response topics, record bytes, partitions to watch) — the latter empty after an error."""
     read_committed = request.isolation_level == READ_COMMITTED
     remaining = min(request.max_bytes, ctx.broker.config["fetch.max.bytes"])
+    if follower is not None:
+        follower.new_read()
     total = 0
     watched: list[Partition] = []
     failed = False
@@ -209,9 +251,15 @@ def _read_for_follower(partition: Partition, p: Any, max_bytes: int, first: bool
                 follower.diverging[(partition.topic, p.partition)] = diverging
                 hw = log.high_watermark
                 return FetchPartitionResult(p.partition, ErrorCode.none, hw, hw, log_start, None, [], 0)
-        data = log.read(fetch_offset, max_bytes, log_end, min_one_batch=first) if max_bytes > 0 or first else b""
+        quota = follower.quota
+        throttled = quota is not None and quota.is_throttled(partition.topic, p.partition)
+        # a partition held back reads up to its fetch offset: no records, the offset still checked
+        upper = fetch_offset if throttled and follower.holds_back(partition) else log_end
+        data = log.read(fetch_offset, max_bytes, upper, min_one_batch=first) if max_bytes > 0 or first else b""
     except OffsetOutOfRangeError:
         return _error(p.partition, ErrorCode.offset_out_of_range, log.high_watermark, log_start)
+    if throttled:
+        follower.throttled_bytes += len(data)
     if follower.update:
         # before the high watermark is read: the answer then carries the one this fetch moved
         partition.update_follower_fetch(follower.replica_id, fetch_offset, follower.now_ms, log_end,

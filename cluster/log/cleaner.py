@@ -314,7 +314,8 @@ class LogCleaner:
 
     async def clean_logs(self, now_ms: int) -> int:
         """Clean every compacted log that needs it; returns the number of records removed."""
-        logs = dict(self.log_manager.logs)
+        moving = self.log_manager.future_logs  # a replica being moved is not cleaned (Kafka's abortAndPauseCleaning)
+        logs = {tp: partition_log for tp, partition_log in self.log_manager.logs.items() if tp not in moving}
         for gone in (self._cleaned_below.keys() | self._due_ms.keys()) - logs.keys():
             self._cleaned_below.pop(gone, None)
             self._due_ms.pop(gone, None)

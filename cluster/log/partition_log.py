@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import shutil
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,8 @@ class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
         self.high_watermark = 0
         self.recovery_point = 0
         self.unflushed_segments: list[LogSegment] = []
+        self.on_truncate: Callable[[int | None], None] | None = None
+        """Called after a truncation with its offset (None: emptied), to mirror it (``cluster.replication.alter_log_dirs``)."""
         self._records_since_flush = 0
         self._last_flush_ms = 0
 
@@ -337,6 +340,8 @@ class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
         self.producer_state.truncate_snapshots_after(offset)
         self._load_producer_state()
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
+        if self.on_truncate is not None:
+            self.on_truncate(offset)
 
     def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
         """Drop every segment and start an empty log at ``offset`` (Kafka's
@@ -351,6 +356,8 @@ class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
         self.producer_state.load_snapshot(offset)
         self.leader_epochs.clear()
         self.log_start_offset = self.high_watermark = self.recovery_point = offset
+        if self.on_truncate is not None:
+            self.on_truncate(None)
 
     def close(self, clean: bool) -> None:
         """Close the files; a clean close snapshots the producer state at the log end (an empty
@@ -361,6 +368,14 @@ class PartitionLog(TimestampLookup, LogRetention, LogTransactions):
             self.leader_epochs.flush_if_dirty()
         for segment in self.segments:
             segment.close()
+
+    def rename_dir(self, directory: Path) -> None:
+        """The directory was renamed to ``directory`` (Kafka's ``UnifiedLog.renameDir``): point
+        every file at it; open descriptors stay valid."""
+        self.directory = self.producer_state.directory = directory
+        self.leader_epochs.path = directory / self.leader_epochs.path.name
+        for segment in self.segments:
+            segment.rename_dir(directory)
 
     def delete(self) -> None:
         """Close and remove the whole partition directory."""

@@ -296,6 +296,14 @@ class LogSegment:
             self.created_ms = int(time.time() * 1000)
         return cut
 
+    def rename_dir(self, directory: Path) -> None:
+        """The partition directory was renamed (Kafka's ``LogSegment.updateParentDir``): open
+        descriptors stay valid, later opens use the new paths."""
+        self.path = self._file.path = directory / self.path.name
+        self.offset_index.rename_dir(directory)
+        self.time_index.rename_dir(directory)
+        self.txn_index.path = directory / self.txn_index.path.name
+
     def flush(self) -> None:
         """fsync the log and its indexes, those written since the last flush (may run in a worker
         thread): a shutdown with 12 000 quiet partitions costs no fsync for them."""

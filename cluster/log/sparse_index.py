@@ -104,6 +104,10 @@ class SparseIndex:
             self._file.dirty = True
             os.ftruncate(fd, count * self.ENTRY.size)
 
+    def rename_dir(self, directory: Path) -> None:
+        """The file's directory was renamed: later opens use the new path (an open descriptor stays valid)."""
+        self.path = self._file.path = directory / self.path.name
+
     def flush(self) -> None:
         """fsync the index file if it changed since the last flush."""
         self._file.fsync()

@@ -11,6 +11,14 @@ leader wrote them, the high watermark and log start offset taken from the leader
 a diverging epoch. Partitions that fail are held back ``replica.fetch.backoff.ms`` (Kafka's
 delayed partitions) until the next metadata change moves them (``add_partitions``).
 
+Replication throttle (KIP-73, Kafka's ``RemoteLeaderEndPoint.shouldFollowerThrottle``): while the
+follower quota (``replication_quota``) is exceeded, a partition in this broker's
+``follower.replication.throttled.replicas`` that is not in sync (its last answer left it behind the
+leader's high watermark, or it has had none: Kafka's ``PartitionFetchState.isReplicaInSync``) is
+left out of the request; the records received for throttled partitions are recorded. When every
+partition is left out, the fetcher waits until the measured rate is back under the quota (at most
+one quota window, so that a removed throttle is seen within it), never spinning.
+
 Concurrency: everything runs on the node's event loop. A fetch's answer is processed without an
 await, so it never interleaves with a metadata application that moves the partition; answers for
 partitions that left the fetcher, or whose leader epoch changed while the fetch was out, are
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -31,6 +40,7 @@ from cluster.network.node_channel import (
 )
 from cluster.replication.follower_sync import process_partition
 from cluster.replication.partition import Partition
+from cluster.replication.replication_quota import ReplicationQuotaManager
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol.api_keys import ApiKey
 
@@ -41,18 +51,27 @@ log = logging.getLogger(__name__)
 REPLICA_FETCH_VERSION = 12
 
 PartitionKey = tuple[str, int]
+#: Shortest wait of a fetcher whose partitions are all held back by the quota, in seconds.
+MIN_THROTTLE_WAIT_S = 0.01
 
 
 class FetchState:
     """A partition this fetcher replicates (Kafka's ``PartitionFetchState``)."""
 
-    __slots__ = ("delayed_until", "leader_epoch", "partition")
+    __slots__ = ("delayed_until", "lag", "leader_epoch", "partition")
 
     def __init__(self, partition: Partition, leader_epoch: int) -> None:
         self.partition = partition
         self.leader_epoch = leader_epoch
         self.delayed_until = 0.0
         """Monotonic time before which the partition is not fetched (after an error)."""
+        self.lag: int | None = None
+        """The leader's high watermark minus this log's end after the last answer (None: no answer yet)."""
+
+    @property
+    def in_sync(self) -> bool:
+        """Caught up by the last answer (Kafka's ``PartitionFetchState.isReplicaInSync``)."""
+        return self.lag is not None and self.lag <= 0
 
 
 class FetcherSettings:
@@ -72,11 +91,14 @@ class FetcherSettings:
 class ReplicaFetcher:
     """Fetches every partition this broker follows from one source broker (see module docstring)."""
 
-    def __init__(self, broker_id: int, source_id: int, channel: NodeChannel, settings: FetcherSettings) -> None:
+    def __init__(self, broker_id: int, source_id: int, channel: NodeChannel, settings: FetcherSettings,
+                 quota: ReplicationQuotaManager | None = None) -> None:
         self.broker_id = broker_id
         self.source_id = source_id
         self.channel = channel
         self.settings = settings
+        self.quota = quota
+        """The follower replication quota (None: never throttled)."""
         self.partitions: dict[PartitionKey, FetchState] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -99,9 +121,9 @@ class ReplicaFetcher:
 
     async def _run(self) -> None:
         while self.partitions:
-            ready = self._ready()
+            ready, wait_s = self._ready()
             if not ready:
-                await self._wait_for_change(self._next_retry())
+                await self._wait_for_change(wait_s)
                 continue
             try:
                 answer, _ = await self.channel.send(self.source_id, ApiKey.FETCH, REPLICA_FETCH_VERSION,
@@ -123,12 +145,29 @@ class ReplicaFetcher:
                 continue
             self._process(answer, ready)
 
-    def _ready(self) -> list[FetchState]:
+    def _ready(self) -> tuple[list[FetchState], float]:
+        """(the partitions to fetch now, seconds until one of the others may be fetched): those
+        held back after an error, and those the quota holds back (see module docstring)."""
         now = time.monotonic()
-        return [s for s in self.partitions.values() if s.delayed_until <= now]
+        quota = self._exceeded_quota(now)
+        throttle_wait_s = math.inf if quota is None else \
+            min(max(quota.throttle_time(now), MIN_THROTTLE_WAIT_S), quota.rate.window_s)
+        ready: list[FetchState] = []
+        wait_s = math.inf
+        for state in self.partitions.values():
+            if state.delayed_until > now:
+                wait_s = min(wait_s, state.delayed_until - now)
+            elif quota is not None and not state.in_sync and quota.is_throttled(state.partition.topic,
+                                                                                 state.partition.index):
+                wait_s = min(wait_s, throttle_wait_s)
+            else:
+                ready.append(state)
+        return ready, wait_s
 
-    def _next_retry(self) -> float:
-        return min((s.delayed_until for s in self.partitions.values()), default=time.monotonic() + 1) - time.monotonic()
+    def _exceeded_quota(self, now: float) -> ReplicationQuotaManager | None:
+        """The follower quota if it is set and exceeded now, else None."""
+        quota = self.quota
+        return quota if quota is not None and quota.limited() and quota.is_quota_exceeded(now) else None
 
     async def _wait_for_change(self, timeout_s: float) -> None:
         self._changed.clear()
@@ -165,6 +204,7 @@ class ReplicaFetcher:
         """Apply the answer (no await: see the module's concurrency rule)."""
         sent_states = {(s.partition.topic, s.partition.index): s for s in sent}
         now_ms = int(time.time() * 1000)
+        quota = self.quota if self.quota is not None and self.quota.limited() else None
         failed: list[FetchState] = []
         for topic in answer.responses:
             for data in topic.partitions:
@@ -174,6 +214,11 @@ class ReplicaFetcher:
                     continue  # moved, re-added in a new epoch or removed while the fetch was out
                 if not process_partition(state.partition, data, now_ms, self.source_id):
                     failed.append(state)
+                    continue
+                if data.error_code == ErrorCode.none:
+                    state.lag = max(data.high_watermark - state.partition.log.log_end_offset, 0)
+                if quota is not None and data.records and quota.is_throttled(*key):
+                    quota.record(len(data.records), time.monotonic())
         self._hold_back(failed)
 
     def close(self) -> None:
@@ -187,9 +232,10 @@ class ReplicaFetcherManager:
     """The fetchers of this broker, one per source broker (Kafka's ``ReplicaFetcherManager``)."""
 
     def __init__(self, broker_id: int, addresses: Callable[[int], tuple[str, int] | None],
-                 config: Mapping[str, Any]) -> None:
+                 config: Mapping[str, Any], quota: ReplicationQuotaManager | None = None) -> None:
         self.broker_id = broker_id
         self.settings = FetcherSettings(config)
+        self.quota = quota
         self.channel = NodeChannel(broker_id, addresses)
         self.fetchers: dict[int, ReplicaFetcher] = {}
         self._source_of: dict[PartitionKey, int] = {}
@@ -204,7 +250,8 @@ class ReplicaFetcherManager:
             self._remove_from(previous, key)
         fetcher = self.fetchers.get(leader)
         if fetcher is None:
-            fetcher = self.fetchers[leader] = ReplicaFetcher(self.broker_id, leader, self.channel, self.settings)
+            fetcher = self.fetchers[leader] = ReplicaFetcher(self.broker_id, leader, self.channel, self.settings,
+                                                             self.quota)
         self._source_of[key] = leader
         fetcher.add(partition)
 

@@ -28,6 +28,7 @@ from cluster.replication.alter_partition_manager import AlterPartitionManager
 from cluster.replication.isr_changes import IsrExpiration
 from cluster.replication.partition import Partition
 from cluster.replication.replica_fetcher import ReplicaFetcherManager
+from cluster.replication.replication_quota import ReplicationQuotas
 from pykafka_ops.config.settings import topic_defaults
 from pykafka_ops.errors import ErrorCode
 
@@ -43,7 +44,9 @@ class ReplicaManager:
         self.broker_id = broker_id
         self.log_manager = log_manager
         self.broker_config = broker_config
-        self.fetchers = ReplicaFetcherManager(broker_id, broker_addresses, broker_config)
+        self.quotas = ReplicationQuotas(broker_id, broker_config, self.topic_overrides)
+        """The replication throttles (KIP-73): ``leader`` for the Fetch handler, ``follower`` for the fetchers."""
+        self.fetchers = ReplicaFetcherManager(broker_id, broker_addresses, broker_config, self.quotas.follower)
         self.alter_partition_manager = alter_partition_manager
         self.isr_expiration = IsrExpiration(broker_config.get("replica.lag.time.max.ms", 30000))
         self.partitions: dict[tuple[str, int], Partition] = {}
@@ -57,6 +60,11 @@ class ReplicaManager:
         config = topic_defaults(self.broker_config)
         config.update(topic.config)
         return config
+
+    def topic_overrides(self, topic: str) -> Mapping[str, Any] | None:
+        """The topic's own configs as last applied here (None: no such topic)."""
+        applied = self._applied.get(topic)
+        return None if applied is None else applied.config
 
     def partition(self, topic: str, index: int) -> Partition | None:
         """The partition if this broker holds it."""

@@ -17,12 +17,13 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pykafka_ops.config import strict_yaml
+from pykafka_ops.config.log_dirs import LogDirProblem, node_dir_name, resolve_log_dirs
 from pykafka_ops.config.settings import (
     BROKER_SETTINGS,
     MAX_PARTITIONS_PER_TOPIC,
@@ -53,6 +54,8 @@ SET_PER_NODE: dict[str, str] = {
     "controller.listener.names": "nodes[].controller_port (a controller-only node's port)",
     "inter.broker.listener.name": "nodes[].host and nodes[].port (brokers reach each other there)",
     "listener.security.protocol.map": "nodes[].host and nodes[].port (every listener is PLAINTEXT)",
+    "log.dirs": "nodes[].log_dirs",
+    "log.dir": "nodes[].log_dirs",
 }
 
 
@@ -73,6 +76,8 @@ class NodeSpec:
     """The address this node listens on and is reached at (``None``: the cluster's ``host``)."""
     admin_port: int | None = None
     """The HTTP admin endpoint's port (on the broker setting ``admin.bind.address``); None: no endpoint."""
+    log_dirs: tuple[Path, ...] = ()
+    """Absolute log dirs (``nodes[].log_dirs``, see ``log_dirs``); empty: the node dir alone."""
 
     @property
     def is_broker(self) -> bool:
@@ -139,8 +144,13 @@ class ClusterConfig:
         return {n.id: (n.host or self.host, n.quorum_port) for n in self.nodes if n.is_controller}
 
     def node_dir(self, node_id: int) -> Path:
-        """Where node ``node_id`` keeps its logs and metadata."""
-        return self.data_dir / f"node-{node_id}"
+        """Where node ``node_id`` keeps meta.properties and its metadata log (and its partition
+        logs, unless ``nodes[].log_dirs`` says otherwise)."""
+        return self.data_dir / node_dir_name(node_id)
+
+    def log_dirs(self, node_id: int) -> tuple[Path, ...]:
+        """Node ``node_id``'s log dirs (Kafka's ``log.dirs``): ``nodes[].log_dirs``, else its node dir."""
+        return self.node(node_id).log_dirs or (self.node_dir(node_id),)
 
     @property
     def state_file(self) -> Path:
@@ -162,7 +172,7 @@ def state_home() -> Path:
 def load_default() -> ClusterConfig:
     """The built-in default cluster; its data lives under ``$XDG_STATE_HOME/pko/<name>``."""
     config = parse(default_config_text(), Path("<built-in default>"), base_dir=Path.cwd())
-    return _replace_data_dir(config, state_home() / config.name)
+    return replace(config, data_dir=state_home() / config.name)
 
 
 def load(path: str | os.PathLike[str] | None) -> ClusterConfig:
@@ -180,12 +190,6 @@ def load(path: str | os.PathLike[str] | None) -> ClusterConfig:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"{source} (line {line}): not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
     return parse(text, source, base_dir=source.resolve().parent)
-
-
-def _replace_data_dir(config: ClusterConfig, data_dir: Path) -> ClusterConfig:
-    from dataclasses import replace
-
-    return replace(config, data_dir=data_dir)
 
 
 def parse(text: str, source: Path, base_dir: Path) -> ClusterConfig:
@@ -228,7 +232,8 @@ class _Validator:
         if not isinstance(data_dir, str) or not data_dir:
             raise self.fail(("cluster", "data_dir"), "expected a path")
         host = self.host(cluster.get("host", "127.0.0.1"), ("cluster", "host"))
-        nodes = self.nodes(top.get("nodes"), host)
+        resolved_data_dir = (self.base_dir / os.path.expanduser(data_dir)).resolve()
+        nodes = self.nodes(top.get("nodes"), host, resolved_data_dir)
         broker = self.broker(top.get("broker"))
         broker_count = sum(1 for n in nodes if n.is_broker)
         queued = broker["queued.max.request.bytes"]
@@ -249,7 +254,7 @@ class _Validator:
         topics = self.topics(top.get("topics"), broker, broker_count)
         return ClusterConfig(
             name=name,
-            data_dir=(self.base_dir / os.path.expanduser(data_dir)).resolve(),
+            data_dir=resolved_data_dir,
             host=host,
             nodes=nodes,
             broker=broker,
@@ -273,7 +278,7 @@ class _Validator:
             raise self.fail((*path, key), "expected a TCP port (1-65535)")
         return number
 
-    def nodes(self, value: Any, cluster_host: str) -> tuple[NodeSpec, ...]:
+    def nodes(self, value: Any, cluster_host: str, data_dir: Path) -> tuple[NodeSpec, ...]:
         if value is None:
             return (NodeSpec(1, 9092),)
         if not isinstance(value, list) or not value:
@@ -281,7 +286,8 @@ class _Validator:
         result: list[NodeSpec] = []
         for i, item in enumerate(value):
             path = ("nodes", i)
-            item = self.mapping(item, path, ("id", "port", "roles", "controller_port", "host", "admin_port"))
+            item = self.mapping(item, path, ("id", "port", "roles", "controller_port", "host", "admin_port",
+                                             "log_dirs"))
             node_id = item.get("id")
             if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
                 raise self.fail((*path, "id"), "expected a node id (an integer ≥ 0)")
@@ -303,6 +309,8 @@ class _Validator:
                                                             "(a controller-only node's port is its controller listener)")
             self.check_address_free(node, path, result, cluster_host)
             result.append(node)
+        log_dirs = self.log_dirs(value, data_dir)
+        result = [replace(node, log_dirs=log_dirs[node.id]) for node in result]
         controllers = [n for n in result if n.is_controller]
         if not controllers:
             raise self.fail(("nodes",), "no node has the controller role")
@@ -313,6 +321,13 @@ class _Validator:
                 raise self.fail(("nodes", i),
                                 "a combined node in a quorum of several controllers needs a controller_port")
         return tuple(result)
+
+    def log_dirs(self, nodes: list[dict[str, Any]], data_dir: Path) -> dict[int, tuple[Path, ...]]:
+        """Each node's ``log_dirs`` resolved against ``data_dir`` (absent: none), checked apart."""
+        try:
+            return resolve_log_dirs([(item["id"], item.get("log_dirs")) for item in nodes], data_dir)
+        except LogDirProblem as exc:
+            raise self.fail(("nodes", exc.node, "log_dirs", *exc.index), exc.reason) from None
 
     def check_address_free(self, node: NodeSpec, path: tuple[Any, ...], earlier: list[NodeSpec],
                            cluster_host: str) -> None:

@@ -8,6 +8,7 @@ ignored; any other unknown name is treated as a typo.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ INT32_SETTINGS = frozenset({
     "transaction.state.log.min.isr", "transaction.max.timeout.ms", "transactional.id.expiration.ms",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "replication.quota.window.num", "replication.quota.window.size.seconds",
 })
 #: cleanup.policy values (Kafka takes a list: "compact,delete" keeps both behaviours).
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -57,6 +59,21 @@ class Setting:
 
 def _settings(*items: Setting) -> dict[str, Setting]:
     return {s.name: s for s in items}
+
+
+_THROTTLED_REPLICA = re.compile(r"([0-9]+:[0-9]+)?")
+
+
+def _throttled_replica_list(name: str) -> Callable[[Any], str | None]:
+    """Kafka's ``ThrottledReplicaListValidator`` (KIP-73) for a LIST value: every comma-separated
+    element, trimmed, is ``partitionId:brokerId`` (or empty), or the whole list is ``*``."""
+    def check(value: Any) -> str | None:
+        elements = [element.strip() for element in value.split(",")]
+        if all(_THROTTLED_REPLICA.fullmatch(e) for e in elements) or "".join(elements) == "*":
+            return None
+        return (f"{name} must be the literal '*' or a list of replicas in the following format: "
+                "[partitionId]:[brokerId],[partitionId]:[brokerId],...")
+    return check
 
 
 # Topic and broker compression (Kafka's ``BrokerCompressionType``, KIP-390 levels since Kafka 3.8):
@@ -180,6 +197,22 @@ BROKER_SETTINGS: dict[str, Setting] = _settings(
     Setting("unclean.leader.election.enable", bool, False,
             "elect a replica outside the ISR when no ISR member is alive, as a last resort (may lose "
             "committed records)"),
+    # replication throttles (KIP-73; Kafka's QuotaConfig, same names and defaults): the rates are
+    # per-broker dynamic configs (kafka-configs --entity-type brokers), INT64_MAX = unthrottled
+    Setting("leader.replication.throttled.rate", int, INT64_MAX,
+            "bytes/s this broker sends as leader to out-of-sync followers of the replicas in "
+            "leader.replication.throttled.replicas (set dynamically)", minimum=0),
+    Setting("follower.replication.throttled.rate", int, INT64_MAX,
+            "bytes/s this broker fetches as an out-of-sync follower of the replicas in "
+            "follower.replication.throttled.replicas (set dynamically)", minimum=0),
+    # moving replicas between a broker's log dirs (Kafka's ReplicationConfigs / KIP-113), dynamic
+    Setting("replica.alter.log.dirs.io.max.bytes.per.second", int, INT64_MAX,
+            "bytes/s copied (read and written) by the moves of replicas between this broker's log dirs "
+            "(AlterReplicaLogDirs)", minimum=0),
+    Setting("replication.quota.window.num", int, 11, "samples the replication throttle rates are measured over",
+            minimum=1),
+    Setting("replication.quota.window.size.seconds", int, 1, "seconds of each replication throttle sample",
+            minimum=1),
     # preferred leaders (Kafka's ReplicationConfigs; see cluster/controller/leader_election.py)
     Setting("auto.leader.rebalance.enable", bool, True,
             "the active controller moves leadership back to each partition's preferred replica (the first of "
@@ -248,6 +281,13 @@ TOPIC_SETTINGS: dict[str, Setting] = _settings(
     Setting("flush.messages", int, INT64_MAX, "fsync after this many records", minimum=1),
     Setting("flush.ms", int, INT64_MAX, "fsync at least this often", minimum=0),
     *COMPRESSION_SETTINGS,
+    # KIP-73: the replicas each broker's leader.replication.throttled.rate / follower.* apply to
+    Setting("leader.replication.throttled.replicas", str, "",
+            "replicas throttled on the leader side: partitionId:brokerId,... or * (every replica)",
+            check=_throttled_replica_list("leader.replication.throttled.replicas")),
+    Setting("follower.replication.throttled.replicas", str, "",
+            "replicas throttled on the follower side: partitionId:brokerId,... or * (every replica)",
+            check=_throttled_replica_list("follower.replication.throttled.replicas")),
 )
 
 #: Topic setting → the broker setting its default comes from (Kafka's `ServerTopicConfigSynonyms`).
@@ -266,7 +306,7 @@ TOPIC_DEFAULT_FROM_BROKER: dict[str, str] = {
 
 NOT_SUPPORTED_YET: frozenset[str] = frozenset(
     {
-        "log.dirs", "log.dir", "zookeeper.connect", "broker.rack",
+        "zookeeper.connect", "broker.rack",
         "log.cleaner.enable",
         "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
         "num.network.threads", "num.io.threads",
@@ -278,8 +318,7 @@ NOT_SUPPORTED_YET: frozenset[str] = frozenset(
         "message.timestamp.before.max.ms",
         "message.timestamp.after.max.ms", "min.compaction.lag.ms",
         "max.compaction.lag.ms", "min.cleanable.dirty.ratio", "segment.jitter.ms", "preallocate",
-        "local.retention.ms", "local.retention.bytes", "remote.storage.enable", "follower.replication.throttled.replicas",
-        "leader.replication.throttled.replicas", "message.downconversion.enable",
+        "local.retention.ms", "local.retention.bytes", "remote.storage.enable", "message.downconversion.enable",
     }
 )
 

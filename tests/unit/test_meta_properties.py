@@ -171,7 +171,7 @@ def test_kafkas_own_meta_properties_is_read(tmp_path: Path) -> None:
     (tmp_path / "meta.properties").write_text(
         "#\n#Thu Jan 01 00:00:00 UTC 2026\nnode.id=1\ndirectory.id=abc\nversion=1\ncluster.id=MkU3OEVBNTcwNTJENDM2Qk\n")
     found = read_meta_properties(tmp_path)
-    assert found == MetaProperties(1, "MkU3OEVBNTcwNTJENDM2Qk", None)
+    assert found == MetaProperties(1, "MkU3OEVBNTcwNTJENDM2Qk", None, directory_id="abc")  # KIP-858
     with pytest.raises(StorageFormatError, match=r"uses storage format \(none\), this pko uses"):
         check_meta_properties(tmp_path, found, 1, "")
 
@@ -182,3 +182,34 @@ def test_a_node_dir_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(StorageFormatError) as refused:
         format_storage(config)
     assert str(refused.value) == f"cannot format {config.node_dir(2)}: Is a directory"
+
+
+JBOD = """\
+cluster: {name: jbod, data_dir: data}
+nodes:
+  - {id: 1, port: 9192, log_dirs: [disk-a, disk-b]}
+"""
+
+
+def test_every_log_dir_is_formatted_with_a_directory_id_of_its_own(tmp_path: Path) -> None:
+    """KIP-858: each log dir's meta.properties names the node, the cluster and a directory id; the
+    node dir (the metadata log dir, not a log dir here) keeps today's format."""
+    config = parse(JBOD, tmp_path / "cluster.yaml", tmp_path)
+    cluster_id = format_storage(config)
+    a, b = (read_meta_properties(path) for path in config.log_dirs(1))
+    assert a is not None and b is not None and (a.node_id, a.cluster_id, b.cluster_id) == (1, cluster_id, cluster_id)
+    assert len(a.directory_id) == 22 and a.directory_id != b.directory_id
+    assert _meta(config, 1) == MetaProperties(1, cluster_id)
+    assert format_storage(config) == cluster_id and read_meta_properties(config.log_dirs(1)[0]) == a  # kept
+
+
+def test_a_log_dir_of_another_node_or_cluster_is_refused(tmp_path: Path) -> None:
+    config = parse(JBOD, tmp_path / "cluster.yaml", tmp_path)
+    disk_b = config.log_dirs(1)[1]
+    write_meta_properties(disk_b, MetaProperties(2, "abc", directory_id="AAAAAAAAAAAAAAAAAAAAAA"))
+    with pytest.raises(StorageFormatError, match=f"^{disk_b} belongs to node 2, not to node 1"):
+        format_storage(config)
+    write_meta_properties(disk_b, MetaProperties(1, "another-cluster"))
+    write_meta_properties(config.node_dir(1), MetaProperties(1, "this-cluster"))
+    with pytest.raises(StorageFormatError, match="belong to different clusters: .*disk-b to another-cluster"):
+        format_storage(config)

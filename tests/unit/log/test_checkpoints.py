@@ -103,7 +103,7 @@ def test_write_is_atomic_and_durable(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     manager = _manager(tmp_path)  # start-up removes what the crash left
     assert not (tmp_path / f"{REPLICATION_OFFSET_FILE}.tmp").exists()
-    assert manager.high_watermarks.offsets == {("t", 0): 1}
+    assert manager.dirs[tmp_path].high_watermarks.offsets == {("t", 0): 1}
 
 
 def test_unchanged_values_are_not_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

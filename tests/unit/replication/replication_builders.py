@@ -12,6 +12,7 @@ from cluster.log.config import LogConfig
 from cluster.log.partition_log import PartitionLog
 from cluster.network.request import RequestContext
 from cluster.replication.partition import Partition
+from cluster.replication.replication_quota import ReplicationQuotas
 from pykafka_ops.config.settings import broker_defaults, topic_defaults
 from pykafka_ops.errors import ErrorCode
 from pykafka_ops.protocol import codec
@@ -32,6 +33,7 @@ def records(n: int = 1) -> memoryview:
 class FakeReplicaManager:
     def __init__(self, partition: Partition) -> None:
         self.partitions = {(partition.topic, partition.index): partition}
+        self.quotas = ReplicationQuotas(partition.broker_id, broker_defaults(), lambda _topic: None)
 
     def partition(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get((topic, index))

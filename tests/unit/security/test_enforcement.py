@@ -17,6 +17,7 @@ from cluster.log.config import LogConfig
 from cluster.log.partition_log import PartitionLog
 from cluster.network.request import RequestContext
 from cluster.replication.partition import Partition
+from cluster.replication.replication_quota import ReplicationQuotas
 from cluster.security.acls import ANONYMOUS, AclBinding, AclOperation, AclPermissionType, PatternType, ResourceType
 from cluster.security.authorizer import StandardAuthorizer
 from pykafka_ops.config.settings import broker_defaults, topic_defaults
@@ -31,6 +32,7 @@ TOPIC, PRODUCE_VERSION, FETCH_VERSION = "t", 9, 12
 class _Replicas:
     def __init__(self, partition: Partition) -> None:
         self._partition = partition
+        self.quotas = ReplicationQuotas(1, broker_defaults(), lambda _topic: None)
 
     def partition(self, topic: str, index: int) -> Partition | None:
         return self._partition if (topic, index) == (TOPIC, 0) else None
