@@ -19,6 +19,11 @@ CommandConfigOption = Annotated[
     typer.Option("--command-config", exists=True, dir_okay=False,
                  help="Client properties file (Java or librdkafka names), e.g. for SASL/TLS."),
 ]
+ClusterFileOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", exists=True, dir_okay=False,
+                 help="Cluster YAML: use that cluster when it runs locally and no bootstrap server is given."),
+]
 TimeoutOption = Annotated[
     int, typer.Option("--timeout", min=1, help="Timeout for admin requests, in ms (as the Kafka tools).")
 ]

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from commands._exit import FAILURE, USAGE, CliError, handle_errors
-from commands._options import BootstrapOption, OutputOption, TimeoutOption
+from commands._options import (
+    BootstrapOption,
+    ClusterFileOption,
+    OutputOption,
+    TimeoutOption,
+)
 from commands._render import Table, render
 
 if TYPE_CHECKING:
@@ -87,9 +92,7 @@ def leader_election(
     command_config: Annotated[Path | None, typer.Option(
         "--command-config", "--admin.config", exists=True, dir_okay=False,
         help="Client properties file (Java or librdkafka names), e.g. for SASL/TLS.")] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", exists=True, dir_okay=False,
-        help="Cluster YAML: use that cluster when it runs locally and no bootstrap server is given.")] = None,
+    config: ClusterFileOption = None,
     timeout: TimeoutOption = 30000,
     output: OutputOption = None,
 ) -> None:

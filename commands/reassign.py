@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from commands._exit import FAILURE, USAGE, CliError, handle_errors
-from commands._options import BootstrapOption, OutputOption
+from commands._options import (
+    BootstrapOption,
+    ClusterFileOption,
+    CommandConfigOption,
+    OutputOption,
+)
 from commands._render import Output, Table, dump, render, resolve_output
 
 if TYPE_CHECKING:
@@ -124,12 +129,8 @@ def reassign(
     timeout: Annotated[int | None, typer.Option(
         "--timeout", min=1, help="Longest wait for log-dir moves to start, in ms (default 10000).")] = None,
     bootstrap_server: BootstrapOption = None,
-    command_config: Annotated[Path | None, typer.Option(
-        "--command-config", "--admin.config", exists=True, dir_okay=False,
-        help="Client properties file (Java or librdkafka names), e.g. for SASL/TLS.")] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", exists=True, dir_okay=False,
-        help="Cluster YAML: use that cluster when it runs locally and no bootstrap server is given.")] = None,
+    command_config: CommandConfigOption = None,
+    config: ClusterFileOption = None,
     output: OutputOption = None,
 ) -> None:
     """Move partition replicas between brokers and log dirs (kafka-reassign-partitions)."""

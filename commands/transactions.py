@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from commands._exit import USAGE, CliError, handle_errors
-from commands._options import BootstrapOption, OutputOption, TimeoutOption
+from commands._options import (
+    BootstrapOption,
+    ClusterFileOption,
+    OutputOption,
+    TimeoutOption,
+)
 from commands._render import Output, Table, plain_text, render
 
 if TYPE_CHECKING:
@@ -29,9 +34,6 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
                   help="List, describe and abort transactions; find hanging ones (kafka-transactions).")
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", exists=True, dir_okay=False,
-    help="Cluster YAML: use that cluster when it runs locally and no bootstrap server is given.")]
 TopicOption = Annotated[str | None, typer.Option("--topic", help="Topic of the partition.")]
 PartitionOption = Annotated[int | None, typer.Option("--partition", min=0, help="Partition index.")]
 
@@ -67,7 +69,7 @@ class Connection:
 
 
 @app.callback()
-def transactions(ctx: typer.Context, bootstrap_server: BootstrapOption = None, config: ConfigOption = None,
+def transactions(ctx: typer.Context, bootstrap_server: BootstrapOption = None, config: ClusterFileOption = None,
                  timeout: TimeoutOption = 30000, output: OutputOption = None) -> None:
     """List, describe and abort transactions; find hanging ones (kafka-transactions)."""
     ctx.obj = Connection(bootstrap_server, config, timeout, output)
@@ -101,7 +103,7 @@ def list_(ctx: typer.Context,
               "--transactional-id-pattern", metavar="REGEX",
               help="Only transactional ids this regular expression matches whole (ListTransactions v2, "
                    "KIP-1152).")] = None,
-          bootstrap_server: BootstrapOption = None, config: ConfigOption = None, timeout: SubTimeout = None,
+          bootstrap_server: BootstrapOption = None, config: ClusterFileOption = None, timeout: SubTimeout = None,
           output: OutputOption = None) -> None:
     """List transactions, from every broker's coordinator."""
     from pykafka_ops.services.transactions import list_transactions
@@ -119,7 +121,7 @@ def list_(ctx: typer.Context,
 def describe(ctx: typer.Context,
              transactional_id: Annotated[str | None, typer.Option(
                  "--transactional-id", help="Transactional id to describe. Required.")] = None,
-             bootstrap_server: BootstrapOption = None, config: ConfigOption = None, timeout: SubTimeout = None,
+             bootstrap_server: BootstrapOption = None, config: ClusterFileOption = None, timeout: SubTimeout = None,
              output: OutputOption = None) -> None:
     """Describe a transactional id's transaction, at its coordinator."""
     from pykafka_ops.services.transactions import describe_transaction, now_ms
@@ -148,7 +150,7 @@ def _topic_partition(topic: str | None, partition: int | None) -> tuple[str, int
 def describe_producers(ctx: typer.Context, topic: TopicOption = None, partition: PartitionOption = None,
                        broker_id: Annotated[int | None, typer.Option(
                            "--broker-id", min=0, help="Replica to ask (default: the partition's leader).")] = None,
-                       bootstrap_server: BootstrapOption = None, config: ConfigOption = None,
+                       bootstrap_server: BootstrapOption = None, config: ClusterFileOption = None,
                        timeout: SubTimeout = None, output: OutputOption = None) -> None:
     """Describe the active producers of a partition (DescribeProducers)."""
     from pykafka_ops.services.transactions import describe_producers as describe
@@ -172,7 +174,7 @@ def abort(ctx: typer.Context, topic: TopicOption = None, partition: PartitionOpt
                                                              help="Producer epoch.")] = None,
           coordinator_epoch: Annotated[int | None, typer.Option(
               "--coordinator-epoch", min=0, help="Coordinator epoch for the marker.")] = None,
-          bootstrap_server: BootstrapOption = None, config: ConfigOption = None, timeout: SubTimeout = None,
+          bootstrap_server: BootstrapOption = None, config: ClusterFileOption = None, timeout: SubTimeout = None,
           output: OutputOption = None) -> None:
     """Abort a hanging transaction: an ABORT marker on one partition (KIP-664)."""
     from pykafka_ops.services.transactions import abort_transaction
@@ -201,7 +203,7 @@ def find_hanging(ctx: typer.Context,
                  max_transaction_timeout: Annotated[int, typer.Option(
                      "--max-transaction-timeout", min=1,
                      help="transaction.max.timeout.ms of the cluster, in minutes (default 15).")] = 15,
-                 bootstrap_server: BootstrapOption = None, config: ConfigOption = None,
+                 bootstrap_server: BootstrapOption = None, config: ClusterFileOption = None,
                  timeout: SubTimeout = None, output: OutputOption = None) -> None:
     """Find open transactions that no coordinator is completing (hanging)."""
     from pykafka_ops.services.transactions import find_hanging as find
