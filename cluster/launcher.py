@@ -87,7 +87,8 @@ class UpResult:
 
 @dataclass(frozen=True)
 class DownResult:
-    """What `down` stopped (empty when the cluster was not running); ``purged``: data_dir deleted."""
+    """What `down` stopped (empty when the cluster was not running); ``purged``: data_dir deleted
+    (and the nodes' log dirs outside it)."""
 
     cluster: str
     stopped: tuple[StoppedNode, ...]
@@ -147,12 +148,11 @@ def up(
 def down(config: ClusterConfig, grace_s: float = DEFAULT_GRACE_S, purge: bool = False) -> DownResult:
     """Stop every running node (SIGTERM, then SIGKILL after ``grace_s`` seconds) and keep the data,
     or delete the data directory with ``purge``. A cluster that is not running is not an error."""
-    if purge:
-        _refuse_unsafe_purge(config)
+    purged_dirs = _purged_dirs(config) if purge else []
     stopped = _stop_running(config, grace_s)
     purged = purge and config.data_dir.exists()
-    if purged:
-        shutil.rmtree(config.data_dir)
+    for directory in purged_dirs:
+        shutil.rmtree(directory)
     return DownResult(config.name, stopped, config.data_dir, purged)
 
 
@@ -346,15 +346,21 @@ def _prepare_data_dir(config: ClusterConfig) -> None:
                             f"{exc.strerror or exc}") from None
 
 
-def _refuse_unsafe_purge(config: ClusterConfig) -> None:
-    """Never delete a directory that holds the cluster file, the working directory or $HOME."""
+def _purged_dirs(config: ClusterConfig) -> list[Path]:
+    """What ``down --purge`` deletes: the data dir, and the nodes' log dirs outside it
+    (``nodes[].log_dirs``); refused (LauncherError) when one holds the cluster file, the working
+    directory or $HOME."""
     data_dir = config.data_dir.resolve()
+    outside = {d.resolve() for n in config.nodes for d in n.log_dirs} - {data_dir}
+    dirs = [data_dir, *sorted(d for d in outside if data_dir not in d.parents and d.exists())]
     precious = [Path.cwd(), Path.home()]
     if str(config.source) != BUILTIN_SOURCE:
         precious.append(config.source.resolve())
-    for path in precious:
-        if path == data_dir or data_dir in path.parents:
-            raise LauncherError(f"refusing to purge {data_dir}: it contains {path}")
+    for directory in dirs:
+        for path in precious:
+            if path == directory or directory in path.parents:
+                raise LauncherError(f"refusing to purge {directory}: it contains {path}")
+    return [d for d in dirs if d.exists()]
 
 
 def _read_lines(handle: IO[str], carry: str, final: bool) -> tuple[list[str], str]:

@@ -218,9 +218,11 @@ def _require_node(config: ClusterConfig, node: int) -> None:
 
 
 def _confirm_purge(config: ClusterConfig) -> None:
-    question = f"Delete {config.data_dir} (every topic and offset of cluster {config.name!r})?"
+    outside = sorted({str(d) for n in config.nodes for d in n.log_dirs if config.data_dir not in d.parents})
+    what = ", ".join([str(config.data_dir), *outside])
+    question = f"Delete {what} (every topic and offset of cluster {config.name!r})?"
     if not sys.stdin.isatty():
-        raise CliError(f"--purge would delete {config.data_dir}: add --yes to confirm (no terminal to ask on)", USAGE)
+        raise CliError(f"--purge would delete {what}: add --yes to confirm (no terminal to ask on)", USAGE)
     typer.confirm(question, abort=True)
 
 

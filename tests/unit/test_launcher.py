@@ -143,3 +143,23 @@ def test_a_single_node_test_cluster_keeps_kafka_timeouts(tmp_path: Path) -> None
     assert result["broker"] == {"offsets.topic.replication.factor": 1,  # Kafka's 3 could never be met
                                 "transaction.state.log.replication.factor": 1, "transaction.state.log.min.isr": 1}
     assert "controller_port" not in result["nodes"][0] and result["nodes"][0]["port"] != 9092
+
+
+def test_purge_deletes_log_dirs_outside_the_data_dir_and_refuses_precious_ones(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from cluster.launcher import LauncherError, down
+
+    outside = tmp_path / "disk2" / "pko"
+    text = (f"cluster: {{name: purge, data_dir: {tmp_path / 'data'}}}\n"
+            f"nodes:\n  - {{id: 1, port: 9092, log_dirs: [{tmp_path / 'data' / 'd1'}, {outside}]}}\n")
+    config = parse(text, tmp_path / "c.yaml", base_dir=tmp_path)
+    for directory in (tmp_path / "data" / "d1", outside):
+        (directory / "t-0").mkdir(parents=True)
+    result = down(config, purge=True)
+    assert result.purged and not (tmp_path / "data").exists() and not outside.exists()
+    assert (tmp_path / "disk2").exists()  # only the log dir itself goes
+    outside.mkdir(parents=True)
+    monkeypatch.chdir(outside)
+    with pytest.raises(LauncherError, match=f"refusing to purge {outside}: it contains {outside}"):
+        down(config, purge=True)
+    assert outside.exists()
