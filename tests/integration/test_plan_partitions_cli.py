@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from integration_helpers import admin, create_topic, unique_topic
+from integration_helpers import admin, create_topic, unique_topic, wait_until
 from typer.testing import CliRunner
 
 from cluster.pytest_plugin import RunningCluster
@@ -66,13 +66,15 @@ def busy_topic(cluster: RunningCluster) -> Iterator[str]:
     topic = unique_topic("plan-busy")
     create_topic(cluster, topic, partitions=3)
     stop = threading.Event()
+    delivered: list[int] = []
 
     def produce() -> None:
         producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 5})
         i = 0
         while not stop.wait(0.01):
             for _ in range(20):
-                producer.produce(topic, b"v" * 500, key=f"customer-{i % 40}".encode())
+                producer.produce(topic, b"v" * 500, key=f"customer-{i % 40}".encode(),
+                                 on_delivery=lambda err, _msg: err is None and delivered.append(1))
                 i += 1
             producer.poll(0)
         producer.flush(10)
@@ -80,6 +82,8 @@ def busy_topic(cluster: RunningCluster) -> Iterator[str]:
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()
     try:
+        # records on the partitions before a test samples the newest ones (a fresh topic has none)
+        wait_until(lambda: len(delivered) >= 300, 30, "300 records delivered to the busy topic")
         yield topic
     finally:
         stop.set()
