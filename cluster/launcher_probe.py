@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.launcher_process import POLL_S, LauncherError
+from pykafka_ops.client.reassign_requests import adding_replicas
 from pykafka_ops.client.wire import WireClient
 from pykafka_ops.config.cluster import ClusterConfig, NodeSpec
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -84,13 +85,16 @@ def metadata_problem(metadata: Any, topics: Iterable[str], brokers: Collection[i
 
 
 def under_replicated(host: str, port: int, timeout_s: float) -> list[str]:
-    """The partitions whose ISR lacks one of their replicas, or that have no leader, as the
-    broker at ``host:port`` answers Metadata (kafka-topics' ``--under-replicated-partitions``);
-    raises OSError/ValueError when it does not answer."""
+    """The partitions whose ISR lacks one of their replicas (replicas a reassignment is adding left
+    out, KIP-455), or that have no leader, as the broker at ``host:port`` answers Metadata
+    (kafka-topics' ``--under-replicated-partitions``); raises OSError/ValueError when it does not
+    answer."""
     with WireClient(host, port, timeout=timeout_s) as client:
         metadata = client.request(ApiKey.METADATA, 1, {"topics": None})
+        adding = adding_replicas(client, metadata, int(timeout_s * 1000))
     return [f"{topic.name}-{p.partition_index}" for topic in metadata.topics for p in topic.partitions
-            if p.leader_id < 0 or set(p.isr_nodes) != set(p.replica_nodes)]
+            if p.leader_id < 0
+            or not set(p.replica_nodes) - set(adding.get((topic.name, p.partition_index), ())) <= set(p.isr_nodes)]
 
 
 def wait_in_sync(config: ClusterConfig, wait_s: float, on_wait: Callable[[list[str]], None]) -> float:

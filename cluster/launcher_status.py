@@ -136,6 +136,7 @@ def _ask_broker(host: str, port: int,
 def _brokers_and_leaders(host: str, port: int,
                          timeout_s: float) -> tuple[frozenset[int], dict[int, BrokerReplication]]:
     # Imported here: the codec (kio) costs 0.3 s of imports that a cluster that is down never needs.
+    from pykafka_ops.client.reassign_requests import adding_replicas
     from pykafka_ops.client.wire import WireClient
     from pykafka_ops.protocol import codec
     from pykafka_ops.protocol.api_keys import ApiKey
@@ -152,10 +153,12 @@ def _brokers_and_leaders(host: str, port: int,
                 "include_fenced_brokers": True})
             if described.error_code == 0:
                 unfenced = frozenset(b.broker_id for b in described.brokers if not b.is_fenced)
+        adding = adding_replicas(client, metadata, int(timeout_s * 1000))
     from pykafka_ops.services.replication import broker_replication
 
     partitions = [PartitionDescription(t.name, p.partition_index, p.leader_id if p.leader_id >= 0 else None,
-                                       tuple(p.replica_nodes), tuple(p.isr_nodes))
+                                       tuple(p.replica_nodes), tuple(p.isr_nodes),
+                                       adding.get((t.name, p.partition_index), ()))
                   for t in metadata.topics for p in t.partitions]
     return unfenced, broker_replication(partitions, unfenced)
 

@@ -15,12 +15,14 @@ from typing import Any
 
 from pykafka_ops.client.connection import ClientSettings
 from pykafka_ops.client.librdkafka import KafkaCallError
+from pykafka_ops.client.wire import WireClient
 from pykafka_ops.client.wire_admin import send_admin_request
 from pykafka_ops.errors import error_name
 from pykafka_ops.models.reassign import BrokerInfo, OngoingReassignment, PartitionError
 from pykafka_ops.protocol.api_keys import ApiKey
 
 TopicPartition = tuple[str, int]
+LIST_REASSIGNMENTS = ApiKey.LIST_PARTITION_REASSIGNMENTS
 
 
 def _by_topic(partitions: Iterable[TopicPartition]) -> dict[str, list[int]]:
@@ -51,6 +53,22 @@ def list_partition_reassignments(settings: ClientSettings, partitions: Iterable[
                                  tuple(p.removing_replicas)) for t in response.topics for p in t.partitions
              if p.adding_replicas or p.removing_replicas]
     return tuple(sorted(found, key=lambda r: (r.topic, r.partition)))
+
+
+def adding_replicas(client: WireClient, metadata: Any, timeout_ms: int) -> dict[TopicPartition, tuple[int, ...]]:
+    """The replicas being added to each partition being reassigned, asked of the broker
+    ``client`` is connected to only when some partition of its ``metadata`` answer has an ISR that
+    lacks a replica (a reassigning partition always does); empty when none does, or when the broker
+    does not know ListPartitionReassignments or refuses it. Replicas being added do not count as
+    missing from the ISR (KIP-455)."""
+    lacking = any(not set(p.replica_nodes) <= set(p.isr_nodes) for t in metadata.topics for p in t.partitions)
+    if not lacking or LIST_REASSIGNMENTS not in client.api_versions():
+        return {}
+    response = client.request(LIST_REASSIGNMENTS, 0, {"timeout": timeout_ms, "topics": None})
+    if response.error_code != 0:
+        return {}
+    return {(t.name, p.partition_index): tuple(p.adding_replicas) for t in response.topics for p in t.partitions
+            if p.adding_replicas}
 
 
 def alter_partition_reassignments(settings: ClientSettings,

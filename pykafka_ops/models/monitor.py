@@ -208,6 +208,8 @@ class TopicPartitionView(NamedTuple):
     last_stable_offset: int | None = None
     hanging: HangingTransaction | None = None
     """The transaction holding the LSO, when it has been open past ``transaction.max.timeout.ms``."""
+    adding_replicas: tuple[int, ...] = ()
+    """Replicas an ongoing reassignment is adding (not counted as missing from the ISR)."""
 
     @property
     def records(self) -> int | None:

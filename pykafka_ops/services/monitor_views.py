@@ -128,7 +128,7 @@ def topic_view(topic: TopicDescription, snapshot: ClusterSnapshot, history: Moni
         o = offsets.get((topic.name, p.partition)) or PartitionOffsets(topic.name, p.partition, None, None)
         views.append(TopicPartitionView(p.partition, p.leader, p.replicas, p.isr, o.log_start_offset, o.log_end_offset,
                                         rate, z, rate is not None and z > hot_k, o.last_stable_offset,
-                                        hanging.get((topic.name, p.partition))))
+                                        hanging.get((topic.name, p.partition)), p.adding_replicas))
     partitions = tuple(views)
     records = [v.records for v in partitions if v.records is not None]
     mean = sum(known_rates) / len(known_rates) if known_rates else 0.0

@@ -3,9 +3,9 @@
 Used by `pko cluster status` (per node), the monitor's brokers and topics views and the alerts of
 `pko lag` and `pko monitor`, so that they all count the same way:
 
-* **under-replicated**: ISR smaller than the replica list (kafka-topics'
-  ``--under-replicated-partitions``), counted per broker on the leader as Kafka's
-  UnderReplicatedPartitions metric is;
+* **under-replicated**: ISR smaller than the replica list, replicas a reassignment is adding left
+  out (kafka-topics' ``--under-replicated-partitions``), counted per broker on the leader as
+  Kafka's UnderReplicatedPartitions metric is;
 * **offline**: no leader (Kafka's OfflinePartitionsCount), counted per broker on every broker
   hosting a replica;
 * **not on its preferred leader**: the leader is not the first replica of the assignment
@@ -47,10 +47,14 @@ class PartitionState(Protocol):
     @property
     def isr(self) -> tuple[int, ...]: ...
 
+    @property
+    def adding_replicas(self) -> tuple[int, ...]: ...
+
 
 def is_under_replicated(p: PartitionState) -> bool:
-    """ISR smaller than the replica list."""
-    return len(p.isr) < len(p.replicas)
+    """ISR smaller than the replica list without the replicas a reassignment is adding (Kafka's
+    ``Partition.isUnderReplicated``: an ongoing reassignment's replication factor leaves them out)."""
+    return len(p.isr) < len(p.replicas) - len(p.adding_replicas)
 
 
 def is_offline(p: PartitionState) -> bool:
@@ -96,7 +100,7 @@ def broker_replication(partitions: Iterable[PartitionState],
         if leader is not None:
             t = tally(leader)
             t.leaders += 1
-            t.under_replicated += len(isr) < len(replicas)
+            t.under_replicated += is_under_replicated(p)
     return {b: BrokerReplication(b, **vars(t)) for b, t in sorted(tallies.items())}
 
 

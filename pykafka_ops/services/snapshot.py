@@ -52,16 +52,21 @@ from pykafka_ops.models.groups import TopicPartition
 from pykafka_ops.models.monitor import ClusterSnapshot, MetadataQuorum, PartitionOffsets
 from pykafka_ops.models.records import ConsumeReport
 from pykafka_ops.models.skew import SkewReport
-from pykafka_ops.models.topics import BrokerInfo
+from pykafka_ops.models.topics import BrokerInfo, ClusterInfo
 from pykafka_ops.services.configs import resource_configs
-from pykafka_ops.services.consume import ConsumeRequest, RecordSink, StartOffset, consume
+from pykafka_ops.services.consume import (
+    ConsumeRequest,
+    RecordSink,
+    StartOffset,
+    consume,
+)
 from pykafka_ops.services.groups import list_groups
 from pykafka_ops.services.hanging_transactions import HangingTransactionFinder
 from pykafka_ops.services.lag import group_offsets, with_log_end
 from pykafka_ops.services.monitor_rows import address_text
 from pykafka_ops.services.processes import NodeSampler
 from pykafka_ops.services.skew_scan import Progress
-from pykafka_ops.services.topics import metadata_info
+from pykafka_ops.services.topics import metadata_info, with_reassignments
 
 #: Polls between two reads of every topic's retention configs.
 CONFIG_REFRESH_POLLS = 30
@@ -142,9 +147,15 @@ class KafkaClusterSource:
         """The groups ListGroups named at the last poll it answered."""
         self._polls = 0
 
+    def _metadata(self) -> ClusterInfo:
+        """Metadata, with the replicas reassignments are adding (asked only while some ISR lacks a
+        replica: ``with_reassignments``)."""
+        info = metadata_info(metadata(self._client, self.settings))
+        return dataclasses.replace(info, topics=with_reassignments(self.settings, info.topics))
+
     async def collect(self) -> ClusterSnapshot:
         """One poll (see the module docstring)."""
-        info = await in_thread(lambda: metadata_info(metadata(self._client, self.settings)))
+        info = await in_thread(self._metadata)
         tps = [TopicPartition(t.name, p.partition) for t in info.topics for p in t.partitions]
         self._polls += 1
         if self._polls % CONFIG_REFRESH_POLLS == 0:

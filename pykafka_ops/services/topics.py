@@ -12,6 +12,7 @@ import base64
 import re
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pykafka_ops.client.connection import ClientSettings
@@ -65,12 +66,10 @@ async def list_topics(settings: ClientSettings, pattern: str | None = None,
     return await in_thread(_names, settings, pattern, exclude_internal)
 
 
-def _partition(topic: str, info: Any, reassignment: OngoingReassignment | None = None) -> PartitionDescription:
+def _partition(topic: str, info: Any) -> PartitionDescription:
     leader = info.leader.id if info.leader is not None and info.leader.id >= 0 else None
-    replicas = tuple(n.id for n in info.replicas)
-    moving = reassignment is not None and set(reassignment.adding) | set(reassignment.removing) <= set(replicas)
-    return PartitionDescription(topic, info.id, leader, replicas, tuple(n.id for n in info.isr),
-                                reassignment.adding if moving else (), reassignment.removing if moving else ())
+    return PartitionDescription(topic, info.id, leader, tuple(n.id for n in info.replicas),
+                                tuple(n.id for n in info.isr))
 
 
 def _describe(settings: ClientSettings, pattern: str | None, exclude_internal: bool) -> list[TopicDescription]:
@@ -82,31 +81,42 @@ def _describe(settings: ClientSettings, pattern: str | None, exclude_internal: b
         return []
     futures = admin.describe_topics(TopicCollection(names), request_timeout=settings.timeout_s)
     configs = {c.entity_name: c.entries for c in resource_configs(admin, settings, "topics", names)}
-    infos = {name: result(futures[name], settings, f"describe topic {name}") for name in names}
-    moving = _reassignments(settings, [(name, p.id) for name, info in infos.items() for p in info.partitions])
     described = []
-    for name, info in infos.items():
+    for name in names:
+        info = result(futures[name], settings, f"describe topic {name}")
         entries = configs[name]
         min_isr = next((e.value for e in entries if e.name == "min.insync.replicas"), None)
         described.append(TopicDescription(
             name, kafka_uuid(info.topic_id), bool(info.is_internal),
-            tuple(sorted((_partition(name, p, moving.get((name, p.id))) for p in info.partitions),
-                         key=lambda p: p.partition)),
+            tuple(sorted((_partition(name, p) for p in info.partitions), key=lambda p: p.partition)),
             tuple(e for e in entries if e.source != "DEFAULT_CONFIG" and not e.is_default),
             int(min_isr) if min_isr is not None else None))
-    return described
+    return list(with_reassignments(settings, described))
 
 
-def _reassignments(settings: ClientSettings, partitions: list[tuple[str, int]]
-                   ) -> dict[tuple[str, int], OngoingReassignment]:
-    """The ongoing reassignments of ``partitions``; none when the cluster cannot list them (an older
-    Kafka, or a broker without the API), as kafka-topics' ``listAllReassignments``."""
-    if not partitions:
-        return {}
+def with_reassignments(settings: ClientSettings, topics: Sequence[TopicDescription]) -> tuple[TopicDescription, ...]:
+    """``topics`` whose partitions being reassigned carry the replicas being added and removed
+    (kafka-topics' ``listAllReassignments``). Asked only when some partition's ISR lacks one of its
+    replicas — a partition being reassigned always does: its added replicas complete the move as
+    they join the ISR — and left as they are when the cluster cannot list reassignments (an older
+    Kafka, a broker without the API). Blocking."""
+    lacking = [(t.name, p.partition) for t in topics for p in t.partitions if not set(p.replicas) <= set(p.isr)]
+    if not lacking:
+        return tuple(topics)
     try:
-        return {(r.topic, r.partition): r for r in list_partition_reassignments(settings, partitions)}
+        moving = {(r.topic, r.partition): r for r in list_partition_reassignments(settings, lacking)}
     except KafkaCallError:
-        return {}
+        return tuple(topics)
+    return tuple(replace(t, partitions=tuple(_moving(p, moving.get((t.name, p.partition))) for p in t.partitions))
+                 if any((t.name, p.partition) in moving for p in t.partitions) else t for t in topics)
+
+
+def _moving(p: PartitionDescription, reassignment: OngoingReassignment | None) -> PartitionDescription:
+    """``p`` with its reassignment, when every replica it adds or removes is still a replica (it
+    may have completed between the two requests: kafka-topics' ``isReassignmentInProgress``)."""
+    if reassignment is None or not set(reassignment.adding) | set(reassignment.removing) <= set(p.replicas):
+        return p
+    return replace(p, adding_replicas=reassignment.adding, removing_replicas=reassignment.removing)
 
 
 async def describe_topics(settings: ClientSettings, pattern: str | None = None,

@@ -31,6 +31,7 @@ from integration_helpers import wait_until
 from quorum_helpers import call
 from typer.testing import CliRunner
 
+from cluster.launcher_probe import under_replicated
 from cluster.pytest_plugin import RunningCluster, start_cluster
 from commands.main import app
 from pykafka_ops.protocol.api_keys import ApiKey
@@ -172,6 +173,12 @@ def test_cancel_mid_move_leaves_the_original_assignment(cluster: RunningCluster,
     described = CliRunner().invoke(app, ["topics", "--describe", "--topic", topic, "-b", cluster.bootstrap_servers])
     assert "\tReplicas: 2,3,1\tIsr: 1,2\tAdding Replicas: 3\tRemoving Replicas: 1\t" in described.stdout, \
         described.stdout  # kafka-topics' describe of a partition being reassigned
+    host, port = cluster.bootstrap_servers.split(",")[0].rsplit(":", 1)
+    assert f"{topic}-0" not in under_replicated(host, int(port), 5)  # what `cluster restart --rolling` waits on
+    urp = CliRunner().invoke(app, ["topics", "--describe", "--topic", topic, "--under-replicated-partitions",
+                                   "-b", cluster.bootstrap_servers])
+    assert urp.exit_code == 0 and f"Topic: {topic}" not in urp.stdout, urp.stdout
+    assert [n.under_replicated for n in cluster.status() if n.under_replicated] == []  # pko cluster status
     copied = _log_bytes(cluster, 3, f"{topic}-0")
     cancelled = _pko(cluster, "--cancel", "--reassignment-json-file", str(plan))
     assert f"Successfully cancelled partition reassignment for: {topic}-0" in cancelled.stdout

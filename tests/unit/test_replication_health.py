@@ -69,7 +69,12 @@ def test_a_topic_view_counts_urp_offline_and_partitions_off_their_preferred_lead
     view = topic_view(topic, snapshot, MonitorHistory(MonitorOptions()), {}, (None, None), {})
     assert (view.under_replicated, view.offline, view.not_preferred) == (2, 1, 2)  # offline p2 keeps its 1-of-1 ISR
     assert [replication_text(p) for p in view.partitions] == ["URP", "URP", "OFFLINE", "ok"]
-    assert replication_text(SimpleNamespace(leader=2, replicas=(1, 2), isr=(1, 2))) == "not preferred"
+    assert replication_text(SimpleNamespace(leader=2, replicas=(1, 2), isr=(1, 2), adding_replicas=())) == \
+        "not preferred"
+    # a replica a reassignment is adding is not missing from the ISR (KIP-455); one it keeps is
+    moving = SimpleNamespace(leader=1, replicas=(2, 3, 1), isr=(1, 2), adding_replicas=(3,))
+    assert replication_text(moving) == "not preferred"
+    assert replication_text(SimpleNamespace(**{**vars(moving), "isr": (1,)})) == "URP"
 
 
 def test_alerts_one_per_topic_and_kind_offline_first_and_rung_once() -> None:
