@@ -151,7 +151,11 @@ class KafkaClusterSource:
         """Metadata, with the replicas reassignments are adding (asked only while some ISR lacks a
         replica: ``with_reassignments``)."""
         info = metadata_info(metadata(self._client, self.settings))
-        return dataclasses.replace(info, topics=with_reassignments(self.settings, info.topics))
+        # asked of the live brokers first, as ``cluster_nodes``: a stopped bootstrap server must not stall the poll
+        servers = dict.fromkeys([address_text(b.host, b.port) or "" for b in info.brokers] +
+                                [s.strip() for s in self.bootstrap_servers.split(",")])
+        asked = dataclasses.replace(self.settings, bootstrap_servers=",".join(s for s in servers if s))
+        return dataclasses.replace(info, topics=with_reassignments(asked, info.topics))
 
     async def collect(self) -> ClusterSnapshot:
         """One poll (see the module docstring)."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from pykafka_ops.client.connection import ClientSettings
+from pykafka_ops.client.connection import ClientSettings, ClusterUnreachableError
 from pykafka_ops.client.librdkafka import (
     KafkaCallError,
     admin_client,
@@ -99,13 +99,14 @@ def with_reassignments(settings: ClientSettings, topics: Sequence[TopicDescripti
     (kafka-topics' ``listAllReassignments``). Asked only when some partition's ISR lacks one of its
     replicas — a partition being reassigned always does: its added replicas complete the move as
     they join the ISR — and left as they are when the cluster cannot list reassignments (an older
-    Kafka, a broker without the API). Blocking."""
+    Kafka, a broker without the API, none answering, or a TLS/SASL listener our wire client cannot
+    speak). Blocking."""
     lacking = [(t.name, p.partition) for t in topics for p in t.partitions if not set(p.replicas) <= set(p.isr)]
-    if not lacking:
-        return tuple(topics)
+    if not lacking or settings.properties.get("security.protocol", "plaintext").lower() != "plaintext":
+        return tuple(topics)  # our wire client speaks neither TLS nor SASL
     try:
         moving = {(r.topic, r.partition): r for r in list_partition_reassignments(settings, lacking)}
-    except KafkaCallError:
+    except (KafkaCallError, ClusterUnreachableError):
         return tuple(topics)
     return tuple(replace(t, partitions=tuple(_moving(p, moving.get((t.name, p.partition))) for p in t.partitions))
                  if any((t.name, p.partition) in moving for p in t.partitions) else t for t in topics)
