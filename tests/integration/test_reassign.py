@@ -6,7 +6,9 @@ completion and clears the throttles; (b) with a low `--throttle` on a partition 
 few MB, `--cancel` mid-move leaves the original assignment (replicas and ISR {1,2}, no log left on
 broker 3); (c) ``__consumer_offsets`` created with RF 1 is raised to RF 3 by `--generate
 --replication-factor 3` then `--execute`, the leaders unchanged and the committed offsets still
-readable; (d) kafka-python's ``alter_partition_reassignments`` / ``list_partition_reassignments``.
+readable; (d) kafka-python's ``alter_partition_reassignments`` / ``list_partition_reassignments``;
+(e) a replica moved between log dirs; (f) a move survives kill -9 of the partition's leader or of
+the active controller mid-move.
 Every wait is a deadline poll; each test prints its figures as one JSON line.
 """
 
@@ -25,7 +27,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from faults.checker import check
 from faults.clients import RecordingProducer, drain, high_watermarks
-from faults.cluster_ops import wait_for_replicas_at
+from faults.cluster_ops import leader_of, quorum_leader, restart, wait_for_replicas_at
 from faults.history import History
 from integration_helpers import wait_until
 from quorum_helpers import call
@@ -295,3 +297,43 @@ def test_a_replica_moves_between_log_dirs_of_its_broker(tmp_path: Path) -> None:
         finally:
             reader.close()
         print(json.dumps({"test": "reassign_log_dirs", "records": len(read), "move_s": round(moved_s, 2)}))
+
+
+@pytest.mark.parametrize("victim", ["partition-leader", "active-controller"])
+def test_a_move_survives_kill_9_of_the_leader_or_the_controller(victim: str, tmp_path: Path) -> None:
+    """A throttled move {1,2} -> {2,3} under an idempotent acks=all producer; kill -9 of the
+    partition's leader or of the active controller mid-move, restart, throttle removed: the move
+    completes, nothing acknowledged is lost, the new replicas agree, broker 1 drops its copy."""
+    with start_cluster(YAML, tmp_path / "cluster") as running:
+        topic = f"faulted-{uuid.uuid4().hex[:6]}"
+        _create(running, topic, [1, 2])
+        bulk = Producer({"bootstrap.servers": running.bootstrap_servers, "acks": "all", "linger.ms": 20,
+                         "log_level": 0})
+        for _ in range(6000):  # 6 MB the throttled move takes seconds over
+            bulk.produce(topic, b"x" * 1000, partition=0)
+            bulk.poll(0)
+        assert bulk.flush(60) == 0
+        history = History()
+        producer = RecordingProducer(running.bootstrap_servers, topic, history, logger=QUIET).start(
+            partitions=[0], rate_per_s=300)
+        plan = _plan(tmp_path, {(topic, 0): [2, 3]})
+        try:
+            _pko(running, "--execute", "--reassignment-json-file", str(plan), "--throttle", "300000")
+            wait_until(lambda: _log_bytes(running, 3, f"{topic}-0") > 0, 30, "broker 3 copying the partition")
+            node = quorum_leader(running) if victim == "active-controller" else leader_of(running, topic, 0)
+            running.kill(node)
+            restart(running, node)
+            _pko(running, "--verify", "--reassignment-json-file", str(plan))  # clears the throttles
+            wait_until(lambda: _replicas_and_isr(running, topic) == ([2, 3], [2, 3]), 60, "the move completed")
+            acked = producer.acked
+            wait_until(lambda: producer.acked >= acked + 300, 60, "300 more acks after the move")
+        finally:
+            producer.stop()
+        ends = high_watermarks(running.bootstrap_servers, topic, [0])
+        replicas, _ = wait_for_replicas_at(running, topic, ends, nodes=[2, 3], timeout_s=30)
+        reads = {p: [(o, v) for o, v in rows if not v.startswith("x")]  # the bulk records are not in the history
+                 for p, rows in drain(running.bootstrap_servers, topic, [0]).items()}
+        result = check(history, reads, replicas=replicas, high_watermarks=ends)
+        assert result.valid and result.replicas_compared == 2 and not result.divergent, result.summary()
+        wait_until(lambda: not _holds_log(running, 1, f"{topic}-0"), 30, "broker 1 dropped its copy")
+        print(json.dumps({"test": "reassign_survives_kill_9", "victim": victim, "node": node, **result.figures()}))
