@@ -136,6 +136,18 @@ class ProduceClient:
 
 
 @dataclass(frozen=True)
+class ReplicationThrottles:
+    """The replication throttles set (KIP-73) and the partitions being reassigned (KIP-455)."""
+
+    broker_rates: dict[int, dict[str, int]]
+    """Per broker, ``leader/follower.replication.throttled.rate`` when set (bytes/s)."""
+    topic_replicas: dict[str, dict[str, str]]
+    """Per topic, ``leader/follower.replication.throttled.replicas`` when not empty."""
+    reassigning: tuple[tuple[str, int], ...]
+    """(topic, partition) of every reassignment in progress."""
+
+
+@dataclass(frozen=True)
 class DoctorInput:
     """What the checks read: the monitor's frame at the end of the window (rates, z-scores,
     statuses, time lags, alerts), the sampled keys of some topics, topic configs and more."""
@@ -151,6 +163,8 @@ class DoctorInput:
     node_files: tuple[NodeFiles, ...] = ()
     produce_clients: tuple[ProduceClient, ...] | None = None
     """None: not collected (not a cluster of ours, or no admin endpoint answered)."""
+    throttles: ReplicationThrottles | None = None
+    """None: not read (the configs or the reassignments could not be listed)."""
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,19 @@ import psutil
 
 from pykafka_ops.client.connection import ClientSettings
 from pykafka_ops.client.librdkafka import admin_client, in_thread
-from pykafka_ops.models.doctor import DoctorInput, DoctorOptions, DoctorReport, NodeFiles
+from pykafka_ops.models.doctor import (
+    DoctorInput,
+    DoctorOptions,
+    DoctorReport,
+    NodeFiles,
+    ReplicationThrottles,
+)
 from pykafka_ops.models.monitor import MonitorFrame, MonitorOptions, NodeProcess
 from pykafka_ops.models.skew import SkewOptions, SkewReport
 from pykafka_ops.services.configs import resource_configs
 from pykafka_ops.services.doctor_checks import CHECKS, SALTED_KEY, run_checks
 from pykafka_ops.services.doctor_producers import read_produce_clients
+from pykafka_ops.services.doctor_throttles import read_throttles
 from pykafka_ops.services.monitor import MonitorServices
 from pykafka_ops.services.skew import analyse_topic
 from pykafka_ops.services.snapshot import KafkaClusterSource
@@ -64,22 +71,22 @@ async def diagnose(settings: ClientSettings, options: DoctorOptions, sampling: S
         first = await services.poll()
         errors = list(first.errors)
         reads = asyncio.gather(_key_samples(settings, first, options, sampling),
-                               _critical_configs(settings, first, options))
+                               _critical_configs(settings, first, options), _throttles(settings, first))
         last = first
         started = time.monotonic()
         for i in range(1, sampling.polls):
             await asyncio.sleep(max(0.0, started + i * sampling.window_s / (sampling.polls - 1) - time.monotonic()))
             last = await services.poll()
             errors += [e for e in last.errors if e not in errors]
-        (samples, sample_errors), (configs, config_error) = await reads
+        (samples, sample_errors), (configs, config_error), (throttles, throttle_error) = await reads
     finally:
         services.close()
-    errors += sample_errors + ([config_error] if config_error else [])
+    errors += sample_errors + [e for e in (config_error, throttle_error) if e]
     producers, producer_errors = (await in_thread(read_produce_clients, admin_endpoints, settings.timeout_s)
                                   if admin_endpoints else (None, []))
     errors += producer_errors
     data = DoctorInput(last, last.taken_at - first.taken_at, settings.bootstrap_servers, samples, configs,
-                       await in_thread(node_files, last.overview.nodes), producers)
+                       await in_thread(node_files, last.overview.nodes), producers, throttles)
     findings, skipped = run_checks(data, options)
     return DoctorReport(settings.bootstrap_servers, last.taken_at, round(data.window_s, 3), last.poll, findings,
                         tuple(CHECKS), skipped, tuple(errors)), data
@@ -115,6 +122,16 @@ async def _critical_configs(settings: ClientSettings, frame: MonitorFrame,
     except Exception as exc:  # a refused DescribeConfigs leaves the config checks out, not the run
         return {}, f"configs of the critical topics: {exc}"
     return {r.entity_name: {e.name: e.value for e in r.entries} for r in described}, None
+
+
+async def _throttles(settings: ClientSettings, frame: MonitorFrame) -> tuple[ReplicationThrottles | None, str | None]:
+    """The replication throttles and reassignments (``doctor_throttles``), and why they could not be
+    read (or None)."""
+    brokers = [b.id for b in frame.brokers if b.up and "broker" in b.roles]
+    try:
+        return await in_thread(read_throttles, settings, brokers, [t.name for t in frame.topics]), None
+    except Exception as exc:  # a refused DescribeConfigs or ListPartitionReassignments skips the check only
+        return None, f"replication throttles: {exc}"
 
 
 def node_files(nodes: tuple[NodeProcess, ...]) -> tuple[NodeFiles, ...]:

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pykafka_ops.models.doctor import CheckSkipped, DoctorInput, DoctorOptions, Finding, Severity, Subject
+from pykafka_ops.models.doctor import (
+    CheckSkipped,
+    DoctorInput,
+    DoctorOptions,
+    Finding,
+    Severity,
+    Subject,
+)
 from pykafka_ops.models.monitor import GroupView, PartitionView, Status, TopicView
 from pykafka_ops.models.replication import HANGING_TRANSACTION
 from pykafka_ops.models.skew import KEY_NULL
@@ -22,6 +29,7 @@ from pykafka_ops.services.doctor_durability import (
     check_producer_acks,
     check_replication,
 )
+from pykafka_ops.services.doctor_throttles import check_replication_throttles
 
 Check = Callable[[DoctorInput, DoctorOptions], list[Finding]]
 
@@ -329,6 +337,7 @@ CHECKS: dict[str, Check] = {
     "durability": check_durability,
     "producer-acks": check_producer_acks,
     "hanging-transactions": check_hanging_transactions,
+    "replication-throttles": check_replication_throttles,
 }
 
 

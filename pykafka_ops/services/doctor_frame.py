@@ -5,7 +5,7 @@ and the poll times of the services' history (the rate window the frame's rates c
 ``doctor_checks.run_checks`` unchanged: no check logic lives here and nothing is read from the
 cluster. The checks that need reads the poll does not do — key samples (hot keys, mixed
 partitioners), the configs of ``--critical-topics`` (durability), our nodes' admin endpoints
-(producer acks) and their open files (psutil) — find nothing or report themselves skipped
+(producer acks), their open files (psutil) and the replication throttles — find nothing or report themselves skipped
 here; ``NOT_CHECKED`` names them for the screen ("run pko doctor").
 """
 
@@ -20,7 +20,8 @@ from pykafka_ops.services.monitor import MonitorServices
 
 #: What `pko doctor` checks and the Doctor screen cannot (it needs reads the poll does not do).
 NOT_CHECKED = ("hot keys and mixed partitioners (key samples)", "durability of critical topics (topic configs)",
-               "producer acks (admin endpoint)", "open files of our nodes")
+               "producer acks (admin endpoint)", "open files of our nodes",
+               "replication throttles left set (broker and topic configs)")
 
 
 @dataclass(frozen=True)

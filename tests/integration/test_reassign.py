@@ -337,3 +337,24 @@ def test_a_move_survives_kill_9_of_the_leader_or_the_controller(victim: str, tmp
         assert result.valid and result.replicas_compared == 2 and not result.divergent, result.summary()
         wait_until(lambda: not _holds_log(running, 1, f"{topic}-0"), 30, "broker 1 dropped its copy")
         print(json.dumps({"test": "reassign_survives_kill_9", "victim": victim, "node": node, **result.figures()}))
+
+
+def test_doctor_warns_of_a_throttle_left_without_a_reassignment(cluster: RunningCluster) -> None:
+    """`pko doctor` names a replication throttle left set (as after an --execute never --verified),
+    and its fix clears it."""
+    b = cluster.bootstrap_servers
+
+    def throttle_findings() -> list[dict[str, Any]]:
+        result = CliRunner().invoke(app, ["doctor", "-b", b, "--window", "1", "--polls", "2", "--output", "json",
+                                          "--fail-on", "error"])
+        assert result.exit_code == 0, result.stdout + result.stderr
+        return [f for f in json.loads(result.stdout)["findings"] if f["check"] == "replication-throttle"]
+
+    configs = ["configs", "-b", b, "--alter", "--entity-type", "brokers", "--entity-name", "2"]
+    assert CliRunner().invoke(app, [*configs, "--add-config", "follower.replication.throttled.rate=500000"]).exit_code == 0
+    (found,) = throttle_findings()
+    assert (found["subject"], found["evidence"], found["severity"]) == (
+        {"kind": "broker", "name": "2", "partition": None}, {"follower.replication.throttled.rate": 500000}, "warn")
+    fixed = CliRunner().invoke(app, found["fix"].split()[1:])  # the fix, as printed: pko configs … --delete-config …
+    assert fixed.exit_code == 0, fixed.stdout + fixed.stderr
+    assert throttle_findings() == []

@@ -13,9 +13,14 @@ from pykafka_ops.models.doctor import (
     Finding,
     NodeFiles,
     ProduceClient,
+    ReplicationThrottles,
     Severity,
 )
-from pykafka_ops.models.groups import GroupDescription, MemberDescription, TopicPartition
+from pykafka_ops.models.groups import (
+    GroupDescription,
+    MemberDescription,
+    TopicPartition,
+)
 from pykafka_ops.models.monitor import (
     BrokerState,
     BrokerView,
@@ -27,8 +32,21 @@ from pykafka_ops.models.monitor import (
     TopicPartitionView,
     TopicView,
 )
-from pykafka_ops.models.replication import HANGING_TRANSACTION, OFFLINE, UNDER_REPLICATED, ReplicationAlert
-from pykafka_ops.models.skew import Forensics, HeavyKey, Imbalance, PartitionerFit, SkewReport, SplitKey, WhatIf
+from pykafka_ops.models.replication import (
+    HANGING_TRANSACTION,
+    OFFLINE,
+    UNDER_REPLICATED,
+    ReplicationAlert,
+)
+from pykafka_ops.models.skew import (
+    Forensics,
+    HeavyKey,
+    Imbalance,
+    PartitionerFit,
+    SkewReport,
+    SplitKey,
+    WhatIf,
+)
 from pykafka_ops.models.transactions import HangingTransaction
 from pykafka_ops.partitioner import Partitioner, partition
 from pykafka_ops.services.doctor_checks import CHECKS, SALTED_KEY, run_checks
@@ -102,7 +120,7 @@ def test_healthy_cluster_has_no_finding() -> None:
     data = make_input((topic("orders", [100.0, 110.0, 95.0]), topic("__consumer_offsets", [50.0, 0.0, 0.0])),
                       (group("g", (member("m1", "orders", [0, 2]), member("m2", "orders", [1])), rows),),
                       key_samples={"orders": sample("orders", "k1", 0.02)},
-                      node_files=(NodeFiles(1, 42, 200, 65536),))
+                      node_files=(NodeFiles(1, 42, 200, 65536),), throttles=ReplicationThrottles({}, {}, ()))
     findings, skipped = run_checks(data, DoctorOptions())
     assert findings == ()
     assert {name for name, _why in skipped} == {"durability", "producer-acks"}
@@ -292,4 +310,4 @@ def test_produce_clients_of_several_nodes_are_merged() -> None:
 
 
 def test_every_check_is_listed() -> None:
-    assert len(CHECKS) == 12
+    assert len(CHECKS) == 13
