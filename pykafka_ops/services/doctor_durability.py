@@ -8,14 +8,7 @@ other cluster ``DoctorInput.produce_clients`` is None and the check reports itse
 
 from __future__ import annotations
 
-from pykafka_ops.models.doctor import (
-    CheckSkipped,
-    DoctorInput,
-    DoctorOptions,
-    Finding,
-    Severity,
-    Subject,
-)
+from pykafka_ops.models.doctor import CheckSkipped, DoctorInput, DoctorOptions, Finding, Severity, Subject
 from pykafka_ops.models.replication import OFFLINE, UNDER_REPLICATED
 
 #: Kafka's caveat on any fix that needs fewer partitions.
