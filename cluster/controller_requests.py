@@ -10,7 +10,9 @@ listener takes them as they are).
 
 While no leader is known, the controller is unreachable or it answers NOT_CONTROLLER (it lost the
 leadership meanwhile), a request is tried again every ``controller.quorum.retry.backoff.ms`` until
-``controller.quorum.request.timeout.ms`` has passed.
+``controller.quorum.request.timeout.ms`` has passed; a forwarded admin request whose answer names
+NOT_CONTROLLER anywhere is sent again until its own timeout (Kafka's
+``NodeToControllerRequestThread``).
 
 Concurrency: owned by the node's event loop; every method runs on it.
 """
@@ -18,6 +20,7 @@ Concurrency: owned by the node's event loop; every method runs on it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 import time
@@ -203,21 +206,35 @@ class ControllerRequests:
         NodeUnreachableError if no controller answered within the request's own timeout
         (``timeout_ms`` of CreateTopics and the like; else Kafka's default ``request.timeout.ms``,
         30 s): a new active controller may take an election to appear."""
-        timeout = getattr(request, "timeout", None)
-        timeout_s = timeout.total_seconds() if isinstance(timeout, datetime.timedelta) else FORWARD_TIMEOUT_S
-        deadline = time.monotonic() + max(timeout_s, self.timeout_s)
+        timeout_s = self.forward_timeout_s(request)
+        deadline = time.monotonic() + timeout_s
+        answered: tuple[Any, bytes] | None = None
         while not self.local:
             leader = self.active_controller
             if leader >= 0:
                 try:
-                    return await self.channel.send(leader, api_key, version, request, self.timeout_s)
+                    answered = await self.channel.send(leader, api_key, version, request, self.timeout_s)
                 except NodeUnreachableError as exc:
                     log.debug("forwarding failed: %s", exc)
+                else:
+                    # Kafka's NodeToControllerRequestThread: an answer naming NOT_CONTROLLER anywhere came
+                    # from a controller that lost its leadership: ask the next one
+                    if not names_not_controller(answered[0]):
+                        return answered
+                    log.debug("forwarded request answered NOT_CONTROLLER by node %d; retrying", leader)
             if time.monotonic() >= deadline:
-                raise NodeUnreachableError(
-                    f"no active controller answered within {max(timeout_s, self.timeout_s) * 1000:g} ms")
+                if answered is not None:
+                    return answered  # NOT_CONTROLLER: the client retries
+                raise NodeUnreachableError(f"no active controller answered within {timeout_s * 1000:g} ms")
             await asyncio.sleep(self.backoff_s)
         return None
+
+    def forward_timeout_s(self, request: Any) -> float:
+        """How long a forwarded request may wait for an active controller: its own ``timeout_ms``
+        (else Kafka's default request timeout), at least ``controller.quorum.request.timeout.ms``."""
+        timeout = getattr(request, "timeout", None)
+        timeout_s = timeout.total_seconds() if isinstance(timeout, datetime.timedelta) else FORWARD_TIMEOUT_S
+        return max(timeout_s, self.timeout_s)
 
     async def settle(self, done: Callable[[Any], bool]) -> None:
         """Wait (at most ``SETTLE_S``) until this broker's metadata image satisfies ``done``."""
@@ -228,6 +245,22 @@ class ControllerRequests:
     def close(self) -> None:
         """Close the connections to controllers (the node is stopping)."""
         self.channel.close()
+
+
+def names_not_controller(answer: Any) -> bool:
+    """Whether any ``error_code`` of an answer — decoded (a dataclass) or a body to encode (a
+    dict) — at the top level, per topic or per partition, is NOT_CONTROLLER (Kafka's
+    ``errorCounts().containsKey(NOT_CONTROLLER)``)."""
+    if isinstance(answer, (tuple, list)):
+        return any(names_not_controller(item) for item in answer)
+    if isinstance(answer, dict):
+        fields = answer.items()
+    elif dataclasses.is_dataclass(answer):
+        fields = ((f.name, getattr(answer, f.name)) for f in dataclasses.fields(answer))
+    else:
+        return False
+    return any((name == "error_code" and value == ErrorCode.not_controller)
+               or (isinstance(value, (tuple, list)) and names_not_controller(value)) for name, value in fields)
 
 
 def alter_partition_body(broker_id: int, broker_epoch: int, topics: Sequence[TopicIsrRequest]) -> dict[str, Any]:
