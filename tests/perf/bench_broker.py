@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -139,9 +140,12 @@ def measure(proc: psutil.Process, broker: str, name: str, records: int, size: in
     out.append(Phase(broker, name, records, records * size, seconds, cpu, proc.memory_info().rss / 1e6))
 
 
-def produce(bootstrap: str, topic: str, records: int, size: int, acks: str) -> None:
+def produce(bootstrap: str, topic: str, records: int, size: int, acks: str, **config: Any) -> None:
+    """``records`` × ``size`` random bytes to ``topic``; ``config``: more librdkafka settings
+    (``enable_idempotence=True`` keeps retries under load from duplicating records)."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 5,
-                         "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_097_151})
+                         "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_097_151,
+                         **{key.replace("_", "."): value for key, value in config.items()}})
     payload = os.urandom(size)
     failed = []
     def report(err, _msg):
