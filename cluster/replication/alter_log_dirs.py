@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
 IO_RATE = "replica.alter.log.dirs.io.max.bytes.per.second"
+#: Most destinations remembered for partitions not hosted yet: any client may name any partition
+#: (a 100 MB request names millions), so the oldest are forgotten past this many.
+MAX_PREFERRED_DIRS = 100_000
 #: Seconds between two looks at moves that cannot progress (their partition not hosted yet).
 IDLE_POLL_S = 0.2
 #: A rate at or above this is no throttle (Kafka's default is Long.MAX_VALUE).
@@ -92,6 +95,8 @@ class ReplicaAlterLogDirsManager:
             future = None
         current_dir = manager.dir_of(tp)
         if (current_dir is None or current_dir.path != destination) and future is None:
+            if tp not in manager.preferred_dirs and len(manager.preferred_dirs) >= MAX_PREFERRED_DIRS:
+                del manager.preferred_dirs[next(iter(manager.preferred_dirs))]  # the oldest: memory stays bounded
             manager.preferred_dirs[tp] = destination  # Kafka's maybeUpdatePreferredLogDir
         partition = self.partition_of(tp)
         current = manager.logs.get(tp)

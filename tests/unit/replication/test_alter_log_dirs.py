@@ -18,6 +18,7 @@ from cluster.log.manager import LogManager
 from cluster.log.partition_log import PartitionLog
 from cluster.log.transactions import Origin, build_end_txn_marker
 from cluster.network.request import RequestContext
+from cluster.replication import alter_log_dirs
 from cluster.replication.alter_log_dirs import ReplicaAlterLogDirsManager
 from cluster.replication.partition import Partition
 from cluster.security.acls import (
@@ -181,6 +182,13 @@ def test_kafkas_answers(node: Node) -> None:
     assert node.mover.alter_log_dir(("later", 0), str(node.a)) == ErrorCode.replica_not_available
     assert node.manager.preferred_dirs == {("later", 0): node.a}
     assert node.mover.alter_log_dir(("__cluster_metadata", 0), str(node.b)) == ErrorCode.replica_not_available
+    with pytest.MonkeyPatch.context() as patch:  # destinations for partitions not hosted: bounded, oldest out
+        patch.setattr(alter_log_dirs, "MAX_PREFERRED_DIRS", 2)
+        for index in (1, 2):
+            node.mover.alter_log_dir(("later", index), str(node.b))
+        assert list(node.manager.preferred_dirs) == [("later", 1), ("later", 2)]
+        node.manager.preferred_dirs.clear()
+        node.manager.preferred_dirs[("later", 0)] = node.a
     node.mover.alter_log_dir(TP, str(node.b))
     first = node.manager.future_logs[TP]
     assert node.mover.alter_log_dir(TP, str(node.a)) == ErrorCode.none  # back where it is: the move is cancelled
