@@ -138,15 +138,13 @@ def _brokers_and_leaders(host: str, port: int,
     # Imported here: the codec (kio) costs 0.3 s of imports that a cluster that is down never needs.
     from pykafka_ops.client.reassign_requests import adding_replicas
     from pykafka_ops.client.wire import WireClient
-    from pykafka_ops.protocol import codec
     from pykafka_ops.protocol.api_keys import ApiKey
 
     with WireClient(host, port, timeout=timeout_s) as client:
-        versions = {e.api_key: e.max_version for e in client.request(ApiKey.API_VERSIONS, 0, {}).api_keys}
+        versions = client.api_versions()  # asked once per connection (adding_replicas reads it too)
         metadata = client.request(ApiKey.METADATA, 1, {"topics": None})
         unfenced = frozenset(b.node_id for b in metadata.brokers)
-        ours = codec.known_versions(ApiKey.DESCRIBE_CLUSTER)
-        version = min(versions.get(ApiKey.DESCRIBE_CLUSTER, -1), ours[1] if ours else -1)
+        version = versions.get(ApiKey.DESCRIBE_CLUSTER, -1)
         if version >= _FENCED_LISTED_FROM:
             described = client.request(ApiKey.DESCRIBE_CLUSTER, version, {
                 "include_cluster_authorized_operations": False, "endpoint_type": _BROKER_ENDPOINTS,
